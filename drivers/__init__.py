@@ -1,0 +1,30 @@
+"""Real instrument drivers, one module per model, built on pymeasure.
+
+`DRIVERS` maps the driver names used in bench files to ``module:Class`` so a bench file can name a
+driver without importing every vendor module up front.
+"""
+
+from importlib import import_module
+
+DRIVERS: dict[str, str] = {
+    "keysight.N7714A": "drivers.keysight.n7714a:KeysightN7714A",
+    "santec.TSL570": "drivers.santec.tsl570:SantecTSL570",
+    "keysight.N7744A": "drivers.keysight.n7744a:KeysightN7744A",
+    "thorlabs.PM100": "drivers.thorlabs.pm100:ThorlabsPM100",
+    "keysight.M8195A": "drivers.keysight.m8195a:KeysightM8195A",
+    "keysight.Infiniium": "drivers.keysight.infiniium:KeysightInfiniium",
+    "thorlabs.MBX": "drivers.thorlabs.mbx:ThorlabsMBX",
+    "keysight.N6700": "drivers.keysight.n6700:KeysightN6700",
+    "dicon.MXS9100": "drivers.dicon.mxs9100:DiConMXS9100",
+}
+
+
+def load_driver(name: str) -> type:
+    """Return the driver class registered under ``name`` (e.g. ``"keysight.N7714A"``)."""
+    try:
+        target = DRIVERS[name]
+    except KeyError:
+        known = ", ".join(sorted(DRIVERS))
+        raise KeyError(f"unknown driver {name!r}; known drivers: {known}") from None
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)

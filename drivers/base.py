@@ -1,0 +1,100 @@
+"""Shared behaviour of labctl's drivers on top of pymeasure.
+
+Two things differ from plain pymeasure, on purpose:
+
+* **Fail loudly.** ``check_errors`` raises :class:`InstrumentError` naming the last command, instead of
+  only logging (pymeasure's default). Settings declared with ``check_set_errors=True`` therefore raise
+  as soon as the instrument rejects them.
+* **One lock per resource.** ``ask``/``values``/``binary_values`` hold ``self.lock`` (an ``RLock``)
+  across their write and read, so two threads never interleave a query on one resource. The bench
+  replaces ``lock`` with the lock it keeps for that resource; channels use their parent's lock.
+"""
+
+from __future__ import annotations
+
+import threading
+
+from pymeasure.instruments import Channel, Instrument, SCPIMixin
+
+from drivers.errors import InstrumentError
+
+
+class _LockedIO:
+    """Hold the resource lock across each query's write and read, and remember the last command."""
+
+    def _resource_lock(self) -> threading.RLock:
+        raise NotImplementedError
+
+    def write(self, command, **kwargs):
+        with self._resource_lock():
+            root = self._root()
+            if command != root.error_query:
+                root._last_command = command
+            super().write(command, **kwargs)
+
+    def ask(self, command, query_delay=None):
+        with self._resource_lock():
+            return super().ask(command, query_delay)
+
+    def values(self, command, *args, **kwargs):
+        with self._resource_lock():
+            return super().values(command, *args, **kwargs)
+
+    def binary_values(self, command, query_delay=None, **kwargs):
+        with self._resource_lock():
+            return super().binary_values(command, query_delay, **kwargs)
+
+    def _root(self):
+        node = self
+        while getattr(node, "parent", None) is not None:
+            node = node.parent
+        return node
+
+
+class RaisingErrorsMixin:
+    """Read the whole SYSTem:ERRor? queue and raise :class:`InstrumentError` if it held anything."""
+
+    _last_command: str | None = None
+    error_query = "SYST:ERR?"
+
+    def check_errors(self):
+        found = []
+        while True:
+            reply = self.ask(self.error_query).strip()
+            code_text, _, message = reply.partition(",")
+            code = int(code_text)
+            if code == 0:
+                break
+            found.append((code, message.strip().strip('"')))
+            if len(found) > 100:  # a queue that never empties is itself an error
+                break
+        if found:
+            raise InstrumentError(self.name, self._last_command, found)
+        return found
+
+
+class LabInstrument(_LockedIO, RaisingErrorsMixin, SCPIMixin, Instrument):
+    """Base class of labctl's SCPI drivers: pymeasure Instrument + resource lock + raising errors."""
+
+    def __init__(self, adapter, name, **kwargs):
+        self.lock = threading.RLock()
+        super().__init__(adapter, name, **kwargs)
+
+    def _resource_lock(self):
+        return self.lock
+
+
+class LabChannel(_LockedIO, Channel):
+    """Base class of labctl's driver channels: queries hold the parent instrument's lock."""
+
+    def _resource_lock(self):
+        return self._root().lock
+
+    def check_errors(self):
+        return self._root().check_errors()
+
+    def check_set_errors(self):
+        return self._root().check_errors()
+
+    def check_get_errors(self):
+        return self._root().check_errors()

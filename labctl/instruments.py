@@ -1,0 +1,149 @@
+"""Typed interfaces for the roles an optical computing bench needs.
+
+An experiment asks the bench for a role (``bench.role("laser")``) and programs against these
+Protocols, never against a vendor class. Every quantity is in SI units: m, W, V, A, s, Hz, Sa/s.
+dBm and nm appear only at the edges (bench files, reports) and are converted once, in
+:mod:`labctl.units`.
+
+Multi-port instruments (a 4-port laser source, a 4-head power meter, a 4-channel AWG or scope, a
+multi-output DC source) expose one role object per port: the driver's channel. Instrument-wide
+settings (AWG sample rate, scope timebase) live on the instrument object, which is returned for roles
+bound to a whole instrument.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, Sequence, runtime_checkable
+
+import numpy as np
+
+ROLE_NAMES = (
+    "tunable_laser",
+    "optical_power_meter",
+    "awg",
+    "oscilloscope",
+    "bias_controller",
+    "dc_source",
+    "optical_switch",
+)
+
+
+@runtime_checkable
+class TunableLaser(Protocol):
+    """One tunable laser output."""
+
+    wavelength: float  #: Control the emission wavelength setpoint, in m.
+    power: float  #: Control the optical output power setpoint, in W.
+    output_enabled: bool  #: Control whether light is emitted.
+
+    def shutdown(self) -> None:
+        """Turn the output off (the safe state)."""
+
+
+@runtime_checkable
+class OpticalPowerMeter(Protocol):
+    """One optical power sensor (head or port)."""
+
+    wavelength: float  #: Control the calibration wavelength, in m.
+    averaging_time: float  #: Control the averaging time per reading, in s.
+
+    def read_power(self) -> float:
+        """Trigger one measurement and return the optical power, in W."""
+
+
+@runtime_checkable
+class AWGChannel(Protocol):
+    """One output channel of an arbitrary waveform generator."""
+
+    amplitude: float  #: Control the output swing, in V peak-to-peak.
+    offset: float  #: Control the DC offset, in V.
+    output_enabled: bool  #: Control whether the output relay is closed.
+
+    def upload_waveform(self, samples: np.ndarray) -> None:
+        """Upload one waveform of normalised samples in [-1, 1] (full-scale = amplitude/2)."""
+
+    def shutdown(self) -> None:
+        """Open the output relay (the safe state)."""
+
+
+@runtime_checkable
+class ArbitraryWaveformGenerator(Protocol):
+    """Instrument-wide controls of an AWG."""
+
+    sample_rate: float  #: Control the DAC sample rate, in Sa/s.
+
+    def run(self) -> None:
+        """Start playing the uploaded waveforms on all enabled channels."""
+
+    def stop(self) -> None:
+        """Stop playing."""
+
+    def shutdown(self) -> None:
+        """Stop and open every output relay."""
+
+
+@runtime_checkable
+class Oscilloscope(Protocol):
+    """A digitising oscilloscope: one acquisition captures several channels at once."""
+
+    sample_rate: float  #: Get the acquisition sample rate, in Sa/s.
+    record_length: int  #: Control the number of points per channel per acquisition.
+
+    def set_vertical(self, channel: int, range_v: float, offset_v: float = 0.0) -> None:
+        """Set a channel's full-scale vertical range and centre offset, in V."""
+
+    def capture(self, channels: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
+        """Acquire once and return ``(time_s, {channel: volts})``."""
+
+
+@runtime_checkable
+class BiasController(Protocol):
+    """A Mach-Zehnder modulator bias controller."""
+
+    bias_voltage: float  #: Control the bias voltage held in manual mode, in V.
+
+    def measure_bias_voltage(self) -> float:
+        """Measure the bias voltage applied to the modulator, in V."""
+
+    def read_output_power(self) -> float:
+        """Measure the modulator output power at the controller's tap, in W."""
+
+    def shutdown(self) -> None:
+        """Put the bias output in its safe state."""
+
+
+@runtime_checkable
+class DCSourceChannel(Protocol):
+    """One output of a multichannel DC source (e.g. a microring heater drive)."""
+
+    voltage: float  #: Control the output voltage setpoint, in V.
+    current_limit: float  #: Control the current limit, in A.
+    output_enabled: bool  #: Control whether the output is on.
+
+    def measure_voltage(self) -> float:
+        """Measure the output voltage, in V."""
+
+    def measure_current(self) -> float:
+        """Measure the output current, in A."""
+
+    def shutdown(self) -> None:
+        """Turn the output off (the safe state)."""
+
+
+@runtime_checkable
+class OpticalSwitch(Protocol):
+    """A 1xN fibre switch: the common port goes to one numbered output."""
+
+    route: int  #: Control the output port (1..port_count) the common port connects to.
+    port_count: int  #: Get the number of switched ports.
+
+
+ROLE_PROTOCOLS: dict[str, type] = {
+    "tunable_laser": TunableLaser,
+    "optical_power_meter": OpticalPowerMeter,
+    "awg": AWGChannel,
+    "oscilloscope": Oscilloscope,
+    "bias_controller": BiasController,
+    "dc_source": DCSourceChannel,
+    "optical_switch": OpticalSwitch,
+}

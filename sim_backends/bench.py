@@ -1,0 +1,145 @@
+"""Build a simulated bench (world + instruments keyed by VISA resource) from a bench description.
+
+Reads the parts of a bench file the simulator needs: ``instruments`` (driver name = simulated model,
+resource, ``sim`` parameters), ``components`` (passive parts) and ``connections``. labctl validates
+the whole file; this module only trusts what it uses and names the field when something is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import import_module
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pyvisa import rname
+
+from sim_backends.instrument import SimInstrument
+from sim_backends.physics.components import COMPONENTS
+from sim_backends.world import World
+
+DEFAULT_BENCH_PATH = Path(__file__).parent / "benches" / "default.yaml"
+
+#: Simulated model of each real instrument model, by the driver name used in bench files.
+SIM_MODELS: dict[str, str] = {
+    "keysight.N7714A": "sim_backends.instruments.keysight_n7714a:SimKeysightN7714A",
+    "santec.TSL570": "sim_backends.instruments.santec_tsl570:SimSantecTSL570",
+    "keysight.N7744A": "sim_backends.instruments.keysight_n7744a:SimKeysightN7744A",
+    "thorlabs.PM100": "sim_backends.instruments.thorlabs_pm100:SimThorlabsPM100",
+    "keysight.M8195A": "sim_backends.instruments.keysight_m8195a:SimKeysightM8195A",
+    "keysight.Infiniium": "sim_backends.instruments.keysight_infiniium:SimKeysightInfiniium",
+    "thorlabs.MBX": "sim_backends.instruments.thorlabs_mbx:SimThorlabsMBX",
+    "keysight.N6700": "sim_backends.instruments.keysight_n6700:SimKeysightN6700",
+    "dicon.MXS9100": "sim_backends.instruments.dicon_mxs9100:SimDiConMXS9100",
+}
+
+
+class BenchFileError(ValueError):
+    """A bench description the simulator cannot build; the message names the field."""
+
+
+def sim_model(driver: str) -> type[SimInstrument]:
+    try:
+        target = SIM_MODELS[driver]
+    except KeyError:
+        raise BenchFileError(
+            f"no simulated model for driver {driver!r}; simulated models exist for: {', '.join(sorted(SIM_MODELS))}"
+        ) from None
+    module, cls = target.split(":")
+    return getattr(import_module(module), cls)
+
+
+def normalise_resource(resource: str) -> str:
+    """Canonical VISA resource name, so 'TCPIP::host::INSTR' and 'TCPIP0::host::inst0::INSTR' match."""
+    return str(rname.parse_resource_name(resource))
+
+
+def load_bench_file(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise BenchFileError(f"bench file {path} does not exist")
+    text = path.read_text()
+    try:
+        if path.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text)
+    except Exception as exc:  # a parse error: say which file
+        raise BenchFileError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from exc
+    if not isinstance(data, dict):
+        raise BenchFileError(f"{path}: the top level must be a mapping")
+    return data
+
+
+@dataclass
+class SimBench:
+    """A built simulated bench: the physics world and its instruments by canonical resource name."""
+
+    world: World
+    by_resource: dict[str, SimInstrument]
+    by_name: dict[str, SimInstrument]
+
+    def reset(self) -> None:
+        """Return every instrument to its *RST state and clear queues (between tests)."""
+        for instrument in self.by_name.values():
+            instrument.reset()
+            instrument.errors.clear()
+            instrument.output.clear()
+
+
+def build_bench(config: dict[str, Any], seed: int | None = 0) -> SimBench:
+    """Create the world, its instruments and components, and wire the connections."""
+    world = World(seed=seed, temperature_k=float(config.get("temperature_k", 295.0)))
+    by_resource: dict[str, SimInstrument] = {}
+    by_name: dict[str, SimInstrument] = {}
+    for name, spec in (config.get("instruments") or {}).items():
+        where = f"instruments.{name}"
+        if not isinstance(spec, dict) or "driver" not in spec or "resource" not in spec:
+            raise BenchFileError(f"{where}: needs 'driver' and 'resource'")
+        cls = sim_model(spec["driver"])
+        sim = spec.get("sim") or {}
+        try:
+            instrument = cls(name, world, params=sim.get("params", {}), serial=sim.get("serial", ""))
+        except (TypeError, ValueError) as exc:
+            raise BenchFileError(f"{where}.sim.params: {exc}") from exc
+        world.add(name, instrument)
+        try:
+            key = normalise_resource(spec["resource"])
+        except rname.InvalidResourceName as exc:
+            raise BenchFileError(f"{where}.resource: {exc}") from exc
+        if key in by_resource:
+            raise BenchFileError(f"{where}.resource: {key} is already used by {by_resource[key].name}")
+        by_resource[key] = instrument
+        by_name[name] = instrument
+    for name, spec in (config.get("components") or {}).items():
+        where = f"components.{name}"
+        spec = dict(spec or {})
+        kind = spec.pop("type", None)
+        if kind not in COMPONENTS:
+            raise BenchFileError(f"{where}.type: {kind!r} is not one of {', '.join(COMPONENTS)}")
+        try:
+            world.add(name, COMPONENTS[kind](name, **spec))
+        except (TypeError, ValueError) as exc:
+            raise BenchFileError(f"{where}: {exc}") from exc
+    for index, link in enumerate(config.get("connections") or []):
+        try:
+            source, destination = parse_connection(link)
+            world.connect(source, destination)
+        except ValueError as exc:
+            raise BenchFileError(f"connections[{index}]: {exc}") from exc
+    for instrument in by_name.values():
+        instrument.connect()
+    return SimBench(world, by_resource, by_name)
+
+
+def parse_connection(link: Any) -> tuple[str, str]:
+    """Accept ``"a.out -> b.in"`` or ``[a.out, b.in]``."""
+    if isinstance(link, str) and "->" in link:
+        source, destination = (part.strip() for part in link.split("->", 1))
+        return source, destination
+    if isinstance(link, (list, tuple)) and len(link) == 2:
+        return str(link[0]), str(link[1])
+    raise ValueError(f"{link!r} is not 'item.port -> item.port'")

@@ -1,0 +1,202 @@
+"""Base class of every simulated instrument: IEEE 488.2 behaviour around a model's command tree.
+
+A subclass declares its model's commands in ``build(tree)`` and keeps its settings as plain
+attributes. This base provides what every SCPI instrument has: ``*IDN?``, ``*RST``, ``*CLS``,
+``*OPC``/``*OPC?``, ``*ESR?``, ``*ESE``, ``*STB?``, ``*OPT?``, ``*WAI``, ``*TST?``, the
+``SYSTem:ERRor[:NEXT]?`` queue (30 entries, -350 on overflow) and the output queue. A query with
+nothing to answer leaves the output queue empty, so the VISA read times out, as on a real
+instrument, and -420 "Query UNTERMINATED" goes in the error queue.
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections import deque
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from sim_backends.world import Component
+from sim_backends.scpi import (
+    Call,
+    CommandTree,
+    ScpiError,
+    absolute_headers,
+    split_message,
+)
+
+if TYPE_CHECKING:
+    from sim_backends.world import World
+
+ERROR_QUEUE_SIZE = 30
+
+# Standard Event Status Register bits (IEEE 488.2 11.5.1)
+ESR_OPC = 1 << 0
+ESR_QUERY_ERROR = 1 << 2
+ESR_DEVICE_ERROR = 1 << 3
+ESR_EXECUTION_ERROR = 1 << 4
+ESR_COMMAND_ERROR = 1 << 5
+
+
+class SimInstrument(Component):
+    """A simulated SCPI instrument attached to the bench's physics ``World``.
+
+    Subclasses set ``MODEL`` (the driver name in bench files, e.g. ``"keysight.N7714A"``), ``IDN``
+    (manufacturer, model, firmware) and ``TERMINATION``, and implement ``build`` and ``reset``.
+    ``params`` are the instrument's physical parameters from the bench file.
+    """
+
+    MODEL: ClassVar[str] = ""
+    IDN: ClassVar[tuple[str, str, str]] = ("labctl", "SIM", "1.0")
+    OPTIONS: ClassVar[str] = "0"
+    #: How the instrument ends its responses.
+    TERMINATION: ClassVar[bytes] = b"\n"
+    #: Whether SYSTem:ERRor? exists (some instruments, e.g. serial controllers, lack it).
+    HAS_ERROR_QUEUE: ClassVar[bool] = True
+
+    def __init__(self, name: str, world: "World", params: dict[str, Any] | None = None, serial: str = ""):
+        self.name = name
+        self.world = world
+        self.params = dict(params or {})
+        self.serial = serial or f"SIM{zlib.crc32(name.encode()) % 10**8:08d}"
+        self.errors: deque[ScpiError] = deque()
+        self.output = bytearray()
+        self.esr = 0
+        self.ese = 0
+        self.tree = CommandTree()
+        self._build_common(self.tree)
+        self.build(self.tree)
+        self.reset()
+
+    # -- to implement ----------------------------------------------------------------------
+
+    def build(self, tree: CommandTree) -> None:
+        """Declare the model's commands."""
+        raise NotImplementedError
+
+    def reset(self) -> None:
+        """Return every setting to its *RST value."""
+        raise NotImplementedError
+
+    def connect(self) -> None:
+        """Called once the world is wired: attach to physics components."""
+
+    # -- message processing ------------------------------------------------------------------
+
+    def handle_write(self, data: bytes) -> None:
+        """Process one program message (one VISA write with END)."""
+        responses: list[bytes] = []
+        try:
+            commands = split_message(data)
+        except ScpiError as err:
+            self.push_error(err)
+            return
+        if self.output:
+            # A new message while a response is unread discards it (IEEE 488.2 6.3.2.3).
+            self.output.clear()
+            self.push_error(ScpiError(-410))
+        for cmd, header in zip(commands, absolute_headers(commands)):
+            try:
+                reply = self.execute(header, cmd.params, cmd.is_query)
+            except ScpiError as err:
+                self.push_error(err)
+                break  # a command error aborts the rest of the message
+            if reply is not None:
+                responses.append(reply if isinstance(reply, bytes) else reply.encode("ascii"))
+        if responses:
+            self.output += b";".join(responses) + self.TERMINATION
+
+    def execute(self, header: str, params, is_query: bool):
+        command, suffixes = self.tree.resolve(header)
+        handler = command.getter if is_query else command.setter
+        if handler is None:
+            raise ScpiError(-113, f"{header} has no {'query' if is_query else 'command'} form")
+        return handler(Call(suffixes, params, is_query))
+
+    def read_output(self, count: int) -> tuple[bytes, bool]:
+        """Take up to ``count`` bytes of the output queue; the flag says whether it is now empty."""
+        chunk = bytes(self.output[:count])
+        del self.output[:count]
+        return chunk, not self.output
+
+    def query_unterminated(self) -> None:
+        """A read found nothing to answer: record -420, as the instrument would."""
+        self.push_error(ScpiError(-420))
+
+    # -- error queue --------------------------------------------------------------------------
+
+    def push_error(self, err: ScpiError) -> None:
+        if -199 <= err.code <= -100:
+            self.esr |= ESR_COMMAND_ERROR
+        elif -299 <= err.code <= -200:
+            self.esr |= ESR_EXECUTION_ERROR
+        elif -399 <= err.code <= -300:
+            self.esr |= ESR_DEVICE_ERROR
+        elif -499 <= err.code <= -400:
+            self.esr |= ESR_QUERY_ERROR
+        if len(self.errors) >= ERROR_QUEUE_SIZE:
+            self.errors[-1] = ScpiError(-350)
+            return
+        self.errors.append(err)
+
+    def next_error(self) -> str:
+        if self.errors:
+            return self.errors.popleft().entry()
+        return '0,"No error"'
+
+    # -- IEEE 488.2 common commands ----------------------------------------------------------
+
+    def _build_common(self, tree: CommandTree) -> None:
+        def idn(call: Call) -> str:
+            call.expect(0)
+            maker, model, firmware = self.IDN
+            return f"{maker},{model},{self.serial},{firmware}"
+
+        def rst(call: Call) -> None:
+            call.expect(0)
+            self.reset()
+
+        def cls(call: Call) -> None:
+            call.expect(0)
+            self.errors.clear()
+            self.esr = 0
+
+        def opc_set(call: Call) -> None:
+            self.esr |= ESR_OPC
+
+        def esr_query(call: Call) -> str:
+            value, self.esr = self.esr, 0
+            return str(value)
+
+        def ese_set(call: Call) -> None:
+            self.ese = call.param().integer(0, 255)
+
+        def stb(call: Call) -> str:
+            status = 0
+            if self.errors:
+                status |= 1 << 2  # error/event queue not empty
+            if self.esr & self.ese:
+                status |= 1 << 5
+            if self.output:
+                status |= 1 << 4
+            return str(status)
+
+        tree.add("*IDN", getter=idn)
+        tree.add("*RST", setter=rst)
+        tree.add("*CLS", setter=cls)
+        tree.add("*OPC", setter=opc_set, getter=lambda call: "1")
+        tree.add("*WAI", setter=lambda call: None)
+        tree.add("*ESR", getter=esr_query)
+        tree.add("*ESE", setter=ese_set, getter=lambda call: str(self.ese))
+        tree.add("*STB", getter=stb)
+        tree.add("*TST", getter=lambda call: "0")
+        tree.add("*OPT", getter=lambda call: self.OPTIONS)
+        if self.HAS_ERROR_QUEUE:
+            tree.add("SYSTem:ERRor[:NEXT]", getter=lambda call: self.next_error())
+
+    # -- introspection for tests and snapshots ---------------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """The instrument's settings as a plain dict (for tests and debugging)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in _INTERNAL}
+
+
+_INTERNAL = {"name", "world", "params", "serial", "errors", "output", "tree", "esr", "ese"}

@@ -1,0 +1,1 @@
+"""Simulated instrument models, one module per real model."""

@@ -1,0 +1,462 @@
+"""A small, strict SCPI engine: command trees, parameter parsing, errors, binary blocks.
+
+Simulated instruments declare their commands as SCPI patterns, the way programming manuals print
+them: ``[:SOURce#][:CHANnel#]:POWer[:LEVel][:IMMediate][:AMPLitude]``. Upper-case letters are the
+short form, ``[...]`` marks optional nodes, ``#`` a numeric suffix (default 1). Matching is
+case-insensitive and accepts the short or the long form of each node, as IEEE 488.2 / SCPI-99 require.
+
+A program message may hold several commands separated by ``;``. A command that does not start with
+``:`` or ``*`` is resolved relative to the path of the previous one (SCPI-99 section 6.2.4).
+Parameters may carry unit suffixes with SI multipliers (``1550NM``, ``-3DBM``, ``2.5MW``) and the
+special values ``MIN``, ``MAX`` and ``DEF``. Definite-length binary blocks ``#<n><len><bytes>``
+pass through untouched.
+
+Errors use the standard SCPI codes, so a driver sees what a real instrument would put in its
+``SYSTem:ERRor?`` queue.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Callable, Iterable, Sequence
+
+# --- standard SCPI error codes (SCPI-99 vol. 2, chapter 21) ------------------------------------
+
+ERROR_MESSAGES = {
+    0: "No error",
+    -100: "Command error",
+    -101: "Invalid character",
+    -102: "Syntax error",
+    -104: "Data type error",
+    -108: "Parameter not allowed",
+    -109: "Missing parameter",
+    -113: "Undefined header",
+    -114: "Header suffix out of range",
+    -120: "Numeric data error",
+    -131: "Invalid suffix",
+    -141: "Invalid character data",
+    -151: "Invalid string data",
+    -160: "Block data error",
+    -200: "Execution error",
+    -221: "Settings conflict",
+    -222: "Data out of range",
+    -224: "Illegal parameter value",
+    -230: "Data corrupt or stale",
+    -241: "Hardware missing",
+    -350: "Queue overflow",
+    -410: "Query INTERRUPTED",
+    -420: "Query UNTERMINATED",
+}
+
+
+class ScpiError(Exception):
+    """An error a command puts in the instrument's error queue (code, message, detail)."""
+
+    def __init__(self, code: int, detail: str = ""):
+        self.code = code
+        self.detail = detail
+        super().__init__(self.entry())
+
+    def entry(self) -> str:
+        message = ERROR_MESSAGES.get(self.code, "Error")
+        if self.detail:
+            message = f"{message};{self.detail}"
+        return f'{self.code},"{message}"'
+
+
+# --- units ----------------------------------------------------------------------------------
+
+_MULTIPLIERS = {
+    "EX": 1e18, "PE": 1e15, "T": 1e12, "G": 1e9, "MA": 1e6, "K": 1e3,
+    "": 1.0, "M": 1e-3, "U": 1e-6, "N": 1e-9, "P": 1e-12, "F": 1e-15, "A": 1e-18,
+}
+
+#: Base unit suffixes understood by the engine; DBM/DB are logarithmic and take no multiplier.
+UNITS = ("DBM", "DB", "HZ", "W", "M", "V", "A", "S", "OHM", "PCT", "SA/S", "C")
+
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z/%]*)\s*$")
+
+
+def parse_unit_suffix(suffix: str, expected: str) -> float:
+    """Return the multiplier of ``suffix`` for the base unit ``expected`` (e.g. ``NM`` -> 1e-9).
+
+    SCPI unit suffixes are case-insensitive, so ``M`` as a multiplier means milli and ``MA`` mega,
+    except for the two exceptions SCPI makes: ``MHZ`` is megahertz and ``MOHM`` megaohm.
+    """
+    s = suffix.upper()
+    e = expected.upper()
+    if not s:
+        return 1.0
+    if e in ("DBM", "DB"):
+        if s == e:
+            return 1.0
+        raise ScpiError(-131, f"unit {suffix} not allowed here; use {expected}")
+    if s == "MHZ" and e == "HZ":
+        return 1e6
+    if s == "MOHM" and e == "OHM":
+        return 1e6
+    if s.endswith(e):
+        prefix = s[: -len(e)]
+        if prefix in _MULTIPLIERS:
+            return _MULTIPLIERS[prefix]
+    raise ScpiError(-131, f"unit {suffix} not allowed here; use {expected}")
+
+
+# --- parameters ----------------------------------------------------------------------------
+
+
+@dataclass
+class Param:
+    """One parameter of a command as received: text, or raw bytes for a binary block."""
+
+    text: str
+    block: bytes | None = None
+
+    @property
+    def upper(self) -> str:
+        return self.text.strip().upper()
+
+    def number(
+        self,
+        unit: str = "",
+        low: float | None = None,
+        high: float | None = None,
+        default: float | None = None,
+        alt_units: dict[str, Callable[[float], float]] | None = None,
+    ) -> float:
+        """Parse a numeric parameter with optional unit suffix, MIN/MAX/DEF and a range check.
+
+        ``alt_units`` maps other accepted base units to a converter into ``unit``, e.g. a power
+        command that takes both DBM and W. Values outside [low, high] raise -222.
+        """
+        word = self.upper
+        if word in ("MIN", "MINIMUM"):
+            if low is None:
+                raise ScpiError(-224, "MIN not defined for this parameter")
+            return low
+        if word in ("MAX", "MAXIMUM"):
+            if high is None:
+                raise ScpiError(-224, "MAX not defined for this parameter")
+            return high
+        if word in ("DEF", "DEFAULT"):
+            if default is None:
+                raise ScpiError(-224, "DEF not defined for this parameter")
+            return default
+        match = _NUMBER.match(self.text)
+        if not match:
+            raise ScpiError(-104, f"expected a number, got {self.text.strip()!r}")
+        value = float(match.group(1))
+        suffix = match.group(2)
+        if suffix and alt_units:
+            for base, convert in alt_units.items():
+                try:
+                    mult = parse_unit_suffix(suffix, base)
+                except ScpiError:
+                    continue
+                value = convert(value * mult)
+                break
+            else:
+                value *= parse_unit_suffix(suffix, unit)
+        else:
+            value *= parse_unit_suffix(suffix, unit) if unit else _no_suffix(suffix)
+        if (low is not None and value < low) or (high is not None and value > high):
+            raise ScpiError(-222, f"{value:g} outside [{low:g}, {high:g}]")
+        return value
+
+    def integer(self, low: int | None = None, high: int | None = None, default: int | None = None) -> int:
+        """Parse an integer parameter (MIN/MAX/DEF allowed) with a range check."""
+        value = self.number("", low, high, default)
+        if value != int(value):
+            raise ScpiError(-104, f"expected an integer, got {self.text.strip()!r}")
+        return int(value)
+
+    def boolean(self) -> bool:
+        """Parse ON/OFF/1/0."""
+        word = self.upper
+        if word in ("ON", "1"):
+            return True
+        if word in ("OFF", "0"):
+            return False
+        raise ScpiError(-224, f"expected ON|OFF|1|0, got {self.text.strip()!r}")
+
+    def choice(self, options: Iterable[str]) -> str:
+        """Parse character data against SCPI mnemonics (short or long form); return the long form."""
+        word = self.upper
+        for option in options:
+            if _node_matches(_Node(option, False), word):
+                return option.upper()
+        raise ScpiError(-224, f"{self.text.strip()!r} not one of {', '.join(options)}")
+
+    def string(self) -> str:
+        """Parse a quoted string parameter."""
+        text = self.text.strip()
+        if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
+            return text[1:-1]
+        raise ScpiError(-151, f"expected a quoted string, got {text!r}")
+
+    def binary(self) -> bytes:
+        """Return the payload of a definite-length binary block."""
+        if self.block is None:
+            raise ScpiError(-104, "expected a definite-length block #<n><len><data>")
+        return self.block
+
+
+def _no_suffix(suffix: str) -> float:
+    if suffix:
+        raise ScpiError(-131, f"unit {suffix} not allowed here")
+    return 1.0
+
+
+# --- binary blocks -------------------------------------------------------------------------
+
+
+def definite_block(payload: bytes) -> bytes:
+    """Format ``payload`` as an IEEE 488.2 definite-length arbitrary block."""
+    length = str(len(payload)).encode()
+    if len(length) > 9:
+        raise ValueError("block too long for a definite-length header")
+    return b"#" + str(len(length)).encode() + length + payload
+
+
+def _read_block(data: bytes, pos: int) -> tuple[bytes, int]:
+    """Parse a block starting at ``data[pos] == '#'``; return (payload, position after it)."""
+    try:
+        ndigits = int(chr(data[pos + 1]))
+    except (IndexError, ValueError):
+        raise ScpiError(-160, "malformed block header") from None
+    if ndigits == 0:
+        raise ScpiError(-160, "indefinite-length blocks are not supported; send #<n><len><data>")
+    try:
+        length = int(data[pos + 2 : pos + 2 + ndigits])
+    except ValueError:
+        raise ScpiError(-160, "malformed block length") from None
+    start = pos + 2 + ndigits
+    end = start + length
+    if end > len(data):
+        raise ScpiError(-160, f"block announced {length} bytes, got {len(data) - start}")
+    return data[start:end], end
+
+
+# --- splitting a program message -----------------------------------------------------------
+
+
+@dataclass
+class ParsedCommand:
+    header: str
+    params: list[Param] = field(default_factory=list)
+
+    @property
+    def is_query(self) -> bool:
+        return self.header.endswith("?")
+
+
+def split_message(data: bytes) -> list[ParsedCommand]:
+    """Split one program message into commands, honouring quotes and binary blocks."""
+    commands: list[ParsedCommand] = []
+    n = len(data)
+    pos = 0
+    while pos < n:
+        # header
+        while pos < n and data[pos] in b" \t\r\n;":
+            pos += 1
+        if pos >= n:
+            break
+        start = pos
+        while pos < n and data[pos] not in b" \t;\r\n":
+            pos += 1
+        header = data[start:pos].decode("ascii", errors="replace")
+        cmd = ParsedCommand(header)
+        # parameters
+        while pos < n and data[pos] in b" \t":
+            pos += 1
+        text = bytearray()
+        quote = None
+        while pos < n:
+            c = data[pos]
+            if quote is not None:
+                text.append(c)
+                if c == quote:
+                    quote = None
+                pos += 1
+                continue
+            if c in b"'\"":
+                quote = c
+                text.append(c)
+                pos += 1
+            elif c == ord("#") and not text.strip():
+                payload, pos = _read_block(data, pos)
+                cmd.params.append(Param("#block", payload))
+                text = bytearray()
+                while pos < n and data[pos] in b" \t":
+                    pos += 1
+                if pos < n and data[pos] == ord(","):
+                    pos += 1
+                    continue
+                break
+            elif c == ord(","):
+                cmd.params.append(Param(text.decode("ascii", errors="replace")))
+                text = bytearray()
+                pos += 1
+            elif c in b";\r\n":
+                break
+            else:
+                text.append(c)
+                pos += 1
+        if quote is not None:
+            raise ScpiError(-151, "unterminated string")
+        if text.strip():
+            cmd.params.append(Param(text.decode("ascii", errors="replace").strip()))
+        elif cmd.params and cmd.params[-1].block is None and data[pos - 1 : pos] == b",":
+            raise ScpiError(-109, "trailing comma")
+        commands.append(cmd)
+        if pos < n and data[pos] == ord(";"):
+            pos += 1
+    return commands
+
+
+# --- command patterns ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Node:
+    mnemonic: str  # as printed, e.g. "SOURce"
+    optional: bool
+    suffix: bool = False  # takes a numeric suffix ('#')
+
+    @property
+    def short(self) -> str:
+        return "".join(ch for ch in self.mnemonic if not ch.islower()).upper()
+
+    @property
+    def long(self) -> str:
+        return self.mnemonic.upper()
+
+
+_SUFFIXED = re.compile(r"^([A-Za-z*_]+?)(\d*)$")
+
+
+def _node_matches(node: _Node, word: str) -> tuple[bool, int | None] | bool:
+    """Match one header word against a node; return (matched, suffix) for suffixed nodes."""
+    word = word.upper()
+    m = _SUFFIXED.match(word)
+    if not m:
+        return (False, None) if node.suffix else False
+    stem, digits = m.group(1), m.group(2)
+    if node.suffix:
+        if stem in (node.short, node.long):
+            return True, int(digits) if digits else None
+        return False, None
+    if digits:
+        # mnemonics may legitimately end in digits only if declared so (e.g. "*IDN")
+        return word in (node.short, node.long)
+    return stem in (node.short, node.long)
+
+
+def _parse_pattern(pattern: str) -> list[_Node]:
+    nodes = []
+    for part in re.findall(r"\[:?[^\]]+\]|:?[^:\[]+", pattern):
+        optional = part.startswith("[")
+        part = part.strip("[]").lstrip(":")
+        suffix = part.endswith("#")
+        nodes.append(_Node(part.rstrip("#"), optional, suffix))
+    return nodes
+
+
+Handler = Callable[["Call"], "str | bytes | None"]
+
+
+@dataclass
+class Call:
+    """What a handler receives: numeric suffixes (in pattern order), parameters, query flag."""
+
+    suffixes: list[int]
+    params: list[Param]
+    is_query: bool
+
+    def suffix(self, index: int = 0, low: int = 1, high: int = 1) -> int:
+        """Return the index-th numeric suffix, checking it addresses an existing unit (-114)."""
+        value = self.suffixes[index]
+        if not low <= value <= high:
+            raise ScpiError(-114, f"suffix {value} outside {low}..{high}")
+        return value
+
+    def param(self, index: int = 0) -> Param:
+        """Return the index-th parameter or raise -109 (missing parameter)."""
+        if index >= len(self.params):
+            raise ScpiError(-109)
+        return self.params[index]
+
+    def expect(self, count: int, optional: int = 0) -> None:
+        """Check the parameter count: ``count`` required, up to ``optional`` more allowed."""
+        if len(self.params) < count:
+            raise ScpiError(-109)
+        if len(self.params) > count + optional:
+            raise ScpiError(-108)
+
+
+@dataclass
+class _Command:
+    nodes: list[_Node]
+    setter: Handler | None
+    getter: Handler | None
+
+
+class CommandTree:
+    """The set of commands one instrument understands, matched by SCPI rules."""
+
+    def __init__(self) -> None:
+        self._commands: list[_Command] = []
+
+    def add(self, pattern: str, setter: Handler | None = None, getter: Handler | None = None) -> None:
+        """Declare a command. ``setter`` handles the form without ``?``, ``getter`` the query."""
+        self._commands.append(_Command(_parse_pattern(pattern), setter, getter))
+
+    def resolve(self, header: str) -> tuple[_Command, list[int]]:
+        """Find the command a (full, absolute) header names; raise -113 if there is none."""
+        words = [w for w in header.strip(":").rstrip("?").split(":")]
+        for command in self._commands:
+            suffixes = _match(command.nodes, words)
+            if suffixes is not None:
+                return command, suffixes
+        raise ScpiError(-113, header)
+
+
+def _match(nodes: Sequence[_Node], words: Sequence[str]) -> list[int] | None:
+    """Match words against nodes, skipping optional nodes; return suffixes or None."""
+    if not nodes:
+        return [] if not words else None
+    node, rest = nodes[0], nodes[1:]
+    if words:
+        hit = _node_matches(node, words[0])
+        matched, value = hit if node.suffix else (hit, None)
+        if matched:
+            tail = _match(rest, words[1:])
+            if tail is not None:
+                return ([value if value is not None else 1] if node.suffix else []) + tail
+    if node.optional:
+        tail = _match(rest, words)
+        if tail is not None:
+            return ([1] if node.suffix else []) + tail
+    return None
+
+
+def absolute_headers(commands: list[ParsedCommand]) -> list[str]:
+    """Resolve headers relative to the previous command's path (SCPI-99 6.2.4)."""
+    resolved = []
+    path: list[str] = []
+    for cmd in commands:
+        header = cmd.header
+        if header.startswith("*"):
+            resolved.append(header)
+            continue
+        if header.startswith(":"):
+            full = header[1:]
+        elif path:
+            full = ":".join(path + [header])
+        else:
+            full = header
+        words = full.split(":")
+        path = words[:-1]
+        resolved.append(full)
+    return resolved

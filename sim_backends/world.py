@@ -1,0 +1,177 @@
+"""The one physics model of a simulated bench: a graph of components that pull signals upstream.
+
+Every simulated instrument and every passive part (fibre, modulator, photodiode, heater) is a
+``Component`` with named ports. A connection joins one output port to one input port. Signals are
+evaluated on demand: a detector asks the world for the light arriving at its input at the times
+``t`` it samples; the world asks the upstream component for its output at those times, and so on
+back to the lasers and the AWG. So turning a laser off, retuning it, moving a switch or a bias
+changes what every downstream instrument reads, with no bookkeeping.
+
+Light is a list of ``Lightwave`` (one per optical carrier): a wavelength and a complex field
+envelope in sqrt(W). Carriers of different wavelengths add in power at a detector (incoherent
+summation). Electrical signals are arrays of volts.
+
+``World.rng`` is the bench's one seeded random generator; ``World.time`` is the simulated clock,
+advanced by instruments that take time (averaging, acquisition), never by sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, ClassVar
+
+import numpy as np
+
+OPTICAL_IN = "optical_in"
+OPTICAL_OUT = "optical_out"
+ELECTRICAL_IN = "electrical_in"
+ELECTRICAL_OUT = "electrical_out"
+
+
+class WiringError(ValueError):
+    """A connection names a port that does not exist or joins incompatible ports."""
+
+
+@dataclass
+class Lightwave:
+    """One optical carrier: wavelength in m and complex field envelope in sqrt(W)."""
+
+    wavelength: float
+    field: np.ndarray | complex
+
+    @property
+    def power(self) -> np.ndarray | float:
+        return np.abs(self.field) ** 2
+
+    def scaled(self, amplitude) -> "Lightwave":
+        """Return the carrier with its field multiplied by ``amplitude`` (scalar or array)."""
+        return Lightwave(self.wavelength, self.field * amplitude)
+
+
+def total_power(light: list[Lightwave], t: np.ndarray) -> np.ndarray:
+    """Optical power in W at times ``t``: carriers add in power (incoherent detection)."""
+    power = np.zeros(np.shape(t))
+    for carrier in light:
+        power = power + carrier.power
+    return power
+
+
+class Component:
+    """Something with ports in the bench graph. ``PORTS`` maps port name -> port kind."""
+
+    PORTS: ClassVar[dict[str, str]] = {}
+    world: "World"
+
+    def ports(self) -> dict[str, str]:
+        return dict(self.PORTS)
+
+    def optical_output(self, port: str, t: np.ndarray) -> list[Lightwave]:
+        """Light leaving ``port`` at times ``t``."""
+        raise NotImplementedError(f"{type(self).__name__} has no optical output {port!r}")
+
+    def electrical_output(self, port: str, t: np.ndarray) -> np.ndarray:
+        """Voltage at output ``port`` at times ``t``, in V."""
+        raise NotImplementedError(f"{type(self).__name__} has no electrical output {port!r}")
+
+    def input_resistance(self, port: str) -> float:
+        """Load an electrical input presents, in ohm (inf = open circuit)."""
+        return float("inf")
+
+    def modulation_period(self) -> float | None:
+        """Period in s of any repeating signal this component generates, or None if static."""
+        return None
+
+
+class World:
+    """The shared physical state of one simulated bench."""
+
+    def __init__(self, seed: int | None = 0, temperature_k: float = 295.0):
+        self.seed = seed
+        self.rng = np.random.default_rng(seed)
+        self.time = 0.0
+        self.temperature_k = temperature_k
+        self.nodes: dict[str, Component] = {}
+        self._upstream: dict[tuple[str, str], tuple[str, str]] = {}
+        self._downstream: dict[tuple[str, str], tuple[str, str]] = {}
+
+    # -- building -------------------------------------------------------------------------------
+
+    def add(self, name: str, component: Component) -> Component:
+        if name in self.nodes:
+            raise WiringError(f"two bench items are named {name!r}")
+        component.world = self
+        self.nodes[name] = component
+        return component
+
+    def connect(self, source: str, destination: str) -> None:
+        """Join output ``"node.port"`` to input ``"node.port"``."""
+        src = self._port(source)
+        dst = self._port(destination)
+        src_kind = self.nodes[src[0]].ports()[src[1]]
+        dst_kind = self.nodes[dst[0]].ports()[dst[1]]
+        expected = {OPTICAL_OUT: OPTICAL_IN, ELECTRICAL_OUT: ELECTRICAL_IN}.get(src_kind)
+        if expected is None:
+            raise WiringError(f"{source} is an input ({src_kind}); a connection starts at an output")
+        if dst_kind != expected:
+            raise WiringError(f"cannot connect {source} ({src_kind}) to {destination} ({dst_kind})")
+        if dst in self._upstream:
+            raise WiringError(f"{destination} is already fed by {'.'.join(self._upstream[dst])}")
+        if src in self._downstream:
+            raise WiringError(f"{source} already feeds {'.'.join(self._downstream[src])}; add a splitter")
+        self._upstream[dst] = src
+        self._downstream[src] = dst
+
+    def _port(self, ref: str) -> tuple[str, str]:
+        node, _, port = ref.strip().partition(".")
+        if node not in self.nodes:
+            raise WiringError(f"unknown bench item {node!r} in {ref!r}; items: {', '.join(sorted(self.nodes))}")
+        ports = self.nodes[node].ports()
+        if port not in ports:
+            raise WiringError(f"{node!r} has no port {port!r}; its ports: {', '.join(ports)}")
+        return node, port
+
+    # -- evaluation ---------------------------------------------------------------------------
+
+    def light_into(self, node: str, port: str, t: np.ndarray) -> list[Lightwave]:
+        """Light arriving at input ``node.port`` at times ``t`` (empty list if unconnected)."""
+        source = self._upstream.get((node, port))
+        if source is None:
+            return []
+        return self.nodes[source[0]].optical_output(source[1], t)
+
+    def voltage_into(self, node: str, port: str, t: np.ndarray) -> np.ndarray:
+        """Voltage arriving at electrical input ``node.port`` (0 V if unconnected)."""
+        source = self._upstream.get((node, port))
+        if source is None:
+            return np.zeros(np.shape(t))
+        return np.broadcast_to(self.nodes[source[0]].electrical_output(source[1], t), np.shape(t))
+
+    def load_on(self, node: str, port: str) -> float:
+        """Resistance loading electrical output ``node.port``, in ohm (inf when open)."""
+        dest = self._downstream.get((node, port))
+        if dest is None:
+            return float("inf")
+        return self.nodes[dest[0]].input_resistance(dest[1])
+
+    def modulation_period(self) -> float | None:
+        """The longest repetition period of any signal source on the bench (None if all static)."""
+        periods = [p for c in self.nodes.values() if (p := c.modulation_period())]
+        return max(periods) if periods else None
+
+    def average_power_into(self, node: str, port: str, duration: float, points: int = 8192) -> float:
+        """Mean optical power into ``node.port`` over ``duration`` s from now, in W.
+
+        When sources repeat, the average runs over one whole period on an even grid (so a modulated
+        signal averages exactly); otherwise over ``duration``. Advances the clock by ``duration``.
+        """
+        period = self.modulation_period()
+        span = period if period else duration
+        n = points if period else 1
+        t = self.time + (np.arange(n) + self.rng.random()) * (span / n)
+        power = total_power(self.light_into(node, port, t), t)
+        self.time += duration
+        return float(np.mean(power))
+
+    def snapshot(self) -> dict[str, Any]:
+        """Settings of every component (for tests and debugging)."""
+        return {name: getattr(c, "state", lambda: {})() for name, c in self.nodes.items()}
