@@ -1,0 +1,39 @@
+"""labctl: drive an optical computing center from a lab bench or from a faithful simulation of one.
+
+    >>> import labctl
+    >>> with labctl.open_bench() as bench:          # the built-in simulated bench
+    ...     laser = bench.role("laser", 1)
+    ...     laser.power = 1e-3                       # W; refused if above the bench's safety limit
+
+See README.md for the architecture and docs/ for bench files and experiments.
+"""
+
+from labctl.bench import Bench, open_bench
+from labctl.config import BenchConfig, load_bench
+from labctl.errors import (
+    ConfigError,
+    InstrumentError,
+    LabctlError,
+    RoleError,
+    SafetyLimitError,
+    UnknownResourceError,
+)
+from labctl.runner import Experiment, RunContext, run_experiment
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "Bench",
+    "BenchConfig",
+    "ConfigError",
+    "Experiment",
+    "InstrumentError",
+    "LabctlError",
+    "RoleError",
+    "RunContext",
+    "SafetyLimitError",
+    "UnknownResourceError",
+    "load_bench",
+    "open_bench",
+    "run_experiment",
+]

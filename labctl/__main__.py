@@ -1,0 +1,5 @@
+"""``python -m labctl`` = the ``labctl`` command."""
+
+from labctl.cli import entry
+
+entry()

@@ -1,0 +1,260 @@
+"""Open a bench, real or simulated, and hand out its instruments by role, safely.
+
+``open_bench()`` returns a :class:`Bench`, a context manager. In ``mode="sim"`` the bench's drivers
+talk to ``sim_backends``' VISA library built from the same bench file (a fresh world per bench, seeded);
+in ``mode="real"`` to the system's VISA library. Experiments cannot tell the difference.
+
+Safety: role objects are guarded (see :mod:`labctl.safety`); leaving the context, an exception or
+Ctrl-C shuts every source down (lasers off, AWG stopped and outputs open, DC outputs off, bias to its
+safe state). One re-entrant lock per VISA resource serialises queries from several threads.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from pathlib import Path
+from typing import Any, Literal
+
+import pyvisa
+from pyvisa import rname
+
+from drivers import load_driver
+from labctl.config import BenchConfig, InstrumentConfig, load_bench
+from labctl.errors import ConfigError, RoleError, UnknownResourceError
+from labctl.instruments import ROLE_PROTOCOLS
+from labctl.safety import Guarded, checks_for
+from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
+
+log = logging.getLogger(__name__)
+
+Mode = Literal["sim", "real"]
+
+#: Settings recorded per role in a bench snapshot.
+SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
+    "tunable_laser": ("wavelength", "power", "output_enabled"),
+    "optical_power_meter": ("wavelength", "averaging_time"),
+    "awg": ("amplitude", "offset", "output_enabled"),
+    "oscilloscope": ("sample_rate", "record_length"),
+    "bias_controller": ("bias_voltage",),
+    "dc_source": ("voltage", "current_limit", "output_enabled"),
+    "optical_switch": ("route", "port_count"),
+}
+#: Shutdown order: light first, then RF, then DC, bias last.
+SHUTDOWN_ORDER = ("tunable_laser", "awg", "dc_source", "bias_controller")
+
+
+def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0) -> "Bench":
+    """Open the bench described by ``path`` (default: the built-in simulated bench).
+
+    ``mode="sim"`` simulates every instrument of the file; ``mode="real"`` opens the real ones.
+    ``seed`` seeds the simulation's noise (ignored on a real bench).
+    """
+    if mode not in ("sim", "real"):
+        raise ValueError(f"mode must be 'sim' or 'real', not {mode!r}")
+    if path is None:
+        if mode == "real":
+            raise ConfigError(None, None, "a real bench needs a bench file: open_bench('my_bench.yaml', mode='real')")
+        path = DEFAULT_BENCH_PATH
+    config = load_bench(path)
+    bench = Bench(config, mode=mode, seed=seed, path=Path(path))
+    bench.open()
+    return bench
+
+
+class Bench:
+    """An open bench: drivers by instrument name, guarded role objects, snapshot and safe shutdown."""
+
+    def __init__(self, config: BenchConfig, mode: Mode = "sim", seed: int | None = 0, path: Path | None = None):
+        self.config = config
+        self.mode = mode
+        self.seed = seed
+        self.path = path
+        self.instruments: dict[str, Any] = {}
+        self.sim: LabSimVisaLibrary | None = None
+        self._locks: dict[str, threading.RLock] = {}
+        self._roles: dict[tuple[str, int | None], Guarded] = {}
+        self._closed = False
+
+    # -- opening ------------------------------------------------------------------------------
+
+    def open(self) -> None:
+        if self.mode == "sim":
+            try:
+                library: Any = LabSimVisaLibrary.from_config(self.config.to_dict(), seed=self.seed)
+            except BenchFileError as exc:
+                raise ConfigError(self.path, None, str(exc)) from None
+            self.sim = library
+        else:
+            library = self.config.visa_library
+        try:
+            for name, spec in self.config.instruments.items():
+                self.instruments[name] = self._open_instrument(name, spec, library)
+        except BaseException:
+            self.close()
+            raise
+
+    def _open_instrument(self, name: str, spec: InstrumentConfig, library: Any) -> Any:
+        driver_cls = load_driver(spec.driver)
+        try:
+            driver = driver_cls(spec.resource, visa_library=library, **spec.connection)
+        except UnknownResource as exc:
+            raise UnknownResourceError(f"instrument {name!r}: {exc}") from None
+        except pyvisa.errors.VisaIOError as exc:
+            if exc.error_code == pyvisa.constants.StatusCode.error_resource_not_found:
+                raise UnknownResourceError(
+                    f"instrument {name!r}: no resource {spec.resource!r}; resources found: "
+                    f"{', '.join(_list_resources(library)) or '(none)'}"
+                ) from None
+            raise
+        driver.lock = self._lock_for(spec.resource)
+        return driver
+
+    def _lock_for(self, resource: str) -> threading.RLock:
+        key = str(rname.parse_resource_name(resource))
+        return self._locks.setdefault(key, threading.RLock())
+
+    # -- roles -------------------------------------------------------------------------------
+
+    def role(self, name: str, channel: int | None = None) -> Any:
+        """The guarded role object of instrument ``name`` (a channel of it, if ``channel`` is given)."""
+        key = (name, channel)
+        if key in self._roles:
+            return self._roles[key]
+        spec = self._spec(name)
+        driver = self.instruments[name]
+        target = driver if channel is None else self._channel(name, spec, driver, channel)
+        guarded = Guarded(target, checks_for(spec.role, self.config.safety.get(name)),
+                          f"{name}" + (f" channel {channel}" if channel else ""))
+        self._roles[key] = guarded
+        return guarded
+
+    def find(self, role: str) -> list[str]:
+        """Names of the instruments that have ``role``."""
+        return [n for n, spec in self.config.instruments.items() if spec.role == role]
+
+    def _spec(self, name: str) -> InstrumentConfig:
+        if name not in self.config.instruments:
+            raise RoleError(f"this bench has no instrument {name!r}; it has: {', '.join(self.config.instruments)}")
+        return self.config.instruments[name]
+
+    @staticmethod
+    def _channel(name: str, spec: InstrumentConfig, driver: Any, channel: int) -> Any:
+        if spec.channels is not None and channel not in spec.channels:
+            raise RoleError(f"{name!r} has channels {spec.channels}, not {channel}")
+        channels = getattr(driver, "channels", None) or {}
+        if channel in channels:
+            return channels[channel]
+        found = getattr(driver, f"ch_{channel}", None)
+        if found is None:
+            raise RoleError(f"{name!r} ({spec.driver}) has no channel {channel}")
+        return found
+
+    def role_objects(self, name: str) -> list[Any]:
+        """Every role object of an instrument: one per configured channel, or the instrument itself."""
+        spec = self._spec(name)
+        if spec.channels and spec.role != "awg":
+            return [self.role(name, ch) for ch in spec.channels]
+        return [self.role(name)]
+
+    # -- information ----------------------------------------------------------------------------
+
+    def identify(self) -> dict[str, str]:
+        """``*IDN?`` of every instrument."""
+        return {name: str(driver.id).strip() for name, driver in self.instruments.items()}
+
+    def snapshot(self) -> dict[str, Any]:
+        """Every instrument's identity and role settings, for results files."""
+        snap: dict[str, Any] = {"bench": self.config.name, "mode": self.mode, "seed": self.seed, "instruments": {}}
+        for name, spec in self.config.instruments.items():
+            entry: dict[str, Any] = {"role": spec.role, "driver": spec.driver, "resource": spec.resource,
+                                     "idn": str(self.instruments[name].id).strip()}
+            fields = SNAPSHOT_FIELDS[spec.role]
+            targets = ([(ch, self.role(name, ch)) for ch in spec.channels] if spec.channels
+                       else [(None, self.role(name))])
+            for ch, target in targets:
+                values = {field: _plain(getattr(target, field)) for field in fields if hasattr(target, field)}
+                if ch is None:
+                    entry.update(values)
+                else:
+                    entry.setdefault("channels", {})[str(ch)] = values
+            snap["instruments"][name] = entry
+        return snap
+
+    def check_roles(self) -> list[str]:
+        """Problems with role objects not satisfying their role Protocol (empty when all is well)."""
+        problems = []
+        for name, spec in self.config.instruments.items():
+            protocol = ROLE_PROTOCOLS[spec.role]
+            for target in self.role_objects(name):
+                if spec.role == "awg":
+                    target = self.role(name, (spec.channels or [1])[0])
+                if not isinstance(target, protocol):
+                    problems.append(f"{name}: {type(target.unguarded).__name__} does not implement {protocol.__name__}")
+        return problems
+
+    # -- time -------------------------------------------------------------------------------------
+
+    def settle(self, seconds: float) -> None:
+        """Wait for the bench to settle: sleeps on a real bench, advances the simulated clock in sim."""
+        if self.sim is not None:
+            self.sim.world.time += seconds
+        else:
+            time.sleep(seconds)
+
+    # -- shutdown --------------------------------------------------------------------------------
+
+    def shutdown(self) -> list[str]:
+        """Put every source in its safe state; return the problems met (never stops half-way)."""
+        problems = []
+        for role in SHUTDOWN_ORDER:
+            for name in self.find(role):
+                if name not in self.instruments:
+                    continue
+                for target in self.role_objects(name):
+                    try:
+                        target.shutdown()
+                    except Exception as exc:  # keep going: the other sources must still go off
+                        problems.append(f"{name}: shutdown failed: {exc}")
+                        log.error("%s: shutdown failed: %s", name, exc)
+        return problems
+
+    def close(self) -> None:
+        """Shut every source down and close every connection (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        try:
+            self.shutdown()
+        finally:
+            for driver in self.instruments.values():
+                try:
+                    driver.adapter.close()
+                except Exception as exc:
+                    log.warning("closing %s failed: %s", driver, exc)
+
+    def __enter__(self) -> "Bench":
+        return self
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self.close()
+
+    def __getitem__(self, name: str) -> Any:
+        return self.role(name)
+
+
+def _list_resources(library: Any) -> list[str]:
+    try:
+        return list(pyvisa.ResourceManager(library).list_resources())
+    except Exception:
+        return []
+
+
+def _plain(value: Any) -> Any:
+    """Make a setting storable (enums -> names, numpy scalars -> Python)."""
+    if hasattr(value, "name") and hasattr(value, "value"):
+        return value.name
+    if hasattr(value, "item"):
+        return value.item()
+    return value

@@ -1,0 +1,46 @@
+"""labctl's typed errors. Each says what went wrong and what to do about it."""
+
+from drivers.errors import DriverError, InstrumentError, ValueOutOfRange
+
+
+class LabctlError(Exception):
+    """Base class of errors raised by labctl itself."""
+
+
+class ConfigError(LabctlError, ValueError):
+    """A bench file (or other config file) is missing, unreadable, or has a bad field.
+
+    ``path`` is the file, ``field`` the dotted location of the bad value (when known).
+    """
+
+    def __init__(self, path, field: str | None, message: str):
+        self.path = str(path) if path is not None else None
+        self.field = field
+        where = self.path or "bench description"
+        if field:
+            where += f", field '{field}'"
+        super().__init__(f"{where}: {message}")
+
+
+class SafetyLimitError(LabctlError, ValueError):
+    """A setting exceeds a safety limit of the bench file; it was refused before anything was sent."""
+
+
+class UnknownResourceError(LabctlError, LookupError):
+    """A VISA resource named in the bench does not exist; the message lists the ones that do."""
+
+
+class RoleError(LabctlError, LookupError):
+    """An experiment asked for an instrument or channel the bench does not have."""
+
+
+__all__ = [
+    "ConfigError",
+    "DriverError",
+    "InstrumentError",
+    "LabctlError",
+    "RoleError",
+    "SafetyLimitError",
+    "UnknownResourceError",
+    "ValueOutOfRange",
+]
