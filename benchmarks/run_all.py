@@ -1,0 +1,39 @@
+"""Run every benchmark and write the results to a JSON file (``make bench``)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+from datetime import datetime, timezone
+from pathlib import Path
+
+from benchmarks import bench_io
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
+    args = parser.parse_args(argv)
+    results = {
+        "when_utc": datetime.now(timezone.utc).isoformat(),
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
+        "scpi_round_trip": bench_io.scpi_round_trip(),
+        "bulk_transfers": bench_io.bulk_transfers(),
+    }
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+    rt = results["scpi_round_trip"]
+    for label in ("idn", "numeric"):
+        r = rt[label]
+        print(f"{r['query']:<12} labsim {r['labsim_us']:.1f} us  pyvisa-sim {r['pyvisa_sim_us']:.1f} us  "
+              f"-> {r['speedup_vs_pyvisa_sim']:.1f}x faster")
+    bt = results["bulk_transfers"]
+    print(f"AWG upload   {bt['awg_upload']['samples']:,} samples: {bt['awg_upload']['MB_per_s']:.0f} MB/s")
+    print(f"scope capture {bt['scope_capture']['points']:,} points: {bt['scope_capture']['MB_per_s']:.0f} MB/s")
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
