@@ -23,7 +23,7 @@ from pyvisa import rname
 from drivers import load_driver
 from labctl.config import BenchConfig, InstrumentConfig, load_bench
 from labctl.errors import ConfigError, RoleError, UnknownResourceError
-from labctl.instruments import ROLE_PROTOCOLS
+from labctl.instruments import ROLE_PROTOCOLS, missing_members
 from labctl.safety import Guarded, checks_for
 from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
 
@@ -190,8 +190,10 @@ class Bench:
             for target in self.role_objects(name):
                 if spec.role == "awg":
                     target = self.role(name, (spec.channels or [1])[0])
-                if not isinstance(target, protocol):
-                    problems.append(f"{name}: {type(target.unguarded).__name__} does not implement {protocol.__name__}")
+                missing = missing_members(target.unguarded, protocol)
+                if missing:
+                    problems.append(f"{name}: {type(target.unguarded).__name__} lacks {', '.join(missing)} "
+                                    f"of {protocol.__name__}")
         return problems
 
     # -- time -------------------------------------------------------------------------------------

@@ -13,7 +13,8 @@ bound to a whole instrument.
 
 from __future__ import annotations
 
-from typing import Protocol, Sequence, runtime_checkable
+import inspect
+from typing import Any, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -147,3 +148,19 @@ ROLE_PROTOCOLS: dict[str, type] = {
     "dc_source": DCSourceChannel,
     "optical_switch": OpticalSwitch,
 }
+
+
+def protocol_members(protocol: type) -> set[str]:
+    """Attribute and method names a role Protocol requires."""
+    names = set(getattr(protocol, "__annotations__", {}))
+    names |= {n for n, v in vars(protocol).items() if inspect.isfunction(v) and not n.startswith("_")}
+    return names
+
+
+def missing_members(obj: Any, protocol: type) -> list[str]:
+    """Members of ``protocol`` that ``obj`` lacks, checked statically.
+
+    ``isinstance(obj, protocol)`` would read every property, i.e. query the instrument; this does not.
+    """
+    sentinel = object()
+    return sorted(m for m in protocol_members(protocol) if inspect.getattr_static(obj, m, sentinel) is sentinel)

@@ -409,8 +409,16 @@ class CommandTree:
         self._commands: list[_Command] = []
 
     def add(self, pattern: str, setter: Handler | None = None, getter: Handler | None = None) -> None:
-        """Declare a command. ``setter`` handles the form without ``?``, ``getter`` the query."""
-        self._commands.append(_Command(_parse_pattern(pattern), setter, getter))
+        """Declare a command. ``setter`` handles the form without ``?``, ``getter`` the query.
+
+        Declaring a pattern again replaces it, so a model can override a common command (``*RST``).
+        """
+        command = _Command(_parse_pattern(pattern), setter, getter)
+        for index, existing in enumerate(self._commands):
+            if existing.nodes == command.nodes:
+                self._commands[index] = command
+                return
+        self._commands.append(command)
 
     def resolve(self, header: str) -> tuple[_Command, list[int]]:
         """Find the command a (full, absolute) header names; raise -113 if there is none."""

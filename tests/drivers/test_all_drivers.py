@@ -21,6 +21,7 @@ from labctl.instruments import (
     OpticalSwitch,
     Oscilloscope,
     TunableLaser,
+    protocol_members,
 )
 
 #: Which Protocol the instrument class and the channel class of each driver implement.
@@ -36,12 +37,6 @@ ROLE_CLASSES = {
     "dicon.MXS9100": (OpticalSwitch, None),
 }
 VERBS = ("Control", "Measure", "Get", "Set")
-
-
-def protocol_members(protocol):
-    names = set(getattr(protocol, "__annotations__", {}))
-    names |= {n for n, v in vars(protocol).items() if inspect.isfunction(v) and not n.startswith("_")}
-    return names
 
 
 def build(name):
