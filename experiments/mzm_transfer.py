@@ -21,7 +21,7 @@ class Parameters(BaseModel):
     laser: str = Field("laser", description="tunable laser instrument")
     laser_channel: int = Field(1, ge=1)
     wavelength_nm: float = Field(1550.0, gt=0)
-    laser_power_dbm: float = Field(6.0, description="laser output power")
+    laser_power_dbm: float = Field(7.0, description="laser output power")
     bias: str = Field("bias", description="MZM bias controller instrument")
     bias_start_v: float = -10.0
     bias_stop_v: float = 10.0
@@ -32,6 +32,7 @@ class Parameters(BaseModel):
     scope: str | None = Field("scope", description="oscilloscope instrument ('' to skip the scope sweep)")
     scope_channel: int = Field(1, ge=1)
     scope_points: int = Field(2000, ge=16)
+    scope_start_range_v: float = Field(0.8, gt=0, description="full-scale range of the first, wide capture")
     switch: str | None = Field("switch", description="switch in front of the receivers ('' if none)")
     switch_port_power_meter: int = Field(1, ge=1)
     switch_port_scope: int = Field(2, ge=1)
@@ -101,7 +102,7 @@ class MZMTransfer(Experiment):
         # Autoscale as a person would: look at the brightest point on a wide range, then zoom in.
         bias.bias_voltage = float(fit.quadrature_bias(near=0.0) - fit.v_pi / 2)
         bench.settle(p.settle_s)
-        scope.set_vertical(p.scope_channel, 2.0, 0.0)
+        scope.set_vertical(p.scope_channel, p.scope_start_range_v, 0.0)
         _, traces = scope.capture([p.scope_channel])
         peak = max(float(np.mean(traces[p.scope_channel])), 1e-3)
         scope.set_vertical(p.scope_channel, 1.4 * peak, 0.55 * peak)

@@ -1,0 +1,173 @@
+"""Opening benches: roles, safety limits, shutdown, locks, snapshots, physics seen through drivers."""
+
+import threading
+
+import pytest
+import yaml
+
+import labctl
+from labctl.errors import RoleError, SafetyLimitError, UnknownResourceError
+from sim_backends import DEFAULT_BENCH_PATH
+
+LASER = "TCPIP0::laser.labsim::inst0::INSTR"
+
+
+@pytest.fixture
+def bench():
+    with labctl.open_bench(seed=5) as b:
+        yield b
+
+
+def sim_laser(bench):
+    return bench.sim.instrument(LASER)
+
+
+def test_default_bench_identifies_every_instrument_and_roles_are_complete(bench):
+    idns = bench.identify()
+    assert set(idns) == set(bench.config.instruments)
+    assert all(idn.count(",") >= 3 for idn in idns.values())
+    assert bench.check_roles() == []
+
+
+def test_unsafe_laser_power_is_refused_before_anything_is_sent(bench):
+    laser = bench.role("laser", 1)
+    before = sim_laser(bench).state()
+    with pytest.raises(SafetyLimitError, match="10 dBm"):
+        laser.power = 20e-3  # 13 dBm > 10 dBm limit
+    assert sim_laser(bench).state() == before
+    assert sim_laser(bench).next_error() == '0,"No error"'
+
+
+@pytest.mark.parametrize("role, channel, attribute, value", [
+    ("awg", 1, "amplitude", 1.5),
+    ("bias", None, "bias_voltage", -12.0),
+    ("heaters", 2, "voltage", 9.0),
+    ("heaters", 2, "current_limit", 0.2),
+])
+def test_other_safety_limits(bench, role, channel, attribute, value):
+    with pytest.raises(SafetyLimitError):
+        setattr(bench.role(role, channel), attribute, value)
+
+
+def test_setting_within_limits_reaches_the_instrument(bench):
+    laser = bench.role("laser", 1)
+    laser.power = 5e-3
+    assert laser.power == pytest.approx(5e-3, rel=1e-6)
+
+
+def test_leaving_the_context_turns_sources_off_even_after_an_exception():
+    with pytest.raises(RuntimeError):
+        with labctl.open_bench(seed=1) as b:
+            b.role("laser", 1).power = 5e-3
+            b.role("laser", 1).output_enabled = True
+            b.role("heaters", 1).voltage = 1.0
+            b.role("heaters", 1).current_limit = 0.01
+            b.role("heaters", 1).output_enabled = True
+            simulated = b.sim
+            raise RuntimeError("experiment failed")
+    laser_port = simulated.world.nodes["laser"]
+    assert laser_port.optical_output("out1", [0.0]) == []
+    heater_source = simulated.world.nodes["heaters"]
+    assert heater_source.electrical_output("out1", [0.0])[0] == 0.0
+
+
+def test_keyboard_interrupt_also_shuts_down():
+    with pytest.raises(KeyboardInterrupt):
+        with labctl.open_bench(seed=1) as b:
+            b.role("laser", 2).output_enabled = True
+            simulated = b.sim
+            raise KeyboardInterrupt
+    assert simulated.world.nodes["laser"].optical_output("out2", [0.0]) == []
+
+
+def test_laser_off_and_switch_move_change_what_the_power_meter_reads(bench):
+    laser, meter, switch = bench.role("laser", 1), bench.role("powermeter", 1), bench.role("switch")
+    laser.power = 4e-3
+    laser.output_enabled = True
+    switch.route = 1
+    bench.settle(0.1)
+    lit = meter.read_power()
+    assert lit > 1e-5
+    laser.output_enabled = False
+    assert meter.read_power() < lit * 1e-3
+    laser.output_enabled = True
+    switch.route = 3
+    bench.settle(0.1)
+    assert meter.read_power() < lit * 1e-3  # only switch crosstalk reaches port 1
+
+
+def test_unknown_role_or_channel(bench):
+    with pytest.raises(RoleError, match="laser"):
+        bench.role("lazer")
+    with pytest.raises(RoleError, match="channels"):
+        bench.role("laser", 7)
+
+
+def test_unknown_resource_lists_what_exists(tmp_path):
+    data = yaml.safe_load(DEFAULT_BENCH_PATH.read_text())
+    smaller = dict(data, instruments={k: v for k, v in data["instruments"].items() if k != "scope"},
+                   connections=[c for c in data["connections"] if "scope" not in c],
+                   safety={k: v for k, v in data["safety"].items() if k != "scope"})
+    other = tmp_path / "other.yaml"
+    other.write_text(yaml.safe_dump(smaller))
+    mine = tmp_path / "mine.yaml"
+    mine.write_text(yaml.safe_dump(dict(data, visa_library=f"{other}@labsim")))
+    with pytest.raises(UnknownResourceError) as err:
+        labctl.open_bench(mine, mode="real")
+    assert "scope" in str(err.value) and LASER in str(err.value)
+
+
+def test_real_mode_needs_a_bench_file():
+    with pytest.raises(labctl.ConfigError, match="bench file"):
+        labctl.open_bench(mode="real")
+
+
+def test_snapshot_records_every_instrument_setting(bench):
+    bench.role("laser", 3).wavelength = 1551.0e-9
+    snap = bench.snapshot()
+    assert set(snap["instruments"]) == set(bench.config.instruments)
+    assert snap["instruments"]["laser"]["channels"]["3"]["wavelength"] == pytest.approx(1551.0e-9)
+    assert "idn" in snap["instruments"]["scope"]
+
+
+def test_one_lock_per_resource_keeps_concurrent_queries_apart(bench):
+    laser_driver = bench.instruments["laser"]
+    laser_driver.ch_1.wavelength = 1550.5e-9
+    idn = laser_driver.id
+    results, errors = [], []
+
+    def ask_idn():
+        for _ in range(150):
+            results.append(laser_driver.id == idn)
+
+    def ask_wavelength():
+        for _ in range(150):
+            try:
+                assert abs(laser_driver.ch_1.wavelength - 1550.5e-9) < 1e-15
+            except Exception as exc:  # collected and asserted below
+                errors.append(exc)
+
+    threads = [threading.Thread(target=ask_idn), threading.Thread(target=ask_wavelength)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert all(results) and len(results) == 150
+    assert errors == []
+
+
+def test_settle_advances_the_simulated_clock(bench):
+    start = bench.sim.world.time
+    bench.settle(2.5)
+    assert bench.sim.world.time == pytest.approx(start + 2.5)
+
+
+def test_same_seed_same_numbers():
+    readings = []
+    for _ in range(2):
+        with labctl.open_bench(seed=11) as b:
+            b.role("laser", 1).output_enabled = True
+            b.role("switch").route = 1
+            b.settle(0.1)
+            readings.append(b.role("powermeter", 1).read_power())
+    assert readings[0] == readings[1]

@@ -1,0 +1,66 @@
+"""The labctl command, as a user types it."""
+
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+from labctl.cli import main
+
+
+def invoke(*args):
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_help_lists_the_commands():
+    result = invoke("--help")
+    assert result.exit_code == 0
+    for word in ("bench", "run", "experiments"):
+        assert word in result.output
+
+
+def test_bench_list_shows_every_instrument():
+    result = invoke("bench", "list", "--sim")
+    assert result.exit_code == 0
+    for name in ("laser", "powermeter", "awg", "scope", "bias", "heaters", "switch"):
+        assert name in result.output
+
+
+def test_bench_check_sim_identifies_and_reads_every_instrument():
+    result = invoke("bench", "check", "--sim")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("  ok   ") == 7
+    assert "FAIL" not in result.output
+    assert "N7714A" in result.output and "dBm" in result.output
+
+
+def test_bench_snapshot_is_json():
+    import json
+
+    result = invoke("bench", "snapshot", "--sim")
+    assert json.loads(result.output)["bench"] == "default-sim-bench"
+
+
+def test_real_mode_without_a_bench_file_is_a_usage_error():
+    result = CliRunner().invoke(main, ["bench", "check"])
+    assert result.exit_code == 2
+    assert "--bench FILE" in result.output
+
+
+def test_run_writes_results(tmp_path):
+    result = invoke("run", "mzm_transfer", "--sim", "--quiet", "--set", "points=15", "--set", "scope=",
+                    "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "mzm_transfer.h5").exists()
+    assert "v_pi_v" in result.output
+
+
+def test_console_errors_are_one_clear_line(tmp_path):
+    bad = tmp_path / "bench.yaml"
+    bad.write_text("name: x\ninstruments:\n  l: {role: tunable_laser, driver: acme.X, resource: 'GPIB0::1::INSTR'}\n")
+    proc = subprocess.run([sys.executable, "-m", "labctl", "bench", "check", "--sim", "--bench", str(bad)],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "instruments.l.driver" in proc.stderr and "Traceback" not in proc.stderr
+    proc = subprocess.run([sys.executable, "-m", "labctl", "run", "nope", "--sim"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "known experiments" in proc.stderr
