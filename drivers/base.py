@@ -32,6 +32,11 @@ class _LockedIO:
                 root._last_command = command
             super().write(command, **kwargs)
 
+    def write_binary_values(self, command, values, *args, **kwargs):
+        with self._resource_lock():
+            self._root()._last_command = command
+            super().write_binary_values(command, values, *args, **kwargs)
+
     def ask(self, command, query_delay=None):
         with self._resource_lock():
             return super().ask(command, query_delay)

@@ -39,10 +39,13 @@ ERROR_MESSAGES = {
     -151: "Invalid string data",
     -160: "Block data error",
     -200: "Execution error",
+    -211: "Trigger ignored",
     -213: "Init ignored",
     -221: "Settings conflict",
     -222: "Data out of range",
+    -223: "Too much data",
     -224: "Illegal parameter value",
+    -225: "Out of memory",
     -230: "Data corrupt or stale",
     -231: "Data questionable",
     -241: "Hardware missing",
@@ -409,6 +412,7 @@ class CommandTree:
 
     def __init__(self) -> None:
         self._commands: list[_Command] = []
+        self._resolved: dict[str, tuple[_Command, list[int]]] = {}
 
     def add(self, pattern: str, setter: Handler | None = None, getter: Handler | None = None) -> None:
         """Declare a command. ``setter`` handles the form without ``?``, ``getter`` the query.
@@ -416,6 +420,7 @@ class CommandTree:
         Declaring a pattern again replaces it, so a model can override a common command (``*RST``).
         """
         command = _Command(_parse_pattern(pattern), setter, getter)
+        self._resolved.clear()
         for index, existing in enumerate(self._commands):
             if existing.nodes == command.nodes:
                 self._commands[index] = command
@@ -424,6 +429,16 @@ class CommandTree:
 
     def resolve(self, header: str) -> tuple[_Command, list[int]]:
         """Find the command a (full, absolute) header names; raise -113 if there is none."""
+        key = header.upper()
+        hit = self._resolved.get(key)
+        if hit is not None:
+            return hit[0], list(hit[1])
+        command, suffixes = self._search(header)
+        if len(self._resolved) < 4096:
+            self._resolved[key] = (command, suffixes)
+        return command, list(suffixes)
+
+    def _search(self, header: str) -> tuple[_Command, list[int]]:
         words = [w for w in header.strip(":").rstrip("?").split(":")]
         for command in self._commands:
             suffixes = _match(command.nodes, words)
