@@ -100,7 +100,7 @@ class MZMTransfer(Experiment):
         scope = bench.role(p.scope)
         scope.record_length = p.scope_points
         # Autoscale as a person would: look at the brightest point on a wide range, then zoom in.
-        bias.bias_voltage = float(fit.quadrature_bias(near=0.0) - fit.v_pi / 2)
+        bias.bias_voltage = fit.peak_bias(near=0.0)
         bench.settle(p.settle_s)
         scope.set_vertical(p.scope_channel, p.scope_start_range_v, 0.0)
         _, traces = scope.capture([p.scope_channel])

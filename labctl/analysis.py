@@ -34,6 +34,11 @@ class MZMFit:
         period = 2 * self.v_pi
         return float(base + period * np.round((near - base) / period))
 
+    def peak_bias(self, near: float = 0.0) -> float:
+        """The bias voltage closest to ``near`` where transmission is maximal."""
+        period = 2 * self.v_pi
+        return float(-self.phase_offset_v + period * np.round((near + self.phase_offset_v) / period))
+
     def predict(self, volts) -> np.ndarray:
         a = (self.p_max + self.p_min) / 2
         b = (self.p_max - self.p_min) / 2
