@@ -30,7 +30,8 @@ def main(argv: list[str] | None = None) -> int:
               f"-> {r['speedup_vs_pyvisa_sim']:.1f}x faster")
     bt = results["bulk_transfers"]
     print(f"AWG upload   {bt['awg_upload']['samples']:,} samples: {bt['awg_upload']['MB_per_s']:.0f} MB/s")
-    print(f"scope capture {bt['scope_capture']['points']:,} points: {bt['scope_capture']['MB_per_s']:.0f} MB/s")
+    print(f"scope capture {bt['scope_capture']['points']:,} points: {bt['scope_capture']['MB_per_s']:.0f} MB/s "
+          f"(acquisition incl. physics), {bt['scope_transfer']['MB_per_s']:.0f} MB/s (transfer of the record)")
     print(f"written to {args.out}")
     return 0
 

@@ -258,6 +258,8 @@ class ParsedCommand:
 
 def split_message(data: bytes) -> list[ParsedCommand]:
     """Split one program message into commands, honouring quotes and binary blocks."""
+    if not any(c in data for c in (b'"', b"'", b"#")):
+        return _split_plain(data)
     commands: list[ParsedCommand] = []
     n = len(data)
     pos = 0
@@ -317,6 +319,28 @@ def split_message(data: bytes) -> list[ParsedCommand]:
         commands.append(cmd)
         if pos < n and data[pos] == ord(";"):
             pos += 1
+    return commands
+
+
+def _split_plain(data: bytes) -> list[ParsedCommand]:
+    """Fast path of ``split_message`` for messages without strings or blocks (most of them)."""
+    commands = []
+    for part in data.decode("ascii", errors="replace").replace("\r", "\n").replace("\n", ";").split(";"):
+        part = part.strip()
+        if not part:
+            continue
+        header, _, rest = part.partition(" ")
+        if "\t" in header:
+            header, _, tail = header.partition("\t")
+            rest = f"{tail} {rest}"
+        params = []
+        rest = rest.strip()
+        if rest:
+            pieces = rest.split(",")
+            if any(not piece.strip() for piece in pieces[1:]) and pieces[-1].strip() == "":
+                raise ScpiError(-109, "trailing comma")
+            params = [Param(piece.strip()) for piece in pieces]
+        commands.append(ParsedCommand(header, params))
     return commands
 
 

@@ -34,7 +34,7 @@ Physics of one acquisition (PHYSICS.md section 3, "Scope/ADC"):
 
 * **Trigger.** The edge trigger source (a channel input or ``aux``) is evaluated from ``world.time``
   over a span of max(10 record lengths, 2 periods of the bench's slowest repeating source): the first
-  65536 points at the sample period, the rest on a grid of at most ``trigger_search_points`` points
+  8192 points at the sample period, the rest on a grid of at most ``trigger_search_points`` points
   (an edge narrower than that grid can be missed); a bracketed crossing is refined to 1/1000 of a
   sample period and interpolated linearly. The trigger
   time ``t_trig`` is the first crossing of the level with the chosen slope after the signal was on
@@ -67,7 +67,7 @@ Default parameters (``sim.params``); dagger = datasheet-class value not re-verif
 * ``max_points`` 200e6 per channel †; ``min_range_v`` 16 mV / ``max_range_v`` 800 mV full scale
   (2-100 mV/div) †; ``max_offset_v`` 1 V †; ``input_modes`` ["DC50"] (UXR inputs are 50 Ohm only);
 * ``aux_level_max_v`` 5 V †, ``aux_input_ohm`` 50 †, ``aux_hysteresis_v`` 25 mV,
-  ``trigger_hysteresis_div`` 0.1 div, ``trigger_search_points`` 2**18 (modelling choices).
+  ``trigger_hysteresis_div`` 0.1 div, ``trigger_search_points`` 2**13 (modelling choices).
 
 *RST (Infiniium default setup; values not re-verified †): channel 1 on, others off, 10 mV/div,
 0 V offset, DC50; 10 ns/div, position 0, reference CENTer; sample rate and points AUTO; EDGE trigger
@@ -101,7 +101,7 @@ _INPUT_MODES = ("DC", "DC50", "DCFifty", "AC", "LFR1", "LFR2")
 _COUPLING_CODE = {"AC": 0, "DC": 1, "DC50": 2, "LFR1": 3, "LFR2": 3}  # preamble <coupling>
 _FORMAT_CODE = {"ASCII": 0, "BYTE": 1, "WORD": 2}  # preamble <format>
 _REFERENCE_FRACTION = {"LEFT": 0.0, "CENTER": 0.5, "RIGHT": 1.0}
-SEARCH_CHUNK = 65536  # trigger-search points evaluated per call into the world
+SEARCH_CHUNK = 8192  # trigger-search points evaluated per call into the world
 TRIGGER_RESOLUTION = 1e-3  # trigger time located to this fraction of a sample period
 _CHANNEL_WORD = re.compile(r"^CHAN(?:NEL)?(\d+)$")
 #: Short forms the instrument answers for its character settings.
@@ -224,7 +224,7 @@ class SimKeysightInfiniium(SimInstrument):
         self.aux_input_ohm = _param(p, "aux_input_ohm", 50.0, 1.0, 1e9)
         self.aux_hysteresis_v = _param(p, "aux_hysteresis_v", 0.025, 0.0, 10.0)
         self.trigger_hysteresis_div = _param(p, "trigger_hysteresis_div", 0.1, 0.0, 4.0)
-        self.trigger_search_points = int(_param(p, "trigger_search_points", 2**18, 1024, 2**26))
+        self.trigger_search_points = int(_param(p, "trigger_search_points", 2**13, 1024, 2**26))
         self._rates = _sample_rates(self.max_sample_rate)
         self._records: dict[int, Record] = {}
         super().__init__(name, world, params, serial)
@@ -620,7 +620,7 @@ class SimKeysightInfiniium(SimInstrument):
         lsb = self.adc_lsb(range_v)
         half = 2 ** (self.adc_bits - 1)
         x = np.subtract(volts, offset_v, dtype=np.float64)
-        x += self.world.rng.standard_normal(x.shape) * self.noise_sigma(range_v)
+        x += self.world.rng.standard_normal(x.shape, dtype=np.float32) * self.noise_sigma(range_v)
         x /= lsb
         np.rint(x, out=x)
         np.clip(x, -half, half - 1, out=x)

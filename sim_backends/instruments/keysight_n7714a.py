@@ -88,11 +88,15 @@ def laser_field(power_w: float, t, rin_db_per_hz: float, linewidth_hz: float, rn
         return np.full(t_arr.shape, amplitude, dtype=complex)
     fs = 1.0 / spacing
     rin_variance = 10 ** (rin_db_per_hz / 10) * fs / 2
-    relative = 1.0 + rng.standard_normal(flat.size) * math.sqrt(rin_variance)
-    field = np.sqrt(power_w * np.clip(relative, 0.0, None)).astype(complex)
+    # float32 draws: RIN is ~1e-3 relative, so single precision loses nothing and halves the cost
+    relative = 1.0 + rng.standard_normal(flat.size, dtype=np.float32) * np.float32(math.sqrt(rin_variance))
+    field = np.sqrt(power_w * np.clip(relative, 0.0, None), dtype=np.float64)
     if linewidth_hz > 0:
-        steps = rng.standard_normal(flat.size) * math.sqrt(2 * math.pi * linewidth_hz / fs)
-        field = field * np.exp(1j * np.cumsum(steps))
+        steps = rng.standard_normal(flat.size, dtype=np.float32) * np.float32(math.sqrt(2 * math.pi * linewidth_hz / fs))
+        phase = np.cumsum(steps, dtype=np.float64)
+        field = field * (np.cos(phase) + 1j * np.sin(phase))
+    else:
+        field = field.astype(complex)
     return field.reshape(t_arr.shape)
 
 

@@ -145,7 +145,7 @@ class Photodiode(Component):
         t = np.asarray(t, dtype=float)
         power = total_power(self.world.light_into(self.name, "in", t), t)
         current = self.responsivity * power + self.dark_current
-        noise = self.world.rng.standard_normal(np.shape(t)) * np.sqrt(self.noise_variance_a2(current))
+        noise = self.world.rng.standard_normal(np.shape(t), dtype=np.float32) * np.sqrt(self.noise_variance_a2(current))
         current = np.minimum(current + noise, self.saturation_current)
         return current * self.gain_ohm
 
