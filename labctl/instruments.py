@@ -93,6 +93,9 @@ class Oscilloscope(Protocol):
     def set_vertical(self, channel: int, range_v: float, offset_v: float = 0.0) -> None:
         """Set a channel's full-scale vertical range and centre offset, in V."""
 
+    def set_edge_trigger(self, source: int | str, level_v: float, rising: bool = True) -> None:
+        """Trigger on an edge of channel ``source`` (1..n) or ``"AUX"``, at ``level_v`` volts."""
+
     def capture(self, channels: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Acquire once and return ``(time_s, {channel: volts})``."""
 

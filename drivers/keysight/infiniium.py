@@ -541,6 +541,16 @@ class KeysightInfiniium(LabInstrument):
         ch.offset = offset_v
         ch.display = True
 
+    def set_edge_trigger(self, source: int | str, level_v: float, rising: bool = True) -> None:
+        """Set an edge trigger on channel ``source`` (1-4) or ``"AUX"`` at ``level_v`` V, rising or falling."""
+        self.trigger_mode = "EDGE"
+        self.trigger_source = source
+        self.trigger_slope = "POSITIVE" if rising else "NEGATIVE"
+        if source == "AUX":
+            self.aux_trigger_level = level_v
+        else:
+            self.channels[_in_set(source, CHANNELS)].trigger_level = level_v
+
     def capture(self, channels: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Acquire once on ``channels`` and return ``(time_s, {channel: volts})``.
 

@@ -389,3 +389,23 @@ def test_capture_bad_channels_refused_before_sending(channels):
     with expected_protocol(KeysightInfiniium, []) as inst:
         with pytest.raises(ValueOutOfRange):
             inst.capture(channels)
+
+
+def test_set_edge_trigger_on_aux_rising():
+    with expected_protocol(KeysightInfiniium, [
+        (":TRIGger:MODE EDGE", None), OK,
+        (":TRIGger:EDGE:SOURce AUX", None), OK,
+        (":TRIGger:EDGE:SLOPe POSitive", None), OK,
+        (":TRIGger:LEVel AUX,0.5", None), OK,
+    ]) as scope:
+        scope.set_edge_trigger("AUX", 0.5)
+
+
+def test_set_edge_trigger_on_a_channel_falling():
+    with expected_protocol(KeysightInfiniium, [
+        (":TRIGger:MODE EDGE", None), OK,
+        (":TRIGger:EDGE:SOURce CHANnel2", None), OK,
+        (":TRIGger:EDGE:SLOPe NEGative", None), OK,
+        (":TRIGger:LEVel CHANnel2,0.01", None), OK,
+    ]) as scope:
+        scope.set_edge_trigger(2, 0.01, rising=False)
