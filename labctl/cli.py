@@ -130,7 +130,11 @@ def bench_snapshot(bench_file: Path | None, sim: bool, seed: int) -> None:
 def experiments() -> None:
     """List the experiments `labctl run` knows, with their parameters."""
     for name in sorted(available_experiments()):
-        cls = load_experiment(name)
+        try:
+            cls = load_experiment(name)
+        except LabctlError as exc:
+            click.echo(f"{name}: cannot be loaded ({exc})")
+            continue
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         click.echo(f"{name}: {doc}")
         for field, info in cls.Parameters.model_fields.items():

@@ -64,3 +64,9 @@ def test_console_errors_are_one_clear_line(tmp_path):
     assert "instruments.l.driver" in proc.stderr and "Traceback" not in proc.stderr
     proc = subprocess.run([sys.executable, "-m", "labctl", "run", "nope", "--sim"], capture_output=True, text=True)
     assert proc.returncode == 2 and "known experiments" in proc.stderr
+
+
+def test_experiments_lists_parameters():
+    result = invoke("experiments")
+    assert result.exit_code == 0
+    assert "mzm_transfer:" in result.output and "points = 81" in result.output
