@@ -17,13 +17,14 @@ from pyvisa import rname
 
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import COMPONENTS as _BASIC_COMPONENTS
+from sim_backends.physics.electrical import ELECTRICAL_COMPONENTS
 from sim_backends.physics.network import NETWORK_COMPONENTS
 from sim_backends.world import World
 
 DEFAULT_BENCH_PATH = Path(__file__).parent / "benches" / "default.yaml"
 
 #: Passive bench parts by the ``type`` used in bench files.
-COMPONENTS = {**_BASIC_COMPONENTS, **NETWORK_COMPONENTS}
+COMPONENTS = {**_BASIC_COMPONENTS, **ELECTRICAL_COMPONENTS, **NETWORK_COMPONENTS}
 
 #: Simulated model of each real instrument model, by the driver name used in bench files.
 SIM_MODELS: dict[str, str] = {
