@@ -56,6 +56,15 @@ def total_power(light: list[Lightwave], t: np.ndarray) -> np.ndarray:
     return power
 
 
+def _time_key(t) -> tuple:
+    """A cheap identity for a time grid (exact for short grids, endpoints + sum for long ones)."""
+    arr = np.asarray(t, dtype=float)
+    if arr.size <= 16:
+        return (arr.shape, arr.tobytes())
+    flat = arr.reshape(-1)
+    return (arr.shape, float(flat[0]), float(flat[1]), float(flat[-1]), float(flat.sum()))
+
+
 class Component:
     """Something with ports in the bench graph. ``PORTS`` maps port name -> port kind."""
 
@@ -93,6 +102,10 @@ class World:
         self.nodes: dict[str, Component] = {}
         self._upstream: dict[tuple[str, str], tuple[str, str]] = {}
         self._downstream: dict[tuple[str, str], tuple[str, str]] = {}
+        # Within one measurement, an output evaluated at the same times is evaluated once: the same
+        # light reaches every branch (one noise realisation), and fan-out does not multiply the cost.
+        self._depth = 0
+        self._memo: dict[tuple, Any] = {}
 
     # -- building -------------------------------------------------------------------------------
 
@@ -137,14 +150,31 @@ class World:
         source = self._upstream.get((node, port))
         if source is None:
             return []
-        return self.nodes[source[0]].optical_output(source[1], t)
+        return self._evaluate(source, t, optical=True)
 
     def voltage_into(self, node: str, port: str, t: np.ndarray) -> np.ndarray:
         """Voltage arriving at electrical input ``node.port`` (0 V if unconnected)."""
         source = self._upstream.get((node, port))
         if source is None:
             return np.zeros(np.shape(t))
-        return np.broadcast_to(self.nodes[source[0]].electrical_output(source[1], t), np.shape(t))
+        return np.broadcast_to(self._evaluate(source, t, optical=False), np.shape(t))
+
+    def _evaluate(self, source: tuple[str, str], t, optical: bool):
+        """Evaluate an output, memoised for the duration of the outermost evaluation."""
+        key = (source, optical, _time_key(t)) if self._depth else None
+        if key is not None and key in self._memo:
+            return self._memo[key]
+        component = self.nodes[source[0]]
+        self._depth += 1
+        try:
+            value = component.optical_output(source[1], t) if optical else component.electrical_output(source[1], t)
+        finally:
+            self._depth -= 1
+            if self._depth == 0:
+                self._memo.clear()
+        if key is not None:
+            self._memo[key] = value
+        return value
 
     def load_on(self, node: str, port: str) -> float:
         """Resistance loading electrical output ``node.port``, in ohm (inf when open)."""
