@@ -10,6 +10,7 @@ DRIVERS: dict[str, str] = {
     "keysight.N7714A": "drivers.keysight.n7714a:KeysightN7714A",
     "santec.TSL570": "drivers.santec.tsl570:SantecTSL570",
     "keysight.N7744A": "drivers.keysight.n7744a:KeysightN7744A",
+    "keysight.N7745A": "drivers.keysight.n7744a:KeysightN7745A",
     "thorlabs.PM100": "drivers.thorlabs.pm100:ThorlabsPM100",
     "keysight.M8195A": "drivers.keysight.m8195a:KeysightM8195A",
     "keysight.Infiniium": "drivers.keysight.infiniium:KeysightInfiniium",

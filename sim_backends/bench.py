@@ -31,6 +31,7 @@ SIM_MODELS: dict[str, str] = {
     "keysight.N7714A": "sim_backends.instruments.keysight_n7714a:SimKeysightN7714A",
     "santec.TSL570": "sim_backends.instruments.santec_tsl570:SimSantecTSL570",
     "keysight.N7744A": "sim_backends.instruments.keysight_n7744a:SimKeysightN7744A",
+    "keysight.N7745A": "sim_backends.instruments.keysight_n7744a:SimKeysightN7745A",
     "thorlabs.PM100": "sim_backends.instruments.thorlabs_pm100:SimThorlabsPM100",
     "keysight.M8195A": "sim_backends.instruments.keysight_m8195a:SimKeysightM8195A",
     "keysight.Infiniium": "sim_backends.instruments.keysight_infiniium:SimKeysightInfiniium",

@@ -390,3 +390,12 @@ class SimKeysightN7744A(SimInstrument):
             ],
         }
 
+
+
+class SimKeysightN7745A(SimKeysightN7744A):
+    """Keysight N7745A: the 8-port member of the family (same commands)."""
+
+    MODEL = "keysight.N7745A"
+
+    def __init__(self, name, world, params=None, serial=""):
+        super().__init__(name, world, {"ports": 8, **(params or {})}, serial)

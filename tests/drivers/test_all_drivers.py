@@ -29,6 +29,7 @@ ROLE_CLASSES = {
     "keysight.N7714A": (None, TunableLaser),
     "santec.TSL570": (TunableLaser, None),
     "keysight.N7744A": (None, OpticalPowerMeter),
+    "keysight.N7745A": (None, OpticalPowerMeter),
     "thorlabs.PM100": (OpticalPowerMeter, None),
     "keysight.M8195A": (ArbitraryWaveformGenerator, AWGChannel),
     "keysight.Infiniium": (Oscilloscope, None),

@@ -307,3 +307,15 @@ def test_logging_result_is_a_float32_block(bench):
     assert raw[:4] == b"#232" and raw[-1:] == b"\n"
     values = np.frombuffer(raw[4:-1], dtype="<f4")
     assert np.all(np.abs(values) < 10 * _sigma(1e-3, -30))  # dark port
+
+
+def test_n7745a_model_has_eight_ports_and_identifies_as_such(sim_bench):
+    from drivers.keysight.n7744a import KeysightN7745A
+
+    lib = sim_bench({"pm": {"driver": "keysight.N7745A", "resource": "TCPIP0::pm8.labsim::inst0::INSTR"}})
+    meter = KeysightN7745A("TCPIP0::pm8.labsim::inst0::INSTR", visa_library=lib)
+    assert "N7745A" in meter.id
+    assert len(meter.channels) == 8
+    assert lib.bench.world.nodes["pm"].ports().keys() >= {f"in{k}" for k in range(1, 9)}
+    meter.ch_8.averaging_time = 0.01
+    assert meter.ch_8.read_power() < 1e-9  # nothing connected: noise floor only
