@@ -47,7 +47,18 @@ Physics of one acquisition (PHYSICS.md section 3, "Scope/ADC"):
   CENTer, RIGHt of the 10-division screen); the record is centred on the screen, so
   ``Xorigin = position - ref * 10 * scale + 5 * scale - N / (2 fs)`` (= position when the reference
   is LEFT and the record fills the screen). Samples are taken at ``t_trig + Xorigin + k / fs``.
-* **Signal chain.** Input ``world.voltage_into(name, "ch<n>", t)`` (upstream noise included) plus the
+* **Front end.** The input ``world.voltage_into(name, "ch<n>", .)`` (upstream noise included) passes
+  the analog bandwidth ``bandwidth_hz``: a zero-phase low-pass ``response`` of order
+  ``response_order`` (``sim_backends.physics.converters.lowpass_response``, the response of the
+  converters' ADC model). The record is a uniform grid, so the input is evaluated on a padded grid
+  (oversampled by an integer factor to >= 2 x bandwidth when the sample rate is lower, then
+  decimated: the scope aliases what its front end passes, as a real one does), filtered by FFT and
+  sampled at the record's instants. Aperture jitter (rms ``jitter_s``) then adds v'(t) dt,
+  dt ~ N(0, jitter_s^2), with v' the spectral derivative of the filtered input (PHYSICS.md:
+  jitter-limited SNR -20 log10(2 pi f sigma_t); ``sim_backends.physics.converters`` convention),
+  skipped when its rms would be below 1 % of the scope's own noise at the channel's range. The
+  trigger comparator sees the unfiltered input.
+* **Signal chain.** The front-end output plus the
   scope's own input-referred Gaussian noise ``sigma_n`` chosen so that noise plus ADC quantization
   give ``enob`` bits at full scale: ``sigma_total = range / (2**ENOB sqrt(12))``,
   ``sigma_n**2 = sigma_total**2 - (range / 2**bits)**2 / 12``; then clipped to
@@ -57,13 +68,16 @@ Physics of one acquisition (PHYSICS.md section 3, "Scope/ADC"):
   BYTE = the code right-shifted (truncated) to 8 bits, Yinc = range / 256; ASCii = volts. Yorigin =
   offset, so ``volts = code * Yinc + Yorigin`` reproduces the ADC levels exactly.
 * **Clock.** ``world.time`` advances to the end of the record (at least one record length); a failed
-  TRIGgered search advances it by the searched span. The analog bandwidth ``bandwidth_hz`` is stored
-  (and reported in the preamble); its filter comes with the waveform-level model (issue 4).
+  TRIGgered search advances it by the searched span. The analog bandwidth is also reported in the
+  preamble.
 
 Default parameters (``sim.params``); dagger = datasheet-class value not re-verified (PHYSICS.md §2):
 
 * ``model`` "UXR1104A"; ``bandwidth_hz`` 110e9 †; ``max_sample_rate`` 256e9 (UXR at 256 GSa/s, Al-Kayed
   2025 ✓); ``adc_bits`` 10 †; ``enob`` 6.0 (AWG + UXR system ENOB 6.0 bits at DC ✓, PHYSICS.md §2);
+  ``response`` "butterworth", ``response_order`` 4 (front-end shape: modelling choice, as
+  ``converters.ADC``); ``jitter_s`` 25e-15 s rms (UXR-class intrinsic jitter, datasheet class value †;
+  the DC ENOB above excludes it, so it is added separately);
 * ``max_points`` 200e6 per channel †; ``min_range_v`` 16 mV / ``max_range_v`` 800 mV full scale
   (2-100 mV/div) †; ``max_offset_v`` 1 V †; ``input_modes`` ["DC50"] (UXR inputs are 50 Ohm only);
 * ``aux_level_max_v`` 5 V †, ``aux_input_ohm`` 50 †, ``aux_hysteresis_v`` 25 mV,
@@ -84,7 +98,11 @@ from typing import Any
 
 import numpy as np
 
+import scipy.fft as sfft
+
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.components import ResponseCache, band_grid, lowpass_memory_s
+from sim_backends.physics.converters import RESPONSES, lowpass_response
 from sim_backends.scpi import Call, CommandTree, ScpiError, definite_block
 from sim_backends.world import ELECTRICAL_IN
 
@@ -198,7 +216,8 @@ class SimKeysightInfiniium(SimInstrument):
         p = dict(params or {})
         known = {"model", "firmware", "bandwidth_hz", "max_sample_rate", "max_points", "adc_bits", "enob",
                  "min_range_v", "max_range_v", "max_offset_v", "input_modes", "aux_level_max_v",
-                 "aux_input_ohm", "aux_hysteresis_v", "trigger_hysteresis_div", "trigger_search_points"}
+                 "aux_input_ohm", "aux_hysteresis_v", "trigger_hysteresis_div", "trigger_search_points",
+                 "response", "response_order", "jitter_s"}
         unknown = set(p) - known
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "
@@ -206,6 +225,17 @@ class SimKeysightInfiniium(SimInstrument):
         self.model = str(p.get("model", "UXR1104A"))
         self.IDN = ("KEYSIGHT TECHNOLOGIES", self.model, str(p.get("firmware", "11.10.00102")))
         self.bandwidth_hz = _param(p, "bandwidth_hz", 110e9, 1e6, 1e12)
+        self.response = str(p.get("response", "butterworth"))
+        if self.response not in RESPONSES:
+            raise ValueError(f"response={self.response!r} is not one of {', '.join(RESPONSES)}")
+        order = _param(p, "response_order", 4, 1, 20)
+        if order != int(order):
+            raise ValueError(f"response_order={order!r} must be an integer in [1, 20]")
+        self.response_order = int(order)
+        self.jitter_s = _param(p, "jitter_s", 25e-15, 0.0, 1e-9)
+        self._front_response = ResponseCache(
+            lambda f: lowpass_response(f, self.bandwidth_hz, self.response, self.response_order), size=8)
+        self._derivative = ResponseCache(lambda f: 2 * np.pi * f, imaginary=True)
         self.max_sample_rate = _param(p, "max_sample_rate", 256e9, 1e3, 1e12)
         self.max_points = int(_param(p, "max_points", 200e6, 16, 2e9))
         self.adc_bits = int(_param(p, "adc_bits", 10, 6, 16))
@@ -607,13 +637,44 @@ class SimKeysightInfiniium(SimInstrument):
         t = t_trig + x_origin + np.arange(points, dtype=np.float64) / fs
         for n in chans:
             ch = self.channel[n]
-            volts = self.world.voltage_into(self.name, f"ch{n}", t)
+            volts = self.front_end(f"ch{n}", t, ch.range)
             self._records[n] = Record(
                 codes=self._quantize(volts, ch.range, ch.offset), fs=fs, x_origin=x_origin,
                 range=ch.range, offset=ch.offset, coupling=_COUPLING_CODE[ch.input],
                 x_display_range=x_range, x_display_origin=x_left, acquired_at=t_trig)
         self.world.time = max(start + points / fs, t_trig, float(t[-1]) + 1 / fs)
         self.acquisition_done = True
+
+    def front_end(self, port: str, t: np.ndarray, range_v: float | None = None) -> np.ndarray:
+        """Input voltage at the sample instants ``t`` after the analog bandwidth and aperture jitter.
+
+        With ``range_v`` the jitter term is skipped when it is negligible: when its rms
+        jitter_s rms(v') (Parseval on the filtered spectrum) is below 1 % of the scope's own noise at
+        that range, i.e. it would add < 1e-4 to the noise variance.
+        """
+        band = self.bandwidth_hz
+        grid = band_grid(t, band, lowpass_memory_s(band, self.response_order))
+        if grid is None:
+            return np.asarray(self.world.voltage_into(self.name, port, t), dtype=float)
+        v = np.asarray(self.world.voltage_into(self.name, port, grid.times), dtype=np.float32)
+        if not v.size or v.min() == v.max():
+            return grid.take(v).astype(float)  # a constant: no filtering to do, no slope for jitter
+        n, fs = v.size, grid.fs
+        spectrum = sfft.rfft(v)
+        spectrum *= self._front_response.on_grid(n, fs)
+        out = grid.take(sfft.irfft(spectrum, n)).astype(float)
+        if self.jitter_s > 0:
+            spectrum *= self._derivative.on_grid(n, fs)  # d/dt of the filtered input
+            if n % 2 == 0:
+                spectrum[-1] = 0.0  # the Nyquist bin has no defined derivative
+            if range_v is not None:
+                power = 2 * np.sum(np.abs(spectrum[1:]) ** 2, dtype=np.float64) / n**2  # mean v'^2
+                if self.jitter_s * math.sqrt(power) < 0.01 * self.noise_sigma(range_v):
+                    return out
+            slope = grid.take(sfft.irfft(spectrum, n))
+            slope *= self.world.rng.standard_normal(slope.shape, dtype=np.float32)
+            out += self.jitter_s * slope
+        return out
 
     def _quantize(self, volts: np.ndarray, range_v: float, offset_v: float) -> np.ndarray:
         """Add the scope's noise, clip to offset +/- range/2 and quantize to ADC codes (int16)."""

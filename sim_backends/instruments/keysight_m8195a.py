@@ -52,11 +52,22 @@ and 4 in DAC modes MARKer/DCMarker (or the shared "Event In / Trigger Out" conne
 Trigger Out, ``:SYSTem:EIN:MODE TOUT``, which the guide marks as future use).
 
 ``modulation_period()`` is the common repetition period lcm(L_i RDIV_i)/f of the playing channels
-in continuous mode, None otherwise. The analog bandwidth (``analog_bandwidth_hz``) is stored for the
-waveform-level model (issue 4) but not applied yet.
+in continuous mode, None otherwise.
 
-Parameters (``sim.params``): ``enob_bits`` (5.5; PHYSICS.md table 2, M8195A ENOB ~5-6 bits),
-``analog_bandwidth_hz`` (25e9; PHYSICS.md, ~25 GHz), ``marker_high_v`` (1.0), ``internal_memory_samples``
+Analog output (waveform level, see ``sim_backends.physics.components``): the excess noise is one
+Gaussian value per DAC sample, held with the sample (absolute sample number since ``:INIT:IMM``, so
+it is not periodic with the segment). The held waveform then passes the analog output response, a
+low-pass of ``analog_bandwidth_hz`` (``analog_response`` / ``analog_order``, causal prototype from
+``sim_backends.physics.filters`` with its DC group delay removed, unit DC gain): on a uniform time
+grid the held waveform is evaluated on a padded grid (oversampled to >= 2x the bandwidth), filtered
+and sampled at the requested times, so a scope sees the finite rise time and the sinc roll-off of
+the hold; on single points or non-uniform times the output is the held value (DC response). The
+marker output is not filtered (a trigger signal). ``analog_bandwidth_hz: null`` models an ideal DAC.
+
+Parameters (``sim.params``): ``enob_bits`` (5.5; PHYSICS.md table 2, M8195A ENOB ~5-6 bits †),
+``analog_bandwidth_hz`` (25e9; PHYSICS.md table 2, M8195A ~25 GHz analog bandwidth †),
+``analog_response`` ("butterworth") and ``analog_order`` (4; the response shape is a modelling choice,
+the same as ``sim_backends.physics.converters.DAC``), ``marker_high_v`` (1.0), ``internal_memory_samples``
 (131072, 128 kSa per channel) and ``extended_memory_samples`` (16 GiSa, option -16G); the two memory
 sizes are data-sheet figures not re-verified.
 """
@@ -69,6 +80,8 @@ from typing import Any
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.components import ResponseCache, band_grid, delay_free, lowpass_memory_s
+from sim_backends.physics.filters import KINDS, LowPass
 from sim_backends.scpi import Call, CommandTree, ScpiError
 from sim_backends.world import ELECTRICAL_OUT
 
@@ -84,6 +97,7 @@ EXT_OFFSET_STEP = 2 * GRANULARITY  # "an even number of memory vectors"
 MAX_SEGMENT_ID = 16_777_216
 MAX_LOOP_COUNT = 2**32 - 1
 FULL_SCALE_CODE = 127
+SAMPLE_EDGE = 1e-6  # fraction of a DAC sample: boundary tolerance for floating-point rounding
 
 #: DAC mode (short form) -> channels that carry their own waveform data.
 DATA_CHANNELS = {
@@ -135,8 +149,8 @@ class SimKeysightM8195A(SimInstrument):
     TERMINATION = b"\n"
     PORTS = {"ch1": ELECTRICAL_OUT, "ch2": ELECTRICAL_OUT, "ch3": ELECTRICAL_OUT,
              "ch4": ELECTRICAL_OUT, "marker": ELECTRICAL_OUT}
-    PARAM_KEYS = {"enob_bits", "analog_bandwidth_hz", "marker_high_v", "internal_memory_samples",
-                  "extended_memory_samples"}
+    PARAM_KEYS = {"enob_bits", "analog_bandwidth_hz", "analog_response", "analog_order", "marker_high_v",
+                  "internal_memory_samples", "extended_memory_samples"}
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
@@ -144,7 +158,19 @@ class SimKeysightM8195A(SimInstrument):
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(self.PARAM_KEYS)}")
         self.enob_bits = _param(params, "enob_bits", 5.5, 1.0, 8.0)
-        self.analog_bandwidth_hz = _param(params, "analog_bandwidth_hz", 25e9, 1e6, 1e12)
+        if params.get("analog_bandwidth_hz", 25e9) is None:
+            self.analog_bandwidth_hz = None
+            self.analog_filter = None
+        else:
+            self.analog_bandwidth_hz = _param(params, "analog_bandwidth_hz", 25e9, 1e6, 1e12)
+            kind = params.get("analog_response", "butterworth")
+            if kind not in KINDS:
+                raise ValueError(f"analog_response={kind!r} is not one of {KINDS}")
+            order = _param(params, "analog_order", 4, 1, 16)
+            if order != int(order):
+                raise ValueError(f"analog_order={order!r} must be an integer in [1, 16]")
+            self.analog_filter = LowPass(self.analog_bandwidth_hz, kind, int(order))
+            self._analog_response = ResponseCache(delay_free(self.analog_filter))
         self.marker_high_v = _param(params, "marker_high_v", 1.0, 0.0, 5.0)
         self.internal_memory_samples = int(_param(params, "internal_memory_samples", 131072, MIN_LENGTH, 2**40))
         self.extended_memory_samples = int(_param(params, "extended_memory_samples", 16 * 2**30, MIN_LENGTH, 2**40))
@@ -640,7 +666,9 @@ class SimKeysightM8195A(SimInstrument):
                 t_end = self.t_gate_close
         if not self.running or t0 is None:
             return np.zeros(t.shape, dtype=bool), np.zeros(t.shape, dtype=np.int64)
-        n = np.floor((t - t0) * rate).astype(np.int64)
+        # + SAMPLE_EDGE: an instant on a sample boundary (up to rounding) belongs to the later sample,
+        # so a grid commensurate with the DAC clock sees every sample held equally long
+        n = np.floor((t - t0) * rate + SAMPLE_EDGE).astype(np.int64)
         playing = (n >= 0) & (t < t_end)
         if repeats is not None:
             playing &= n < repeats * length
@@ -688,11 +716,30 @@ class SimKeysightM8195A(SimInstrument):
         ch = int(port[2:])
         if not self.running or not self.output_on[ch]:
             return np.zeros(t.shape)
+        f = self.analog_filter
+        grid = None if f is None else band_grid(t, f.f3db_hz, lowpass_memory_s(f.f3db_hz, f.order))
+        if grid is None:
+            return self._held_output(ch, t)
+        volts = self._held_output(ch, grid.times).astype(np.float32)
+        if volts.size and volts.min() != volts.max():  # a constant passes the unit-DC-gain filter as is
+            volts = self._analog_response.filter(volts, grid.fs)
+        return grid.take(volts).astype(float)
+
+    def _held_output(self, ch: int, t: np.ndarray) -> np.ndarray:
+        """The DAC's held output (codes, levels, held excess noise) before the analog response."""
         codes = self._dac_codes(ch, t)
         volts = self.offset[ch] + (self.amplitude[ch] / 2) * codes / FULL_SCALE_CODE
         sigma = self.excess_noise_sigma(ch)
-        if sigma > 0:
-            volts = volts + sigma * self.world.rng.standard_normal(t.shape)
+        if sigma > 0 and t.size:
+            # one noise value per DAC sample (absolute sample number), held with the sample
+            rate = self._rate(1 if (self._marker_mode() and ch in (3, 4)) else self._source(ch))
+            n = np.floor((t - self.t_start) * rate + SAMPLE_EDGE)
+            first, last = float(n.min()), float(n.max())
+            if last - first < 2 * t.size:
+                draws = self.world.rng.standard_normal(int(last - first) + 1)
+                volts = volts + sigma * draws[(n - first).astype(np.int64)]
+            else:
+                volts = volts + sigma * self.world.rng.standard_normal(t.shape)
         # Before :INIT:IMM the generator was stopped (relevant when a delayed path looks back).
         return np.where(t >= self.t_start, volts, 0.0)
 

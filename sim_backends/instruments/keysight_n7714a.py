@@ -15,8 +15,8 @@ are read, and power queries answer, in the unit chosen by ``:POWer:UNIT``. Numbe
 the instrument's format, e.g. ``+1.55000000E-006``. Out-of-range values put -222 in the error queue,
 an absent port -114.
 
-Physics (PHYSICS.md section 3, "Laser"): an enabled port emits one carrier
-``Lightwave(wavelength, E)`` with ``E(t) = sqrt(P (1 + n_RIN(t))) exp(j phi(t))``. ``n_RIN`` is white
+Physics (PHYSICS.md section 3, "Laser"; :func:`sim_backends.physics.laser.laser_field`): an enabled
+port emits one carrier ``Lightwave(wavelength, E)`` with ``E(t) = sqrt(P (1 + n_RIN(t))) exp(j phi(t))``. ``n_RIN`` is white
 Gaussian with per-sample variance ``RIN_lin Fs / 2`` (``Fs`` = 1 / sample spacing of ``t``);
 ``phi`` is a random walk with increment variance ``2 pi linewidth / Fs``. A single time point
 carries neither (no bandwidth to define them). A disabled port emits nothing.
@@ -36,27 +36,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.laser import laser_field, require_param  # noqa: F401  (re-exported)
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError
 from sim_backends.world import OPTICAL_OUT, Lightwave
 
-# --- shared laser physics ------------------------------------------------------------------------
-
-
-def require_param(params: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    """Read a physical parameter, refusing a non-physical value with a ValueError naming it."""
-    value = params.get(name, default)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number") from None
-    if math.isnan(value) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
+# --- unit helpers (the laser field itself is sim_backends.physics.laser.laser_field) -------------
 
 
 def dbm_to_w(dbm: float) -> float:
@@ -67,37 +53,6 @@ def w_to_dbm(watt: float) -> float:
     if not watt > 0:
         raise ScpiError(-222, f"{watt:g} W has no dBm value")
     return 10 * math.log10(watt / 1e-3)
-
-
-def laser_field(power_w: float, t, rin_db_per_hz: float, linewidth_hz: float, rng: np.random.Generator):
-    """Complex field envelope (sqrt(W)) of a CW laser at times ``t`` with RIN and phase noise.
-
-    ``E = sqrt(P (1 + n)) exp(j phi)``; ``n`` ~ N(0, RIN_lin Fs / 2) per sample, ``phi`` a random
-    walk with increment variance 2 pi linewidth / Fs, ``Fs`` = 1 / (mean sample spacing of t).
-    A scalar or single-point ``t`` has no sample rate and gets the noiseless field.
-    """
-    t_arr = np.asarray(t, dtype=float)
-    amplitude = math.sqrt(power_w)
-    if t_arr.size < 2:
-        if t_arr.ndim == 0:
-            return complex(amplitude)
-        return np.full(t_arr.shape, amplitude, dtype=complex)
-    flat = t_arr.ravel()
-    spacing = abs(flat[-1] - flat[0]) / (flat.size - 1)
-    if spacing <= 0:
-        return np.full(t_arr.shape, amplitude, dtype=complex)
-    fs = 1.0 / spacing
-    rin_variance = 10 ** (rin_db_per_hz / 10) * fs / 2
-    # float32 draws: RIN is ~1e-3 relative, so single precision loses nothing and halves the cost
-    relative = 1.0 + rng.standard_normal(flat.size, dtype=np.float32) * np.float32(math.sqrt(rin_variance))
-    field = np.sqrt(power_w * np.clip(relative, 0.0, None), dtype=np.float64)
-    if linewidth_hz > 0:
-        steps = rng.standard_normal(flat.size, dtype=np.float32) * np.float32(math.sqrt(2 * math.pi * linewidth_hz / fs))
-        phase = np.cumsum(steps, dtype=np.float64)
-        field = field * (np.cos(phase) + 1j * np.sin(phase))
-    else:
-        field = field.astype(complex)
-    return field.reshape(t_arr.shape)
 
 
 def scpi_float(value: float) -> str:

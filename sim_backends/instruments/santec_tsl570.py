@@ -45,7 +45,8 @@ import re
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
-from sim_backends.instruments.keysight_n7714a import dbm_to_w, laser_field, require_param
+from sim_backends.instruments.keysight_n7714a import dbm_to_w
+from sim_backends.physics.laser import laser_field, require_param
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError
 from sim_backends.world import OPTICAL_OUT, Lightwave
 

@@ -1,22 +1,66 @@
-"""Passive bench parts: fibre span, Mach-Zehnder modulator, photodiode receiver, heater load.
+"""Passive bench parts at waveform level: fibre span, Mach-Zehnder modulator, photodiode receiver, heater.
 
-Equations follow shared/PHYSICS.md section 3. Defaults are typical datasheet values (cited per
-parameter); bench files override them.
+Equations follow shared/PHYSICS.md section 3; the physics itself lives in the validated modules
+this file wires into the bench graph: :class:`~sim_backends.physics.fibre.FibreSpan` (loss,
+chromatic dispersion on the field, walk-off, Kerr), :mod:`~sim_backends.physics.filters` (electrical
+low-pass responses) and :class:`~sim_backends.physics.receiver.Receiver` (photodetection noise).
+Defaults are typical datasheet values (cited per parameter); bench files override them.
+
+Evaluation on grids (how a component with memory answers a pull at times ``t``)
+-------------------------------------------------------------------------------
+The world pulls signals at arbitrary times. A part with memory (a filter, a dispersive fibre) can
+only apply it on a record:
+
+* ``t`` uniformly spaced with >= 2 points (every scope record, trigger-search chunk and power-meter
+  averaging grid is): the part evaluates its upstream on an *extended* uniform grid -- padded before
+  and after by its memory (impulse-response length of a filter, dispersive spread plus walk-off of a
+  fibre), so the FFT's circular wrap-around never reaches the requested samples -- applies the
+  FFT-based operation there and returns the samples at ``t``. A low-pass of bandwidth B needs a grid
+  rate >= 2 B to represent its band: a coarser grid is oversampled by an integer factor
+  k <= ``MAX_OVERSAMPLE`` (filtered on the fine grid, then every k-th sample returned, which also
+  aliases the noise above the coarse Nyquist frequency into the band, as a real sampler does). A
+  needlessly fine grid (faster than ``MAX_RATE_PER_BANDWIDTH`` x B, or ``MAX_FIELD_RATE_HZ`` for the
+  fibre: e.g. a trigger comparator refining a crossing to femtoseconds) is evaluated at that rate
+  and interpolated linearly.
+* a single point, a non-uniform ``t``, or a grid too coarse to oversample (k > ``MAX_OVERSAMPLE`` or
+  more than ``MAX_GRID_POINTS`` fine points): only the DC response (the loss) applies, and noise is
+  drawn independently per sample with its full variance over the part's noise bandwidth -- the right
+  statistics when samples are further apart than the part's memory.
+
+Average power is unaffected by dispersion (an all-pass on the field) and by the unit-DC-gain filters,
+so a power meter (``World.average_power_into``) reads the same on either path.
 """
 
 from __future__ import annotations
 
-import numpy as np
+import math
+from dataclasses import dataclass
 
-from sim_backends.physics.constants import K_B, Q
+import numpy as np
+import scipy.fft as sfft
+
+from sim_backends.physics.converters import lowpass_response
+from sim_backends.physics.fibre import FibreSpan
+from sim_backends.physics.filters import KINDS, LowPass
+from sim_backends.physics.receiver import Receiver
 from sim_backends.world import (
     ELECTRICAL_IN,
     ELECTRICAL_OUT,
     OPTICAL_IN,
     OPTICAL_OUT,
     Component,
+    Lightwave,
     total_power,
 )
+
+#: Largest integer oversampling of a requested grid that a band-limited part will use; a coarser grid
+#: (samples > 2 / B apart, further than the part's memory) gets the DC response and independent noise.
+MAX_OVERSAMPLE = 4
+#: Largest fine grid (points) a part evaluates for one request; beyond it only the DC response applies.
+MAX_GRID_POINTS = 1 << 23
+#: Fastest grid on which the fibre propagates a field (+-500 GHz around the carrier, > 4x the widest
+#: electrical band on the bench); finer requests are propagated at this rate and interpolated.
+MAX_FIELD_RATE_HZ = 1e12
 
 
 def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
@@ -27,138 +71,553 @@ def _require(name: str, value: float, low: float, high: float = float("inf")) ->
     return value
 
 
-class Fibre(Component):
-    """A span of standard single-mode fibre: attenuation and group delay.
+# -- uniform grids ---------------------------------------------------------------------------------
 
-    Defaults: SSMF G.652.D, 0.2 dB/km at 1550 nm, group index 1.4682 (Corning SMF-28 datasheet).
-    Chromatic dispersion acts on the field and comes with the waveform-level model (issue 4).
+
+def uniform_step(t) -> float | None:
+    """Spacing of ``t`` if it is a 1-D increasing uniform grid of >= 2 points, else None.
+
+    Points are compared with the ideal grid t0 + k dt (dt from the end points) at up to ~4096
+    evenly strided indices plus the last 16 (a jittered, gapped or concatenated time
+    axis fails this; checking every point of a 10^6-point record would cost as much as a filter).
+    Tolerates the rounding of absolute times (t0 ~ seconds): 1e-3 dt plus a few ulps of |t|.
+    """
+    t = np.asarray(t)
+    if t.ndim != 1 or t.size < 2 or t.dtype.kind != "f":
+        return None
+    n = t.size
+    t0 = float(t[0])
+    dt = (float(t[-1]) - t0) / (n - 1)
+    if not dt > 0:
+        return None
+    tol = 1e-3 * dt + 8 * np.finfo(float).eps * max(abs(t0), abs(float(t[-1])))
+    if n > 2:
+        for k in (np.arange(0, n, max(1, n // 4096)), np.arange(max(n - 16, 0), n)):
+            if float(np.max(np.abs(t[k] - (t0 + k * dt)))) > tol:
+                return None
+    return dt
+
+
+def _rounded(x: float) -> float:
+    """``x`` to 10 significant digits: a cache key that ignores last-bit rounding of sample rates."""
+    return float(f"{x:.10e}")
+
+
+def fast_length(n: int) -> int:
+    """A record length >= n that FFTs fast: the next power of two when it is within 20 %, else the
+    next 5-smooth length (pocketfft is fastest on powers of two)."""
+    pow2 = 1 << max(int(n) - 1, 1).bit_length()
+    return pow2 if pow2 <= 1.2 * n else sfft.next_fast_len(int(n), real=True)
+
+
+class ResponseCache:
+    """A response H(f) (real, complex, or j H(f) with ``imaginary``) on the rFFT bins of n-point
+    records at rate fs, single precision, cached for a few (n, fs): records repeat their grids."""
+
+    def __init__(self, response, size: int = 6, imaginary: bool = False):
+        self._response, self._size, self._imaginary, self._store = response, size, imaginary, {}
+
+    def on_grid(self, n: int, fs: float) -> np.ndarray:
+        key = (int(n), _rounded(fs))
+        h = self._store.get(key)
+        if h is None:
+            h = np.asarray(self._response(sfft.rfftfreq(int(n), 1.0 / fs)))
+            if self._imaginary:
+                h = 1j * h
+            h = h.astype(np.complex64 if np.iscomplexobj(h) else np.float32)
+            if n % 2 == 0 and np.iscomplexobj(h):
+                h[-1] = abs(h[-1])  # the Nyquist bin of a real record holds +-fs/2 at once: real response
+            if len(self._store) >= self._size:
+                self._store.pop(next(iter(self._store)))
+            self._store[key] = h
+        return h
+
+    def filter(self, x: np.ndarray, fs: float) -> np.ndarray:
+        """Real records ``x`` (float32 stays float32) filtered by H along the last axis (circular)."""
+        n = x.shape[-1]
+        return sfft.irfft(sfft.rfft(x, axis=-1) * self.on_grid(n, fs), n=n, axis=-1)
+
+
+@dataclass
+class Grid:
+    """An extended (padded) uniform evaluation grid around a requested uniform record ``t``.
+
+    ``times`` are the evaluation instants (``pre`` points before the first requested time, the
+    length rounded up to a fast FFT size), spaced dt / k (oversampled, k >= 1); ``take`` picks the
+    requested samples. A request much finer than the part can need (see ``max_rate_hz`` of
+    ``band_grid``) is evaluated on a coarser grid instead and ``take`` interpolates linearly
+    (``requested`` holds the times): e.g. a trigger comparator refining a crossing to femtoseconds.
+    """
+
+    times: np.ndarray
+    fs: float
+    pre: int
+    n: int
+    k: int
+    requested: np.ndarray | None = None
+
+    @classmethod
+    def around(cls, t: np.ndarray, dt: float, memory_s: float, oversample: int = 1,
+               max_rate_hz: float = np.inf) -> "Grid":
+        k = int(oversample)
+        fine = dt / k
+        if 1.0 / fine > max_rate_hz:  # coarser than asked, then interpolated
+            step = 1.0 / max_rate_hz
+            pad = int(math.ceil(max(memory_s, 0.0) / step)) + 2
+            span = int(math.ceil((float(t[-1]) - float(t[0])) / step)) + 1
+            m = fast_length(span + 2 * pad)
+            times = float(t[0]) + (np.arange(m) - pad) * step
+            return cls(times, max_rate_hz, pad, t.size, 1, np.asarray(t, dtype=float))
+        pad = int(math.ceil(max(memory_s, 0.0) / fine)) + 2
+        span = (t.size - 1) * k + 1
+        m = fast_length(span + 2 * pad)
+        times = np.arange(-pad, m - pad, dtype=float)
+        times *= fine
+        times += float(t[0])
+        return cls(times, 1.0 / fine, pad, t.size, k)
+
+    def take(self, x: np.ndarray) -> np.ndarray:
+        if self.requested is not None:
+            if np.iscomplexobj(x):
+                return (np.interp(self.requested, self.times, x.real)
+                        + 1j * np.interp(self.requested, self.times, x.imag))
+            return np.interp(self.requested, self.times, x)
+        return x[..., self.pre: self.pre + (self.n - 1) * self.k + 1: self.k]
+
+
+#: A band-limited part never evaluates its input faster than this many times its bandwidth.
+MAX_RATE_PER_BANDWIDTH = 32
+
+
+def band_grid(t, bandwidth_hz: float, memory_s: float) -> Grid | None:
+    """Evaluation grid for a part of bandwidth ``bandwidth_hz`` and memory ``memory_s`` at times ``t``.
+
+    The grid rate is between 2 and ``MAX_RATE_PER_BANDWIDTH`` times the bandwidth (oversampling a
+    coarse request, interpolating a needlessly fine one: linear interpolation of a signal sampled at
+    32 B errs by < 0.5 % at B). None when only the DC response can apply (module docstring).
+    """
+    t = np.asarray(t)
+    dt = uniform_step(t)
+    if dt is None:
+        return None
+    k = max(1, math.ceil(2.0 * bandwidth_hz * dt * (1 - 1e-12)))
+    if k > MAX_OVERSAMPLE or t.size * k > MAX_GRID_POINTS:
+        return None
+    return Grid.around(t, dt, memory_s, k, MAX_RATE_PER_BANDWIDTH * bandwidth_hz)
+
+
+def delay_free(stage: LowPass):
+    """H(f) exp(+j 2 pi f tau0) of a filters.LowPass: its response with the DC group delay removed
+    (what ``LowPass.apply(..., remove_delay=True)`` applies), as a function of f for ResponseCache."""
+    tau = stage.group_delay_s
+    return lambda f: stage.response(f) * np.exp(2j * np.pi * f * tau)
+
+
+def lowpass_memory_s(f3db_hz: float, order: int) -> float:
+    """Padding for a low-pass: (2 n + 4) / f3db, > 1e-6 decay of a Butterworth/Bessel impulse response
+    (slowest pole decays as exp(-2 pi f3db sin(pi/2n) t)) plus its removed DC group delay."""
+    return (2 * int(order) + 4) / f3db_hz
+
+
+# -- fibre -----------------------------------------------------------------------------------------
+
+
+class Fibre(Component):
+    """A span of standard single-mode fibre: attenuation, chromatic dispersion, walk-off, optional Kerr.
+
+    The physics is :class:`~sim_backends.physics.fibre.FibreSpan` (its sign conventions apply). Every
+    carrier arrives its group delay later, L n_g / c + D L (lambda - lambda_ref) (walk-off). On a
+    uniform grid the span acts on each carrier's *field*: exp(-alpha L/2 - j beta2 w^2 L/2 - j w dtau),
+    or a symmetric split-step with SPM when ``nonlinear`` is set (for high launch powers); the grid is
+    padded by the dispersive spread pi |beta2| L fs of the grid's band plus the walk-off (grids finer than
+    ``MAX_FIELD_RATE_HZ`` are propagated at that rate and interpolated). On a single
+    point or non-uniform times only the loss (and, with ``nonlinear``, the CW SPM phase
+    -gamma P L_eff) applies.
+
+    Defaults: SSMF G.652.D at 1550 nm (PHYSICS.md table 2; Corning SMF-28 Ultra datasheet): 0.2 dB/km,
+    D = 17 ps/nm/km, gamma = 1.3 /W/km, group index 1.4682. The fields are propagated in complex64
+    (relative precision 1e-7, far below RIN and ADC resolution) for speed.
     """
 
     PORTS = {"in": OPTICAL_IN, "out": OPTICAL_OUT}
 
     def __init__(self, name: str, length_km: float = 1.0, attenuation_db_per_km: float = 0.2,
-                 group_index: float = 1.4682):
+                 group_index: float = 1.4682, dispersion_ps_nm_km: float = 17.0,
+                 gamma_per_w_km: float = 1.3, reference_wavelength_nm: float = 1550.0,
+                 nonlinear: bool = False):
         self.name = name
-        self.length_km = _require("length_km", length_km, 0.0, 20000.0)
-        self.attenuation_db_per_km = _require("attenuation_db_per_km", attenuation_db_per_km, 0.0, 10.0)
-        self.group_index = _require("group_index", group_index, 1.0, 2.0)
+        if not isinstance(nonlinear, bool):
+            raise ValueError(f"nonlinear={nonlinear!r} must be true or false")
+        self.nonlinear = nonlinear
+        self.span = FibreSpan(length_km, attenuation_db_per_km, dispersion_ps_nm_km, gamma_per_w_km,
+                              group_index, reference_wavelength_nm * 1e-9)
+        self._walk_pad_s = 0.0  # largest walk-off seen so far: padding for the next evaluation
+        self._cache: dict = {}  # transfer functions by (points, rate, wavelength, span)
+
+    # -- parameters (settable: an experiment on a simulated bench may change the span) -------------
+
+    @property
+    def length_km(self) -> float:
+        return self.span.length_km
+
+    @length_km.setter
+    def length_km(self, value: float) -> None:
+        s = self.span
+        self.span = FibreSpan(value, s.attenuation_db_per_km, s.dispersion_ps_nm_km, s.gamma_per_w_km,
+                              s.group_index, s.reference_wavelength_m)
+        self._walk_pad_s = 0.0
+        self._cache.clear()
+
+    @property
+    def attenuation_db_per_km(self) -> float:
+        return self.span.attenuation_db_per_km
+
+    @property
+    def group_index(self) -> float:
+        return self.span.group_index
 
     @property
     def power_transmission(self) -> float:
-        return 10 ** (-self.attenuation_db_per_km * self.length_km / 10)
+        return self.span.power_transmission
 
     @property
     def delay_s(self) -> float:
-        return self.length_km * 1e3 * self.group_index / 299_792_458.0
+        """Group delay at the reference wavelength, L n_g / c."""
+        return self.span.group_delay()
+
+    # -- physics ---------------------------------------------------------------------------------
 
     def optical_output(self, port, t):
-        light = self.world.light_into(self.name, "in", t - self.delay_s)
-        amplitude = np.sqrt(self.power_transmission)
-        return [carrier.scaled(amplitude) for carrier in light]
+        t = np.asarray(t, dtype=float)
+        dt = uniform_step(t)
+        if dt is None:
+            return self._memoryless(t)
+        for _ in range(2):  # a second pass only if a carrier walks off further than padded for
+            light, fine = self._dispersed(t, dt)
+            if fine:
+                return light
+        return light
+
+    def _memoryless(self, t):
+        span = self.span
+        light = self.world.light_into(self.name, "in", t - span.group_delay())
+        amplitude = math.sqrt(span.power_transmission)
+        out = []
+        for i, carrier in enumerate(light):
+            if span.walk_off(carrier.wavelength) != 0:
+                later = self.world.light_into(self.name, "in", t - span.group_delay(carrier.wavelength))
+                carrier = _same_carrier(later, carrier, i)
+            field = carrier.field * amplitude
+            if self.nonlinear and span.gamma_per_w_km > 0:
+                field = field * np.exp(-1j * span.nonlinear_phase(np.abs(carrier.field) ** 2))
+            out.append(Lightwave(carrier.wavelength, field))
+        return out
+
+    def _dispersed(self, t, dt):
+        """(light at t, padding was enough) on a uniform grid of spacing dt."""
+        span = self.span
+        fs = min(1.0 / dt, MAX_FIELD_RATE_HZ)
+        spread = np.pi * abs(float(span.beta2())) * span.length_m * fs  # s, each side
+        grid = Grid.around(t, dt, 1.1 * spread + self._walk_pad_s + 4 / fs, max_rate_hz=MAX_FIELD_RATE_HZ)
+        fs = grid.fs
+        light = self.world.light_into(self.name, "in", grid.times - span.group_delay())
+        walk = max((abs(float(span.walk_off(c.wavelength))) for c in light), default=0.0)
+        if walk > self._walk_pad_s:
+            self._walk_pad_s = walk
+            return [], False
+        out = []
+        for carrier in light:
+            field = np.broadcast_to(np.asarray(carrier.field), grid.times.shape).astype(np.complex64)
+            if self.nonlinear and span.gamma_per_w_km > 0:
+                field = span.propagate(field, fs, wavelength_m=carrier.wavelength, nonlinear=True)
+            else:  # the span's linear transfer function, cached per grid (one multiplication by FFT)
+                field = sfft.ifft(sfft.fft(field) * self._transfer(field.size, fs, carrier.wavelength))
+            out.append(Lightwave(carrier.wavelength, grid.take(field)))
+        return out, True
+
+    def _transfer(self, n: int, fs: float, wavelength: float) -> np.ndarray:
+        """``FibreSpan.transfer_function`` on the FFT bins of an n-point grid at fs (complex64, cached)."""
+        key = (n, _rounded(fs), wavelength, id(self.span))
+        h = self._cache.get(key)
+        if h is None:
+            f = sfft.fftfreq(n, 1.0 / fs)
+            h = self.span.transfer_function(f, wavelength).astype(np.complex64)
+            if len(self._cache) >= 8:
+                self._cache.pop(next(iter(self._cache)))
+            self._cache[key] = h
+        return h
 
     def state(self):
-        return {"length_km": self.length_km, "attenuation_db_per_km": self.attenuation_db_per_km}
+        return {"length_km": self.length_km, "attenuation_db_per_km": self.attenuation_db_per_km,
+                "dispersion_ps_nm_km": self.span.dispersion_ps_nm_km,
+                "gamma_per_w_km": self.span.gamma_per_w_km, "nonlinear": self.nonlinear}
+
+
+def _same_carrier(light: list[Lightwave], like: Lightwave, index: int) -> Lightwave:
+    """The carrier of ``light`` at ``like``'s wavelength (same position first), or a dark one."""
+    if index < len(light) and light[index].wavelength == like.wavelength:
+        return light[index]
+    for carrier in light:
+        if carrier.wavelength == like.wavelength:
+            return carrier
+    return Lightwave(like.wavelength, 0 * like.field)
+
+
+# -- modulator -------------------------------------------------------------------------------------
 
 
 class MachZehnderModulator(Component):
-    """Chirp-free push-pull MZM: P_out = P_in IL [eps + (1 - 2 eps) cos^2(pi (V + V0) / (2 V_pi))].
+    """Chirp-free push-pull MZM: P_out = P_in IL [eps + (1 - 2 eps) cos^2(theta)].
 
-    ``V = V_rf + V_bias``; ``phase_offset_v`` (V0) is the device's built-in bias point, different
-    for every real modulator and drifting with temperature; eps = 1 / (ER + 1) sets the finite
-    extinction ratio. Defaults: LiNbO3 intensity modulator of the Thorlabs LN81S-FC class,
-    V_pi(DC) ~ 5 V, IL 4 dB, ER 25 dB (Thorlabs LN81S-FC datasheet; PHYSICS.md table 2).
+    theta = (pi / 2) [(V_bias + V0) / V_pi + V_rf' / V_pi,rf], where V_rf' is the RF drive after the
+    electro-optic response (a low-pass of ``eo_bandwidth_hz`` on the drive voltage, unit DC gain,
+    DC group delay removed): the effective V_pi at frequency f is V_pi,rf / |H_eo(f)|, which grows
+    with frequency (PHYSICS.md: 2.4 V at DC -> 3.8 V at 10 GHz in one measured MZM). The bias port is
+    the DC electrode with its own V_pi (``v_pi``). ``phase_offset_v`` (V0) is the device's built-in
+    bias point; eps = 1 / (ER + 1) sets the finite extinction ratio. The field is real (chirp-free)
+    and changes sign with cos(theta): |t|^2 is the power transmission above.
+
+    Defaults: LiNbO3 intensity modulator of the Thorlabs LN81S-FC class, V_pi(DC) ~ 5 V, IL 4 dB,
+    ER 25 dB (Thorlabs LN81S-FC datasheet; PHYSICS.md table 2). ``v_pi_rf`` None = ``v_pi``;
+    ``eo_bandwidth_hz`` None = no EO roll-off (bench files set both, see default.yaml).
     """
 
     PORTS = {"in": OPTICAL_IN, "out": OPTICAL_OUT, "rf": ELECTRICAL_IN, "bias": ELECTRICAL_IN}
 
     def __init__(self, name: str, v_pi: float = 5.0, insertion_loss_db: float = 4.0,
                  extinction_ratio_db: float = 25.0, phase_offset_v: float = 0.0,
+                 v_pi_rf: float | None = None, eo_bandwidth_hz: float | None = None,
+                 eo_response: str = "butterworth", eo_order: int = 1,
                  rf_input_ohm: float = 50.0, bias_input_ohm: float = 1e6):
         self.name = name
         self.v_pi = _require("v_pi", v_pi, 0.1, 100.0)
+        self.v_pi_rf = self.v_pi if v_pi_rf is None else _require("v_pi_rf", v_pi_rf, 0.1, 100.0)
         self.insertion_loss_db = _require("insertion_loss_db", insertion_loss_db, 0.0, 40.0)
         self.extinction_ratio_db = _require("extinction_ratio_db", extinction_ratio_db, 0.0, 80.0)
         self.phase_offset_v = float(phase_offset_v)
-        self.rf_input_ohm = rf_input_ohm
-        self.bias_input_ohm = bias_input_ohm
+        self.rf_input_ohm = _require("rf_input_ohm", rf_input_ohm, 1e-3, 1e12)
+        self.bias_input_ohm = _require("bias_input_ohm", bias_input_ohm, 1e-3, 1e12)
+        if eo_response not in KINDS:
+            raise ValueError(f"eo_response={eo_response!r} is not one of {KINDS}")
+        self.eo_filter = None
+        if eo_bandwidth_hz is not None:
+            _require("eo_bandwidth_hz", eo_bandwidth_hz, 1e6, 1e13)
+            self.eo_filter = LowPass(float(eo_bandwidth_hz), eo_response, eo_order)
+            self._eo_response = ResponseCache(delay_free(self.eo_filter))
 
-    def power_transmission(self, volts):
-        """Power transmission for the total applied voltage (vectorised)."""
+    @property
+    def eo_bandwidth_hz(self) -> float | None:
+        return None if self.eo_filter is None else self.eo_filter.f3db_hz
+
+    def _theta(self, v_rf, v_bias):
+        return 0.5 * np.pi * ((np.asarray(v_bias) + self.phase_offset_v) / self.v_pi
+                              + np.asarray(v_rf) / self.v_pi_rf)
+
+    def _power_of_theta(self, theta):
         il = 10 ** (-self.insertion_loss_db / 10)
         eps = 1.0 / (10 ** (self.extinction_ratio_db / 10) + 1.0)
-        phase = np.pi * (np.asarray(volts) + self.phase_offset_v) / (2 * self.v_pi)
-        return il * (eps + (1 - 2 * eps) * np.cos(phase) ** 2)
+        return il * (eps + (1 - 2 * eps) * np.cos(theta) ** 2)
+
+    def power_transmission(self, volts):
+        """Power transmission for a voltage on the DC (bias) electrode, RF drive 0 (vectorised)."""
+        return self._power_of_theta(self._theta(0.0, volts))
+
+    def field_transmission(self, v_rf, v_bias):
+        """Real field transmission sign(cos theta) sqrt(T(theta)) for the filtered RF drive and the bias."""
+        c = np.cos(self._theta(v_rf, v_bias))
+        il = 10 ** (-self.insertion_loss_db / 10)
+        eps = 1.0 / (10 ** (self.extinction_ratio_db / 10) + 1.0)
+        return np.copysign(np.sqrt(il * (eps + (1 - 2 * eps) * c * c)), c)
+
+    def rf_drive(self, t) -> np.ndarray:
+        """RF voltage acting on the light at times ``t``: the drive after the EO response."""
+        t = np.asarray(t, dtype=float)
+        grid = None
+        if self.eo_filter is not None:
+            grid = band_grid(t, self.eo_filter.f3db_hz, lowpass_memory_s(self.eo_filter.f3db_hz, self.eo_filter.order))
+        if grid is None:
+            return self.world.voltage_into(self.name, "rf", t)
+        v = np.asarray(self.world.voltage_into(self.name, "rf", grid.times), dtype=np.float32)
+        if v.size and v.min() != v.max():  # a constant drive passes a unit-DC-gain filter unchanged
+            v = self._eo_response.filter(v, grid.fs)
+        return grid.take(v).astype(float)
 
     def optical_output(self, port, t):
         light = self.world.light_into(self.name, "in", t)
         if not light:
             return []
-        volts = self.world.voltage_into(self.name, "rf", t) + self.world.voltage_into(self.name, "bias", t)
-        amplitude = np.sqrt(self.power_transmission(volts))
+        amplitude = self.field_transmission(self.rf_drive(t), self.world.voltage_into(self.name, "bias", t))
+        if np.ndim(amplitude) and all(np.asarray(c.field).dtype == np.complex64 for c in light):
+            amplitude = amplitude.astype(np.float32)  # keep single-precision records (the lasers') single
         return [carrier.scaled(amplitude) for carrier in light]
 
     def input_resistance(self, port):
         return self.rf_input_ohm if port == "rf" else self.bias_input_ohm
 
     def state(self):
-        return {"v_pi": self.v_pi, "insertion_loss_db": self.insertion_loss_db,
-                "extinction_ratio_db": self.extinction_ratio_db, "phase_offset_v": self.phase_offset_v}
+        return {"v_pi": self.v_pi, "v_pi_rf": self.v_pi_rf, "insertion_loss_db": self.insertion_loss_db,
+                "extinction_ratio_db": self.extinction_ratio_db, "phase_offset_v": self.phase_offset_v,
+                "eo_bandwidth_hz": self.eo_bandwidth_hz}
+
+
+# -- photodiode ------------------------------------------------------------------------------------
 
 
 class Photodiode(Component):
-    """PIN photodiode with a transimpedance (or 50-ohm load) output, shot and thermal noise.
+    """PIN photodiode into a 50-ohm load or a TIA: :class:`~sim_backends.physics.receiver.Receiver`.
 
-    I = R P + I_d;  V = I Z.  Noise over the receiver bandwidth B (PHYSICS.md section 3):
-    shot sigma^2 = 2 q I B, thermal sigma^2 = 4 k T B / R_L (bare load) or i_n^2 B (TIA input noise).
-    Defaults: InGaAs PIN of the Thorlabs DET08CFC class: R = 0.9 A/W at 1550 nm, 1.5 nA dark
-    current, 5 GHz bandwidth (Thorlabs DET08CFC datasheet); a 50-ohm load into the scope.
+    I = R P + I_d (+ noise), saturating at ``saturation_current_a``; V = I Z (Z = transimpedance, else
+    the load). Noise terms of the Receiver (PHYSICS.md section 3): shot 2 q I, thermal 4 k T / R_L or
+    F_n i_n^2 for a TIA, RIN RIN_lin I^2 if ``rin_db_per_hz`` is set (leave it None when the laser
+    already puts RIN on the field, as the bench lasers do); their one-sided PSD N0(P) is a polynomial
+    of degree <= 2 in the optical power, taken from ``Receiver.noise_variances``.
+
+    On a uniform grid (oversampled to >= 2 B if needed) white noise of per-sample variance
+    N0(P(t)) fs / 2 is added to the photocurrent and signal and noise pass the receiver response
+    (``response``, ``response_order`` as in the Receiver: zero-phase magnitude), so the noise is
+    band-limited: variance N0 integral_0^{fs/2} |H|^2 df (= N0 B_e once fs/2 is well above the
+    band). On single points each sample gets the variance N0 B_e over the receiver's noise bandwidth.
+
+    Defaults (kept for bench files that predate the waveform model): InGaAs PIN of the Thorlabs
+    DET08CFC class, R = 0.9 A/W at 1550 nm, 1.5 nA dark current, 5 GHz, 50-ohm load (Thorlabs DET08CFC
+    datasheet), 'brickwall' response (then ``bandwidth_hz`` is B_e exactly).
     """
 
     PORTS = {"in": OPTICAL_IN, "out": ELECTRICAL_OUT}
 
     def __init__(self, name: str, responsivity_a_per_w: float = 0.9, dark_current_a: float = 1.5e-9,
                  bandwidth_hz: float = 5e9, load_ohm: float = 50.0, transimpedance_ohm: float | None = None,
-                 input_noise_a_per_rthz: float | None = None, saturation_current_a: float = 10e-3):
+                 input_noise_a_per_rthz: float | None = None, saturation_current_a: float = 10e-3,
+                 response: str = "brickwall", response_order: int = 4, rin_db_per_hz: float | None = None,
+                 noise_factor: float = 1.0):
         self.name = name
-        self.responsivity = _require("responsivity_a_per_w", responsivity_a_per_w, 0.0, 1.3)
-        self.dark_current = _require("dark_current_a", dark_current_a, 0.0, 1e-3)
-        self.bandwidth = _require("bandwidth_hz", bandwidth_hz, 1.0, 1e12)
-        self.load_ohm = _require("load_ohm", load_ohm, 1.0, 1e9)
-        self.transimpedance = transimpedance_ohm
-        self.input_noise = input_noise_a_per_rthz
-        self.saturation_current = _require("saturation_current_a", saturation_current_a, 1e-6, 1.0)
+        self._args = dict(responsivity=responsivity_a_per_w, dark_current=dark_current_a,
+                          bandwidth_hz=bandwidth_hz, load_ohm=load_ohm, tia_gain_ohm=transimpedance_ohm,
+                          input_noise_a_per_rthz=input_noise_a_per_rthz, noise_factor=noise_factor,
+                          rin_db_per_hz=rin_db_per_hz, saturation_current=saturation_current_a,
+                          response=response, response_order=response_order)
+        names = {"responsivity": "responsivity_a_per_w", "dark_current": "dark_current_a",
+                 "saturation_current": "saturation_current_a", "tia_gain_ohm": "transimpedance_ohm"}
+        try:
+            self._receiver = Receiver(**self._args)  # validates every parameter now
+        except ValueError as exc:
+            message = str(exc)
+            for inner, outer in names.items():
+                if message.startswith(inner + "="):
+                    message = outer + message[len(inner):]
+            raise ValueError(message) from None
+        self._noise_poly: tuple[float, float, float] | None = None
+        self._response = ResponseCache(self._magnitude)
+
+    @property
+    def receiver(self) -> Receiver:
+        """The Receiver model at the bench temperature."""
+        temperature = getattr(getattr(self, "world", None), "temperature_k", self._receiver.temperature_k)
+        if temperature != self._receiver.temperature_k:
+            self._receiver = Receiver(**self._args, temperature_k=temperature)
+            self._noise_poly = None
+            self._response = ResponseCache(self._magnitude)
+        return self._receiver
+
+    @property
+    def responsivity(self) -> float:
+        return self._receiver.responsivity
+
+    @property
+    def dark_current(self) -> float:
+        return self._receiver.dark_current
+
+    @property
+    def bandwidth(self) -> float:
+        return self._receiver.bandwidth_hz
 
     @property
     def gain_ohm(self) -> float:
-        return self.transimpedance if self.transimpedance else self.load_ohm
+        return self._receiver.gain_ohm
 
-    def noise_variance_a2(self, current_a):
-        """Total current-noise variance (A^2) at mean current ``current_a`` over the bandwidth."""
-        shot = 2 * Q * np.abs(current_a) * self.bandwidth
-        if self.input_noise is not None:
-            thermal = self.input_noise ** 2 * self.bandwidth
-        else:
-            thermal = 4 * K_B * self.world.temperature_k * self.bandwidth / self.load_ohm
-        return shot + thermal
+    @property
+    def saturation_current(self) -> float:
+        return self._receiver.saturation_current
+
+    def noise_psd(self, power_w):
+        """One-sided current-noise PSD N0(P) in A^2/Hz at optical power ``power_w`` (W)."""
+        rx = self.receiver
+        if self._noise_poly is None:
+            h = 1e-3
+            v = rx.noise_variances(np.array([0.0, h, 2 * h]))["total"] / rx.noise_bandwidth_hz
+            a2 = (v[2] - 2 * v[1] + v[0]) / (2 * h * h)
+            self._noise_poly = (float(v[0]), float((v[1] - v[0]) / h - a2 * h), float(a2))
+        a0, a1, a2 = self._noise_poly
+        p = np.asarray(power_w)
+        return a0 + p * (a1 + a2 * p) if a2 else a0 + a1 * p
+
+    def _magnitude(self, f):
+        rx = self.receiver
+        return lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order)
+
+    def noise_variance_a2(self, power_w):
+        """Current-noise variance (A^2) over the receiver noise bandwidth at optical power ``power_w``."""
+        return self.noise_psd(power_w) * self.receiver.noise_bandwidth_hz
 
     def electrical_output(self, port, t):
         t = np.asarray(t, dtype=float)
-        power = total_power(self.world.light_into(self.name, "in", t), t)
-        current = self.responsivity * power + self.dark_current
-        noise = self.world.rng.standard_normal(np.shape(t), dtype=np.float32) * np.sqrt(self.noise_variance_a2(current))
-        current = np.minimum(current + noise, self.saturation_current)
-        return current * self.gain_ohm
+        rx = self.receiver
+        rng = self.world.rng
+        grid = band_grid(t, rx.bandwidth_hz, lowpass_memory_s(rx.bandwidth_hz, rx.response_order))
+        if grid is None:
+            power = total_power(self.world.light_into(self.name, "in", t), t)
+            sigma = np.sqrt(self.noise_variance_a2(power))
+            current = rx.responsivity * power + rx.dark_current
+            current = current + rng.standard_normal(np.shape(t), dtype=np.float32) * sigma
+            return np.minimum(current, rx.saturation_current) * rx.gain_ohm
+        light = self.world.light_into(self.name, "in", grid.times)
+        n, fs = grid.times.size, grid.fs
+        if not light:  # dark: stationary white noise, drawn directly as its (filtered) spectrum
+            current = self._stationary_noise(n, fs, float(self.noise_psd(0.0)) * fs / 2, rng)
+            current += np.float32(rx.dark_current)
+        else:
+            power = total_power(light, grid.times)
+            current = rng.standard_normal(n, dtype=np.float32)
+            current *= np.sqrt(self.noise_psd(power) * fs / 2).astype(np.float32)
+            current += (rx.responsivity * power + rx.dark_current).astype(np.float32)
+            current = self._response.filter(current, fs)
+        current = grid.take(current).astype(float)
+        return np.minimum(current, rx.saturation_current) * rx.gain_ohm
+
+    def _stationary_noise(self, n: int, fs: float, variance: float, rng) -> np.ndarray:
+        """Band-limited white noise of per-sample variance ``variance`` before the receiver response.
+
+        The rFFT of n iid N(0, s^2) samples has independent bins with E|X_k|^2 = n s^2 (complex
+        Gaussian, real at DC and Nyquist): drawing those and multiplying by H is the same process
+        as filtering time-domain noise, one FFT cheaper.
+        """
+        bins = n // 2 + 1
+        scale = np.float32(math.sqrt(n * variance / 2))
+        spectrum = np.empty(bins, dtype=np.complex64)
+        spectrum.real = rng.standard_normal(bins, dtype=np.float32)
+        spectrum.imag = rng.standard_normal(bins, dtype=np.float32)
+        spectrum *= scale
+        spectrum[0] = spectrum[0].real * np.float32(math.sqrt(2))
+        if n % 2 == 0:
+            spectrum[-1] = spectrum[-1].real * np.float32(math.sqrt(2))
+        spectrum *= self._response.on_grid(n, fs)
+        return sfft.irfft(spectrum, n=n)
 
     def state(self):
-        return {"responsivity_a_per_w": self.responsivity, "bandwidth_hz": self.bandwidth,
-                "gain_ohm": self.gain_ohm}
+        rx = self._receiver
+        return {"responsivity_a_per_w": rx.responsivity, "bandwidth_hz": rx.bandwidth_hz,
+                "response": rx.response, "gain_ohm": rx.gain_ohm,
+                "noise_bandwidth_hz": rx.noise_bandwidth_hz}
+
+
+# -- heater ----------------------------------------------------------------------------------------
 
 
 class Heater(Component):
     """A resistive heater (e.g. a microring's): a load for a DC source channel.
 
     Default 500 ohm, typical of doped-silicon/TiN microring heaters. Its optical effect on a ring's
-    resonance comes with the microring weight bank model (issue 4).
+    resonance is the microring weight bank model (``sim_backends.physics.microring``).
     """
 
     PORTS = {"in": ELECTRICAL_IN}

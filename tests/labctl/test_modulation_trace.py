@@ -20,7 +20,8 @@ def received_peak_voltage(bench):
 def test_pam4_eye_matches_the_mzm_transfer_at_quadrature(tmp_path):
     result = run_experiment("modulation_trace", out=tmp_path, seed=4, show_progress=False)
     bench = load_bench_file(DEFAULT_BENCH_PATH)
-    v_pi = bench["components"]["mzm1"]["v_pi"]
+    # the AWG drives the RF electrode: its (low-frequency) V_pi, not the bias electrode's
+    v_pi = bench["components"]["mzm1"].get("v_pi_rf", bench["components"]["mzm1"]["v_pi"])
     eps = 1 / (10 ** (bench["components"]["mzm1"]["extinction_ratio_db"] / 10) + 1)
     # levels -1..1 of a 1 Vpp drive are -0.5..0.5 V at the MZM; around quadrature
     # P = P_in IL [1/2 + (1 - 2 eps)/2 sin(pi v / V_pi)], so the eye spans P_in IL (1 - 2 eps) sin(pi 0.5 / V_pi)

@@ -14,7 +14,12 @@ RES = "TCPIP0::awg.labsim::hislip0::INSTR"
 
 
 def bench(sim_bench, **params):
-    """An AWG whose ch1 drives a heater load (a passive probe of world.voltage_into) and ch2 nothing."""
+    """An AWG whose ch1 drives a heater load (a passive probe of world.voltage_into) and ch2 nothing.
+
+    The held DAC output is checked here, so the analog output filter is off unless a test sets it
+    (its response is tested in tests/physics/test_chain_waveform.py).
+    """
+    params.setdefault("analog_bandwidth_hz", None)
     return sim_bench(
         {"awg": {"driver": "keysight.M8195A", "resource": RES, "sim": {"params": params}}},
         components={"probe": {"type": "heater", "resistance_ohm": 50.0}},
