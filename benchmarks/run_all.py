@@ -8,7 +8,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_io
+from benchmarks import bench_io, bench_physics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
         "scpi_round_trip": bench_io.scpi_round_trip(),
         "bulk_transfers": bench_io.bulk_transfers(),
+        "physics": bench_physics.run(),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
@@ -32,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"AWG upload   {bt['awg_upload']['samples']:,} samples: {bt['awg_upload']['MB_per_s']:.0f} MB/s")
     print(f"scope capture {bt['scope_capture']['points']:,} points: {bt['scope_capture']['MB_per_s']:.0f} MB/s "
           f"(acquisition incl. physics), {bt['scope_transfer']['MB_per_s']:.0f} MB/s (transfer of the record)")
+    ph = results["physics"]
+    print(json.dumps(ph, indent=1)[:3000])
     print(f"written to {args.out}")
     return 0
 
