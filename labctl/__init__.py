@@ -19,6 +19,7 @@ from labctl.errors import (
     UnknownResourceError,
 )
 from labctl.runner import Experiment, RunContext, run_experiment
+from labctl.opu.engine import OPU  # noqa: E402  (after the bench and config modules it uses)
 
 __version__ = "0.1.0"
 
@@ -29,6 +30,7 @@ __all__ = [
     "Experiment",
     "InstrumentError",
     "LabctlError",
+    "OPU",
     "RoleError",
     "RunContext",
     "SafetyLimitError",
@@ -37,3 +39,12 @@ __all__ = [
     "open_bench",
     "run_experiment",
 ]
+
+
+def __getattr__(name):
+    """``labctl.offload`` is imported on first use, so importing labctl does not import torch."""
+    if name == "offload":
+        import importlib
+
+        return importlib.import_module("labctl.offload")
+    raise AttributeError(f"module 'labctl' has no attribute {name!r}")

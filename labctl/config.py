@@ -89,6 +89,7 @@ class BenchConfig(_Strict):
     components: dict[str, dict[str, Any]] = Field(default_factory=dict)
     connections: list[str | list[str]] = Field(default_factory=list)
     safety: dict[str, SafetyLimits] = Field(default_factory=dict)
+    opu: dict[str, Any] | None = None
 
     @model_validator(mode="after")
     def _cross_checks(self):

@@ -5,7 +5,10 @@
 * :mod:`~labctl.opu.timing` -- preamble, symbol timing by cross-correlation, levels;
 * :mod:`~labctl.opu.predistortion` -- MZM transfer inversion, lookup tables, AWG code mapping;
 * :mod:`~labctl.opu.precision` -- error statistics and effective bits (both conventions);
-* :mod:`~labctl.opu.calibration_file` -- versioned, bench-bound calibration files.
+* :mod:`~labctl.opu.calibration_file` -- versioned, bench-bound calibration files;
+* :mod:`~labctl.opu.engine` -- :class:`OPU`, the engine that runs products on a bench's roles;
+* :mod:`~labctl.opu.calibrate` -- the calibration steps, ``calibrate`` (exported here as
+  :func:`calibrate_opu`) and :func:`drift_check`.
 
 Only NumPy is used here; torch tensors are accepted at the edges and converted.
 """
@@ -45,6 +48,10 @@ from labctl.opu.timing import (
     prbs,
     sample_symbols,
 )
+from labctl.opu.engine import OPU, OPUCalibration, OPUConfig, OPUError  # noqa: E402  (uses the modules above)
+# the function is exported as calibrate_opu: the name labctl.opu.calibrate stays the module
+from labctl.opu.calibrate import CalibrationResult, DriftReport, drift_check  # noqa: E402
+from labctl.opu.calibrate import calibrate as calibrate_opu  # noqa: E402
 
 __all__ = [
     "AWGDrive",
@@ -52,11 +59,17 @@ __all__ = [
     "CalibrationCorrupt",
     "CalibrationError",
     "CalibrationFile",
+    "CalibrationResult",
     "CalibrationVersionError",
+    "DriftReport",
     "EncodingRangeWarning",
     "ErrorStats",
     "FORMAT_VERSION",
     "Levels",
+    "OPU",
+    "OPUCalibration",
+    "OPUConfig",
+    "OPUError",
     "Preamble",
     "PredistortionTable",
     "Schedule",
@@ -65,9 +78,11 @@ __all__ = [
     "balanced_decode",
     "bench_fingerprint",
     "bits_from_snr_db",
+    "calibrate_opu",
     "complementary_encode",
     "differential_decode",
     "differential_split",
+    "drift_check",
     "error_stats",
     "estimate_levels",
     "find_symbol_timing",
