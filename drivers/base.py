@@ -12,11 +12,40 @@ Two things differ from plain pymeasure, on purpose:
 
 from __future__ import annotations
 
+import math
 import threading
 
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
+from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.errors import InstrumentError
+from drivers.errors import InstrumentError, ValueOutOfRange
+
+
+def typed_validator(validator):
+    """Wrap a pymeasure validator so a refused value raises :class:`ValueOutOfRange` before sending."""
+
+    def checked(value, values):
+        try:
+            return validator(value, values)
+        except (ValueError, TypeError) as exc:
+            raise ValueOutOfRange(str(exc)) from None
+
+    checked.__name__ = validator.__name__
+    return checked
+
+
+in_range = typed_validator(strict_range)
+in_set = typed_validator(strict_discrete_set)
+
+
+def dbm_to_w(dbm: float) -> float:
+    """Convert a power in dBm to W."""
+    return 1e-3 * 10 ** (dbm / 10)
+
+
+def w_to_dbm(watt: float) -> float:
+    """Convert a power in W (> 0) to dBm."""
+    return 10 * math.log10(watt / 1e-3)
 
 
 class _LockedIO:

@@ -33,9 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
-
-from drivers.base import LabChannel, LabInstrument
+from drivers.base import LabChannel, LabInstrument, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
 
 CHANNELS = (1, 2, 3, 4)
@@ -92,20 +90,8 @@ class Units(IntEnum):
     DECIBEL = 5
 
 
-def _in_range(value, values):
-    """``strict_range`` raising :class:`ValueOutOfRange` (a ``ValueError``) before anything is sent."""
-    try:
-        return strict_range(value, values)
-    except (ValueError, TypeError) as exc:
-        raise ValueOutOfRange(str(exc)) from None
-
-
-def _in_set(value, values):
-    """``strict_discrete_set`` raising :class:`ValueOutOfRange` before anything is sent."""
-    try:
-        return strict_discrete_set(value, values)
-    except ValueError as exc:
-        raise ValueOutOfRange(str(exc)) from None
+_in_range = in_range
+_in_set = in_set
 
 
 def _integer_in_range(value, values):

@@ -26,13 +26,10 @@ fitted with another band can be opened up per instance, e.g. ``laser.ch_1.wavele
 
 from __future__ import annotations
 
-import math
 from enum import IntEnum
 
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
-
-from drivers.base import LabChannel, LabInstrument
+from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set, w_to_dbm
 from drivers.errors import ValueOutOfRange
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
@@ -50,31 +47,10 @@ class PowerUnit(IntEnum):
     W = 1
 
 
-def _typed(validator):
-    """Wrap a pymeasure validator so a refused value raises :class:`ValueOutOfRange`."""
-
-    def checked(value, values):
-        try:
-            return validator(value, values)
-        except ValueError as exc:
-            raise ValueOutOfRange(str(exc)) from None
-
-    checked.__name__ = validator.__name__
-    return checked
+_range = in_range
+_choice = in_set
 
 
-_range = _typed(strict_range)
-_choice = _typed(strict_discrete_set)
-
-
-def dbm_to_w(dbm: float) -> float:
-    """Convert a power in dBm to W."""
-    return 1e-3 * 10 ** (dbm / 10)
-
-
-def w_to_dbm(watt: float) -> float:
-    """Convert a power in W (> 0) to dBm."""
-    return 10 * math.log10(watt / 1e-3)
 
 
 class KeysightN7714ALaser(LabChannel):

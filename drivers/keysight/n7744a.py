@@ -36,15 +36,12 @@ ranges -30 dBm .. +10 dBm in 10 dB steps, logging up to 1 000 000 samples.
 
 from __future__ import annotations
 
-import math
 import time
 from enum import IntEnum
 
 import numpy as np
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
-
-from drivers.base import LabChannel, LabInstrument
+from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set
 from drivers.errors import DriverError, InstrumentError, ValueOutOfRange
 
 #: Settable calibration wavelength, in m (InGaAs sensors, data sheet).
@@ -66,21 +63,8 @@ class PowerUnit(IntEnum):
     W = 1
 
 
-def _typed(validator):
-    """Wrap a pymeasure validator so a refused value raises :class:`ValueOutOfRange`."""
-
-    def checked(value, values):
-        try:
-            return validator(value, values)
-        except (ValueError, TypeError) as exc:
-            raise ValueOutOfRange(str(exc)) from None
-
-    checked.__name__ = validator.__name__
-    return checked
-
-
-_range = _typed(strict_range)
-_choice = _typed(strict_discrete_set)
+_range = in_range
+_choice = in_set
 
 
 def _logging_parameters(value, values):
@@ -97,14 +81,6 @@ def _logging_parameters(value, values):
     return int(points), float(averaging_time)
 
 
-def dbm_to_w(dbm: float) -> float:
-    """Convert a power in dBm to W."""
-    return 1e-3 * 10 ** (dbm / 10)
-
-
-def w_to_dbm(watt: float) -> float:
-    """Convert a power in W (> 0) to dBm."""
-    return 10 * math.log10(watt / 1e-3)
 
 
 class KeysightN7744AChannel(LabChannel):

@@ -36,13 +36,9 @@ import math
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.santec.tsl570 import TSL570
 from pymeasure.instruments.santec.tsl500series import SweepMode
-from pymeasure.instruments.validators import (
-    strict_discrete_range,
-    strict_discrete_set,
-    strict_range,
-)
+from pymeasure.instruments.validators import strict_discrete_range
 
-from drivers.base import LabInstrument
+from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
@@ -53,21 +49,8 @@ WAVELENGTH_RANGE_M = (1480e-9, 1640e-9)
 POWER_RANGE_DBM = (-15.0, 13.0)
 
 
-def _typed(validator):
-    """Wrap a pymeasure validator so a refused value raises :class:`ValueOutOfRange`."""
-
-    def checked(value, values):
-        try:
-            return validator(value, values)
-        except ValueError as exc:
-            raise ValueOutOfRange(str(exc)) from None
-
-    checked.__name__ = validator.__name__
-    return checked
-
-
-_range = _typed(strict_range)
-_choice = _typed(strict_discrete_set)
+_range = in_range
+_choice = in_set
 
 
 def _either_range(value, values):

@@ -54,10 +54,8 @@ from pymeasure.instruments.thorlabs.thorlabsmbxseries import (
     ThorlabsMBXSeriesVOA,
     VoaMode,
 )
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
-
-from drivers.base import LabChannel, _LockedIO
-from drivers.errors import InstrumentError, ValueOutOfRange
+from drivers.base import LabChannel, _LockedIO, in_range, in_set
+from drivers.errors import InstrumentError
 
 __all__ = ["ThorlabsMBX", "MzmMode", "VoaMode", "RgbPowerMode", "MBX_ERRORS"]
 
@@ -97,21 +95,8 @@ class LockMode(IntEnum):
     QUADRATURE_NEGATIVE = MzmMode.AUTOQUADNEG
 
 
-def _typed(validator):
-    """Wrap a pymeasure validator so a refused value raises :class:`ValueOutOfRange`."""
-
-    def checked(value, values):
-        try:
-            return validator(value, values)
-        except (ValueError, TypeError) as exc:
-            raise ValueOutOfRange(str(exc)) from None
-
-    checked.__name__ = validator.__name__
-    return checked
-
-
-_range = _typed(strict_range)
-_choice = _typed(strict_discrete_set)
+_range = in_range
+_choice = in_set
 
 
 def _is_query(command: str) -> bool:

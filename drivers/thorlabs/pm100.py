@@ -39,9 +39,7 @@ import threading
 
 from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.thorlabs import ThorlabsPM100USB
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
-
-from drivers.base import LabInstrument
+from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
 
 #: Operation wavelength range of the default head (S155C, InGaAs), in nm.
@@ -52,21 +50,8 @@ AVERAGING_COUNT_RANGE = (1, 10000)
 SAMPLE_TIME_S = 3e-3
 
 
-def _typed(validator):
-    """Wrap a pymeasure validator so a refused value raises :class:`ValueOutOfRange`."""
-
-    def checked(value, values):
-        try:
-            return validator(value, values)
-        except (ValueError, TypeError) as exc:
-            raise ValueOutOfRange(str(exc)) from None
-
-    checked.__name__ = validator.__name__
-    return checked
-
-
-_range = _typed(strict_range)
-_choice = _typed(strict_discrete_set)
+_range = in_range
+_choice = in_set
 
 
 def _count(value, values):

@@ -450,7 +450,7 @@ def measure_staircase(opu: OPU, key: str, amplitude_vpp: float, *, n_levels: int
 def calibrate_drive(opu: OPU, *, n_levels: int = 48, hold: int = 8, fill: float = 0.92,
                     progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Step 3: predistortion table and AWG amplitude of every modulator (see the module docstring)."""
-    cfg, hw, cal = opu.config, opu.hw, opu.calibration
+    hw, cal = opu.hw, opu.calibration
     results = {}
     for m in hw.modulators:
         if progress:
@@ -545,7 +545,7 @@ def _laser_limits(opu: OPU, key: str) -> tuple[float, float]:
 def calibrate_lanes(opu: OPU, *, n_slots: int = 4096, equalise_lasers: bool = True,
                     progress: Callable[[str], None] | None = None) -> dict[str, dict]:
     """Step 4: equalise the channel gains (laser powers, then input drive scale) and fit the offset terms."""
-    cfg, cal = opu.config, opu.calibration
+    cal = opu.calibration
     rng = np.random.default_rng(_SYNC_SEED + 3)
     shape = (opu.lanes, opu.channels, n_slots)
     results = {}

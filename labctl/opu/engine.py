@@ -890,7 +890,7 @@ class OPU:
         of all lanes); each lane's symbols are normalised by its preamble levels (units: full-scale
         channel products, so an ideal lane reads sum_k x'_k w'_k). No offset or decoder correction.
         """
-        cfg, hw, cal, pre = self.config, self.hw, self.calibration, self.preamble
+        hw, cal, pre = self.hw, self.calibration, self.preamble
         x = np.asarray(x, dtype=np.float64)
         w = np.asarray(w, dtype=np.float64)
         want = (self.lanes, self.channels)
@@ -941,7 +941,7 @@ class OPU:
 
     def _capture_lanes(self, n: int, period: float, d_ref: float, capture_fs: float | None,
                        retry: bool = True) -> list[LaneReading]:
-        cfg, cal, pre = self.config, self.calibration, self.preamble
+        cfg, pre = self.config, self.preamble
         fs, start, n_points, margin = self._capture_plan(n, period, d_ref, capture_fs)
         channels = [lane.scope_channel for lane in cfg.lanes]
         for li, ch in enumerate(channels):

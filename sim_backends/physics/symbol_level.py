@@ -643,7 +643,6 @@ class SymbolCore:
             taps.append(dict(zip(off.tolist(), tp.tolist())))
         offsets = sorted(set().union(*taps))
         tap_array = np.array([[d.get(k, 0.0) for k in offsets] for d in taps])
-        main_col = offsets.index(0)
         ref = np.abs(tap_array).max()
         if np.all(np.abs(tap_array - tap_array[0]) <= tap_tolerance * ref):
             tap_array = tap_array.mean(axis=0)
