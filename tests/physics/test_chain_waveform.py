@@ -244,9 +244,10 @@ def test_photodiode_noise_is_band_limited_by_the_receiver_response(power):
 
 def test_photodiode_noise_on_coarse_grids_and_single_points():
     pd, world = photodiode_chain(1e-3)
-    # a 16 GSa/s grid is oversampled x3 (48 GSa/s), filtered and decimated: the noise above 8 GHz aliases in
+    # a 16 GSa/s grid is oversampled x8 (128 GSa/s >= 6 B, components.signal_grid), filtered and
+    # decimated: each sample keeps the variance of the whole receiver band, N0 integral_0^64GHz |H|^2
     current = pd.electrical_output("out", np.arange(1 << 16) / 16e9) / 50.0
-    band = integrate.quad(butterworth_power, 0, 24e9)[0]
+    band = integrate.quad(butterworth_power, 0, 64e9)[0]
     assert np.var(current) == pytest.approx(n0(1e-3) * band, rel=0.03)
     # single points: the variance over the receiver's whole noise bandwidth, 20 GHz (pi/4)/sin(pi/4)
     current = pd.electrical_output("out", np.zeros(100_000)) / 50.0
