@@ -17,6 +17,7 @@ advanced by instruments that take time (averaging, acquisition), never by sleepi
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -106,6 +107,8 @@ class World:
         # light reaches every branch (one noise realisation), and fan-out does not multiply the cost.
         self._depth = 0
         self._memo: dict[tuple, Any] = {}
+        #: Wall time spent evaluating the physics (outermost evaluations), for benchmarks' cost split.
+        self.physics_seconds = 0.0
 
     # -- building -------------------------------------------------------------------------------
 
@@ -165,13 +168,15 @@ class World:
         if key is not None and key in self._memo:
             return self._memo[key]
         component = self.nodes[source[0]]
+        started = time.perf_counter() if self._depth == 0 else None
         self._depth += 1
         try:
             value = component.optical_output(source[1], t) if optical else component.electrical_output(source[1], t)
         finally:
             self._depth -= 1
-            if self._depth == 0:
+            if started is not None:
                 self._memo.clear()
+                self.physics_seconds += time.perf_counter() - started
         if key is not None:
             self._memo[key] = value
         return value
