@@ -1,0 +1,330 @@
+"""The bundled generative models: ``load_model(name)`` -> a generator with ``generate(n, seed, ...)``.
+
+=================  ===========================================================================================
+``ddpm-digits``    pixel-space diffusion: diffusers ``UNet2DModel`` (8x8x1, blocks (32, 64), one attention
+                   block) trained as a DDPM (1000 steps, cosine betas); sampled with ``DDIMScheduler`` through
+                   diffusers' ``DDIMPipeline``. Unconditional.
+``latent-digits``  latent, class-conditional diffusion with Stable Diffusion's structure: ``AutoencoderKL``
+                   (8x8x1 <-> 4x4x4 latents), ``UNet2DConditionModel`` with cross-attention on a tiny
+                   ``CLIPTextModel`` prompt encoder and a ``CLIPTokenizer`` on a shipped 39-word vocabulary,
+                   classifier-free guidance; sampled through diffusers' ``StableDiffusionPipeline``.
+``vae-digits``     one-shot generator of another family: the decoder of an ``AutoencoderKL`` trained as a
+                   VAE (8x8x1 <-> 2x2x4 latents); one decoder pass from z ~ N(0, I). Unconditional.
+=================  ===========================================================================================
+
+    >>> gen = load_model("latent-digits")
+    >>> images = gen.generate(16, seed=0, steps=20, label=7, guidance=3.0)   # (16, 8, 8) float32 in [0, 1]
+    >>> images = gen.generate(4, seed=0, prompt="digit 3")
+
+Seeds: image ``i`` of ``generate(n, seed)`` is drawn from its own ``torch.Generator`` seeded ``seed + i``,
+so it does not depend on ``n`` (the same seeds can be re-generated electronically or optically).
+
+Every part is loaded with ``from_pretrained(local_path, local_files_only=True)`` from
+``experiments/genai/models/<name>/`` (safetensors weights; nothing is fetched from a hub). The folders are
+also ordinary diffusers pipeline folders: ``DDPMPipeline.from_pretrained(path)`` and
+``StableDiffusionPipeline.from_pretrained(path)`` load them too. Retrain with the scripts named in
+:data:`RETRAIN`.
+
+``gen.components`` holds the torch modules (``unet``, ``vae``, ``text_encoder``) plus tokenizer and
+scheduler; ``gen.with_components(unet=other)`` gives a generator that uses a replacement (e.g. an optically
+offloaded copy) and leaves ``gen`` untouched.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import json
+import operator
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from labctl.errors import LabctlError
+
+from .prompts import PromptError, check_prompt, label_prompt
+
+MODELS_DIR = Path(__file__).resolve().parent / "models"
+MODEL_NAMES = ("ddpm-digits", "latent-digits", "vae-digits")
+RETRAIN = {
+    "ddpm-digits": "python -m experiments.genai.train_ddpm",
+    "latent-digits": "python -m experiments.genai.train_latent",
+    "vae-digits": "python -m experiments.genai.train_vae",
+    "digit-classifier": "python -m experiments.genai.classifier",
+}
+
+__all__ = ["MODEL_NAMES", "MODELS_DIR", "Generator", "GenAIError", "ModelWeightsError", "PromptError",
+           "UnknownModelError", "load_model"]
+
+
+class GenAIError(LabctlError):
+    """Base class of the generative-model errors."""
+
+
+class UnknownModelError(GenAIError, LookupError):
+    """A model name that is not bundled; the message lists the known ones."""
+
+
+class ModelWeightsError(GenAIError, OSError):
+    """A model folder, config or weights file is missing or cannot be read (corrupt, wrong shapes)."""
+
+
+def _load_component(cls, root: Path, subfolder: str | None, name: str, weights: bool = True, **kwargs):
+    """``cls.from_pretrained(root, subfolder=...)`` from local files only; every failure -> ModelWeightsError."""
+    folder = root / subfolder if subfolder else root
+    hint = f"; retrain with `{RETRAIN[name]}`" if name in RETRAIN else ""
+    if not folder.is_dir():
+        raise ModelWeightsError(f"{name}: missing model folder {folder}{hint}")
+    if weights and not any(folder.glob("*.safetensors")):
+        raise ModelWeightsError(f"{name}: no .safetensors weights file in {folder}{hint}")
+    try:
+        if subfolder:
+            kwargs["subfolder"] = subfolder
+        from diffusers.models.modeling_utils import ModelMixin
+
+        if isinstance(cls, type) and issubclass(cls, ModelMixin):
+            kwargs.setdefault("low_cpu_mem_usage", False)  # no `accelerate` needed, and no warning about it
+        return cls.from_pretrained(str(root), local_files_only=True, **kwargs)
+    except Exception as exc:  # corrupt header, truncated file, wrong shapes, bad config ...
+        raise ModelWeightsError(f"{name}: cannot load {cls.__name__} from {folder}: "
+                                f"{type(exc).__name__}: {exc}{hint}") from exc
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """Silence transformers' progress bars and its 'torchvision not installed' notices (nothing here uses
+    images processors) for the duration; restore the caller's settings after."""
+    from transformers.utils import logging as tlog
+
+    verbosity, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
+    tlog.set_verbosity_error()
+    tlog.disable_progress_bar()
+    try:
+        yield
+    finally:
+        tlog.set_verbosity(verbosity)
+        if bars:
+            tlog.enable_progress_bar()
+
+
+def _positive_int(value, what: str, maximum: int | None = None) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{what}: expected an integer >= 1, got {value!r}")
+    try:
+        v = operator.index(value)
+    except TypeError:
+        raise ValueError(f"{what}: expected an integer >= 1, got {value!r}") from None
+    if v < 1 or (maximum is not None and v > maximum):
+        rng = f"1..{maximum}" if maximum is not None else ">= 1"
+        raise ValueError(f"{what}: expected an integer in {rng}, got {v}")
+    return v
+
+
+class Generator:
+    """A bundled generator. Subclasses implement :meth:`_generate`."""
+
+    name: str = ""
+    conditional: bool = False
+    #: Denoising steps when ``steps`` is not given (1 for one-shot generators).
+    default_steps: int = 1
+
+    def __init__(self, path: Path, components: dict[str, Any], generation: dict[str, Any]):
+        self.path = Path(path)
+        self.components = dict(components)
+        self.generation = dict(generation)
+
+    # ----------------------------------------------------------------------------------------------- API
+    def generate(self, n: int, seed: int = 0, steps: int | None = None, prompt: str | Sequence[str] | None = None,
+                 label: int | Sequence[int] | None = None, guidance: float | None = None) -> np.ndarray:
+        """``n`` images (n, 8, 8), float32 in [0, 1]; image ``i`` is drawn from seed ``seed + i``."""
+        n = _positive_int(n, "n")
+        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63 - n:
+            raise ValueError(f"seed: expected an integer in 0..2**63-1-n, got {seed!r}")
+        if not self.conditional and (prompt is not None or label is not None):
+            raise PromptError(f"{self.name} is unconditional: it takes no prompt or label "
+                              f"(the conditional model is latent-digits)")
+        if not self.conditional and guidance is not None:
+            raise ValueError(f"guidance: {self.name} is unconditional and has no guidance scale")
+        images = self._generate(n, int(seed), steps, prompt, label, guidance)
+        images = np.asarray(images, dtype=np.float32).reshape(n, 8, 8)
+        return np.clip(images, 0.0, 1.0)
+
+    def with_components(self, **replacements) -> "Generator":
+        """A shallow copy using ``replacements`` (e.g. ``unet=offloaded_unet``); this generator is unchanged."""
+        unknown = set(replacements) - set(self.components)
+        if unknown:
+            raise KeyError(f"{self.name}: no component(s) {sorted(unknown)}; it has {sorted(self.components)}")
+        other = copy.copy(self)
+        other.components = {**self.components, **replacements}
+        return other
+
+    @property
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The torch modules (the parts whose matrix products can be offloaded)."""
+        return {k: v for k, v in self.components.items() if isinstance(v, torch.nn.Module)}
+
+    @property
+    def num_parameters(self) -> int:
+        return sum(p.numel() for m in self.modules.values() for p in m.parameters())
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name!r}: {self.num_parameters} parameters, {self.path}>"
+
+    # ------------------------------------------------------------------------------------------- helpers
+    def _steps(self, steps) -> int:
+        if steps is None:
+            return int(self.generation.get("steps", self.default_steps))
+        return _positive_int(steps, "steps", self.components["scheduler"].config.num_train_timesteps)
+
+    @staticmethod
+    def _generators(n: int, seed: int) -> list[torch.Generator]:
+        return [torch.Generator().manual_seed(seed + i) for i in range(n)]
+
+    def _generate(self, n, seed, steps, prompt, label, guidance):  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def _ddim(scheduler):
+    from diffusers import DDIMScheduler
+
+    return DDIMScheduler.from_config(scheduler.config)
+
+
+class DDPMDigits(Generator):
+    """Pixel-space DDPM ``UNet2DModel``, DDIM sampling (eta = 0) through ``DDIMPipeline``."""
+
+    name = "ddpm-digits"
+    default_steps = 50
+
+    @classmethod
+    def load(cls, path: Path) -> "DDPMDigits":
+        from diffusers import DDPMScheduler, UNet2DModel
+
+        unet = _load_component(UNet2DModel, path, "unet", cls.name).eval()
+        sched = _load_component(DDPMScheduler, path, "scheduler", cls.name, weights=False)
+        return cls(path, {"unet": unet, "scheduler": sched}, _generation_config(path))
+
+    def _generate(self, n, seed, steps, prompt, label, guidance):
+        from diffusers import DDIMPipeline
+
+        pipe = DDIMPipeline(unet=self.components["unet"], scheduler=_ddim(self.components["scheduler"]))
+        pipe.set_progress_bar_config(disable=True)
+        out = pipe(batch_size=n, generator=self._generators(n, seed), eta=0.0,
+                   num_inference_steps=self._steps(steps), output_type="np")
+        return out.images[..., 0]
+
+
+class LatentDigits(Generator):
+    """Class-conditional latent diffusion (Stable Diffusion's structure) through ``StableDiffusionPipeline``.
+
+    ``prompt``: one string for all images or one per image; ``label``: a digit or one per image (turned into
+    'a handwritten <word>'); neither: labels 0, 1, ..., 9, 0, ... ``guidance``: classifier-free guidance
+    scale >= 1 (1 = none; default from ``generation_config.json``).
+    """
+
+    name = "latent-digits"
+    conditional = True
+    default_steps = 50
+
+    @classmethod
+    def load(cls, path: Path) -> "LatentDigits":
+        from diffusers import AutoencoderKL, DDPMScheduler, UNet2DConditionModel
+        from transformers import CLIPTextModel, CLIPTokenizer
+
+        with _quiet_transformers():
+            parts = {
+                "vae": _load_component(AutoencoderKL, path, "vae", cls.name).eval(),
+                "text_encoder": _load_component(CLIPTextModel, path, "text_encoder", cls.name).eval(),
+                "tokenizer": _load_component(CLIPTokenizer, path, "tokenizer", cls.name, weights=False),
+                "unet": _load_component(UNet2DConditionModel, path, "unet", cls.name).eval(),
+                "scheduler": _load_component(DDPMScheduler, path, "scheduler", cls.name, weights=False),
+            }
+        return cls(path, parts, _generation_config(path))
+
+    def prompts(self, n: int, prompt=None, label=None) -> list[str]:
+        """The ``n`` prompts ``generate`` would use (validated)."""
+        if prompt is not None and label is not None:
+            raise PromptError("give either prompt or label, not both")
+        if prompt is not None:
+            ps = [prompt] * n if isinstance(prompt, str) else list(prompt)
+        elif label is not None:
+            labels = [label] * n if np.ndim(label) == 0 else list(np.asarray(label).tolist())
+            ps = [label_prompt(lab) for lab in labels]
+        else:
+            ps = [label_prompt(i % 10) for i in range(n)]
+        if len(ps) != n:
+            raise PromptError(f"{len(ps)} prompts/labels given for n = {n} images (give one, or n)")
+        return [check_prompt(p) for p in ps]
+
+    def _generate(self, n, seed, steps, prompt, label, guidance):
+        with _quiet_transformers():
+            from diffusers import StableDiffusionPipeline
+
+        prompts = self.prompts(n, prompt, label)
+        g = float(self.generation.get("guidance", 4.0) if guidance is None else guidance)
+        if not np.isfinite(g) or not 1.0 <= g <= 50.0:
+            raise ValueError(f"guidance: expected a classifier-free guidance scale in 1..50 (1 = none), got {g}")
+        c = self.components
+        pipe = StableDiffusionPipeline(vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"],
+                                       unet=c["unet"], scheduler=_ddim(c["scheduler"]), safety_checker=None,
+                                       feature_extractor=None, requires_safety_checker=False)
+        pipe.set_progress_bar_config(disable=True)
+        out = pipe(prompt=prompts, height=8, width=8, num_inference_steps=self._steps(steps), guidance_scale=g,
+                   generator=self._generators(n, seed), output_type="np")
+        return out.images[..., 0]
+
+
+class VAEDigits(Generator):
+    """One-shot VAE decoder (``AutoencoderKL``): z ~ N(0, temperature^2 I), one decoder pass. ``steps`` is
+    accepted and ignored (there is nothing to iterate)."""
+
+    name = "vae-digits"
+
+    @classmethod
+    def load(cls, path: Path) -> "VAEDigits":
+        from diffusers import AutoencoderKL
+
+        vae = _load_component(AutoencoderKL, path, "vae", cls.name).eval()
+        return cls(path, {"vae": vae}, _generation_config(path))
+
+    @property
+    def latent_shape(self) -> tuple[int, int, int]:
+        cfg = self.components["vae"].config
+        side = cfg.sample_size // 2 ** (len(cfg.block_out_channels) - 1)
+        return (cfg.latent_channels, side, side)
+
+    def _steps(self, steps) -> int:
+        if steps is not None:
+            _positive_int(steps, "steps")
+        return 1
+
+    @torch.no_grad()
+    def _generate(self, n, seed, steps, prompt, label, guidance):
+        self._steps(steps)
+        temperature = float(self.generation.get("temperature", 1.0))
+        z = torch.cat([torch.randn((1, *self.latent_shape), generator=g) for g in self._generators(n, seed)])
+        x = self.components["vae"].decode(z * temperature).sample
+        return ((x / 2 + 0.5).clamp(0, 1))[:, 0].numpy()
+
+
+_CLASSES = {"ddpm-digits": DDPMDigits, "latent-digits": LatentDigits, "vae-digits": VAEDigits}
+
+
+def _generation_config(path: Path) -> dict:
+    f = path / "generation_config.json"
+    if not f.exists():
+        return {}
+    try:
+        return json.loads(f.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelWeightsError(f"{path.name}: unreadable {f}: {exc}") from exc
+
+
+def load_model(name: str, path: str | Path | None = None) -> Generator:
+    """Load a bundled model (``MODEL_NAMES``) from its folder, or from ``path`` (same layout)."""
+    if name not in _CLASSES:
+        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
+    root = Path(path) if path is not None else MODELS_DIR / name
+    return _CLASSES[name].load(root)
