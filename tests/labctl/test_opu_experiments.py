@@ -7,14 +7,13 @@ calibrated products must clearly beat the uncalibrated ones and exceed 5.3 bits.
 
 from __future__ import annotations
 
-import fcntl
 import json
-import os
 from pathlib import Path
 
 import pytest
 import yaml
 
+from tests.shared_files import shared_file
 import labctl
 from labctl.opu.engine import OPU
 from labctl.runner import ExperimentError, run_experiment
@@ -29,25 +28,6 @@ LIGHT = dict(samples_per_symbol_capture=10, bias_points=15, bias_samples=1024, s
              staircase_hold=6, lane_slots=2048, decoder_products=2, drift_check=False)
 
 
-
-
-def shared_file(tmp_path_factory, name: str, make) -> Path:
-    """``make(path)`` once per test session, shared by pytest-xdist workers (a calibration takes seconds).
-
-    Under xdist the workers' temporary directories share a per-session parent; a lock file there lets the
-    first worker make the file and the others wait and reuse it. Without xdist: the session's own dir.
-    """
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    path = root / name
-    with open(root / (name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not path.exists():
-                make(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
 
 
 @pytest.fixture(scope="module")

@@ -9,16 +9,15 @@ fibre group delay L n_g / c + D L (lambda - lambda_ref)), never earlier simulato
 from __future__ import annotations
 
 import copy
-import fcntl
 import json
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from tests.shared_files import shared_file
 import labctl
 from labctl.opu import calibrate as cal_mod
 from labctl.opu.calibration_file import CalibrationBenchMismatch, CalibrationVersionError
@@ -54,25 +53,6 @@ def write_bench(tmp: Path, data: dict, name: str) -> Path:
     return path
 
 
-
-
-def shared_file(tmp_path_factory, name: str, make) -> Path:
-    """``make(path)`` once per test session, shared by pytest-xdist workers (a calibration takes seconds).
-
-    Under xdist the workers' temporary directories share a per-session parent; a lock file there lets the
-    first worker make the file and the others wait and reuse it. Without xdist: the session's own dir.
-    """
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    path = root / name
-    with open(root / (name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not path.exists():
-                make(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
 
 
 @pytest.fixture(scope="module")

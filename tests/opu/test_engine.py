@@ -8,14 +8,13 @@ taking light away behind the engine's back: the result must break.
 from __future__ import annotations
 
 import copy
-import fcntl
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
 
+from tests.shared_files import shared_file
 import labctl
 from labctl.errors import ConfigError, RoleError
 from labctl.opu import calibrate as cal_mod
@@ -29,25 +28,6 @@ LIGHT = dict(bias_points=15, bias_coarse_points=5, bias_samples=1024, staircase_
              lane_slots=2048, decoder_products=2)
 
 
-
-
-def shared_file(tmp_path_factory, name: str, make) -> Path:
-    """``make(path)`` once per test session, shared by pytest-xdist workers (a calibration takes seconds).
-
-    Under xdist the workers' temporary directories share a per-session parent; a lock file there lets the
-    first worker make the file and the others wait and reuse it. Without xdist: the session's own dir.
-    """
-    base = tmp_path_factory.getbasetemp()
-    root = base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
-    path = root / name
-    with open(root / (name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        try:
-            if not path.exists():
-                make(path)
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
-    return path
 
 
 @pytest.fixture(scope="module")
