@@ -38,6 +38,7 @@ SIM_MODELS: dict[str, str] = {
     "thorlabs.MBX": "sim_backends.instruments.thorlabs_mbx:SimThorlabsMBX",
     "keysight.N6700": "sim_backends.instruments.keysight_n6700:SimKeysightN6700",
     "dicon.MXS9100": "sim_backends.instruments.dicon_mxs9100:SimDiConMXS9100",
+    "labctl.OCC16": "sim_backends.instruments.labctl_occ:SimLabctlOCC",
 }
 
 

@@ -18,6 +18,7 @@ advanced by instruments that take time (averaging, acquisition), never by sleepi
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
@@ -109,6 +110,8 @@ class World:
         self._memo: dict[tuple, Any] = {}
         #: Wall time spent evaluating the physics (outermost evaluations), for benchmarks' cost split.
         self.physics_seconds = 0.0
+        #: Inside ``evaluation(static=True)``: sources are constant over the walk-off spread.
+        self.static_evaluation = False
 
     # -- building -------------------------------------------------------------------------------
 
@@ -180,6 +183,28 @@ class World:
         if key is not None:
             self._memo[key] = value
         return value
+
+    @contextmanager
+    def evaluation(self, static: bool = False):
+        """One outermost evaluation spanning several pulls: every output evaluated at the same times
+        inside it is evaluated once, so all the pulls see one noise realisation (e.g. the light out of
+        a modulator and the same light after the network, whose ratio is the network's transmission).
+
+        ``static``: the caller asserts that every source is constant over the fibres' walk-off spread
+        (ns) around the requested instants, so fibres may delay all carriers by one group delay
+        instead of re-evaluating their input once per carrier (``static_evaluation``)."""
+        started = time.perf_counter() if self._depth == 0 else None
+        previous = self.static_evaluation
+        self.static_evaluation = previous or static
+        self._depth += 1
+        try:
+            yield self
+        finally:
+            self._depth -= 1
+            self.static_evaluation = previous
+            if started is not None:
+                self._memo.clear()
+                self.physics_seconds += time.perf_counter() - started
 
     def load_on(self, node: str, port: str) -> float:
         """Resistance loading electrical output ``node.port``, in ohm (inf when open)."""

@@ -364,11 +364,22 @@ class Fibre(Component):
         span = self.span
         light = self.world.light_into(self.name, "in", t - span.group_delay())
         amplitude = math.sqrt(span.power_transmission)
+        walking = [] if self.world.static_evaluation else \
+            [i for i, c in enumerate(light) if span.walk_off(c.wavelength) != 0]
+        if walking:
+            # every walked-off carrier's own delay, all in ONE upstream evaluation on the stacked
+            # instants (evaluating per carrier would multiply the cost by the carrier count at every
+            # fibre of a cascade); this is the memoryless path, so stacking changes no physics
+            flat = t.reshape(-1)
+            stacked = np.concatenate([flat - span.group_delay(light[i].wavelength) for i in walking])
+            later = self.world.light_into(self.name, "in", stacked)
+            n = flat.size
+            for j, i in enumerate(walking):
+                found = _same_carrier(later, light[i], i)
+                field = np.broadcast_to(np.asarray(found.field), stacked.shape)[j * n:(j + 1) * n].reshape(t.shape)
+                light[i] = Lightwave(light[i].wavelength, field)
         out = []
         for i, carrier in enumerate(light):
-            if span.walk_off(carrier.wavelength) != 0:
-                later = self.world.light_into(self.name, "in", t - span.group_delay(carrier.wavelength))
-                carrier = _same_carrier(later, carrier, i)
             field = carrier.field * amplitude
             if self.nonlinear and span.gamma_per_w_km > 0:
                 field = field * np.exp(-1j * span.nonlinear_phase(np.abs(carrier.field) ** 2))
