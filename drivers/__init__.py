@@ -17,6 +17,7 @@ DRIVERS: dict[str, str] = {
     "thorlabs.MBX": "drivers.thorlabs.mbx:ThorlabsMBX",
     "keysight.N6700": "drivers.keysight.n6700:KeysightN6700",
     "dicon.MXS9100": "drivers.dicon.mxs9100:DiConMXS9100",
+    "labctl.OCC16": "drivers.labctl_fw.occ:OCC16",
 }
 
 

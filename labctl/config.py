@@ -76,6 +76,23 @@ class SafetyLimits(_Strict):
     max_amplitude_vpp: float | None = None
     max_voltage_v: float | None = None
     max_current_a: float | None = None
+    max_heater_voltage_v: float | None = Field(None, ge=0)
+    max_bias_voltage_v: float | None = Field(None, ge=0)
+    max_dac_amplitude_vpp: float | None = Field(None, ge=0)
+
+
+#: The safety keys each role enforces (labctl.safety.checks_for); any other key set for an instrument of
+#: that role would be silently ignored, so a bench file that sets one is refused.
+SAFETY_KEYS_BY_ROLE: dict[str, tuple[str, ...]] = {
+    "tunable_laser": ("max_power_dbm",),
+    "optical_power_meter": (),
+    "awg": ("max_amplitude_vpp",),
+    "oscilloscope": (),
+    "bias_controller": ("max_voltage_v",),
+    "dc_source": ("max_voltage_v", "max_current_a"),
+    "optical_switch": (),
+    "optical_core": ("max_heater_voltage_v", "max_bias_voltage_v", "max_dac_amplitude_vpp"),
+}
 
 
 class BenchConfig(_Strict):
@@ -93,9 +110,16 @@ class BenchConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self):
-        for name in self.safety:
+        for name, limits in self.safety.items():
             if name not in self.instruments:
                 raise ValueError(f"safety.{name}: no instrument named {name!r}")
+            role = self.instruments[name].role
+            allowed = SAFETY_KEYS_BY_ROLE.get(role, ())
+            for key in sorted(limits.model_fields_set):
+                if getattr(limits, key) is not None and key not in allowed:
+                    takes = ", ".join(allowed) if allowed else "no safety limits"
+                    raise ValueError(f"safety.{name}.{key}: does not apply to role {role!r} (it would be "
+                                     f"ignored); role {role!r} takes {takes}")
         seen: dict[str, str] = {}
         for name, inst in self.instruments.items():
             key = str(rname.parse_resource_name(inst.resource))

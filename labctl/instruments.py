@@ -26,6 +26,7 @@ ROLE_NAMES = (
     "bias_controller",
     "dc_source",
     "optical_switch",
+    "optical_core",
 )
 
 
@@ -142,6 +143,51 @@ class OpticalSwitch(Protocol):
     port_count: int  #: Get the number of switched ports.
 
 
+@runtime_checkable
+class OpticalCoreController(Protocol):
+    """The controller of a weight-stationary optical tensor core (docs/occ_protocol.md).
+
+    A program is T tiles: tile i holds heater volts ``(n_outputs, n_inputs)`` (the weights) and S slots
+    of int16 input codes ``(S, n_inputs)``; the result is int16 ADC codes ``(T, S, n_outputs)``.
+    """
+
+    n_inputs: int  #: Get the number of inputs N_in (fast DACs, bias DACs); fixed by the hardware.
+    n_outputs: int  #: Get the number of outputs N_out (ADCs); fixed by the hardware.
+    symbol_rate: float  #: Control the symbol (DAC and ADC sample) rate, in Hz.
+    dac_amplitude: float  #: Control the fast-DAC full scale, in V peak-to-peak.
+    adc_range: float  #: Control the ADC full-scale span, in V.
+    adc_offset: float  #: Control the ADC centre voltage, in V.
+    heater_limit: float  #: Control the largest heater voltage a table may hold, in V.
+    slots_per_tile: int  #: Control S, the symbol slots per tile.
+    settle_time: float  #: Control the heater settling time before each tile, in s.
+    input_advance: float  #: Control how long before their slots the inputs are launched, in s.
+    output_enabled: bool  #: Control whether the DAC, bias and heater outputs are on.
+
+    def set_bias(self, channel: int, volts: float) -> None:
+        """Set one input modulator's bias voltage (channel 1..n_inputs), in V."""
+
+    def get_bias(self, channel: int) -> float:
+        """Return one input modulator's bias voltage setting, in V."""
+
+    def set_biases(self, volts: Sequence[float]) -> None:
+        """Set every bias voltage at once (``volts[k]`` to channel k + 1), in V."""
+
+    def load_program(self, heater_volts: np.ndarray, input_codes: np.ndarray) -> None:
+        """Validate, then load heater volts ``(T, n_outputs, n_inputs)`` and int16 codes ``(T, S, n_inputs)``."""
+
+    def run(self, timeout_s: float = 60.0) -> None:
+        """Run the loaded program and wait until it is done (at most ``timeout_s``)."""
+
+    def fetch(self) -> np.ndarray:
+        """Return the last run's int16 ADC codes ``(T, S, n_outputs)``."""
+
+    def execute(self, heater_volts: np.ndarray, input_codes: np.ndarray, timeout_s: float = 60.0) -> np.ndarray:
+        """Load, run and fetch one program; return its int16 ADC codes ``(T, S, n_outputs)``."""
+
+    def shutdown(self) -> None:
+        """Turn every output off (the safe state)."""
+
+
 ROLE_PROTOCOLS: dict[str, type] = {
     "tunable_laser": TunableLaser,
     "optical_power_meter": OpticalPowerMeter,
@@ -150,6 +196,7 @@ ROLE_PROTOCOLS: dict[str, type] = {
     "bias_controller": BiasController,
     "dc_source": DCSourceChannel,
     "optical_switch": OpticalSwitch,
+    "optical_core": OpticalCoreController,
 }
 
 

@@ -2,12 +2,15 @@
 
 The bench hands experiments *guarded* role objects. A guard checks each setting named in the role's
 rule table against the bench file's limits and raises :class:`SafetyLimitError` before delegating to
-the driver. Reads and every other attribute pass straight through.
+the driver. A rule keyed ``"name()"`` guards the method ``name``: it is called with the method's own
+arguments before the method runs. Reads and every other attribute pass straight through.
 """
 
 from __future__ import annotations
 
 from typing import Any, Callable
+
+import numpy as np
 
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
@@ -37,6 +40,49 @@ def _laser_power_check(max_dbm: float) -> Check:
     return check
 
 
+def _each_at_most(what: str, limit: float, unit: str) -> Check:
+    """A check of every number in an array-like (the largest magnitude decides)."""
+    single = _at_most(what, limit, unit)
+
+    def check(values):
+        try:
+            magnitudes = np.abs(np.asarray(values, dtype=float))
+        except (TypeError, ValueError):
+            return  # not numbers: the driver refuses them before sending anything
+        magnitudes = magnitudes[~np.isnan(magnitudes)]  # NaN: the driver refuses it (inf is checked here)
+        if magnitudes.size:
+            single(float(magnitudes.max()))
+    return check
+
+
+def _optical_core_checks(limits: SafetyLimits) -> dict[str, Callable[..., None]]:
+    checks: dict[str, Callable[..., None]] = {}
+    if limits.max_heater_voltage_v is not None:
+        heater = _at_most("OCC heater voltage", limits.max_heater_voltage_v, "V")
+        table = _each_at_most("OCC heater voltage", limits.max_heater_voltage_v, "V")
+
+        def program(heater_volts, *args, **kwargs):
+            table(heater_volts)
+
+        checks["heater_limit"] = heater
+        checks["load_program()"] = program
+        checks["execute()"] = program  # execute() loads through the unguarded driver
+    if limits.max_bias_voltage_v is not None:
+        biases = _each_at_most("OCC bias voltage", limits.max_bias_voltage_v, "V")
+
+        def set_bias(channel, volts, *args, **kwargs):
+            biases(volts)
+
+        def set_biases(volts, *args, **kwargs):
+            biases(volts)
+
+        checks["set_bias()"] = set_bias
+        checks["set_biases()"] = set_biases
+    if limits.max_dac_amplitude_vpp is not None:
+        checks["dac_amplitude"] = _at_most("OCC DAC amplitude", limits.max_dac_amplitude_vpp, "Vpp")
+    return checks
+
+
 def checks_for(role: str, limits: SafetyLimits | None) -> dict[str, Check]:
     """Setting checks for a role object, from the limits of its instrument."""
     if limits is None:
@@ -51,9 +97,17 @@ def checks_for(role: str, limits: SafetyLimits | None) -> dict[str, Check]:
         checks["bias_voltage"] = _at_most("bias voltage", limits.max_voltage_v, "V")
     if role == "dc_source":
         if limits.max_voltage_v is not None:
-            checks["voltage"] = _at_most("DC source voltage", limits.max_voltage_v, "V")
+            voltage = checks["voltage"] = _at_most("DC source voltage", limits.max_voltage_v, "V")
+
+            def set_voltages(voltages, *args, **kwargs):
+                for value in voltages.values():
+                    voltage(value)
+
+            checks["set_voltages()"] = set_voltages
         if limits.max_current_a is not None:
             checks["current_limit"] = _at_most("DC source current limit", limits.max_current_a, "A")
+    if role == "optical_core":
+        checks.update(_optical_core_checks(limits))
     return checks
 
 
@@ -68,20 +122,24 @@ class Guarded:
         object.__setattr__(self, "_label", label)
 
     def __getattr__(self, name: str) -> Any:
-        if name == "set_voltages" and "voltage" in self._checks:
-            return self._guarded_set_voltages
-        return getattr(self._target, name)
+        check = self._checks.get(name + "()")
+        if check is None:
+            return getattr(self._target, name)
+        method = getattr(self._target, name)
+
+        def guarded(*args, **kwargs):
+            check(*args, **kwargs)
+            return method(*args, **kwargs)
+
+        guarded.__name__ = name
+        guarded.__doc__ = method.__doc__
+        return guarded
 
     def __setattr__(self, name: str, value: Any) -> None:
         check = self._checks.get(name)
         if check is not None:
             check(value)
         setattr(self._target, name, value)
-
-    def _guarded_set_voltages(self, voltages: dict[int, float], *args, **kwargs):
-        for value in voltages.values():
-            self._checks["voltage"](value)
-        return self._target.set_voltages(voltages, *args, **kwargs)
 
     @property
     def unguarded(self) -> Any:

@@ -17,6 +17,7 @@ from labctl.instruments import (
     AWGChannel,
     BiasController,
     DCSourceChannel,
+    OpticalCoreController,
     OpticalPowerMeter,
     OpticalSwitch,
     Oscilloscope,
@@ -36,6 +37,7 @@ ROLE_CLASSES = {
     "thorlabs.MBX": (BiasController, None),
     "keysight.N6700": (None, DCSourceChannel),
     "dicon.MXS9100": (OpticalSwitch, None),
+    "labctl.OCC16": (OpticalCoreController, None),
 }
 VERBS = ("Control", "Measure", "Get", "Set")
 
