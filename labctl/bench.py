@@ -40,9 +40,11 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
     "bias_controller": ("bias_voltage",),
     "dc_source": ("voltage", "current_limit", "output_enabled"),
     "optical_switch": ("route", "port_count"),
+    "optical_core": ("n_inputs", "n_outputs", "symbol_rate", "dac_amplitude", "adc_range", "adc_offset",
+                     "heater_limit", "slots_per_tile", "settle_time", "input_advance", "output_enabled"),
 }
-#: Shutdown order: light first, then RF, then DC, bias last.
-SHUTDOWN_ORDER = ("tunable_laser", "awg", "dc_source", "bias_controller")
+#: Shutdown order: light first, then RF (and the optical core's DACs and heaters), then DC, bias last.
+SHUTDOWN_ORDER = ("tunable_laser", "optical_core", "awg", "dc_source", "bias_controller")
 
 
 def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0) -> "Bench":

@@ -52,8 +52,11 @@ from labctl.opu.engine import OPU, OPUCalibration, OPUConfig, OPUError  # noqa: 
 # the function is exported as calibrate_opu: the name labctl.opu.calibrate stays the module
 from labctl.opu.calibrate import CalibrationResult, DriftReport, drift_check  # noqa: E402
 from labctl.opu.calibrate import calibrate as calibrate_opu  # noqa: E402
+from labctl.opu.stationary import StationaryOPU, open_cores  # noqa: E402
 
 __all__ = [
+    "StationaryOPU",
+    "open_cores",
     "AWGDrive",
     "CalibrationBenchMismatch",
     "CalibrationCorrupt",

@@ -762,6 +762,15 @@ class OPU:
     ``capture_window``: fraction of a symbol averaged around its centre.
     """
 
+    def __new__(cls, bench, *args, **kwargs):
+        """``OPU(bench)`` on a weight-stationary bench gives its (first) core: one entry point for both."""
+        if cls is OPU:
+            from labctl.opu.stationary import StationaryOPU, architecture
+
+            if architecture(bench) == "weight_stationary":
+                return StationaryOPU(bench, *args, **kwargs)
+        return super().__new__(cls)
+
     def __init__(self, bench, calibration: Any = None, *, samples_per_symbol_capture: int | None = None,
                  capture_window: float | None = None, preamble: Preamble | None = None,
                  max_slots_per_pass: int | None = None):

@@ -401,8 +401,8 @@ class SimLabctlOCC(SimInstrument):
         return out
 
     def _taps(self, path: _Path, k: int, q: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        """ISI taps of the chain DAC -> EO -> photodiode -> ADC front end, sampled ``fraction`` of a
-        symbol after the slot centre."""
+        """ISI taps of the chain DAC -> EO -> photodiode -> ADC front end for light arriving ``fraction``
+        of a symbol after its slot."""
         mzm, pd = path.mzms[k], path.photodiodes[q]
         key = ("taps", id(mzm), id(pd), self.symbol_rate, self.dac_bandwidth_hz, self.adc_bandwidth_hz,
                round(fraction, 3))
@@ -414,13 +414,15 @@ class SimLabctlOCC(SimInstrument):
         rx = pd.receiver
 
         def h(f):
-            out = lowpass_response(f, self.dac_bandwidth_hz, "butterworth", 2).astype(complex)
+            out = np.abs(lowpass_response(f, self.dac_bandwidth_hz, "butterworth", 2)).astype(complex)
             if mzm.eo_filter is not None:
                 out = out * np.abs(mzm.eo_filter.response(f))
             out = out * np.abs(lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order))
             return out * np.abs(lowpass_response(f, self.adc_bandwidth_hz, "butterworth", 4))
 
-        return isi_taps(h, self.symbol_rate, (0.5 + fraction) / self.symbol_rate, max_taps=4, tolerance=1e-3,
+        # zero-phase responses: the chain's delays are the fibres' (and the slot shift); the light of the
+        # slot launched for slot s arrives ``fraction`` of a symbol late, so the ADC samples it at 1/2 - fraction
+        return isi_taps(h, self.symbol_rate, (0.5 - fraction) / self.symbol_rate, max_taps=4, tolerance=1e-3,
                         oversample=128, period_symbols=64)
 
     def _noise_share(self, pd: Photodiode) -> float:

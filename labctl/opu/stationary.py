@@ -1,0 +1,438 @@
+"""The weight-stationary OPU: weights held on microring banks, inputs streamed (docs/opu_design.md).
+
+A **core** is N_in input modulators (one wavelength each, driven by the core controller's fast DACs
+at the edge node), a broadcast splitter and N_out microring weight banks at the center, each ending on
+a photodiode read by the controller's ADCs (``sim_backends/benches/ring_core.yaml``). Ring k of bank
+q sets how much of wavelength k reaches photodiode q, so in every symbol slot photodiode q adds
+``sum_k x_k w_qk``: a whole N_out x N_in matrix-vector product per slot, done optically.
+
+Mapping ``A (M x K') @ B (K' x N)``: B is cut into N_in x N_out blocks (tiles); each tile's weights are
+held by the heaters while the M rows of the matching A block stream through as M symbol slots; the
+digital side adds the partial products of the K'/N_in tiles of an output. All tiles of a product go
+to the controller as one program: one heater table and one input block, one result block -- a few
+binary transfers per layer, never one transaction per multiply.
+
+Encoding (all values scaled into [-1, 1] per tensor, scales kept digitally; offset encoding
+x' = (1 + x)/2, w' = (1 + w)/2). The calibration (:mod:`labctl.opu.stationary_calibration`) gives
+
+* per input k a lookup code(u): the DAC code at which the modulator's transmission above its minimum
+  is the fraction u of its range (u = x');
+* per output q a common path-gain range [G_lo, G_lo + dG] (ADC volts per unit u) that every ring of
+  bank q reaches, and per ring the heater lookup G -> heater power (blue side of its Lorentzian drop
+  resonance) with the bank's thermal crosstalk solved out (P = (I + F)^-1 P_isolated);
+* the residual floor eps (the modulators' transmission at u = 0, relative to the range), the dark
+  offset o_q, and an end-to-end affine decoder per output.
+
+Photodiode q then reads ``y_q = o_q + sum_k G_qk (eps + u_k)`` with G_qk = G_lo + w'_qk dG, so
+
+    sum_k x'_k w'_qk = [y_q - o_q - eps (K G_lo + dG sum w') - G_lo sum x'] / dG
+
+and ``sum x w = 4 sum x'w' - K - sum x - sum w``: every offset term is an exact digital sum of the
+encoded operands, never of the product.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from labctl.config import ConfigError
+from labctl.errors import LabctlError
+from labctl.opu.encoding import EncodingRangeWarning, as_float_array
+from labctl.opu.precision import output_sigma
+
+__all__ = ["CoreConfig", "StationaryConfig", "StationaryCalibration", "StationaryOPU", "architecture",
+           "open_cores"]
+
+#: largest program (tiles x slots x inputs codes) sent at once: 64 MB of int16 codes
+MAX_PROGRAM_CODES = 1 << 25
+#: ADC code scale (docs/occ_protocol.md): volts = offset + code / 65536 x range
+_ADC_SCALE = 65536.0
+
+
+class StationaryOPUError(LabctlError, RuntimeError):
+    """The weight-stationary OPU cannot run (missing calibration, bad wiring, bad operands)."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class InputChannel(_Strict):
+    """One input of a core: the laser port that lights its modulator and the wavelength it emits."""
+
+    laser: str
+    laser_port: int = Field(ge=1)
+    wavelength_m: float = Field(gt=1.0e-7, lt=3.0e-6)
+
+
+class CoreConfig(_Strict):
+    """One core: its controller (role ``optical_core``) and its input channels in DAC order."""
+
+    controller: str
+    channels: list[InputChannel] = Field(min_length=1)
+
+
+class Nominal(_Strict):
+    """Datasheet values used to place the modulator bias before it is measured."""
+
+    v_pi: float = Field(5.0, gt=0)
+    v_pi_rf: float = Field(5.5, gt=0)
+    driver_gain_db: float = Field(20.0, ge=-20, le=60)
+    driver_saturated_vpp: float = Field(8.0, gt=0)
+
+
+class StationaryConfig(_Strict):
+    """The bench file's ``opu:`` section for ``architecture: weight_stationary``."""
+
+    architecture: Literal["weight_stationary"]
+    laser_power_dbm: float
+    symbol_rate_hz: float = Field(1e9, gt=0)
+    dac_amplitude_vpp: float = Field(0.9, gt=0, le=1.0)
+    heater_max_v: float = Field(1.6, gt=0, le=10.0)
+    settle_time_s: float = Field(20e-6, ge=1e-6, le=1e-2)
+    nominal: Nominal = Field(default_factory=Nominal)
+    cores: list[CoreConfig] = Field(min_length=1)
+
+    @classmethod
+    def from_bench(cls, bench) -> "StationaryConfig":
+        config = getattr(bench, "config", bench)
+        section = getattr(config, "opu", None)
+        path = getattr(bench, "path", None)
+        if not section:
+            raise ConfigError(path, "opu", "this bench file has no 'opu' section")
+        try:
+            return cls.model_validate(section)
+        except ValidationError as exc:
+            first = exc.errors()[0]
+            where = "opu." + ".".join(str(p) for p in first["loc"]) if first["loc"] else "opu"
+            message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
+            raise ConfigError(path, where, message) from None
+
+
+def architecture(bench) -> str:
+    """The bench's OPU architecture: ``"streaming"`` (AWG + scope lanes) or ``"weight_stationary"``."""
+    section = getattr(getattr(bench, "config", bench), "opu", None) or {}
+    return section.get("architecture", "streaming") if isinstance(section, dict) else "streaming"
+
+
+@dataclass
+class StationaryCalibration:
+    """What calibration measured for one core (arrays indexed [output q, input k] or [input k])."""
+
+    biases_v: np.ndarray                 # (K,) modulator bias DAC volts
+    input_advance_s: float
+    adc_range_v: float
+    adc_offset_v: float
+    dark_v: np.ndarray                   # (Q,) ADC volts with the lasers off
+    code_table: np.ndarray               # (K, L) DAC codes, increasing transmission
+    u_table: np.ndarray                  # (K, L) transmission above minimum / range, 0..1 increasing
+    ring_peak_v: np.ndarray              # (Q, K) path gain at resonance, ADC volts per unit u
+    ring_center_p: np.ndarray            # (Q, K) heater V^2 at resonance (neighbours cold)
+    ring_half_width_p: np.ndarray        # (Q, K) Lorentzian half width in heater V^2
+    thermal_crosstalk: np.ndarray        # (Q,) nearest-neighbour fraction f of each bank (K_ij = f^|i-j|)
+    g_lo_v: np.ndarray                   # (Q,) common path-gain range: low end
+    g_span_v: np.ndarray                 # (Q,) and its width
+    eps: float = 0.0                     # modulator floor relative to its range
+    decoder_gain: np.ndarray | None = None    # (Q,) affine decoder: sum xw -> gain * decoded + offset
+    decoder_offset: np.ndarray | None = None
+    slot_sigma_v: np.ndarray | None = None    # (Q,) rms noise of one slot reading (ADC volts)
+    drift_reference_rms: float = 0.0          # error of the drift-check product at calibration time
+    steps: list[str] = field(default_factory=list)
+
+    def to_section(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v is not None}
+
+    @classmethod
+    def from_section(cls, section: dict) -> "StationaryCalibration":
+        data = dict(section)
+        for key in ("biases_v", "dark_v", "code_table", "u_table", "ring_peak_v", "ring_center_p",
+                    "ring_half_width_p", "thermal_crosstalk", "g_lo_v", "g_span_v", "decoder_gain",
+                    "decoder_offset", "slot_sigma_v"):
+            if data.get(key) is not None:
+                data[key] = np.asarray(data[key], dtype=float)
+        data["steps"] = list(data.get("steps", []))
+        return cls(**data)
+
+
+class StationaryOPU:
+    """One weight-stationary optical core of a bench: ``matmul(a, b)`` with b held on the rings."""
+
+    architecture = "weight_stationary"
+
+    def __init__(self, bench, calibration: Any = None, *, core: int = 0):
+        self.bench = bench
+        self.config = StationaryConfig.from_bench(bench)
+        if not 0 <= core < len(self.config.cores):
+            raise StationaryOPUError(f"core={core} does not exist; this bench has {len(self.config.cores)} core(s)")
+        self.core = core
+        self.core_config = self.config.cores[core]
+        self.controller = bench.role(self.core_config.controller)
+        self.n_in = int(self.controller.n_inputs)
+        self.n_out = int(self.controller.n_outputs)
+        if len(self.core_config.channels) != self.n_in:
+            raise ConfigError(getattr(bench, "path", None), f"opu.cores.{core}.channels",
+                              f"lists {len(self.core_config.channels)} inputs; the controller has {self.n_in}")
+        self.lasers = [bench.role(ch.laser, ch.laser_port) for ch in self.core_config.channels]
+        self.calibration: StationaryCalibration | None = None
+        self.last_stats: dict[str, Any] = {}
+        self._prepared = False
+        if calibration is not None:
+            self.load_calibration(calibration)
+
+    # -- set-up ------------------------------------------------------------------------------------
+
+    @property
+    def name(self) -> str:
+        return self.core_config.controller
+
+    @property
+    def calibrated(self) -> bool:
+        return self.calibration is not None and "decoder" in self.calibration.steps
+
+    def load_calibration(self, calibration: Any) -> None:
+        """Use a calibration: a StationaryCalibration, or a calibration file path (checked against the bench)."""
+        from labctl.opu import calibration_file as calfile
+
+        if isinstance(calibration, StationaryCalibration):
+            self.calibration = calibration
+        else:
+            cal = calfile.load(calibration, calfile.bench_fingerprint(self.bench))
+            try:
+                section = cal.section(f"core:{self.name}")
+            except Exception as exc:
+                raise StationaryOPUError(f"{calibration}: no calibration for core {self.name}: {exc}") from None
+            self.calibration = StationaryCalibration.from_section(section)
+        self._prepared = False
+
+    def lasers_on(self, on: bool = True) -> None:
+        """Tune and power the input lasers (or turn them off: the dark reference)."""
+        power = 10 ** (self.config.laser_power_dbm / 10) * 1e-3
+        for laser, ch in zip(self.lasers, self.core_config.channels):
+            if on:
+                laser.wavelength = ch.wavelength_m
+                laser.power = power
+            laser.output_enabled = on
+        self.bench.settle(0.0)
+
+    def prepare(self, force: bool = False) -> None:
+        """Put the core in its calibrated operating state (lasers, rates, ranges, biases, advance)."""
+        if self._prepared and not force:
+            return
+        cal = self._require_calibration()
+        ctl = self.controller
+        self.lasers_on(True)
+        ctl.symbol_rate = self.config.symbol_rate_hz
+        ctl.dac_amplitude = self.config.dac_amplitude_vpp
+        ctl.heater_limit = self.config.heater_max_v
+        ctl.settle_time = self.config.settle_time_s
+        ctl.adc_range = cal.adc_range_v
+        ctl.adc_offset = cal.adc_offset_v
+        ctl.input_advance = cal.input_advance_s
+        ctl.set_biases(list(cal.biases_v))
+        ctl.output_enabled = True
+        self._prepared = True
+
+    def _require_calibration(self) -> StationaryCalibration:
+        if self.calibration is None:
+            raise StationaryOPUError(f"core {self.name} is not calibrated: run `labctl run calibrate_core --sim "
+                                     "--bench <file>` (or labctl.opu.stationary_calibration.calibrate) first")
+        return self.calibration
+
+    # -- the hardware program -------------------------------------------------------------------
+
+    def run_program(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """Run tiles (heater volts (T, Q, K), input codes (T, S, K) int16) -> ADC volts (T, S, Q)."""
+        ctl = self.controller
+        slots = codes.shape[1]
+        if int(ctl.slots_per_tile) != slots:
+            ctl.slots_per_tile = slots
+        # float32 rounding must not lift a value at the limit above it (the table would be refused)
+        heaters = np.minimum(np.asarray(heater_volts, dtype=np.float64), self.config.heater_max_v * (1 - 1e-6))
+        raw = ctl.execute(np.ascontiguousarray(heaters, dtype=np.float32), np.ascontiguousarray(codes, dtype=np.int16))
+        return ctl.adc_offset + raw.astype(np.float64) * (ctl.adc_range / _ADC_SCALE)
+
+    # -- encoding --------------------------------------------------------------------------------
+
+    def input_codes(self, u: np.ndarray) -> np.ndarray:
+        """DAC codes for target fractions u (..., K) in [0, 1] (per-input measured lookup)."""
+        cal = self._require_calibration()
+        out = np.empty(u.shape, dtype=np.int16)
+        for k in range(self.n_in):
+            out[..., k] = np.round(np.interp(u[..., k], cal.u_table[k], cal.code_table[k])).astype(np.int16)
+        return out
+
+    def heater_volts(self, w_prime: np.ndarray) -> np.ndarray:
+        """Heater volts (T, Q, K) that give path gains G_lo + w' dG, thermal crosstalk solved out."""
+        cal = self._require_calibration()
+        g = cal.g_lo_v[None, :, None] + w_prime * cal.g_span_v[None, :, None]
+        peak, center, half = cal.ring_peak_v[None], cal.ring_center_p[None], cal.ring_half_width_p[None]
+        ratio = np.clip(peak / np.maximum(g, 1e-30) - 1.0, 0.0, None)
+        isolated = np.clip(center - half * np.sqrt(ratio), 0.0, None)  # blue side of the resonance
+        p = np.empty_like(isolated)
+        idx = np.arange(self.n_in)
+        for q in range(self.n_out):
+            f = cal.thermal_crosstalk[q]
+            mix = f ** np.abs(idx[:, None] - idx[None, :])  # (I + F), K_ii = 1
+            p[:, q, :] = np.linalg.solve(mix, isolated[:, q, :].T).T
+        p = np.clip(p, 0.0, self.config.heater_max_v ** 2)
+        return np.sqrt(p)
+
+    # -- products ----------------------------------------------------------------------------------
+
+    def matmul(self, a: Any, b: Any, *, return_error: bool = False, scale_a: float | None = None,
+               scale_b: float | None = None):
+        """``a @ b`` on the optical core (``np.matmul`` semantics, NumPy arrays or torch tensors).
+
+        ``b`` (the weights) is held on the ring banks, ``a``'s rows stream through. Returns the product
+        in ``a``'s type (torch tensor for torch input) and, with ``return_error=True``, the per-output
+        standard error estimate. ``scale_a``/``scale_b`` fix the operands' full scale (values beyond are
+        clipped with an EncodingRangeWarning and counted in ``last_stats``); default max |value|.
+        """
+        t_all = time.perf_counter()
+        from labctl.opu.engine import _result_dtype, _to_torch, _torch_info
+
+        info = _torch_info(a) or _torch_info(b)
+        out_dtype = _result_dtype(a, b)
+        a_arr = as_float_array(a, "a")
+        b_arr = as_float_array(b, "b")
+        drop_m, drop_n = a_arr.ndim == 1, b_arr.ndim == 1
+        a2 = a_arr[None, :] if drop_m else a_arr
+        b2 = b_arr[:, None] if drop_n else b_arr
+        if a_arr.ndim == 0 or b_arr.ndim == 0:
+            raise ValueError("matmul operands must have at least one dimension (scalars are not matrices)")
+        if a2.shape[-1] != b2.shape[-2]:
+            raise ValueError(f"shapes {a_arr.shape} and {b_arr.shape} do not match for a matrix product: "
+                             f"the inner dimensions are {a2.shape[-1]} and {b2.shape[-2]}")
+        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
+        m, kk, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
+        sa = float(np.max(np.abs(a2))) if scale_a is None else float(scale_a)
+        sb = float(np.max(np.abs(b2))) if scale_b is None else float(scale_b)
+        clipped_a = int(np.count_nonzero(np.abs(a2) > sa)) if sa > 0 else 0
+        clipped_b = int(np.count_nonzero(np.abs(b2) > sb)) if sb > 0 else 0
+        if clipped_a or clipped_b:
+            warnings.warn(EncodingRangeWarning(f"clipped {clipped_a} value(s) of a and {clipped_b} of b to the "
+                                               "encodable range"), stacklevel=2)
+        y = np.zeros((*batch, m, n))
+        var = np.zeros((*batch, m, n))
+        self.prepare()
+        stats = {"programs": 0, "tiles": 0, "slots": 0, "upload_bytes": 0, "hardware_s": 0.0}
+        if sa == 0 or sb == 0 or m == 0 or n == 0:
+            y_out = y
+        else:
+            a_b = np.broadcast_to(a2, (*batch, m, kk)).reshape(-1, m, kk)
+            b_b = np.broadcast_to(b2, (*batch, kk, n)).reshape(-1, kk, n)
+            # one weight matrix shared by every batch element (Linear/Conv layers): stack the rows
+            if b2.ndim == 2 or all(s == 1 for s in b2.shape[:-2]):
+                rows = a_b.reshape(-1, kk)
+                out, v = self._product(np.clip(rows / sa, -1, 1), np.clip(b_b[0] / sb, -1, 1), stats)
+                y_out = out.reshape(*batch, m, n)
+                var = v.reshape(*batch, m, n)
+            else:
+                outs, vs = [], []
+                for i in range(a_b.shape[0]):
+                    o, v = self._product(np.clip(a_b[i] / sa, -1, 1), np.clip(b_b[i] / sb, -1, 1), stats)
+                    outs.append(o)
+                    vs.append(v)
+                y_out = np.stack(outs).reshape(*batch, m, n)
+                var = np.stack(vs).reshape(*batch, m, n)
+            y_out = y_out * (sa * sb)
+            var = var * (sa * sb) ** 2
+        sigma = np.sqrt(var)
+        if drop_m:
+            y_out, sigma = y_out[..., 0, :], sigma[..., 0, :]
+        if drop_n:
+            y_out, sigma = y_out[..., 0], sigma[..., 0]
+        wall = time.perf_counter() - t_all
+        self.last_stats = {"macs": int(np.prod(batch, dtype=np.int64)) * m * kk * n, "wall_s": wall,
+                           "clipped_a": clipped_a, "clipped_b": clipped_b, "calibrated": self.calibrated,
+                           "core": self.name, **stats,
+                           "optical_time_s": stats["slots"] / self.config.symbol_rate_hz
+                           + stats["tiles"] * self.config.settle_time_s}
+        y_out = y_out.astype(out_dtype)
+        sigma = sigma.astype(out_dtype)
+        if info is not None:
+            y_out, sigma = _to_torch(y_out, info), _to_torch(sigma, info)
+        return (y_out, sigma) if return_error else y_out
+
+    def _product(self, x: np.ndarray, w: np.ndarray, stats: dict) -> tuple[np.ndarray, np.ndarray]:
+        """x (M x K') in [-1,1] @ w (K' x N) in [-1,1] -> (sum xw, variance) on the core."""
+        cal = self._require_calibration()
+        kin, kout = self.n_in, self.n_out
+        m, kk = x.shape
+        n = w.shape[1]
+        nk, nn = -(-kk // kin), -(-n // kout)
+        xp = np.zeros((m, nk * kin))
+        xp[:, :kk] = x
+        wp = np.zeros((nk * kin, nn * kout))
+        wp[:kk, :n] = w
+        # tiles (kb, nb): weights W[q, k] = wp[kb*kin + k, nb*kout + q]
+        wt = wp.reshape(nk, kin, nn, kout).transpose(0, 2, 3, 1).reshape(nk * nn, kout, kin)
+        w_prime = (1.0 + wt) / 2.0
+        heaters = self.heater_volts(w_prime)  # (T, Q, K)
+        sum_w = wt.sum(axis=2)  # (T, Q)
+        x_blocks = xp.reshape(m, nk, kin).transpose(1, 0, 2)  # (nk, M, K)
+        x_prime = (1.0 + x_blocks) / 2.0
+        codes_all = self.input_codes(x_prime)  # (nk, M, K)
+        sum_x = x_blocks.sum(axis=2)  # (nk, M)
+        acc = np.zeros((m, nn * kout))
+        var = np.zeros((m, nn * kout))
+        tiles_total = nk * nn
+        rows_per_program = max(1, min(m, MAX_PROGRAM_CODES // max(1, tiles_total * kin)))
+        sigma_slot = cal.slot_sigma_v if cal.slot_sigma_v is not None else np.zeros(kout)
+        for r0 in range(0, m, rows_per_program):
+            r1 = min(m, r0 + rows_per_program)
+            tile_codes = np.repeat(codes_all[:, None, r0:r1, :], nn, axis=1).reshape(tiles_total, r1 - r0, kin)
+            t0 = time.perf_counter()
+            volts = self.run_program(heaters, tile_codes)  # (T, S, Q)
+            stats["hardware_s"] += time.perf_counter() - t0
+            stats["programs"] += 1
+            stats["tiles"] += tiles_total
+            stats["slots"] += tiles_total * (r1 - r0)
+            stats["upload_bytes"] += tile_codes.nbytes + heaters.nbytes
+            y = volts - cal.dark_v[None, None, :]
+            sw = sum_w[:, None, :]  # (T, 1, Q)  sum_k w (signed)
+            swp = (kin + sw) / 2.0  # sum w'
+            sx = np.repeat(sum_x[:, None, r0:r1], nn, axis=1).reshape(tiles_total, r1 - r0)[:, :, None]
+            sxp = (kin + sx) / 2.0
+            g_lo, g_span = cal.g_lo_v[None, None, :], cal.g_span_v[None, None, :]
+            xw_prime = (y - cal.eps * (kin * g_lo + g_span * swp) - g_lo * sxp) / g_span
+            xw = 4.0 * xw_prime - kin - sx - sw  # (T, S, Q)
+            if cal.decoder_gain is not None:
+                xw = cal.decoder_gain[None, None, :] * xw + cal.decoder_offset[None, None, :]
+            part = xw.reshape(nk, nn, r1 - r0, kout).sum(axis=0)  # (nn, S, Q)
+            acc[r0:r1] = part.transpose(1, 0, 2).reshape(r1 - r0, nn * kout)
+            slot_var = (4.0 * sigma_slot / cal.g_span_v) ** 2  # (Q,)
+            var[r0:r1] = np.tile(nk * slot_var, nn)[None, :]
+        return acc[:, :n], var[:, :n]
+
+
+def open_cores(bench, calibration_dir: Any = None) -> list:
+    """Every OPU of a bench, ready to use: one per weight-stationary core (or the one streaming OPU).
+
+    ``calibration_dir``: a folder with one calibration file per core (``<controller>.json``, written by
+    ``labctl run calibrate_core``); cores without a file there are calibrated now (and saved there).
+    """
+    from pathlib import Path
+
+    if architecture(bench) != "weight_stationary":
+        from labctl.opu.engine import OPU
+
+        return [OPU(bench)]
+    from labctl.opu.stationary_calibration import calibrate
+
+    config = StationaryConfig.from_bench(bench)
+    cores = []
+    for index, core in enumerate(config.cores):
+        path = Path(calibration_dir) / f"{core.controller}.json" if calibration_dir else None
+        if path is not None and path.is_file():
+            cores.append(StationaryOPU(bench, path, core=index))
+        else:
+            cores.append(calibrate(StationaryOPU(bench, core=index), path).opu)
+    return cores
