@@ -312,38 +312,34 @@ class StationaryOPU:
                              f"the inner dimensions are {a2.shape[-1]} and {b2.shape[-2]}")
         batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
         m, kk, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
-        sa = float(np.max(np.abs(a2))) if scale_a is None else float(scale_a)
-        sb = float(np.max(np.abs(b2))) if scale_b is None else float(scale_b)
-        clipped_a = int(np.count_nonzero(np.abs(a2) > sa)) if sa > 0 else 0
-        clipped_b = int(np.count_nonzero(np.abs(b2) > sb)) if sb > 0 else 0
+        a_b = np.broadcast_to(a2, (*batch, m, kk)).reshape(-1, m, kk)
+        b_b = np.broadcast_to(b2, (*batch, kk, n)).reshape(-1, kk, n)
+        if b2.ndim == 2 or all(s == 1 for s in b2.shape[:-2]):
+            # one weight matrix for every batch element (Linear/Conv layers): its rows stream together
+            a_b, b_b = a_b.reshape(1, -1, kk), b_b[:1]
+        # full scales: per row of a (each input vector) and per column of b (each output), applied
+        # digitally on both sides -- or the caller's fixed scalars
+        sa = (np.max(np.abs(a_b), axis=2) if scale_a is None else np.full(a_b.shape[:2], float(scale_a)))
+        sb = (np.max(np.abs(b_b), axis=1) if scale_b is None else np.full((b_b.shape[0], n), float(scale_b)))
+        sa = np.where(sa > 0, sa, 1.0)
+        sb = np.where(sb > 0, sb, 1.0)
+        clipped_a = int(np.count_nonzero(np.abs(a_b) > sa[:, :, None] * (1 + 1e-12)))
+        clipped_b = int(np.count_nonzero(np.abs(b_b) > sb[:, None, :] * (1 + 1e-12)))
         if clipped_a or clipped_b:
             warnings.warn(EncodingRangeWarning(f"clipped {clipped_a} value(s) of a and {clipped_b} of b to the "
                                                "encodable range"), stacklevel=2)
-        y = np.zeros((*batch, m, n))
-        var = np.zeros((*batch, m, n))
         self.prepare()
         stats = {"programs": 0, "tiles": 0, "slots": 0, "upload_bytes": 0, "hardware_s": 0.0}
-        if sa == 0 or sb == 0 or m == 0 or n == 0:
-            y_out = y
+        if a_b.size == 0 or b_b.size == 0:
+            y_out = np.zeros((*batch, m, n))
+            var = np.zeros((*batch, m, n))
         else:
-            a_b = np.broadcast_to(a2, (*batch, m, kk)).reshape(-1, m, kk)
-            b_b = np.broadcast_to(b2, (*batch, kk, n)).reshape(-1, kk, n)
-            # one weight matrix shared by every batch element (Linear/Conv layers): stack the rows
-            if b2.ndim == 2 or all(s == 1 for s in b2.shape[:-2]):
-                rows = a_b.reshape(-1, kk)
-                out, v = self._product(np.clip(rows / sa, -1, 1), np.clip(b_b[0] / sb, -1, 1), stats)
-                y_out = out.reshape(*batch, m, n)
-                var = v.reshape(*batch, m, n)
-            else:
-                outs, vs = [], []
-                for i in range(a_b.shape[0]):
-                    o, v = self._product(np.clip(a_b[i] / sa, -1, 1), np.clip(b_b[i] / sb, -1, 1), stats)
-                    outs.append(o)
-                    vs.append(v)
-                y_out = np.stack(outs).reshape(*batch, m, n)
-                var = np.stack(vs).reshape(*batch, m, n)
-            y_out = y_out * (sa * sb)
-            var = var * (sa * sb) ** 2
+            x = np.clip(a_b / sa[:, :, None], -1, 1)
+            w = np.clip(b_b / sb[:, None, :], -1, 1)
+            out, v = self._product(x, w, stats)  # (B, R, N)
+            scale = sa[:, :, None] * sb[:, None, :]
+            y_out = (out * scale).reshape(*batch, m, n)
+            var = (v * scale ** 2).reshape(*batch, m, n)
         sigma = np.sqrt(var)
         if drop_m:
             y_out, sigma = y_out[..., 0, :], sigma[..., 0, :]
@@ -362,55 +358,53 @@ class StationaryOPU:
         return (y_out, sigma) if return_error else y_out
 
     def _product(self, x: np.ndarray, w: np.ndarray, stats: dict) -> tuple[np.ndarray, np.ndarray]:
-        """x (M x K') in [-1,1] @ w (K' x N) in [-1,1] -> (sum xw, variance) on the core."""
+        """x (B x M x K') in [-1,1] @ w (B x K' x N) in [-1,1] -> (sum xw, variance), one program per
+        at most ``MAX_PROGRAM_CODES`` codes: every tile of every batch element goes in the same program."""
         cal = self._require_calibration()
         kin, kout = self.n_in, self.n_out
-        m, kk = x.shape
-        n = w.shape[1]
+        nb, m, kk = x.shape
+        n = w.shape[2]
         nk, nn = -(-kk // kin), -(-n // kout)
-        xp = np.zeros((m, nk * kin))
-        xp[:, :kk] = x
-        wp = np.zeros((nk * kin, nn * kout))
-        wp[:kk, :n] = w
-        # tiles (kb, nb): weights W[q, k] = wp[kb*kin + k, nb*kout + q]
-        wt = wp.reshape(nk, kin, nn, kout).transpose(0, 2, 3, 1).reshape(nk * nn, kout, kin)
-        w_prime = (1.0 + wt) / 2.0
-        heaters = self.heater_volts(w_prime)  # (T, Q, K)
+        xp = np.zeros((nb, m, nk * kin))
+        xp[:, :, :kk] = x
+        wp = np.zeros((nb, nk * kin, nn * kout))
+        wp[:, :kk, :n] = w
+        # tiles (b, kb, nb'): weights W[q, k] = wp[b, kb*kin + k, nb'*kout + q]
+        wt = wp.reshape(nb, nk, kin, nn, kout).transpose(0, 1, 3, 4, 2).reshape(nb * nk * nn, kout, kin)
+        heaters = self.heater_volts((1.0 + wt) / 2.0)  # (T, Q, K)
         sum_w = wt.sum(axis=2)  # (T, Q)
-        x_blocks = xp.reshape(m, nk, kin).transpose(1, 0, 2)  # (nk, M, K)
-        x_prime = (1.0 + x_blocks) / 2.0
-        codes_all = self.input_codes(x_prime)  # (nk, M, K)
-        sum_x = x_blocks.sum(axis=2)  # (nk, M)
-        acc = np.zeros((m, nn * kout))
-        var = np.zeros((m, nn * kout))
-        tiles_total = nk * nn
-        rows_per_program = max(1, min(m, MAX_PROGRAM_CODES // max(1, tiles_total * kin)))
+        x_blocks = xp.reshape(nb, m, nk, kin).transpose(0, 2, 1, 3)  # (B, nk, M, K)
+        codes_all = self.input_codes((1.0 + x_blocks) / 2.0)
+        sum_x = x_blocks.sum(axis=3)  # (B, nk, M)
+        tiles = nb * nk * nn
+        acc = np.zeros((nb, m, nn * kout))
+        var = np.zeros((nb, m, nn * kout))
+        rows_per_program = max(1, min(m, MAX_PROGRAM_CODES // max(1, tiles * kin)))
         sigma_slot = cal.slot_sigma_v if cal.slot_sigma_v is not None else np.zeros(kout)
+        slot_var = (4.0 * sigma_slot / cal.g_span_v) ** 2  # (Q,) variance of one decoded tile sum
+        g_lo, g_span = cal.g_lo_v[None, None, :], cal.g_span_v[None, None, :]
         for r0 in range(0, m, rows_per_program):
             r1 = min(m, r0 + rows_per_program)
-            tile_codes = np.repeat(codes_all[:, None, r0:r1, :], nn, axis=1).reshape(tiles_total, r1 - r0, kin)
+            s = r1 - r0
+            tile_codes = np.broadcast_to(codes_all[:, :, None, r0:r1, :], (nb, nk, nn, s, kin)).reshape(tiles, s, kin)
             t0 = time.perf_counter()
             volts = self.run_program(heaters, tile_codes)  # (T, S, Q)
             stats["hardware_s"] += time.perf_counter() - t0
             stats["programs"] += 1
-            stats["tiles"] += tiles_total
-            stats["slots"] += tiles_total * (r1 - r0)
+            stats["tiles"] += tiles
+            stats["slots"] += tiles * s
             stats["upload_bytes"] += tile_codes.nbytes + heaters.nbytes
-            y = volts - cal.dark_v[None, None, :]
-            sw = sum_w[:, None, :]  # (T, 1, Q)  sum_k w (signed)
-            swp = (kin + sw) / 2.0  # sum w'
-            sx = np.repeat(sum_x[:, None, r0:r1], nn, axis=1).reshape(tiles_total, r1 - r0)[:, :, None]
-            sxp = (kin + sx) / 2.0
-            g_lo, g_span = cal.g_lo_v[None, None, :], cal.g_span_v[None, None, :]
-            xw_prime = (y - cal.eps * (kin * g_lo + g_span * swp) - g_lo * sxp) / g_span
-            xw = 4.0 * xw_prime - kin - sx - sw  # (T, S, Q)
+            sw = sum_w[:, None, :]  # (T, 1, Q)
+            sx = np.broadcast_to(sum_x[:, :, None, r0:r1], (nb, nk, nn, s)).reshape(tiles, s)[:, :, None]
+            xw_prime = (volts - cal.dark_v - cal.eps * (kin * g_lo + g_span * (kin + sw) / 2.0)
+                        - g_lo * (kin + sx) / 2.0) / g_span
+            xw = 4.0 * xw_prime - kin - sx - sw  # (T, S, Q): each tile's signed partial sums
             if cal.decoder_gain is not None:
-                xw = cal.decoder_gain[None, None, :] * xw + cal.decoder_offset[None, None, :]
-            part = xw.reshape(nk, nn, r1 - r0, kout).sum(axis=0)  # (nn, S, Q)
-            acc[r0:r1] = part.transpose(1, 0, 2).reshape(r1 - r0, nn * kout)
-            slot_var = (4.0 * sigma_slot / cal.g_span_v) ** 2  # (Q,)
-            var[r0:r1] = np.tile(nk * slot_var, nn)[None, :]
-        return acc[:, :n], var[:, :n]
+                xw = cal.decoder_gain * xw + cal.decoder_offset
+            part = xw.reshape(nb, nk, nn, s, kout).sum(axis=1)  # (B, nn, S, Q)
+            acc[:, r0:r1] = part.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
+            var[:, r0:r1] = np.tile(nk * slot_var, nn)[None, None, :]
+        return acc[:, :, :n], var[:, :, :n]
 
 
 def open_cores(bench, calibration_dir: Any = None) -> list:

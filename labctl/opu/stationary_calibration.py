@@ -82,8 +82,8 @@ def _setup(opu: StationaryOPU) -> None:
     ctl.heater_limit = cfg.heater_max_v
     ctl.settle_time = cfg.settle_time_s
     ctl.input_advance = 0.0
-    ctl.adc_range = 0.2
-    ctl.adc_offset = 0.0
+    ctl.adc_range = 2.0  # the widest span until the signal levels are known (set by the rings step)
+    ctl.adc_offset = 0.9
     ctl.set_biases([0.0] * opu.n_in)
     ctl.output_enabled = True
 
@@ -384,7 +384,7 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0,
     opu.controller.input_advance = delay
     steps["delay_s"] = delay
     opu.calibration = StationaryCalibration(
-        biases_v=np.zeros(opu.n_in), input_advance_s=delay, adc_range_v=0.2, adc_offset_v=0.0, dark_v=dark,
+        biases_v=np.zeros(opu.n_in), input_advance_s=delay, adc_range_v=2.0, adc_offset_v=0.9, dark_v=dark,
         code_table=np.zeros((opu.n_in, 2)), u_table=np.tile([0.0, 1.0], (opu.n_in, 1)),
         ring_peak_v=np.zeros((opu.n_out, opu.n_in)), ring_center_p=np.zeros((opu.n_out, opu.n_in)),
         ring_half_width_p=np.ones((opu.n_out, opu.n_in)), thermal_crosstalk=np.zeros(opu.n_out),

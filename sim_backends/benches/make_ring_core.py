@@ -47,8 +47,8 @@ def build() -> str:
         "# (docs/occ_protocol.md) driving DACs, heaters and ADCs. Cores run in parallel (labctl.opu.open_cores).",
         "#",
         "# Power budget per channel at full transmission: laser +13 dBm - MZM 4 dB - mux 3.5 dB - fibres",
-        "# 0.4 + 2.0 + 1.0 dB - splitter 13.0 dB - ring drop ~1 dB = -11.8 dBm (66 uW, 60 uA, 3 mV into",
-        "# 50 ohm); 16 channels at full weight 48 mV at the ADC.",
+        "# 0.4 + 2.0 + 1.0 dB - splitter 13.0 dB - ring drop ~1 dB = -11.8 dBm (66 uW, 60 uA; into",
+        "# 500 ohm: 30 mV); 16 channels at full weight 0.5 V at the ADC.",
         "name: ring-core-sim-bench",
         f"description: {CORES} x (16 x 16) weight-stationary optical cores over edge + metro fibre (simulated)",
         "",
@@ -114,12 +114,14 @@ def build() -> str:
                 f"  bank{c}_{q + 1}: {{type: ring_bank, n_rings: 16, fsr_m: 30.0e-9, q_loaded: 2.0e+4, extinction_db: 20.0, "
                 f"tuning_nm_per_mw: 0.2, crosstalk_fraction: 0.05, heater_resistance_ohm: 500.0, "
                 f"resonance_wavelengths: [{res}]}}")
-        lines.append("  # 10 GHz-class InGaAs PIN photodiodes into the OCC's 50-ohm ADC inputs (PHYSICS.md table 2)")
+        lines.append("  # InGaAs PIN + transimpedance amplifier receivers into the OCC's ADCs: 500 ohm, 1.5 GHz,")
+        lines.append("  # 4 pA/rtHz input noise (OPA855-class TIA: 2.5 pA/rtHz amplifier + feedback resistor †),")
+        lines.append("  # 4.5x below a 50-ohm load's 18 pA/rtHz: the weakest term is ~30 uA")
         for q in range(N):
             lines.append(
                 f"  pd{c}_{q + 1}: {{type: photodiode, responsivity_a_per_w: 0.9, dark_current_a: 5.0e-9, "
-                "bandwidth_hz: 10.0e+9, response: butterworth, response_order: 2, load_ohm: 50.0, "
-                "saturation_current_a: 10.0e-3}")
+                "bandwidth_hz: 1.5e+9, response: butterworth, response_order: 2, transimpedance_ohm: 500.0, "
+                "input_noise_a_per_rthz: 4.0e-12, saturation_current_a: 10.0e-3}")
     lines += ["", "connections:"]
     for c in range(1, CORES + 1):
         for k in range(N):
@@ -147,7 +149,7 @@ def build() -> str:
         "opu:",
         "  architecture: weight_stationary",
         "  laser_power_dbm: 13.0",
-        "  symbol_rate_hz: 1.0e+9",
+        "  symbol_rate_hz: 0.5e+9          # ISI taps < 0.5 % through the 1.5 GHz receivers and 2 GHz ADCs",
         "  cores:",
     ]
     for c in range(1, CORES + 1):

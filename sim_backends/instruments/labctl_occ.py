@@ -27,8 +27,9 @@ Filters: the chain's linear responses (DAC hold + analog bandwidth, MZM electro-
 photodiode, ADC front end) act as ISI taps on the power (``isi_taps``, NRZ symbols, sampled at the
 slot centre shifted by the fractional delay mismatch) -- first order in modulation depth for the
 filters before the cos^2 (the symbol-level approximation of ``sim_backends.physics.symbol_level``).
-Noise: receiver noise (shot, thermal, RIN, dark) from the photodiode's own model at the slot's mean
-power, over the noise bandwidth the ADC actually sees (int |H_pd H_adc|^2 df), independent per slot;
+Noise: receiver noise (shot, thermal, dark) from the photodiode's own model at the slot's mean power,
+and each input laser's own RIN (independent between inputs), over the noise bandwidth the ADC actually
+sees (int |H_pd H_adc|^2 df), independent per slot;
 DAC and ADC excess (ENOB) noise and quantisation; driver noise over the EO bandwidth. Clipping at the
 photodiode's saturation current and the ADC's range.
 
@@ -90,6 +91,7 @@ class _Path:
     mzms: list[MachZehnderModulator]
     photodiodes: list[Photodiode]
     delays: np.ndarray  # (n_in,) s, modulator output -> photodiodes
+    rin: np.ndarray  # (n_in,) linear RIN (1/Hz) of the source lighting each modulator (0 if none)
 
 
 class SimLabctlOCC(SimInstrument):
@@ -302,14 +304,25 @@ class SimLabctlOCC(SimInstrument):
             if node is None or not isinstance(world.nodes[node], Photodiode):
                 raise ScpiError(-241, f"adc{q} is not fed by a photodiode")
             pds.append(world.nodes[node])
-        delays = np.array([self._delay_to_photodiodes(m, pds) for m in mzms])
-        self._path = _Path(amps, mzms, pds, delays)
-        return self._path
+        found = [self._delay_to_photodiodes(m, pds) for m in mzms]
+        rin = []
+        for m in mzms:
+            source = world._upstream.get((m.name, "in"), (None, None))[0]
+            rin_db = getattr(world.nodes[source], "rin_db_per_hz", None) if source else None
+            rin.append(0.0 if rin_db is None else 10 ** (rin_db / 10))
+        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin))
+        if all(lit for _, lit in found):
+            # cached only once every input carries light: an unlit input's delay is taken at the fibres'
+            # reference wavelength (no chromatic walk-off), which must not stick once its laser is on
+            self._path = path
+        return path
 
-    def _delay_to_photodiodes(self, mzm: MachZehnderModulator, pds: list[Photodiode]) -> float:
-        """Group delay from ``mzm``'s output to the photodiodes (fibres on the way), one value per input."""
+    def _delay_to_photodiodes(self, mzm: MachZehnderModulator, pds: list[Photodiode]) -> tuple[float, bool]:
+        """(group delay from ``mzm``'s output to the photodiodes (fibres on the way), one value per input;
+        whether light reaches ``mzm``, i.e. whether the delay is at its carrier's wavelength)."""
         world = self.world
-        wavelengths = [c.wavelength for c in world.light_into(mzm.name, "in", np.zeros(1))] or [None]
+        carriers = [c.wavelength for c in world.light_into(mzm.name, "in", np.zeros(1))]
+        wavelengths = carriers or [None]
         targets = {pd.name for pd in pds}
         found: dict[str, float] = {}
         stack = [((mzm.name, "out"), 0.0)]
@@ -330,13 +343,13 @@ class SimLabctlOCC(SimInstrument):
                 if kind == OPTICAL_OUT:
                     stack.append(((dest[0], out_port), delay))
         if not found:
-            return 0.0
+            return 0.0, bool(carriers)
         values = np.array(list(found.values()))
         if np.ptp(values) * self.symbol_rate > 0.5:
             raise NotImplementedError(
                 f"light from {mzm.name} reaches the photodiodes over paths whose delays differ by "
                 f"{np.ptp(values) * 1e9:.2f} ns (> half a symbol): the symbol-level core needs one delay per input")
-        return float(values.mean())
+        return float(values.mean()), bool(carriers)
 
     def _static_gains(self, path: _Path, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """G[tile, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
@@ -470,6 +483,11 @@ class SimLabctlOCC(SimInstrument):
             for off, tap in zip(offsets, taps):
                 acc += np.float32(tap) * _shifted(powers[..., k], int(shift[k] + off), gap, idle[k])
             effective[..., k] = acc
+        # laser RIN: each input's own laser, independent from input to input and slot to slot, over the
+        # noise bandwidth the ADC sees (the lasers' field model carries it at waveform level)
+        share = self._noise_share(path.photodiodes[0]) * path.photodiodes[0].receiver.noise_bandwidth_hz
+        for k in np.flatnonzero(path.rin > 0):
+            effective[..., k] *= 1 + standard_normal_f32(rng, (tiles, slots)) * np.float32(math.sqrt(path.rin[k] * share))
         power = np.matmul(effective, gains.astype(np.float32))  # (tiles, slots, n_out): optical summation
         power += background[:, None, :].astype(np.float32)
         codes_out = np.empty(power.shape, dtype=np.int16)
