@@ -109,6 +109,10 @@ def _live_reading(b, name: str, spec) -> str:
     if role == "optical_switch":
         switch = b.role(name)
         return f"route {switch.route} of {switch.port_count}"
+    if role == "optical_core":
+        core = b.role(name)
+        return (f"{core.n_inputs} x {core.n_outputs} core, {core.symbol_rate / 1e9:.3f} GBd, "
+                f"outputs {'on' if core.output_enabled else 'off'}")
     raise LabctlError(f"no live reading defined for role {role!r}")
 
 
@@ -166,6 +170,38 @@ def _print_summary(summary: dict[str, Any]) -> None:
         if isinstance(value, float):
             value = f"{value:.4g}"
         click.echo(f"  {key}: {value}")
+
+
+# -- commands provided by other packages (entry points) ---------------------------------------------
+
+
+def _registered_command(name: str):
+    """The command registered as ``name`` in the ``labctl.commands`` entry-point group (labctl never
+    imports the packages that provide such commands: dependencies point experiments -> labctl)."""
+    from importlib.metadata import entry_points
+
+    found = list(entry_points(group="labctl.commands", name=name))
+    if not found:
+        raise click.ClickException(f"the `{name}` command is not installed (it is registered by the experiments "
+                                   "package: pip install -e '.[ml,gen]')")
+    try:
+        return found[0].load()
+    except ImportError as exc:
+        raise click.ClickException(f"cannot load the `{name}` command ({found[0].value}): {exc}") from None
+
+
+@main.command("generate", add_help_option=False,
+              context_settings={"ignore_unknown_options": True, "allow_extra_args": True})
+@click.argument("args", nargs=-1, type=click.UNPROCESSED)
+def generate(args: tuple[str, ...]) -> None:
+    """Generate images with bundled models, electronically and optically (`labctl generate --help`)."""
+    command = _registered_command("generate")
+    if isinstance(command, click.Command):
+        code = command.main(list(args), prog_name="labctl generate", standalone_mode=False)
+        if code:  # click returns the code of ctx.exit(code) when not in standalone mode
+            raise SystemExit(code)
+    else:
+        command(list(args))
 
 
 def entry() -> None:

@@ -139,6 +139,16 @@ class Generator:
     def generate(self, n: int, seed: int = 0, steps: int | None = None, prompt: str | Sequence[str] | None = None,
                  label: int | Sequence[int] | None = None, guidance: float | None = None) -> np.ndarray:
         """``n`` images (n, 8, 8), float32 in [0, 1]; image ``i`` is drawn from seed ``seed + i``."""
+        n = self.check_request(n, seed, steps, prompt, label, guidance)
+        images = self._generate(n, int(seed), steps, prompt, label, guidance)
+        images = np.asarray(images, dtype=np.float32).reshape(n, 8, 8)
+        return np.clip(images, 0.0, 1.0)
+
+    def check_request(self, n: int, seed: int = 0, steps: int | None = None,
+                      prompt: str | Sequence[str] | None = None, label: int | Sequence[int] | None = None,
+                      guidance: float | None = None) -> int:
+        """Raise what :meth:`generate` would raise for these arguments (``ValueError``, :class:`PromptError`)
+        without generating anything; return ``n`` as an int."""
         n = _positive_int(n, "n")
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63 - n:
             raise ValueError(f"seed: expected an integer in 0..2**63-1-n, got {seed!r}")
@@ -147,9 +157,8 @@ class Generator:
                               f"(the conditional model is latent-digits)")
         if not self.conditional and guidance is not None:
             raise ValueError(f"guidance: {self.name} is unconditional and has no guidance scale")
-        images = self._generate(n, int(seed), steps, prompt, label, guidance)
-        images = np.asarray(images, dtype=np.float32).reshape(n, 8, 8)
-        return np.clip(images, 0.0, 1.0)
+        self._steps(steps)
+        return n
 
     def with_components(self, **replacements) -> "Generator":
         """A shallow copy using ``replacements`` (e.g. ``unet=offloaded_unet``); this generator is unchanged."""
@@ -258,14 +267,28 @@ class LatentDigits(Generator):
             raise PromptError(f"{len(ps)} prompts/labels given for n = {n} images (give one, or n)")
         return [check_prompt(p) for p in ps]
 
+    def guidance_scale(self, guidance: float | None = None) -> float:
+        """The classifier-free guidance scale used for ``guidance`` (None: the model's default), validated."""
+        try:
+            g = float(self.generation.get("guidance", 4.0) if guidance is None else guidance)
+        except (TypeError, ValueError):
+            raise ValueError(f"guidance: expected a number in 1..50, got {guidance!r}") from None
+        if not np.isfinite(g) or not 1.0 <= g <= 50.0:
+            raise ValueError(f"guidance: expected a classifier-free guidance scale in 1..50 (1 = none), got {g}")
+        return g
+
+    def check_request(self, n, seed=0, steps=None, prompt=None, label=None, guidance=None) -> int:
+        n = super().check_request(n, seed, steps, prompt, label, guidance)
+        self.prompts(n, prompt, label)
+        self.guidance_scale(guidance)
+        return n
+
     def _generate(self, n, seed, steps, prompt, label, guidance):
         with _quiet_transformers():
             from diffusers import StableDiffusionPipeline
 
         prompts = self.prompts(n, prompt, label)
-        g = float(self.generation.get("guidance", 4.0) if guidance is None else guidance)
-        if not np.isfinite(g) or not 1.0 <= g <= 50.0:
-            raise ValueError(f"guidance: expected a classifier-free guidance scale in 1..50 (1 = none), got {g}")
+        g = self.guidance_scale(guidance)
         c = self.components
         pipe = StableDiffusionPipeline(vae=c["vae"], text_encoder=c["text_encoder"], tokenizer=c["tokenizer"],
                                        unet=c["unet"], scheduler=_ddim(c["scheduler"]), safety_checker=None,
