@@ -3,11 +3,12 @@
 ``pyvisa.ResourceManager("@labsim")`` opens the built-in default bench; see ``highlevel``.
 """
 
-from sim_backends.bench import DEFAULT_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
+from sim_backends.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
 from sim_backends.highlevel import LabSimVisaLibrary, UnknownResource
 
 __all__ = [
     "DEFAULT_BENCH_PATH",
+    "OPU_BENCH_PATH",
     "SIM_MODELS",
     "BenchFileError",
     "LabSimVisaLibrary",

@@ -22,6 +22,8 @@ from sim_backends.physics.network import NETWORK_COMPONENTS
 from sim_backends.world import World
 
 DEFAULT_BENCH_PATH = Path(__file__).parent / "benches" / "default.yaml"
+#: The built-in optical computing center: three 16 x 16 weight-stationary cores (labctl.opu.open_cores).
+OPU_BENCH_PATH = Path(__file__).parent / "benches" / "ring_core.yaml"
 
 #: Passive bench parts by the ``type`` used in bench files.
 COMPONENTS = {**_BASIC_COMPONENTS, **ELECTRICAL_COMPONENTS, **NETWORK_COMPONENTS}

@@ -17,6 +17,7 @@ advanced by instruments that take time (averaging, acquisition), never by sleepi
 
 from __future__ import annotations
 
+import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -112,6 +113,9 @@ class World:
         self.physics_seconds = 0.0
         #: Inside ``evaluation(static=True)``: sources are constant over the walk-off spread.
         self.static_evaluation = False
+        #: Held by every outermost evaluation: instruments driven from several threads (parallel optical
+        #: cores) share this one world; its memo, clock and random generator are not thread-safe.
+        self.lock = threading.RLock()
 
     # -- building -------------------------------------------------------------------------------
 
@@ -167,6 +171,10 @@ class World:
 
     def _evaluate(self, source: tuple[str, str], t, optical: bool):
         """Evaluate an output, memoised for the duration of the outermost evaluation."""
+        with self.lock:  # re-entrant: the pulls inside one evaluation take it again cheaply
+            return self._evaluate_locked(source, t, optical)
+
+    def _evaluate_locked(self, source: tuple[str, str], t, optical: bool):
         key = (source, optical, _time_key(t)) if self._depth else None
         if key is not None and key in self._memo:
             return self._memo[key]
@@ -193,18 +201,19 @@ class World:
         ``static``: the caller asserts that every source is constant over the fibres' walk-off spread
         (ns) around the requested instants, so fibres may delay all carriers by one group delay
         instead of re-evaluating their input once per carrier (``static_evaluation``)."""
-        started = time.perf_counter() if self._depth == 0 else None
-        previous = self.static_evaluation
-        self.static_evaluation = previous or static
-        self._depth += 1
-        try:
-            yield self
-        finally:
-            self._depth -= 1
-            self.static_evaluation = previous
-            if started is not None:
-                self._memo.clear()
-                self.physics_seconds += time.perf_counter() - started
+        with self.lock:
+            started = time.perf_counter() if self._depth == 0 else None
+            previous = self.static_evaluation
+            self.static_evaluation = previous or static
+            self._depth += 1
+            try:
+                yield self
+            finally:
+                self._depth -= 1
+                self.static_evaluation = previous
+                if started is not None:
+                    self._memo.clear()
+                    self.physics_seconds += time.perf_counter() - started
 
     def load_on(self, node: str, port: str) -> float:
         """Resistance loading electrical output ``node.port``, in ohm (inf when open)."""

@@ -847,7 +847,7 @@ def open_optical_cores(bench, calibration_dir: str | Path | None = None) -> list
 @click.option("--steps", type=int, help="Denoising steps (default: the model's own).")
 @click.option("--sim", is_flag=True, help="Simulate every instrument of the bench file.")
 @click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
-              help="Bench file whose optical cores run the products (default with --sim: the built-in bench).")
+              help="Bench file whose optical cores run the products (default with --sim: the built-in optical computing center, sim_backends/benches/ring_core.yaml).")
 @click.option("--electronic-only", is_flag=True, help="No bench: generate electronically only.")
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the optical cores' calibration files.")
@@ -899,6 +899,10 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
     else:
         from labctl.bench import open_bench
 
+        if bench_file is None:
+            from labctl.bench import OPU_BENCH_PATH
+
+            bench_file = OPU_BENCH_PATH  # the built-in optical computing center (three cores)
         with open_bench(bench_file, mode="sim" if sim else "real", seed=seed) as bench:
             opus = open_optical_cores(bench, calibration)
             if parallel is not None and len(opus) < len(models):

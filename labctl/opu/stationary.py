@@ -369,11 +369,20 @@ class StationaryOPU:
         xp[:, :, :kk] = x
         wp = np.zeros((nb, nk * kin, nn * kout))
         wp[:, :kk, :n] = w
-        # tiles (b, kb, nb'): weights W[q, k] = wp[b, kb*kin + k, nb'*kout + q]
-        wt = wp.reshape(nb, nk, kin, nn, kout).transpose(0, 1, 3, 4, 2).reshape(nb * nk * nn, kout, kin)
+        # block floating point: every 16-wide chunk of an input row and every column of a weight tile
+        # gets its own full scale (digital, exact), so small blocks use the whole optical range
+        wb = wp.reshape(nb, nk, kin, nn * kout)
+        sb_blk = np.max(np.abs(wb), axis=2)  # (B, nk, N')
+        sb_blk = np.where(sb_blk > 0, sb_blk, 1.0)
+        wb = wb / sb_blk[:, :, None, :]
+        # tiles (b, kb, nb'): weights W[q, k] = wb[b, kb, k, nb'*kout + q]
+        wt = wb.reshape(nb, nk, kin, nn, kout).transpose(0, 1, 3, 4, 2).reshape(nb * nk * nn, kout, kin)
         heaters = self.heater_volts((1.0 + wt) / 2.0)  # (T, Q, K)
         sum_w = wt.sum(axis=2)  # (T, Q)
         x_blocks = xp.reshape(nb, m, nk, kin).transpose(0, 2, 1, 3)  # (B, nk, M, K)
+        sa_blk = np.max(np.abs(x_blocks), axis=3)  # (B, nk, M)
+        sa_blk = np.where(sa_blk > 0, sa_blk, 1.0)
+        x_blocks = x_blocks / sa_blk[..., None]
         codes_all = self.input_codes((1.0 + x_blocks) / 2.0)
         sum_x = x_blocks.sum(axis=3)  # (B, nk, M)
         tiles = nb * nk * nn
@@ -401,9 +410,13 @@ class StationaryOPU:
             xw = 4.0 * xw_prime - kin - sx - sw  # (T, S, Q): each tile's signed partial sums
             if cal.decoder_gain is not None:
                 xw = cal.decoder_gain * xw + cal.decoder_offset
-            part = xw.reshape(nb, nk, nn, s, kout).sum(axis=1)  # (B, nn, S, Q)
+            # undo the block scales per tile, then add the K'/16 partial sums of every output
+            scale = sa_blk[:, :, None, r0:r1, None] * sb_blk.reshape(nb, nk, nn, 1, kout)  # (B, nk, nn, S, Q)
+            tiles_xw = xw.reshape(nb, nk, nn, s, kout) * scale
+            part = tiles_xw.sum(axis=1)  # (B, nn, S, Q)
             acc[:, r0:r1] = part.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
-            var[:, r0:r1] = np.tile(nk * slot_var, nn)[None, None, :]
+            tile_var = (scale ** 2 * slot_var).sum(axis=1)  # (B, nn, S, Q)
+            var[:, r0:r1] = tile_var.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
         return acc[:, :, :n], var[:, :, :n]
 
 

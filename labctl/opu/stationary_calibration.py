@@ -102,7 +102,7 @@ def measure_dark(opu: StationaryOPU, slots: int = 256) -> np.ndarray:
     return v.mean(axis=(0, 1))
 
 
-def measure_delay(opu: StationaryOPU, max_delay_s: float = 100e-6, pattern: int = 2048, seed: int = 5) -> float:
+def measure_delay(opu: StationaryOPU, max_delay_s: float = 400e-6, pattern: int = 2048, seed: int = 5) -> float:
     """Edge -> center delay in s (whole symbols), from a pattern at the start of one long tile."""
     rate = opu.config.symbol_rate_hz
     slots = int(2 ** np.ceil(np.log2(max_delay_s * rate + 2 * pattern)))
@@ -267,8 +267,9 @@ def _ring_sweep(opu: StationaryOPU, warm_p: np.ndarray | None) -> tuple[np.ndarr
     return p, means.transpose(2, 0, 1)
 
 
-def _fit_rings(opu: StationaryOPU, p: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """Lorentzian (c0, peak, centre, half width) per ring, shape (Q, K, 4)."""
+def _fit_rings(opu: StationaryOPU, p: np.ndarray, y: np.ndarray, strict: bool = True) -> np.ndarray:
+    """Lorentzian (c0, peak, centre, half width) per ring, shape (Q, K, 4); without ``strict`` a ring
+    whose resonance is not inside the sweep gets NaN instead of an error."""
     out = np.zeros(y.shape[:2] + (4,))
     for q in range(y.shape[0]):
         for k in range(y.shape[1]):
@@ -281,9 +282,15 @@ def _fit_rings(opu: StationaryOPU, p: np.ndarray, y: np.ndarray) -> np.ndarray:
                                    bounds=([-np.inf, 0, -p[-1], 1e-4 * p[-1]], [np.inf, np.inf, 2 * p[-1], p[-1]]),
                                    maxfev=4000)
             except (RuntimeError, ValueError):
+                if not strict:
+                    out[q, k] = np.nan
+                    continue
                 raise StationaryOPUError(f"{opu.name}: ring {k + 1} of bank {q + 1} shows no resonance in the "
                                          f"heater range 0..{opu.config.heater_max_v} V") from None
             if not 0.0 < par[2] < p[-1]:
+                if not strict:
+                    out[q, k] = np.nan
+                    continue
                 raise StationaryOPUError(f"{opu.name}: ring {k + 1} of bank {q + 1} resonates outside the heater "
                                          f"range (fitted at {par[2]:.3g} V^2); raise heater_max_v")
             out[q, k] = par
@@ -295,16 +302,22 @@ def calibrate_rings(opu: StationaryOPU) -> dict[str, Any]:
     p, y = _ring_sweep(opu, None)
     fit = _fit_rings(opu, p, y)
     centre = fit[..., 2]
-    warm = np.broadcast_to(centre.mean(axis=1, keepdims=True), centre.shape).copy()
+    # neighbours held at half the mean resonance power: their heat pulls each resonance to lower
+    # heater power by sum_j f^|i-j| P_warm,j while keeping it inside the sweep for f up to ~0.3
+    warm = np.broadcast_to(0.5 * centre.mean(axis=1, keepdims=True), centre.shape).copy()
     p2, y2 = _ring_sweep(opu, warm)
-    fit2 = _fit_rings(opu, p2, y2)
-    shift = centre - fit2[..., 2]  # = sum_{j != i} f^|i-j| P_warm,j
+    fit2 = _fit_rings(opu, p2, y2, strict=False)
+    shift = centre - fit2[..., 2]  # = sum_{j != i} f^|i-j| P_warm,j (NaN: ring lost from the sweep)
     idx = np.arange(opu.n_in)
     dist = np.abs(idx[:, None] - idx[None, :])
     f_grid = np.linspace(0.0, 0.4, 401)
     crosstalk = np.zeros(opu.n_out)
     for q in range(opu.n_out):
-        errs = [np.sum(((np.where(dist > 0, f ** dist, 0.0) @ warm[q]) - shift[q]) ** 2) for f in f_grid]
+        ok = np.isfinite(shift[q])
+        if ok.sum() < 3:
+            raise StationaryOPUError(f"{opu.name}: bank {q + 1}: too few rings stay in the heater range with "
+                                     "their neighbours warm to measure the thermal crosstalk")
+        errs = [np.sum(((np.where(dist > 0, f ** dist, 0.0) @ warm[q]) - shift[q])[ok] ** 2) for f in f_grid]
         crosstalk[q] = f_grid[int(np.argmin(errs))]
     peak, half = fit[..., 1], fit[..., 3]
     g_cold = peak / (1 + (centre / half) ** 2)
@@ -406,6 +419,7 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0,
     cal.steps.append("transfer")
     say(f"{opu.name}: sampling phase")
     cal.input_advance_s = steps["delay_s"] = refine_delay(opu, delay)
+    cal.steps.append("phase")
     _set_adc_range(opu, cal)
     cal.dark_v = measure_dark(opu)
     say(f"{opu.name}: modulator floor")

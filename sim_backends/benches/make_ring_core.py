@@ -149,7 +149,7 @@ def build() -> str:
         "opu:",
         "  architecture: weight_stationary",
         "  laser_power_dbm: 13.0",
-        "  symbol_rate_hz: 0.5e+9          # ISI taps < 0.5 % through the 1.5 GHz receivers and 2 GHz ADCs",
+        "  symbol_rate_hz: 0.25e+9         # 4 ns symbols: ISI < 0.5 % through 1.5 GHz receivers; the ADCs average 6 samples",
         "  cores:",
     ]
     for c in range(1, CORES + 1):

@@ -40,9 +40,13 @@ bandwidth (power addition). Paths from one input to different photodiodes must s
 within a slot (one fibre); otherwise the run raises NotImplementedError naming the paths.
 
 Parameters (``sim.params``): ``inputs``/``outputs`` (16/16), ``dac_bits`` (14), ``dac_enob`` (10.0),
-``dac_bandwidth_hz`` (4e9), ``adc_bits`` (14), ``adc_enob`` (9.5), ``adc_bandwidth_hz`` (2e9)
-(RFSoC Gen3 class converter: 14-bit DAC/ADC, ~9-10 effective bits at low frequency, AMD DS926 †;
-the ADC bandwidth is the board's anti-alias front end).
+``dac_bandwidth_hz`` (4e9), ``adc_bits`` (14), ``adc_enob`` (9.5), ``adc_bandwidth_hz`` (2e9),
+``adc_sample_rate_hz`` (2.5e9), ``integration_window`` (0.6) (RFSoC Gen3 class converters: 14-bit
+DAC/ADC, ~9-10 effective bits at low frequency, 2.5 GSa/s ADCs, AMD DS926 †; the ADC bandwidth is the
+board's anti-alias front end). The firmware averages the ADC samples within the central
+``integration_window`` of each symbol (an integrate-and-dump receiver): the window's rect average
+filters the noise (|sinc(f W)|^2 in the noise bandwidth), adds to the ISI taps, and divides the ADC's
+own noise by the number of samples averaged; the reading is reported as a 16-bit code.
 """
 
 from __future__ import annotations
@@ -63,7 +67,7 @@ from sim_backends.scpi import Call, CommandTree, Param, ScpiError, definite_bloc
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
 
 _PARAM_KEYS = {"inputs", "outputs", "dac_bits", "dac_enob", "dac_bandwidth_hz", "adc_bits", "adc_enob",
-               "adc_bandwidth_hz"}
+               "adc_bandwidth_hz", "adc_sample_rate_hz", "integration_window"}
 
 #: SCPI settings: name -> (unit, low, high, default)
 SETTINGS = {
@@ -76,7 +80,11 @@ SETTINGS = {
     "input_advance": ("S", 0.0, 1e-3, 0.0),
 }
 BIAS_RANGE_V = 10.0
+#: static-gain cache size in tiles (~2 kB each)
+GAIN_CACHE_TILES = 50_000
 MAX_SLOTS = 1 << 20
+#: ADC result codes per full-scale range (docs/occ_protocol.md: volts = offset + code / 65536 x range)
+_CODES_PER_RANGE = 65536.0
 
 
 def _fmt(value: float) -> str:
@@ -92,6 +100,7 @@ class _Path:
     photodiodes: list[Photodiode]
     delays: np.ndarray  # (n_in,) s, modulator output -> photodiodes
     rin: np.ndarray  # (n_in,) linear RIN (1/Hz) of the source lighting each modulator (0 if none)
+    upstream: list[str]  # every part whose state can change what reaches the photodiodes
 
 
 class SimLabctlOCC(SimInstrument):
@@ -114,8 +123,16 @@ class SimLabctlOCC(SimInstrument):
         self.adc_enob = _float_param(params, "adc_enob", 9.5, 0.0, self.adc_bits)
         self.dac_bandwidth_hz = _float_param(params, "dac_bandwidth_hz", 4e9, 1e6, 1e11)
         self.adc_bandwidth_hz = _float_param(params, "adc_bandwidth_hz", 2e9, 1e6, 1e11)
+        self.adc_sample_rate_hz = _float_param(params, "adc_sample_rate_hz", 2.5e9, 1e6, 1e11)
+        self.integration_window = _float_param(params, "integration_window", 0.6, 0.0, 1.0)
         self._path: _Path | None = None
         self._cache: dict[tuple, Any] = {}  # ISI taps and noise bandwidths per chain (pure functions)
+        self._heater_ports = {f"heater{q}_{k}": (q - 1, k - 1) for q in range(1, self.n_out + 1)
+                              for k in range(1, self.n_in + 1)}
+        self._tile_of: tuple | None = None
+        #: static network gains per (state of the core's other parts, heater row): a layer's weights
+        #: come back at every step of a diffusion model; the physics of the same state is the same
+        self._gain_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         super().__init__(name, world, params, serial)
 
     # -- ports ----------------------------------------------------------------------------------------
@@ -257,12 +274,16 @@ class SimLabctlOCC(SimInstrument):
             return np.zeros(shape)  # the fast DACs idle at 0 V; during a run the slots are applied below
         if port.startswith("bias"):
             return np.full(shape, self.bias[int(port[4:]) - 1])
-        q, k = (int(x) - 1 for x in port[6:].split("_"))
+        q, k = self._heater_ports[port]
         if self._schedule is None:
             return np.full(shape, self._held[q, k])
         t0, period, table = self._schedule
-        tile = np.clip(np.floor((np.asarray(t, dtype=float) - t0) / period).astype(np.int64), 0, table.shape[0] - 1)
-        return table[tile, q, k]
+        cached = self._tile_of
+        if cached is None or cached[0] is not t:  # every heater of a bank is asked at the same instants
+            tile = np.floor((np.asarray(t, dtype=float) - t0) / period).astype(np.int64)
+            np.clip(tile, 0, table.shape[0] - 1, out=tile)
+            self._tile_of = cached = (t, tile)
+        return table[cached[1], q, k]
 
     # -- the run ------------------------------------------------------------------------------------------
 
@@ -310,7 +331,14 @@ class SimLabctlOCC(SimInstrument):
             source = world._upstream.get((m.name, "in"), (None, None))[0]
             rin_db = getattr(world.nodes[source], "rin_db_per_hz", None) if source else None
             rin.append(0.0 if rin_db is None else 10 ** (rin_db / 10))
-        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin))
+        upstream, stack = set(), [pd.name for pd in pds]
+        while stack:
+            node = stack.pop()
+            if node in upstream:
+                continue
+            upstream.add(node)
+            stack.extend(src for (dst, _), (src, _) in world._upstream.items() if dst == node)
+        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), sorted(upstream))
         if all(lit for _, lit in found):
             # cached only once every input carries light: an unlit input's delay is taken at the fibres'
             # reference wavelength (no chromatic walk-off), which must not stick once its laser is on
@@ -350,6 +378,31 @@ class SimLabctlOCC(SimInstrument):
                 f"light from {mzm.name} reaches the photodiodes over paths whose delays differ by "
                 f"{np.ptp(values) * 1e9:.2f} ns (> half a symbol): the symbol-level core needs one delay per input")
         return float(values.mean()), bool(carriers)
+
+    def _state_key(self, path: _Path) -> int:
+        """Fingerprint of the settings of every part upstream of this core's photodiodes (lasers,
+        modulators, fibres, rings...) except this controller, whose heater rows key the cache."""
+        parts = [(name, repr(self.world.nodes[name].state())) for name in path.upstream if name != self.name]
+        return hash(tuple(parts))
+
+    def _cached_gains(self, path: _Path, times: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Static gains per tile, evaluating the physics only for heater rows not seen in this state."""
+        state = self._state_key(path)
+        keys = [(state, row.tobytes()) for row in table]
+        missing = [i for i, key in enumerate(keys) if key not in self._gain_cache]
+        if missing:
+            unique = {}
+            for i in missing:
+                unique.setdefault(keys[i], i)
+            idx = np.fromiter(unique.values(), dtype=np.int64)
+            gains, background = self._static_gains(path, times[idx])
+            for j, key in enumerate(unique):
+                self._gain_cache[key] = (gains[j], background[j])
+            while len(self._gain_cache) > GAIN_CACHE_TILES:
+                self._gain_cache.pop(next(iter(self._gain_cache)))
+        gains = np.stack([self._gain_cache[key][0] for key in keys])
+        background = np.stack([self._gain_cache[key][1] for key in keys])
+        return gains, background
 
     def _static_gains(self, path: _Path, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """G[tile, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
@@ -417,7 +470,7 @@ class SimLabctlOCC(SimInstrument):
         """ISI taps of the chain DAC -> EO -> photodiode -> ADC front end for light arriving ``fraction``
         of a symbol after its slot."""
         mzm, pd = path.mzms[k], path.photodiodes[q]
-        key = ("taps", id(mzm), id(pd), self.symbol_rate, self.dac_bandwidth_hz, self.adc_bandwidth_hz,
+        key = ("taps", id(mzm), id(pd), self.symbol_rate, self.dac_bandwidth_hz, self.adc_bandwidth_hz, self._window_s(),
                round(fraction, 3))
         if key not in self._cache:
             self._cache[key] = self._compute_taps(mzm, pd, round(fraction, 3))
@@ -431,16 +484,24 @@ class SimLabctlOCC(SimInstrument):
             if mzm.eo_filter is not None:
                 out = out * np.abs(mzm.eo_filter.response(f))
             out = out * np.abs(lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order))
-            return out * np.abs(lowpass_response(f, self.adc_bandwidth_hz, "butterworth", 4))
+            out = out * np.abs(lowpass_response(f, self.adc_bandwidth_hz, "butterworth", 4))
+            return out * np.sinc(f * self._window_s())  # the firmware's average over the window
 
         # zero-phase responses: the chain's delays are the fibres' (and the slot shift); the light of the
         # slot launched for slot s arrives ``fraction`` of a symbol late, so the ADC samples it at 1/2 - fraction
         return isi_taps(h, self.symbol_rate, (0.5 - fraction) / self.symbol_rate, max_taps=4, tolerance=1e-3,
                         oversample=128, period_symbols=64)
 
+    def _window_s(self) -> float:
+        """Length of the averaging window in s (0: one sample at the symbol centre)."""
+        return self.integration_window / self.symbol_rate
+
+    def _samples_averaged(self) -> int:
+        return max(1, int(self._window_s() * self.adc_sample_rate_hz))
+
     def _noise_share(self, pd: Photodiode) -> float:
         """Fraction of the receiver's noise bandwidth that reaches the ADC sampler."""
-        key = ("noise", id(pd), self.adc_bandwidth_hz)
+        key = ("noise", id(pd), self.adc_bandwidth_hz, self._window_s())
         if key not in self._cache:
             self._cache[key] = self._compute_noise_share(pd)
         return self._cache[key]
@@ -448,27 +509,31 @@ class SimLabctlOCC(SimInstrument):
     def _compute_noise_share(self, pd: Photodiode) -> float:
         rx = pd.receiver
         top = 50 * max(rx.bandwidth_hz, self.adc_bandwidth_hz)
-        b_eff, _ = integrate.quad(lambda f: float(np.abs(lowpass_response(np.array([f]), rx.bandwidth_hz, rx.response,
-                                                                           rx.response_order)[0]) ** 2
-                                                  * np.abs(lowpass_response(np.array([f]), self.adc_bandwidth_hz,
-                                                                            "butterworth", 4)[0]) ** 2),
-                                  0.0, top, limit=200, points=[rx.bandwidth_hz, self.adc_bandwidth_hz])
+        window = self._window_s()
+
+        def density(f):
+            h_rx = np.abs(lowpass_response(np.array([f]), rx.bandwidth_hz, rx.response, rx.response_order)[0])
+            h_adc = np.abs(lowpass_response(np.array([f]), self.adc_bandwidth_hz, "butterworth", 4)[0])
+            return float((h_rx * h_adc * np.sinc(f * window)) ** 2)
+
+        b_eff, _ = integrate.quad(density, 0.0, top, limit=400, points=[rx.bandwidth_hz, self.adc_bandwidth_hz])
         return min(1.0, b_eff / rx.noise_bandwidth_hz)
 
     def _run(self, table: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        path = self._find_path()
-        rng = self.world.rng
         tiles, slots = codes.shape[0], codes.shape[1]
         rate = self.symbol_rate
         gap = int(round(self.settle_time * rate))
         period = (gap + slots) / rate
-        t0 = self.world.time
-        mid = t0 + np.arange(tiles) * period + (gap + 0.5 * slots) / rate
-        self._schedule = (t0, period, table)
-        try:
-            gains, background = self._static_gains(path, mid)
-        finally:
-            self._schedule = None
+        with self.world.lock:  # the shared world (clock, generator, memo); the slot work below runs unlocked
+            path = self._find_path()
+            rng = np.random.default_rng(self.world.rng.integers(1 << 63))  # this run's own noise stream
+            t0 = self.world.time
+            mid = t0 + np.arange(tiles) * period + (gap + 0.5 * slots) / rate
+            self._schedule = (t0, period, table)
+            try:
+                gains, background = self._cached_gains(path, mid, table)
+            finally:
+                self._schedule = None
         # slot shift of each input: the light of input slot s reaches the detectors delay later; the
         # program launched it input_advance early
         mismatch = (path.delays - self.input_advance) * rate
@@ -492,8 +557,10 @@ class SimLabctlOCC(SimInstrument):
         power += background[:, None, :].astype(np.float32)
         codes_out = np.empty(power.shape, dtype=np.int16)
         adc = ADC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob, offset_v=self.adc_offset,
-                  sample_rate=rate, bandwidth_hz=None)
-        adc_noise = adc.excess_noise_rms()
+                  sample_rate=self.adc_sample_rate_hz, bandwidth_hz=None)
+        # the average of N samples: excess (ENOB) and quantisation noise, independent per sample, / sqrt(N)
+        adc_noise = math.sqrt(adc.excess_noise_rms() ** 2 + adc.lsb_v ** 2 / 12) / math.sqrt(self._samples_averaged())
+        low, high = self.adc_offset - self.adc_range / 2, self.adc_offset + self.adc_range / 2
         for q, pd in enumerate(path.photodiodes):
             rx = pd.receiver
             p = power[..., q]
@@ -501,12 +568,12 @@ class SimLabctlOCC(SimInstrument):
             current = np.float32(rx.responsivity) * p + np.float32(rx.dark_current)
             current += standard_normal_f32(rng, current.shape) * sigma
             volts = np.minimum(current, np.float32(rx.saturation_current)) * np.float32(rx.gain_ohm)
-            if adc_noise > 0:
-                volts += standard_normal_f32(rng, volts.shape) * np.float32(adc_noise)
-            level = adc.codes(volts)  # 0 .. 2^bits - 1
-            code = (level - 2 ** (self.adc_bits - 1)) * 2 ** (16 - self.adc_bits) + 2 ** (15 - self.adc_bits)
+            volts = np.clip(volts, low, high)  # each sample clips at the converter's range
+            volts += standard_normal_f32(rng, volts.shape) * np.float32(adc_noise)
+            code = np.round((volts - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
             codes_out[..., q] = np.clip(code, -32767, 32767)
-        self.world.time = t0 + tiles * period
+        with self.world.lock:  # cores running in parallel share the clock: it never goes back
+            self.world.time = max(self.world.time, t0 + tiles * period)
         return codes_out
 
 
