@@ -432,6 +432,7 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0,
     cal.slot_sigma_v = dec["residual"] * cal.g_span_v / 4
     cal.steps.append("decoder")
     steps["decoder_rms_before"], steps["decoder_rms_after"] = dec["rms_before"], dec["rms_after"]
+    opu._prepared = False  # the operating state the products use: the calibrated one, applied afresh
     cal.drift_reference_rms = steps["drift_reference_rms"] = _random_product_error(opu)
     section = cal.to_section()
     opu._prepared = False
@@ -448,13 +449,13 @@ def _random_product_error(opu: StationaryOPU, seed: int = 99) -> float:
     """RMS error (in units of full-scale operands) of a random 64 x 64 x 64 product."""
     rng = np.random.default_rng(seed)
     a, b = rng.uniform(-1, 1, (64, 64)), rng.uniform(-1, 1, (64, 64))
-    opu._prepared = False
     y = opu.matmul(a, b, scale_a=1.0, scale_b=1.0)
     return float(np.sqrt(np.mean((y - a @ b) ** 2)))
 
 
 def drift_check(opu: StationaryOPU, threshold: float = 2.0) -> CoreDriftReport:
-    """Rerun the calibration's reference product; recommend recalibration when its error grew ``threshold``-fold."""
+    """Rerun the calibration's reference product in the bench's present state (nothing is re-applied:
+    a bias or laser changed since shows up); recommend recalibration when its error grew ``threshold``-fold."""
     cal = opu._require_calibration()
     reference = cal.drift_reference_rms
     now = _random_product_error(opu)

@@ -293,6 +293,9 @@ class SimLabctlOCC(SimInstrument):
             raise ScpiError(-221, "outputs are off: OUTPut ON first")
         if self.table is None:
             raise ScpiError(-221, "no heater table: send HEATer:TABLe first")
+        if self.table.max() > self.heater_limit:
+            raise ScpiError(-221, f"the heater table reaches {self.table.max():g} V, above HEATer:LIMit "
+                                  f"{self.heater_limit:g} V (lowered after the table was loaded)")
         tiles = self.table.shape[0]
         expected = tiles * self.slots * self.n_in
         if self.inputs is None or self.inputs.size != expected:
@@ -522,13 +525,13 @@ class SimLabctlOCC(SimInstrument):
     def _run(self, table: np.ndarray, codes: np.ndarray) -> np.ndarray:
         tiles, slots = codes.shape[0], codes.shape[1]
         rate = self.symbol_rate
-        gap = int(round(self.settle_time * rate))
-        period = (gap + slots) / rate
+        gap = int(round(self.settle_time * rate))  # idle slots between tiles (for the slot timeline)
+        period = self.settle_time + slots / rate
         with self.world.lock:  # the shared world (clock, generator, memo); the slot work below runs unlocked
             path = self._find_path()
             rng = np.random.default_rng(self.world.rng.integers(1 << 63))  # this run's own noise stream
             t0 = self.world.time
-            mid = t0 + np.arange(tiles) * period + (gap + 0.5 * slots) / rate
+            mid = t0 + np.arange(tiles) * period + self.settle_time + 0.5 * slots / rate
             self._schedule = (t0, period, table)
             try:
                 gains, background = self._cached_gains(path, mid, table)

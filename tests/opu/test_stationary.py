@@ -414,8 +414,10 @@ def _drift_the_modulators(bench, core):  # LiNbO3 bias drift: every modulator's 
         bench.sim.world.nodes[f"mzm1_{k + 1}"].phase_offset_v += 0.8
 
 
-def _lower_the_laser_setting(bench, core):  # the operating point's laser power set 6 dB lower
-    core.config.laser_power_dbm -= 6.0
+def _lower_the_laser_setting(bench, core):  # someone turns the lasers 6 dB down through their roles
+    core.prepare()
+    for laser in core.lasers:
+        laser.power = laser.power / 4.0
 
 
 @pytest.mark.parametrize("perturb", [_dim_the_light, _drift_the_modulators, _lower_the_laser_setting])
