@@ -1,0 +1,182 @@
+"""calibrate_core and precision_sweep experiments on the simulated weight-stationary bench (ring_core.yaml).
+
+One core calibration is made once per session by the calibrate_core experiment and shared; each sweep test
+adds at most one calibration (small grids, small matrices), so every test stays well under 30 s.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+import labctl
+from experiments.calibrate_core import CalibrateCore
+from experiments.precision_sweep import PrecisionSweep, model_operands, rescaled, without
+from labctl.opu.precision import error_stats
+from labctl.runner import ExperimentError, run_experiment
+from labctl.store import read_results
+from tests.shared_files import shared_file
+
+BENCH = Path(__file__).resolve().parents[2] / "sim_backends" / "benches" / "ring_core.yaml"
+#: the smallest useful sweep: no sweep at all unless a test asks for one
+NO_SWEEPS = {"power_offsets_db": [], "symbol_rates_hz": [], "fibre_lengths_km": [], "adc_bits": [],
+             "model": None, "m": 32, "k": 32, "n": 32, "ablation": False}
+
+
+@pytest.fixture(scope="session")
+def core_run(tmp_path_factory) -> Path:
+    """Output folder of `calibrate_core` on core 0 (occ1), made once per session."""
+
+    def make(path: Path) -> None:
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        run_experiment(CalibrateCore, bench_path=BENCH, seed=3, overrides={"cores": [0]}, out=partial,
+                       show_progress=False)
+        partial.rename(path)
+
+    return shared_file(tmp_path_factory, "calibrate_core_occ1", make)
+
+
+def _sweep(tmp_path, core_run, **overrides):
+    settings = {**NO_SWEEPS, "calibration": str(core_run), **overrides}
+    result = run_experiment(PrecisionSweep, bench_path=BENCH, seed=5, overrides=settings, out=tmp_path,
+                            show_progress=False)
+    return result, read_results(result.results_path)
+
+
+def test_calibrate_core_writes_files_that_load(core_run):
+    path = core_run / "occ1.json"
+    assert path.is_file()
+    assert (core_run / "calibrate_core.png").stat().st_size > 10_000
+    res = read_results(core_run / "calibrate_core.h5")
+    attrs = res["attrs"]
+    assert attrs["status"] == "complete"
+    assert Path(attrs["result.calibration_files"]).name == "occ1.json"     # (made in a .partial folder, renamed)
+    assert res["occ1.bias_v"].shape == (16,)
+    assert res["occ1.thermal_crosstalk"].shape == (16,)
+    assert 0.0 < float(res["occ1.delay_s"]) < 1e-3
+    assert 0.0 <= float(res["occ1.eps"]) < 0.05
+    assert float(res["occ1.decoder_rms_after"]) <= float(res["occ1.decoder_rms_before"])
+    assert res["occ1.ring_peak_v"].shape == (16, 16)
+    bits, enob = float(res["occ1.precision.bits_range"]), float(res["occ1.precision.enob"])
+    assert 5.5 < bits < 10 and 2.0 < enob < bits - 2.0       # Gaussian-like outputs: ~3 bits apart
+    assert attrs["unit.occ1.delay_s"] == "s"
+    assert float(res["occ1.drift.ratio"]) < 2.0
+    with labctl.open_bench(BENCH, seed=9) as bench:
+        opu = labctl.OPU(bench, path)                      # the first core of the bench: occ1
+        assert opu.name == "occ1" and opu.calibrated
+        rng = np.random.default_rng(1)
+        a, b = rng.uniform(-1, 1, (32, 48)), rng.uniform(-1, 1, (48, 16))
+        assert error_stats(opu.matmul(a, b), a @ b).bits_range > 5.0
+
+
+def test_calibrate_core_refuses_unknown_cores(tmp_path):
+    with pytest.raises(ExperimentError, match=r"0\.\.2"):
+        run_experiment(CalibrateCore, bench_path=BENCH, overrides={"cores": [3]}, out=tmp_path, show_progress=False)
+
+
+def test_power_sweep_with_model_weights(tmp_path, core_run):
+    own_rate = float(labctl.load_bench(BENCH).opu["symbol_rate_hz"])
+    result, res = _sweep(tmp_path, core_run, power_offsets_db=[-6.0, 0.0], symbol_rates_hz=[own_rate],
+                         model="ddpm-digits",
+                         model_layers=["mid_block.attentions.0.to_q", "down_blocks.0.resnets.0.conv1"],
+                         model_rows=32, model_batch=2, ablation=True)
+    s = result.summary
+    assert "log2(range / sigma)" in s["convention_range"] and "1.76" in s["convention_enob"]
+    assert (tmp_path / "precision_power.png").stat().st_size > 10_000
+    assert (tmp_path / "precision_ablation.png").is_file()
+    assert list(res["power.offset_db"]) == [-6.0, 0.0]
+    rx = res["power.received_dbm"]
+    assert rx[1] - rx[0] == pytest.approx(6.0, abs=0.01)    # gains rescaled by the commanded power
+    assert -20 < rx[1] < 0
+    cal_r, cal_m = res["power.calibrated.random.bits_range"], res["power.calibrated.model.bits_range"]
+    unc_r = res["power.uncalibrated.random.bits_range"]
+    part_r = res["power.partial.random.bits_range"]
+    assert 5.5 < cal_r[1] < 10 and 3.0 < cal_m[1] < 10
+    assert cal_r[0] <= cal_r[1] + 0.3                         # less light: not more precise
+    assert np.all(unc_r < cal_r - 1.0)                        # uncalibrated: measurably worse
+    assert np.all(part_r < cal_r) and np.all(part_r > unc_r)
+    assert np.all(res["power.calibrated.random.enob"] < cal_r - 2.0)
+    assert res["power.calibrated.model.bits_range_per_layer"].shape == (2, 2)
+    # symbol rate at the bench's own rate: the base point, no recalibration
+    assert list(res["symbol_rate.recalibrated"]) == [False]
+    assert res["symbol_rate.calibrated.random.bits_range"][0] == pytest.approx(cal_r[1])
+    states = [x.decode() for x in res["ablation.states"]]
+    assert states[:3] == ["calibrated", "partial", "uncalibrated"] and "no_decoder" in states
+    abl = dict(zip(states, res["ablation.random.bits_range"]))
+    assert abl["no_decoder"] <= abl["calibrated"] + 0.2 and abl["no_floor"] < abl["calibrated"]
+
+
+def test_adc_sweep_more_bits_not_worse(tmp_path, core_run):
+    result, res = _sweep(tmp_path, core_run, adc_bits=[8])
+    written = yaml.safe_load((tmp_path / "bench_adc_8bit.yaml").read_text())
+    assert written["instruments"]["occ1"]["sim"]["params"]["adc_bits"] == 8
+    assert written["instruments"]["occ1"]["sim"]["params"]["adc_enob"] == 7.5
+    assert (tmp_path / "precision_adc.png").stat().st_size > 10_000
+    assert list(res["adc.adc_bits"]) == [14, 8] and list(res["adc.adc_enob"]) == [9.5, 7.5]
+    assert [x.decode() for x in res["adc.status"]] == ["ok", "ok"]
+    bits = res["adc.calibrated.random.bits_range"]
+    assert 3.0 < bits[1] and bits[0] >= bits[1] - 0.2           # the 14-bit ADC: not fewer bits than 8-bit
+
+
+def test_fibre_sweep_writes_and_opens_a_modified_bench(tmp_path, core_run):
+    result, res = _sweep(tmp_path, core_run, fibre_lengths_km=[5.0, 10.0])
+    written = yaml.safe_load((tmp_path / "bench_fibre_5km.yaml").read_text())
+    assert written["components"]["metro_fibre1"]["length_km"] == 5.0
+    # matched DCF: 17 ps/nm/km x (5 - 10) km less dispersion to cancel at -100 ps/nm/km
+    assert written["components"]["dcf1"]["length_km"] == pytest.approx(2.04 - 0.85)
+    assert labctl.load_bench(tmp_path / "bench_fibre_5km.yaml").components["metro_fibre1"]["length_km"] == 5.0
+    assert list(res["fibre.length_km"]) == [5.0, 10.0] and list(res["fibre.recalibrated"]) == [True, False]
+    rx = res["fibre.received_dbm"]
+    assert rx[0] > rx[1]                                         # shorter link, less loss
+    assert np.all(res["fibre.calibrated.random.bits_range"] > 5.0)
+    assert (tmp_path / "precision_fibre.png").stat().st_size > 10_000
+
+
+@pytest.mark.parametrize("setting", [{"fibre_lengths_km": [5.0]}, {"adc_bits": [8]}])
+def test_bench_changing_sweeps_refused_on_a_real_bench(tmp_path, setting):
+    with labctl.open_bench(BENCH, seed=1) as bench:
+        bench.mode = "real"          # stands in for a real bench: the experiment must not touch it
+        with pytest.raises(ExperimentError, match="only on a simulated bench"):
+            run_experiment(PrecisionSweep, bench=bench, overrides={**NO_SWEEPS, **setting}, out=tmp_path,
+                           show_progress=False)
+        # the defaults (None) leave these sweeps out on a real bench instead of failing
+        grid = PrecisionSweep._grid(bench, PrecisionSweep.Parameters())
+        assert grid["fibre"] == [] and grid["adc"] == [] and grid["symbol_rate"]
+    assert read_results(tmp_path / "precision_sweep.h5")["attrs"]["status"].startswith("failed: ExperimentError")
+
+
+def test_helpers(core_run):
+    with labctl.open_bench(BENCH, seed=1) as bench:
+        cal = labctl.OPU(bench, core_run / "occ1.json").calibration
+    bare = without(cal, ("crosstalk", "floor", "decoder"))
+    assert bare.decoder_gain is None and bare.eps == 0 and not np.any(bare.thermal_crosstalk)
+    assert "decoder" not in bare.steps and cal.decoder_gain is not None    # the original is untouched
+    half = rescaled(cal, 0.5)
+    assert np.allclose(half.g_span_v, cal.g_span_v / 2) and np.allclose(half.dark_v, cal.dark_v)
+    with pytest.raises(ValueError, match="unknown corrections"):
+        without(cal, ("bias",))
+
+
+def test_model_operands_are_the_layer_products():
+    torch = pytest.importorskip("torch")
+    from experiments.genai.models import load_model
+
+    ops = model_operands("ddpm-digits", ["conv_in", "mid_block.attentions.0.to_q"], rows=64, batch=1, seed=2)
+    a, b = ops["conv_in"]
+    assert a.shape == (64, 9) and b.shape == (9, 32)             # Conv2d(1 -> 32, 3x3) on 8x8: 64 im2col rows
+    # all 64 rows of the one image: A @ B + bias is the layer's output, pixel by pixel
+    conv = load_model("ddpm-digits").components["unet"].conv_in
+    sample = torch.randn(1, 1, 8, 8, generator=torch.Generator().manual_seed(2))
+    with torch.no_grad():
+        expected = conv(sample).double().permute(0, 2, 3, 1).reshape(64, 32).numpy()
+    assert np.allclose(a @ b + conv.bias.detach().double().numpy(), expected, atol=1e-5)
+    a, b = ops["mid_block.attentions.0.to_q"]
+    assert a.shape[1] == 64 and b.shape == (64, 64)
+    assert all(np.all(np.isfinite(x)) for pair in ops.values() for x in pair)
+    with pytest.raises(Exception, match="not a Linear or Conv2d"):
+        model_operands("ddpm-digits", ["mid_block"], rows=4, batch=1)
