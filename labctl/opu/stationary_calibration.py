@@ -121,9 +121,9 @@ def measure_delay(opu: StationaryOPU, max_delay_s: float = 400e-6, pattern: int 
     return lag / rate
 
 
-def refine_delay(opu: StationaryOPU, coarse_s: float, steps: int = 16, pattern: int = 1024,
+def refine_delay(opu: StationaryOPU, coarse_s: float, steps: int = 32, pattern: int = 1024,
                  seed: int = 6) -> float:
-    """The launch advance within +-1/2 symbol of ``coarse_s`` that best reproduces a random pattern
+    """The launch advance within +-1 symbol of ``coarse_s`` (a whole-symbol lag) that best reproduces a random pattern
     (highest normalised correlation at lag 0, i.e. least ISI): the sampling phase. Needs the input
     lookup and the rings calibrated (the pattern runs at full weight for a strong signal)."""
     rate = opu.config.symbol_rate_hz
@@ -131,7 +131,7 @@ def refine_delay(opu: StationaryOPU, coarse_s: float, steps: int = 16, pattern: 
     codes = opu.input_codes(np.broadcast_to(((1 + bits) / 2)[None, :, None], (1, pattern, opu.n_in)))
     heaters = opu.heater_volts(np.ones((1, opu.n_out, opu.n_in)))  # every ring at full weight: strong signal
     best = (-np.inf, coarse_s)
-    for frac in (np.arange(steps) / steps - 0.5):
+    for frac in (2.0 * np.arange(steps) / steps - 1.0):
         advance = max(0.0, coarse_s + frac / rate)
         opu.controller.input_advance = advance
         v = _run(opu, heaters, codes)[0].sum(axis=1)
@@ -224,8 +224,22 @@ def calibrate_bias(opu: StationaryOPU) -> dict[str, Any]:
     opu.controller.set_biases(list(biases))
     codes, y = _ramp(opu)
     fine = np.linspace(-MAX_CODE, MAX_CODE, 4097)
-    tables = [_branch_table(opu, k, fine, _cos2_model(opu, fine, *_fit_cos2(opu, codes, y[k])))
-              for k in range(opu.n_in)]
+    tables = []
+    for k in range(opu.n_in):
+        fit = _fit_cos2(opu, codes, y[k])
+        try:
+            tables.append(_branch_table(opu, k, fine, _cos2_model(opu, fine, *fit)))
+        except StationaryOPUError:
+            # the first fit saw only part of a fringe and missed: once more from where the bias is now
+            theta0, v_pi_rf = fit
+            v_pi_dc = v_pi_rf * nom.v_pi / nom.v_pi_rf
+            targets = -np.pi / 4 + np.pi * np.round((theta0 + np.pi / 4) / np.pi + np.arange(-2, 3))
+            options = biases[k] + (targets - theta0) * 2 * v_pi_dc / np.pi
+            options = options[np.abs(options) <= 10.0]
+            biases[k] = float(options[np.argmin(np.abs(options - biases[k]))])
+            opu.controller.set_bias(k + 1, biases[k])
+            codes_k, y_k = _ramp(opu)
+            tables.append(_branch_table(opu, k, fine, _cos2_model(opu, fine, *_fit_cos2(opu, codes_k, y_k[k]))))
     return {"biases_v": biases, "code_table": np.array([t[0] for t in tables]),
             "u_table": np.array([t[1] for t in tables])}
 
@@ -383,9 +397,11 @@ def calibrate_decoder(opu: StationaryOPU, tiles: int = 32, slots: int = 256, see
             "rms_after": float(np.sqrt(np.mean(resid ** 2)))}
 
 
-def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0,
+def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0, max_delay_s: float = 400e-6,
               progress: Callable[[str], None] | None = None) -> CoreCalibrationResult:
-    """Calibrate one weight-stationary core (all steps) and write its calibration file (if ``path``)."""
+    """Calibrate one weight-stationary core (all steps) and write its calibration file (if ``path``).
+
+    ``max_delay_s``: the longest edge -> center delay searched for (400 us: 80 km of fibre)."""
     opu = bench_or_opu if isinstance(bench_or_opu, StationaryOPU) else StationaryOPU(bench_or_opu, core=core)
     say = progress or (lambda message: log.info(message))
     steps: dict[str, Any] = {}
@@ -393,7 +409,7 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0,
     say(f"{opu.name}: dark levels")
     dark = measure_dark(opu)
     say(f"{opu.name}: edge -> center delay")
-    delay = measure_delay(opu)
+    delay = measure_delay(opu, max_delay_s=max_delay_s)
     opu.controller.input_advance = delay
     steps["delay_s"] = delay
     opu.calibration = StationaryCalibration(
@@ -414,6 +430,7 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0,
         setattr(cal, key, value)
     cal.steps.append("rings")
     steps["thermal_crosstalk"] = rings["thermal_crosstalk"].tolist()
+    _set_adc_range(opu, cal)  # the rings now pass full light: the ADC span for the whole core
     say(f"{opu.name}: modulator transfer tables")
     cal.code_table, cal.u_table = (lambda t: (t["code_table"], t["u_table"]))(calibrate_transfer(opu))
     cal.steps.append("transfer")
