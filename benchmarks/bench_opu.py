@@ -1,57 +1,226 @@
-"""Issue 5 benchmark: ``OPU.matmul`` on the simulated OPU bench against ``torch.matmul``, with a cost split.
+"""Issue 5 benchmark: ``OPU.matmul`` on both simulated OPU architectures against ``torch.matmul``, with a cost split.
 
-Run: ``python -m benchmarks.bench_opu`` (writes benchmarks/results_opu.json). The calibration is done
-once, outside the timing. For each shape: OPU wall time, ``torch.matmul`` (float32) of the same shape in
-the same run, and where the OPU's time goes: simulating the physics (``World.physics_seconds``, the
-outermost signal evaluations), instrument control (drivers + VISA + SCPI + binary transfers + the
-simulated instruments' own processing: the rest of the upload and capture time) and electronic
-encode/decode. Nothing is asserted.
+Run: ``python -m benchmarks.bench_opu`` (prints a table, writes benchmarks/results_opu.json). Nothing is
+asserted. The figures are measured in a child process with single-threaded OpenBLAS (``OPENBLAS_NUM_THREADS=1``,
+as in bench_physics: on 2 cores NumPy's idle OpenBLAS workers spin against torch's pool); torch runs once with
+1 thread and once with its default thread count, both in the same run as the OPU. Calibration is done once per
+bench, outside the timing, and a small untimed product puts the core in its operating state first.
+
+**(a) Weight-stationary core** (``sim_backends/benches/ring_core.yaml``, core 0: 16 x 16, weights on microring
+banks, symbol-level controller model) for the issue's target shape (256x256)@(256x1024) and two smaller ones:
+
+* ``first``: a product with weights the bench has not seen (new ``b`` every repeat): the simulated controller
+  evaluates the bench's ring physics (``World``) for every tile's heater row;
+* ``steady``: the same weights again with new activations ``a`` every repeat -- a layer's weights at every
+  diffusion step -- so the controller's per-heater-row gain cache holds and only the slot simulation runs.
+
+Cost split of each call (seconds, they add up to the wall time):
+
+* ``physics``: ``World.physics_seconds`` delta (the ring/fibre/modulator physics) + the controller's
+  symbol-level slot simulation = the time inside the simulated instrument's INITiate handler
+  (``SimLabctlOCC._run``, wrapped with a timer here) plus any world physics outside it;
+* ``control``: instrument control -- drivers, VISA, SCPI, binary block transfers, the simulated instrument's
+  parsing: the rest of ``StationaryOPU.run_program`` (also wrapped with a timer here);
+* ``electronic``: encode (scales, DAC-code lookup, heater solve) and decode -- the rest of ``matmul``.
+
+**(b) Streaming core** (``sim_backends/benches/opu_core.yaml``: AWG lanes + scope, weights modulated into light,
+waveform-level physics) for its small shapes, as before.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import platform
 import statistics
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-import labctl
-from labctl.opu.calibrate import calibrate
-
 HERE = Path(__file__).parent
-BENCH = HERE.parent / "sim_backends" / "benches" / "opu_core.yaml"
-#: The issue's target shape (256x256)@(256x1024) is 16.8 M slots on the one-lane bench; at the
-#: simulator's present speed it would take hours, so smaller shapes are measured.
-SHAPES = ((16, 32, 16), (32, 64, 64))
+RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
+STREAM_BENCH = HERE.parent / "sim_backends" / "benches" / "opu_core.yaml"
+#: (M, K, N): A (M x K) @ B (K x N), B held on the rings. The last one is the issue's target shape.
+RING_SHAPES = ((64, 64, 64), (128, 256, 256), (256, 256, 1024))
+#: The streaming bench's one lane needs M*K*N/16 slots of waveform simulation: the target shape would take hours.
+STREAM_SHAPES = ((16, 32, 16), (32, 64, 64))
+FIRST_REPEATS = 3
+STEADY_REPEATS = 5
 
 
-def _torch_time(m: int, k: int, n: int, repeats: int = 20) -> float:
+# -- torch reference ----------------------------------------------------------------------------------------
+
+
+def _torch_times(m: int, k: int, n: int, threads: int, repeats: int = 25) -> list[float]:
     import torch
 
-    # One thread: on 2 cores torch's pool and NumPy's OpenBLAS pool spin against each other in one
-    # process and a tiny matmul then takes milliseconds instead of microseconds.
-    torch.set_num_threads(1)
+    torch.set_num_threads(threads)
     a, b = torch.rand(m, k), torch.rand(k, n)
-    torch.matmul(a, b)  # warm-up: thread pool and kernel selection
+    for _ in range(3):  # warm-up: thread pool and kernel selection
+        torch.matmul(a, b)
     samples = []
     for _ in range(repeats):
         start = time.perf_counter()
         torch.matmul(a, b)
         samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return samples
 
 
-def run() -> dict:
-    results: dict = {"bench": str(BENCH.name), "shapes": []}
-    with labctl.open_bench(BENCH, seed=1) as bench:
+class _Torch:
+    """torch.matmul float32 medians with 1 thread and the default thread count, sampled in several blocks
+    interleaved with the OPU calls of the same shape (load changes hit both sides)."""
+
+    def __init__(self, m: int, k: int, n: int, default_threads: int):
+        self.shape, self.default = (m, k, n), default_threads
+        self.samples: dict[int, list[float]] = {1: [], default_threads: []}
+
+    def sample(self) -> None:
+        for threads in self.samples:
+            self.samples[threads] += _torch_times(*self.shape, threads)
+
+    def median(self, threads: int) -> float:
+        return statistics.median(self.samples[threads])
+
+
+# -- timers around the simulated instrument and run_program (benchmark only) ----------------------------------
+
+
+class _SplitTimers:
+    """Wraps ``SimLabctlOCC._run`` (the INITiate handler's work) and ``StationaryOPU.run_program`` with timers,
+    recording the world physics seconds inside each; restored on exit."""
+
+    def __init__(self, world):
+        self.world = world
+        self.occ_s = self.occ_world_s = self.program_s = self.program_world_s = 0.0
+
+    def snapshot(self) -> dict:
+        return {"occ_s": self.occ_s, "occ_world_s": self.occ_world_s, "program_s": self.program_s,
+                "program_world_s": self.program_world_s, "world_s": self.world.physics_seconds}
+
+    @contextlib.contextmanager
+    def installed(self):
+        from labctl.opu.stationary import StationaryOPU
+        from sim_backends.instruments.labctl_occ import SimLabctlOCC
+
+        run0, program0 = SimLabctlOCC._run, StationaryOPU.run_program
+        timers = self
+
+        def run(occ, table, codes):
+            w0, t0 = occ.world.physics_seconds, time.perf_counter()
+            try:
+                return run0(occ, table, codes)
+            finally:
+                timers.occ_s += time.perf_counter() - t0
+                timers.occ_world_s += occ.world.physics_seconds - w0
+
+        def run_program(opu, heater_volts, codes):
+            w0, t0 = timers.world.physics_seconds, time.perf_counter()
+            try:
+                return program0(opu, heater_volts, codes)
+            finally:
+                timers.program_s += time.perf_counter() - t0
+                timers.program_world_s += timers.world.physics_seconds - w0
+
+        SimLabctlOCC._run, StationaryOPU.run_program = run, run_program
+        try:
+            yield self
+        finally:
+            SimLabctlOCC._run, StationaryOPU.run_program = run0, program0
+
+
+def _timed_matmul(opu, timers: _SplitTimers, a: np.ndarray, b: np.ndarray) -> dict:
+    before = timers.snapshot()
+    start = time.perf_counter()
+    y = opu.matmul(a, b)
+    wall = time.perf_counter() - start
+    d = {k: v - before[k] for k, v in timers.snapshot().items()}
+    stats = opu.last_stats
+    world_outside_occ = d["world_s"] - d["occ_world_s"]
+    physics = d["occ_s"] + world_outside_occ
+    control = d["program_s"] - d["occ_s"] - (d["program_world_s"] - d["occ_world_s"])
+    electronic = wall - d["program_s"] - (d["world_s"] - d["program_world_s"])
+    ref = a @ b
+    sigma = float(np.sqrt(np.mean((y - ref) ** 2)))
+    return {"wall_s": wall, "physics_s": physics, "world_physics_s": d["world_s"],
+            "slot_simulation_s": d["occ_s"] - d["occ_world_s"], "control_s": control, "electronic_s": electronic,
+            "programs": stats["programs"], "tiles": stats["tiles"], "slots": stats["slots"],
+            "upload_bytes": stats["upload_bytes"], "optical_time_s": stats["optical_time_s"],
+            "rms_error": sigma, "bits_range": float(np.log2(np.ptp(ref) / sigma)) if sigma > 0 else float("inf")}
+
+
+def _summary(calls: list[dict], torch_1: float, torch_default: float) -> dict:
+    """Medians over the repeats; shares and ratios from the medians."""
+    keys = ("wall_s", "physics_s", "world_physics_s", "slot_simulation_s", "control_s", "electronic_s",
+            "rms_error", "bits_range")
+    out = {k: statistics.median(c[k] for c in calls) for k in keys}
+    for k in ("programs", "tiles", "slots", "upload_bytes", "optical_time_s"):
+        out[k] = calls[0][k]
+    total = out["physics_s"] + out["control_s"] + out["electronic_s"]
+    out.update(repeats=len(calls), physics_share=out["physics_s"] / total, control_share=out["control_s"] / total,
+               electronic_share=out["electronic_s"] / total, over_torch_1_thread=out["wall_s"] / torch_1,
+               over_torch_default_threads=out["wall_s"] / torch_default,
+               simulated_macs_per_s=None)
+    return out
+
+
+def weight_stationary(default_threads: int) -> dict:
+    import labctl
+    from labctl.opu.stationary import StationaryOPU
+    from labctl.opu.stationary_calibration import calibrate
+
+    results: dict = {"bench": RING_BENCH.name, "core": 0, "shapes": []}
+    with labctl.open_bench(RING_BENCH, mode="sim", seed=1) as bench:
+        start = time.perf_counter()
+        opu = calibrate(StationaryOPU(bench, core=0), None).opu
+        results["calibration_seconds"] = time.perf_counter() - start
+        results["core_name"] = opu.name
+        results["core_size"] = [opu.n_out, opu.n_in]
+        rng = np.random.default_rng(0)
+        opu.matmul(rng.random((16, 16)) - 0.5, rng.random((16, 16)) - 0.5)  # untimed: operating state, caches
+        timers = _SplitTimers(bench.sim.world)
+        with timers.installed():
+            for m, k, n in RING_SHAPES:
+                torch_ref = _Torch(m, k, n, default_threads)
+                torch_ref.sample()
+                first = []
+                for _ in range(FIRST_REPEATS):  # new weights every time: the ring physics for every tile
+                    b = rng.random((k, n)) - 0.5
+                    first.append(_timed_matmul(opu, timers, rng.random((m, k)) - 0.5, b))
+                torch_ref.sample()
+                steady = []
+                for _ in range(STEADY_REPEATS):  # the last weights again, new activations
+                    steady.append(_timed_matmul(opu, timers, rng.random((m, k)) - 0.5, b))
+                torch_ref.sample()
+                t1, td = torch_ref.median(1), torch_ref.median(default_threads)
+                macs = m * k * n
+                row = {"shape": f"({m}x{k})@({k}x{n})", "macs": macs, "torch_1_thread_s": t1,
+                       "torch_default_threads_s": td, "first": _summary(first, t1, td),
+                       "steady": _summary(steady, t1, td)}
+                for phase in ("first", "steady"):
+                    row[phase]["simulated_macs_per_s"] = macs / row[phase]["wall_s"]
+                results["shapes"].append(row)
+    return results
+
+
+# -- (b) the streaming bench ---------------------------------------------------------------------------------
+
+
+def streaming(default_threads: int) -> dict:
+    import labctl
+    from labctl.opu.calibrate import calibrate
+
+    results: dict = {"bench": STREAM_BENCH.name, "shapes": []}
+    with labctl.open_bench(STREAM_BENCH, mode="sim", seed=1) as bench:
         start = time.perf_counter()
         opu = calibrate(bench, None, lane_slots=1024, decoder_products=1).opu
         results["calibration_seconds"] = time.perf_counter() - start
         world = bench.sim.world
         rng = np.random.default_rng(0)
-        for m, k, n in SHAPES:
+        for m, k, n in STREAM_SHAPES:
             a, b = rng.random((m, k)) - 0.5, rng.random((k, n)) - 0.5
             physics_before = world.physics_seconds
             start = time.perf_counter()
@@ -63,10 +232,13 @@ def run() -> dict:
             control = max(wall - physics - electronic, 0.0)
             ref = a @ b
             sigma = float(np.sqrt(np.mean((y - ref) ** 2)))
-            torch_s = _torch_time(m, k, n)
+            torch_ref = _Torch(m, k, n, default_threads)
+            torch_ref.sample()
+            t1, td = torch_ref.median(1), torch_ref.median(default_threads)
             results["shapes"].append({
                 "shape": f"({m}x{k})@({k}x{n})", "macs": m * k * n, "slots": stats["slots_per_lane"],
-                "opu_seconds": wall, "torch_seconds": torch_s, "opu_over_torch": wall / torch_s,
+                "opu_seconds": wall, "torch_1_thread_s": t1, "torch_default_threads_s": td,
+                "over_torch_1_thread": wall / t1, "over_torch_default_threads": wall / td,
                 "physics_seconds": physics, "control_seconds": control, "electronic_seconds": electronic,
                 "control_share": control / wall, "physics_share": physics / wall,
                 "uploads": stats["uploads"], "upload_bytes": stats["upload_bytes"], "captures": stats["captures"],
@@ -76,16 +248,83 @@ def run() -> dict:
     return results
 
 
-def main() -> int:
-    results = run()
+# -- driver ---------------------------------------------------------------------------------------------------
+
+
+def measure() -> dict:
+    """All figures, measured in this process (run() starts it in a child with single-threaded OpenBLAS)."""
+    import torch
+
+    default_threads = torch.get_num_threads()
+    start = time.perf_counter()
+    out = {
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "torch_default_threads": default_threads,
+        "notes": {"first": f"new weights each call, median of {FIRST_REPEATS}",
+                  "steady": f"same weights, new activations each call, median of {STEADY_REPEATS}",
+                  "over_torch": "OPU wall time / torch.matmul float32 median, same shape, same run"},
+    }
+    with contextlib.redirect_stdout(sys.stderr):
+        out["weight_stationary"] = weight_stationary(default_threads)
+        out["streaming"] = streaming(default_threads)
+    out["seconds"] = time.perf_counter() - start
+    return out
+
+
+def run() -> dict:
+    """All issue-5 figures, measured in a child process with single-threaded OpenBLAS."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    root = HERE.parent
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_opu", "--measure"], cwd=root, env=env,
+                          stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def save(results: dict) -> Path:
     out = HERE / "results_opu.json"
     out.write_text(json.dumps(results, indent=2))
-    print(f"calibration: {results['calibration_seconds']:.1f} s")
-    for r in results["shapes"]:
-        print(f"{r['shape']:<18} OPU {r['opu_seconds']:.2f} s vs torch {r['torch_seconds'] * 1e6:.0f} us "
-              f"({r['opu_over_torch']:.3g}x); physics {r['physics_share']:.0%}, instrument control "
-              f"{r['control_share']:.0%}; {r['uploads']} uploads, {r['captures']} captures; "
-              f"{r['bits_range']:.2f} bits (log2 range/sigma)")
+    return out
+
+
+def report(results: dict) -> str:
+    ws = results["weight_stationary"]
+    lines = [f"weight-stationary {ws['core_size'][0]}x{ws['core_size'][1]} core ({ws['bench']}, {ws['core_name']}; "
+             f"calibration {ws['calibration_seconds']:.1f} s, untimed); torch float32 with 1 / "
+             f"{results['torch_default_threads']} threads",
+             f"{'shape':<22}{'call':<7}{'OPU s':>8}{'x torch1':>9}{'x torchN':>9}{'physics':>8}{'(world)':>8}"
+             f"{'control':>8}{'electr.':>8}{'ctl %':>6}{'bits':>6}{'tiles':>6}{'slots':>8}  torch 1 / N thr"]
+    for r in ws["shapes"]:
+        for phase in ("first", "steady"):
+            p = r[phase]
+            torch_col = (f"  {r['torch_1_thread_s'] * 1e3:.2f} / {r['torch_default_threads_s'] * 1e3:.2f} ms"
+                         if phase == "first" else "")
+            lines.append(f"{r['shape'] if phase == 'first' else '':<22}{phase:<7}{p['wall_s']:>8.3f}"
+                         f"{p['over_torch_1_thread']:>9.0f}{p['over_torch_default_threads']:>9.0f}"
+                         f"{p['physics_s']:>8.3f}{p['world_physics_s']:>8.3f}{p['control_s']:>8.3f}"
+                         f"{p['electronic_s']:>8.3f}{p['control_share']:>6.0%}{p['bits_range']:>6.2f}"
+                         f"{p['tiles']:>6}{p['slots']:>8}{torch_col}")
+    st = results["streaming"]
+    lines.append(f"streaming core ({st['bench']}; calibration {st['calibration_seconds']:.1f} s, untimed)")
+    for r in st["shapes"]:
+        lines.append(f"{r['shape']:<20}OPU {r['opu_seconds']:.2f} s vs torch {r['torch_1_thread_s'] * 1e6:.0f} us "
+                     f"(1 thr, {r['over_torch_1_thread']:.3g}x) / {r['torch_default_threads_s'] * 1e6:.0f} us "
+                     f"({results['torch_default_threads']} thr); physics {r['physics_share']:.0%}, control "
+                     f"{r['control_share']:.0%}; {r['uploads']} uploads, {r['captures']} captures; "
+                     f"{r['bits_range']:.2f} bits")
+    lines.append(f"measured in {results['seconds']:.0f} s (OpenBLAS threads: {results['blas_threads']})")
+    return "\n".join(lines)
+
+
+def main() -> int:
+    if "--measure" in sys.argv[1:]:
+        print(json.dumps(measure()))
+        return 0
+    results = run()
+    out = save(results)
+    print(report(results))
     print(f"written to {out}")
     return 0
 

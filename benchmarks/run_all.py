@@ -8,7 +8,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_io, bench_physics
+from benchmarks import bench_genai, bench_io, bench_opu, bench_physics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -21,7 +21,12 @@ def main(argv: list[str] | None = None) -> int:
         "scpi_round_trip": bench_io.scpi_round_trip(),
         "bulk_transfers": bench_io.bulk_transfers(),
         "physics": bench_physics.run(),
+        # each also written to its own file (results_opu.json, results_genai.json), as their modules do
+        "opu": bench_opu.run(),
+        "genai": bench_genai.run(),
     }
+    bench_opu.save(results["opu"])
+    bench_genai.save(results["genai"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     rt = results["scpi_round_trip"]
@@ -35,6 +40,8 @@ def main(argv: list[str] | None = None) -> int:
           f"(acquisition incl. physics), {bt['scope_transfer']['MB_per_s']:.0f} MB/s (transfer of the record)")
     ph = results["physics"]
     print(json.dumps(ph, indent=1)[:3000])
+    print(bench_opu.report(results["opu"]))
+    print(bench_genai.report(results["genai"]))
     print(f"written to {args.out}")
     return 0
 

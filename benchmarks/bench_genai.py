@@ -1,0 +1,219 @@
+"""Issue 6 benchmark: images per second of each bundled model, electronic torch vs optical on the simulated
+optical computing center, same seeds, same run; peak memory; one parallel run of all models.
+
+Run: ``python -m benchmarks.bench_genai [--n 8 --steps 10]`` (prints a table, writes
+benchmarks/results_genai.json). Nothing is asserted.
+
+* Bench: ``sim_backends/benches/ring_core.yaml`` (``sim_backends.OPU_BENCH_PATH``: three weight-stationary
+  16 x 16 cores, symbol level). Its cores are calibrated once, outside the timing (``open_cores`` into a
+  temporary directory).
+* Per model (``experiments.genai.generate.generate``, n images, ``steps`` denoising steps; the VAE is one
+  decoder pass): the electronic set (plain torch) and the optical set (``labctl.offload`` on core 0) of the same
+  seeds, each timed on its own by ``generate`` (wall time of the generation only, after an untimed warm-up);
+  optical MACs/s; the time ratio optical / electronic (= electronic images/s over optical images/s); the
+  classifier agreement, PSNR/SSIM and (conditional model) accuracy of the optical set alongside.
+* Threads: measured in a child process with ``OPENBLAS_NUM_THREADS=1`` and torch pinned to 1 thread for both
+  sets (on the 2 shared cores torch's default pool ran the electronic sets 6-60x slower than 1 thread when
+  probed; bench_opu reports torch.matmul with both thread counts).
+* Memory: the peak of the whole ``generate`` call (electronic + optical sets, untimed warm-up, offload copies,
+  classifier) and, separately, of an electronic-only ``generate`` of the same request just before it.
+* Peak memory: the process's peak resident set (``VmHWM``), reset before each measured call by writing 5 to
+  ``/proc/self/clear_refs`` (Linux >= 4.0); where that is not possible, ``ru_maxrss`` (a high-water mark over
+  the process's life: only its rises are meaningful). tracemalloc is not used (too slow with torch).
+* Parallel: ``generate_parallel`` of all models, model i on core i, one thread each; total images/s over the
+  concurrent electronic and optical phases.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+N = 8
+STEPS = 10
+SEED = 0
+
+
+# -- peak memory ----------------------------------------------------------------------------------------------
+
+
+def _status_kb(field: str) -> int | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class _Peak:
+    """Peak resident memory over a block: VmHWM after resetting it, or the ru_maxrss high-water mark."""
+
+    def __init__(self):
+        self.method = "VmHWM"
+        try:
+            Path("/proc/self/clear_refs").write_text("5")
+        except OSError:
+            self.method = "ru_maxrss"
+        if _status_kb("VmHWM") is None:
+            self.method = "ru_maxrss"
+        self.before_kb = _status_kb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        self.maxrss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+    def result(self) -> dict:
+        if self.method == "VmHWM":
+            peak = _status_kb("VmHWM")
+        else:
+            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
+        return {"peak_rss_mb": peak / 1024, "rss_before_mb": self.before_kb / 1024,
+                "peak_rise_mb": max(peak - self.before_kb, 0) / 1024, "memory_method": self.method}
+
+
+# -- measurements ---------------------------------------------------------------------------------------------
+
+
+def _model_row(result, world_physics_s: float, memory: dict, e_memory: dict) -> dict:
+    m = result.metrics
+    e, o, q = m["electronic"], m["optical"], m["quality"]
+    stats = o.get("opu_stats") or {}
+    return {
+        "model": m["model"], "images": m["n"], "steps": m["steps"] if "unet" in result.ledgers else 1,
+        "electronic_wall_s": e["wall_s"], "electronic_images_per_s": e["images_per_s"],
+        "optical_wall_s": o["wall_s"], "optical_images_per_s": o["images_per_s"],
+        "optical_over_electronic_time": o["wall_s"] / e["wall_s"],
+        "optical_macs": o["optical_macs"], "optical_macs_per_image": o["optical_macs_per_image"],
+        "optical_macs_per_s": o["optical_macs_per_s"], "opu_calls": o["opu_calls"],
+        "electronic_fallback_macs": o["electronic_fallback_macs"], "offload_s": o["offload_s"],
+        "world_physics_s": world_physics_s,
+        "opu_stats": {k: stats[k] for k in ("programs", "tiles", "slots", "hardware_s", "wall_s", "optical_time_s")
+                      if k in stats},
+        "classifier_agreement": q.get("classifier_agreement"), "psnr_db_mean": q.get("psnr_db_mean"),
+        "ssim_mean": q.get("ssim_mean"), "electronic_accuracy": e.get("accuracy"),
+        "optical_accuracy": o.get("accuracy"),
+        "memory": memory, "electronic_only_memory": e_memory,
+    }
+
+
+def measure(n: int = N, steps: int = STEPS) -> dict:
+    import torch
+
+    import labctl
+    from experiments.genai.generate import generate, generate_parallel
+    from experiments.genai.models import MODEL_NAMES
+    from labctl.opu import open_cores
+    from sim_backends import OPU_BENCH_PATH
+
+    started = time.perf_counter()
+    default_threads = torch.get_num_threads()
+    out: dict = {
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
+                    "cores": os.cpu_count(), "torch": torch.__version__},
+        "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
+        "torch_threads": 1, "torch_default_threads": default_threads,
+        "bench": Path(OPU_BENCH_PATH).name, "n": n, "steps": steps, "seed": SEED, "models": {},
+    }
+    with labctl.open_bench(OPU_BENCH_PATH, mode="sim", seed=SEED) as bench, \
+            tempfile.TemporaryDirectory(prefix="bench-genai-cal-") as cal_dir:
+        world = bench.sim.world
+        t0 = time.perf_counter()
+        opus = open_cores(bench, cal_dir)
+        out["calibration_seconds"] = time.perf_counter() - t0
+        out["cores"] = [o.name for o in opus]
+        for name in MODEL_NAMES:
+            torch.set_num_threads(1)
+            peak = _Peak()  # electronic only: its peak memory
+            generate(name, n=n, steps=steps, seed=SEED, opu=None, progress=False)
+            e_memory = peak.result()
+            peak = _Peak()
+            w0 = world.physics_seconds
+            r = generate(name, n=n, steps=steps, seed=SEED, opu=opus[0], progress=False)
+            out["models"][name] = _model_row(r, world.physics_seconds - w0, peak.result(), e_memory)
+        torch.set_num_threads(1)
+        peak = _Peak()
+        t0 = time.perf_counter()
+        p = generate_parallel(list(MODEL_NAMES), opus[:len(MODEL_NAMES)], n=n, steps=steps, seed=SEED,
+                              progress=False)
+        out["parallel"] = {"wall_s": time.perf_counter() - t0, "per_model": p.metrics["per_model"],
+                           "total": p.metrics["total"], "memory": peak.result()}
+    out["seconds"] = time.perf_counter() - started
+    return out
+
+
+def run(n: int = N, steps: int = STEPS) -> dict:
+    """All issue-6 figures, measured in a child process (single-threaded OpenBLAS, torch pinned to 1 thread)."""
+    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
+    root = HERE.parent
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
+    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_genai", "--measure", "--n", str(n),
+                           "--steps", str(steps)], cwd=root, env=env, stdout=subprocess.PIPE, text=True, check=True)
+    return json.loads(proc.stdout)
+
+
+def save(results: dict) -> Path:
+    out = HERE / "results_genai.json"
+    out.write_text(json.dumps(results, indent=2))
+    return out
+
+
+def _f(value, fmt: str) -> str:
+    return "-" if value is None else format(value, fmt)
+
+
+def report(results: dict) -> str:
+    lines = [f"{results['bench']}: cores {', '.join(results['cores'])} calibrated in "
+             f"{results['calibration_seconds']:.1f} s (untimed); n={results['n']}, steps={results['steps']} "
+             f"(vae: one pass), torch 1 thread; peak MB: whole generate call (elec: electronic-only call)",
+             f"{'model':<15}{'elec img/s':>11}{'opt img/s':>10}{'opt/elec t':>11}{'opt MAC/s':>11}"
+             f"{'MACs/img':>10}{'calls':>7}{'agree':>7}{'PSNR':>6}{'acc':>6}{'peak MB':>9}{'(elec)':>8}"]
+    for name, r in results["models"].items():
+        lines.append(f"{name:<15}{r['electronic_images_per_s']:>11.2f}{r['optical_images_per_s']:>10.3f}"
+                     f"{r['optical_over_electronic_time']:>11.1f}"
+                     f"{r['optical_macs_per_s']:>11.3g}{r['optical_macs_per_image']:>10.3g}{r['opu_calls']:>7}"
+                     f"{_f(r['classifier_agreement'], '.0%'):>7}{_f(r['psnr_db_mean'], '.1f'):>6}"
+                     f"{_f(r['optical_accuracy'], '.0%'):>6}{r['memory']['peak_rss_mb']:>9.0f}"
+                     f"{r['electronic_only_memory']['peak_rss_mb']:>8.0f}")
+    par = results["parallel"]
+    t = par["total"]
+    lines.append(f"parallel ({len(par['per_model'])} models on {len(par['per_model'])} cores, one thread each): "
+                 f"electronic {t['electronic_images_per_s']:.2f} img/s, optical {t['optical_images_per_s']:.3f} "
+                 f"img/s ({t['optical_wall_s'] / t['electronic_wall_s']:.1f}x the time), "
+                 f"{t['optical_macs_per_s']:.3g} optical MAC/s; peak {par['memory']['peak_rss_mb']:.0f} MB")
+    for name, r in par["per_model"].items():
+        lines.append(f"  {name:<15} optical {r['optical_images_per_s']:.3f} img/s, agreement "
+                     f"{_f(r['classifier_agreement'], '.0%')}")
+    lines.append(f"measured in {results['seconds']:.0f} s (OpenBLAS threads: {results['blas_threads']}; "
+                 f"memory: {par['memory']['memory_method']})")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--n", type=int, default=N, help="images per model")
+    parser.add_argument("--steps", type=int, default=STEPS, help="denoising steps (diffusion models)")
+    args = parser.parse_args(argv)
+    if args.measure:
+        with contextlib.redirect_stdout(sys.stderr):
+            results = measure(args.n, args.steps)
+        print(json.dumps(results, default=str))
+        return 0
+    results = run(args.n, args.steps)
+    out = save(results)
+    print(report(results))
+    print(f"written to {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
