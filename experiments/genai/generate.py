@@ -16,6 +16,13 @@ its torch modules replaced by ``labctl.offload(module, opu)`` copies (:data:`OFF
 ``opu.matmul(a, b, return_error=True)``; everything else stays electronic (see :mod:`labctl.offload`).
 Image ``i`` always comes from seed ``seed + i`` (independent of ``n`` and ``batch_size``).
 
+**Your own pipeline** (``--model PATH``): a diffusers ``StableDiffusionPipeline``, ``DDPMPipeline`` or
+``DDIMPipeline`` folder runs the same way (:func:`experiments.genai.models.load_model`); its images keep
+their size and colour ((n, H, W) or (n, H, W, 3)). The digit classifier reads only 8 x 8 grey images: for
+any other size its labels, confidence, agreement, accuracy and Frechet distance are None (left out of
+``images.npz``) and ``metrics.json`` says so in ``electronic.classifier_note`` and ``quality.note``;
+PSNR and SSIM (per channel, averaged) are always computed.
+
 Timing: each set is timed on its own (``wall_s``, wall clock of the generation only; a one-step electronic
 warm-up on one batch keeps one-time imports and set-up out of the figures; offloading the modules is timed
 separately as ``offload_s``). ``optical_macs`` are the exact multiply-accumulates sent to the OPU, from the
@@ -56,9 +63,18 @@ from typing import Any, Callable, Sequence
 import click
 import numpy as np
 
-from .models import MODEL_NAMES, GenAIError, Generator, PromptError, UnknownModelError, load_model
+from .models import (
+    MODEL_NAMES,
+    PIPELINE_CLASSES,
+    GenAIError,
+    Generator,
+    PromptError,
+    UnknownModelError,
+    is_pipeline_path,
+    load_model,
+)
 from .prompts import prompt_label
-from .quality import compare, conditional_accuracy, format_table, psnr, quality_table, ssim
+from .quality import classifier_note, compare, conditional_accuracy, format_table, psnr, quality_table, ssim
 
 __all__ = [
     "FORMAT",
@@ -86,7 +102,8 @@ OUTPUT_FILES = ("grid.png", "images.npz", "metrics.json")
 METRICS_KEYS = ("format", "model", "conditional", "n", "seed", "seeds", "steps", "guidance", "batch_size",
                 "prompts", "requested_labels", "electronic", "optical", "quality", "table", "torch_threads",
                 "created")
-#: Arrays of ``images.npz``; the ``optical*``, ``psnr_db`` and ``ssim`` ones only when an OPU was given.
+#: Arrays of ``images.npz``; the ``optical*``, ``psnr_db`` and ``ssim`` ones only when an OPU was given, the
+#: ``*_labels`` and ``*_confidence`` ones only when the digit classifier reads the images (8 x 8 grey).
 NPZ_KEYS = ("electronic", "optical", "seeds", "requested_labels", "prompts", "electronic_labels",
             "electronic_confidence", "optical_labels", "optical_confidence", "psnr_db", "ssim")
 #: Component -> its submodules kept electronic. Only these torch modules are offloaded (when the model has them).
@@ -138,12 +155,12 @@ class GenerationResult:
 
     model: str
     seeds: np.ndarray  # (n,) int64: image i is drawn from seeds[i]
-    electronic: np.ndarray  # (n, 8, 8) float32 in [0, 1]
+    electronic: np.ndarray  # (n, 8, 8) float32 in [0, 1] ((n, H, W) or (n, H, W, 3) for a pipeline folder)
     optical: np.ndarray | None  # same seeds through the OPU; None without an OPU
     prompts: list[str] | None  # per image (conditional model) or None
     requested_labels: np.ndarray  # (n,) int64, -1 where no digit was requested
-    electronic_labels: np.ndarray
-    electronic_confidence: np.ndarray
+    electronic_labels: np.ndarray | None  # None: images the digit classifier cannot read (not 8 x 8 grey)
+    electronic_confidence: np.ndarray | None
     optical_labels: np.ndarray | None
     optical_confidence: np.ndarray | None
     psnr_db: np.ndarray | None  # per image, optical against electronic
@@ -190,6 +207,9 @@ class GenerationResult:
             quality_cols, throughput_cols = ["set", "confidence", "accuracy"], throughput_cols[:4]
         parts = [head, format_table(self.throughput_rows(), throughput_cols, HEADERS)]
         parts.append(format_table(self.table, quality_cols, HEADERS))
+        note = self.metrics["electronic"].get("classifier_note")
+        if note:
+            parts.append(f"note: {note}")
         return "\n\n".join(parts)
 
 
@@ -254,15 +274,15 @@ def _prepare(model: str | Generator, n, seed, steps, prompt, label, guidance, ba
     """Load and validate everything (UnknownModelError, PromptError, ValueError) before anything runs."""
     if isinstance(model, Generator):
         gen = model
-    elif isinstance(model, str):
+    elif isinstance(model, (str, os.PathLike)):
         gen = load_model(model)
     else:
-        raise TypeError(f"model: expected a model name ({', '.join(MODEL_NAMES)}) or a Generator, "
-                        f"got {type(model).__name__}")
+        raise TypeError(f"model: expected a model name ({', '.join(MODEL_NAMES)}), the path of a diffusers "
+                        f"pipeline folder or a Generator, got {type(model).__name__}")
     n = gen.check_request(n, seed, steps, prompt, label, guidance)
     bs = n if batch_size is None else _positive(batch_size, "batch_size")
     prompts = gen.prompts(n, prompt, label) if gen.conditional else None
-    if prompts is not None:
+    if prompts is not None and gen.digit_prompts:
         requested = np.array([-1 if (d := prompt_label(p)) is None else d for p in prompts], dtype=np.int64)
     else:
         requested = np.full(n, -1, dtype=np.int64)
@@ -385,12 +405,13 @@ def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRu
 
     from .quality import _clf
 
-    clf = _clf(classifier)
     n = job.n
     seeds = job.seed + np.arange(n, dtype=np.int64)
-    e_labels, e_conf = clf.classify(electronic)
+    note = classifier_note(electronic)  # None: 8 x 8 grey digits the classifier reads
+    clf = _clf(classifier) if note is None else None
+    e_labels, e_conf = clf.classify(electronic) if note is None else (None, None)
     asked = job.requested if (job.requested >= 0).any() else None
-    e_acc = conditional_accuracy(electronic, job.requested, clf) if asked is not None else None
+    e_acc = conditional_accuracy(electronic, job.requested, clf) if asked is not None and note is None else None
     metrics: dict[str, Any] = {
         "format": FORMAT,
         "model": job.name,
@@ -404,7 +425,8 @@ def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRu
         "prompts": job.prompts,
         "requested_labels": job.requested.tolist() if asked is not None else None,
         "electronic": {"wall_s": e_wall, "images_per_s": n / e_wall if e_wall > 0 else math.inf,
-                       "mean_confidence": float(e_conf.mean()), "accuracy": e_acc, "labels": e_labels.tolist()},
+                       "mean_confidence": None if e_conf is None else float(e_conf.mean()), "accuracy": e_acc,
+                       "labels": None if e_labels is None else e_labels.tolist()},
         "optical": None,
         "quality": None,
         "table": None,
@@ -413,12 +435,15 @@ def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRu
     }
     o_imgs = o_labels = o_conf = p = s = None
     ledgers: dict[str, Any] = {}
+    if note is not None:
+        metrics["electronic"]["classifier_note"] = note
     if optical is None:
-        table = [{"set": "electronic", "n": n, "confidence": float(e_conf.mean()), "accuracy": e_acc}]
+        table = [{"set": "electronic", "n": n, "confidence": metrics["electronic"]["mean_confidence"],
+                  "accuracy": e_acc}]
     else:
         o_imgs = optical.images
         ledgers = optical.ledgers
-        o_labels, o_conf = clf.classify(o_imgs)
+        o_labels, o_conf = clf.classify(o_imgs) if note is None else (None, None)
         macs = sum(b.total_macs for b in ledgers.values())
         stats: dict[str, float] = {}
         for b in ledgers.values():
@@ -429,9 +454,9 @@ def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRu
         metrics["optical"] = {
             "wall_s": wall,
             "images_per_s": n / wall if wall > 0 else math.inf,
-            "mean_confidence": float(o_conf.mean()),
-            "accuracy": conditional_accuracy(o_imgs, job.requested, clf) if asked is not None else None,
-            "labels": o_labels.tolist(),
+            "mean_confidence": None if o_conf is None else float(o_conf.mean()),
+            "accuracy": conditional_accuracy(o_imgs, job.requested, clf) if asked is not None and clf is not None else None,
+            "labels": None if o_labels is None else o_labels.tolist(),
             "optical_macs": int(macs),
             "optical_macs_per_image": macs / n,
             "optical_macs_per_s": macs / wall if wall > 0 else math.inf,
@@ -558,14 +583,16 @@ def _write_outputs(folder: Path, result: GenerationResult) -> None:
         "requested_labels": result.requested_labels.astype(np.int64),
         "prompts": np.array(result.prompts if result.prompts is not None else [""] * len(result.seeds),
                             dtype=str),
-        "electronic_labels": result.electronic_labels.astype(np.int64),
-        "electronic_confidence": result.electronic_confidence.astype(np.float32),
     }
+    if result.electronic_labels is not None:
+        arrays.update(electronic_labels=result.electronic_labels.astype(np.int64),
+                      electronic_confidence=result.electronic_confidence.astype(np.float32))
     if result.optical is not None:
-        arrays.update(optical=result.optical.astype(np.float32),
-                      optical_labels=result.optical_labels.astype(np.int64),
-                      optical_confidence=result.optical_confidence.astype(np.float32),
-                      psnr_db=result.psnr_db.astype(np.float64), ssim=result.ssim.astype(np.float64))
+        arrays.update(optical=result.optical.astype(np.float32), psnr_db=result.psnr_db.astype(np.float64),
+                      ssim=result.ssim.astype(np.float64))
+        if result.optical_labels is not None:
+            arrays.update(optical_labels=result.optical_labels.astype(np.int64),
+                          optical_confidence=result.optical_confidence.astype(np.float32))
     np.savez_compressed(folder / "images.npz", **arrays)
     (folder / "metrics.json").write_text(_dumps(result.metrics))
 
@@ -598,12 +625,16 @@ def _write_grid(path: Path, result: GenerationResult) -> None:
                     continue
                 ax.imshow(images[i], cmap="gray", vmin=0, vmax=1, interpolation="nearest")
                 want = int(result.requested_labels[i])
-                mark = "" if want < 0 else (" ok" if labels[i] == want else f", want {want}")
+                if labels is None:  # images the digit classifier cannot read
+                    read = ""
+                else:
+                    mark = "" if want < 0 else (" ok" if labels[i] == want else f", want {want}")
+                    read = f"label {int(labels[i])}{mark}"
                 if name == "electronic":
-                    caption = f"seed {int(result.seeds[i])}\nlabel {int(labels[i])}{mark}"
+                    caption = f"seed {int(result.seeds[i])}\n{read}"
                 else:
                     p = float(result.psnr_db[i])
-                    caption = f"label {int(labels[i])}{mark}\n" + ("identical" if math.isinf(p) else f"{p:.1f} dB")
+                    caption = f"{read}\n" + ("identical" if math.isinf(p) else f"{p:.1f} dB")
                 ax.set_title(caption, fontsize=7, pad=2)
                 for spine in ax.spines.values():
                     spine.set_edgecolor("tab:blue" if name == "electronic" else "tab:orange")
@@ -618,7 +649,9 @@ def _write_grid(path: Path, result: GenerationResult) -> None:
     if m["optical"] is not None:
         q = m["quality"]
         title += (f"\noptical: {m['optical']['optical_macs']:.3g} MACs on the OPU, PSNR {q['psnr_db_mean']:.1f} dB "
-                  f"(mean), SSIM {q['ssim_mean']:.3f}, classifier agreement {q['classifier_agreement']:.0%}")
+                  f"(mean), SSIM {q['ssim_mean']:.3f}")
+        if q["classifier_agreement"] is not None:
+            title += f", classifier agreement {q['classifier_agreement']:.0%}"
     else:
         title += "\nelectronic only"
     fig.suptitle(title, fontsize=9)
@@ -635,7 +668,8 @@ def generate(model_name: str | Generator, *, n: int, steps: int | None = None, s
              classifier=None) -> GenerationResult:
     """Generate seeds ``seed .. seed+n-1`` electronically and, given an ``opu``, optically; compare; write.
 
-    ``model_name``: one of ``MODEL_NAMES`` (or a loaded :class:`~experiments.genai.models.Generator`).
+    ``model_name``: one of ``MODEL_NAMES``, the path of a diffusers pipeline folder (``StableDiffusionPipeline``,
+    ``DDPMPipeline``, ``DDIMPipeline``), or a loaded :class:`~experiments.genai.models.Generator`.
     ``prompt``/``label``/``guidance``: for the conditional model only (:class:`PromptError` /
     ``ValueError`` otherwise). ``opu``: anything with ``matmul(a, b, return_error=True)``
     (a ``labctl.OPU`` or a core from ``labctl.opu.open_cores``); None: electronic only. ``attention``:
@@ -666,10 +700,10 @@ def _model_list(model_names) -> list[str | Generator]:
     names = list(model_names)
     if not names:
         raise ValueError("model_names: give at least one model")
-    unknown = [m for m in names if isinstance(m, str) and m not in MODEL_NAMES]
+    unknown = [m for m in names if isinstance(m, str) and m not in MODEL_NAMES and not is_pipeline_path(m)]
     if unknown:
         raise UnknownModelError(f"unknown model(s) {', '.join(map(repr, unknown))}; known models: "
-                                f"{', '.join(MODEL_NAMES)}")
+                                f"{', '.join(MODEL_NAMES)}; or give the path of a diffusers pipeline folder")
     keys = [m.name if isinstance(m, Generator) else m for m in names]
     if len(set(keys)) != len(keys):
         raise ValueError(f"model_names: each model at most once, got {keys}")
@@ -837,10 +871,11 @@ def open_optical_cores(bench, calibration_dir: str | Path | None = None) -> list
 
 
 @click.command("generate", context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--model", metavar="NAME", help=f"Bundled model: {', '.join(MODEL_NAMES)}.")
+@click.option("--model", metavar="NAME|PATH", help=f"Bundled model ({', '.join(MODEL_NAMES)}) or the path of a "
+              f"diffusers pipeline folder ({', '.join(PIPELINE_CLASSES)}), e.g. your Stable Diffusion weights.")
 @click.option("--parallel", metavar="NAME,NAME,...", help="Run several models at once, each on its own optical core.")
-@click.option("--prompt", help="Prompt of the conditional model (latent-digits), e.g. 'a handwritten seven'; "
-              "with --parallel it goes to the conditional models only.")
+@click.option("--prompt", help="Prompt of the conditional model (latent-digits, or a Stable Diffusion folder), e.g. "
+              "'a handwritten seven'; with --parallel it goes to the conditional models only.")
 @click.option("--label", type=int, help="Digit 0-9 for the conditional model (instead of --prompt).")
 @click.option("--guidance", type=float, help="Classifier-free guidance scale of the conditional model (1-50).")
 @click.option("--n", "n", type=int, default=16, show_default=True, help="Images per model.")
@@ -866,6 +901,7 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
       labctl generate --model ddpm-digits --n 16 --steps 20 --sim --out results/ddpm
       labctl generate --model latent-digits --label 7 --n 8 --steps 20 --electronic-only --out results/l7
       labctl generate --parallel ddpm-digits,latent-digits,vae-digits --n 8 --bench b.yaml --out results/par
+      labctl generate --model /data/stable-diffusion-v1-5 --prompt "a red boat" --n 2 --steps 4 --sim --out results/sd
     """
     if (model is None) == (parallel is None):
         raise click.UsageError("give --model NAME or --parallel NAME,NAME,... (one of them)")

@@ -25,6 +25,17 @@ also ordinary diffusers pipeline folders: ``DDPMPipeline.from_pretrained(path)``
 ``StableDiffusionPipeline.from_pretrained(path)`` load them too. Retrain with the scripts named in
 :data:`RETRAIN`.
 
+**Your own pipeline folder**: ``load_model(path)`` with the path of a diffusers pipeline folder (one with a
+``model_index.json``) whose ``_class_name`` is ``StableDiffusionPipeline``, ``DDPMPipeline`` or
+``DDIMPipeline`` (:data:`PIPELINE_CLASSES`) loads it with that pipeline class
+(``from_pretrained(path, local_files_only=True)``; Stable Diffusion without safety checker) and runs that
+class: e.g. real Stable Diffusion weights at their own size (``(n, 512, 512, 3)`` images). Colour images
+come out as ``(n, H, W, 3)``, grey ones as ``(n, H, W)``. An optional ``generation_config.json`` in the folder
+sets the default ``steps``, ``guidance``, ``height``, ``width``.
+
+    >>> sd = load_model("/data/stable-diffusion-v1-5")          # a StableDiffusionPipeline folder
+    >>> images = sd.generate(2, seed=0, steps=4, prompt="a red boat")   # (2, 512, 512, 3) in [0, 1]
+
 ``gen.components`` holds the torch modules (``unet``, ``vae``, ``text_encoder``) plus tokenizer and
 scheduler; ``gen.with_components(unet=other)`` gives a generator that uses a replacement (e.g. an optically
 offloaded copy) and leaves ``gen`` untouched.
@@ -48,6 +59,8 @@ from .prompts import PromptError, check_prompt, label_prompt
 
 MODELS_DIR = Path(__file__).resolve().parent / "models"
 MODEL_NAMES = ("ddpm-digits", "latent-digits", "vae-digits")
+#: diffusers pipeline classes (``model_index.json`` ``_class_name``) of the folders ``load_model(path)`` runs.
+PIPELINE_CLASSES = ("StableDiffusionPipeline", "DDPMPipeline", "DDIMPipeline")
 RETRAIN = {
     "ddpm-digits": "python -m experiments.genai.train_ddpm",
     "latent-digits": "python -m experiments.genai.train_latent",
@@ -55,8 +68,8 @@ RETRAIN = {
     "digit-classifier": "python -m experiments.genai.classifier",
 }
 
-__all__ = ["MODEL_NAMES", "MODELS_DIR", "Generator", "GenAIError", "ModelWeightsError", "PromptError",
-           "UnknownModelError", "load_model"]
+__all__ = ["MODEL_NAMES", "MODELS_DIR", "PIPELINE_CLASSES", "Generator", "GenAIError", "ModelWeightsError",
+           "PipelineFolder", "PromptError", "UnknownModelError", "load_model"]
 
 
 class GenAIError(LabctlError):
@@ -93,20 +106,28 @@ def _load_component(cls, root: Path, subfolder: str | None, name: str, weights: 
 
 
 @contextlib.contextmanager
-def _quiet_transformers():
+def _quiet_transformers(diffusers: bool = False):
     """Silence transformers' progress bars and its 'torchvision not installed' notices (nothing here uses
-    images processors) for the duration; restore the caller's settings after."""
+    images processors) for the duration -- with ``diffusers``, also diffusers' loading bars and notices
+    (e.g. 'accelerate not found'); restore the caller's settings after."""
     from transformers.utils import logging as tlog
 
-    verbosity, bars = tlog.get_verbosity(), tlog.is_progress_bar_enabled()
-    tlog.set_verbosity_error()
-    tlog.disable_progress_bar()
+    libs = [tlog]
+    if diffusers:
+        from diffusers.utils import logging as dlog
+
+        libs.append(dlog)
+    saved = [(lib, lib.get_verbosity(), lib.is_progress_bar_enabled()) for lib in libs]
+    for lib in libs:
+        lib.set_verbosity_error()
+        lib.disable_progress_bar()
     try:
         yield
     finally:
-        tlog.set_verbosity(verbosity)
-        if bars:
-            tlog.enable_progress_bar()
+        for lib, verbosity, bars in saved:
+            lib.set_verbosity(verbosity)
+            if bars:
+                lib.enable_progress_bar()
 
 
 def _positive_int(value, what: str, maximum: int | None = None) -> int:
@@ -129,6 +150,8 @@ class Generator:
     conditional: bool = False
     #: Denoising steps when ``steps`` is not given (1 for one-shot generators).
     default_steps: int = 1
+    #: Prompts name digits (requested labels are read from them for the classifier's accuracy).
+    digit_prompts: bool = True
 
     def __init__(self, path: Path, components: dict[str, Any], generation: dict[str, Any]):
         self.path = Path(path)
@@ -138,10 +161,15 @@ class Generator:
     # ----------------------------------------------------------------------------------------------- API
     def generate(self, n: int, seed: int = 0, steps: int | None = None, prompt: str | Sequence[str] | None = None,
                  label: int | Sequence[int] | None = None, guidance: float | None = None) -> np.ndarray:
-        """``n`` images (n, 8, 8), float32 in [0, 1]; image ``i`` is drawn from seed ``seed + i``."""
+        """``n`` images, float32 in [0, 1]: (n, H, W) grey (the bundled models: (n, 8, 8)) or (n, H, W, 3)
+        colour; image ``i`` is drawn from seed ``seed + i``."""
         n = self.check_request(n, seed, steps, prompt, label, guidance)
-        images = self._generate(n, int(seed), steps, prompt, label, guidance)
-        images = np.asarray(images, dtype=np.float32).reshape(n, 8, 8)
+        images = np.asarray(self._generate(n, int(seed), steps, prompt, label, guidance), dtype=np.float32)
+        if images.ndim == 4 and images.shape[-1] == 1:
+            images = images[..., 0]
+        if images.ndim not in (3, 4) or images.shape[0] != n:
+            raise GenAIError(f"{self.name}: the pipeline gave images of shape {images.shape}, expected "
+                             f"({n}, H, W) or ({n}, H, W, channels)")
         return np.clip(images, 0.0, 1.0)
 
     def check_request(self, n: int, seed: int = 0, steps: int | None = None,
@@ -236,6 +264,7 @@ class LatentDigits(Generator):
     name = "latent-digits"
     conditional = True
     default_steps = 50
+    default_guidance = 4.0
 
     @classmethod
     def load(cls, path: Path) -> "LatentDigits":
@@ -270,7 +299,7 @@ class LatentDigits(Generator):
     def guidance_scale(self, guidance: float | None = None) -> float:
         """The classifier-free guidance scale used for ``guidance`` (None: the model's default), validated."""
         try:
-            g = float(self.generation.get("guidance", 4.0) if guidance is None else guidance)
+            g = float(self.generation.get("guidance", self.default_guidance) if guidance is None else guidance)
         except (TypeError, ValueError):
             raise ValueError(f"guidance: expected a number in 1..50, got {guidance!r}") from None
         if not np.isfinite(g) or not 1.0 <= g <= 50.0:
@@ -335,6 +364,137 @@ class VAEDigits(Generator):
 _CLASSES = {"ddpm-digits": DDPMDigits, "latent-digits": LatentDigits, "vae-digits": VAEDigits}
 
 
+# -- diffusers pipeline folders given by path ----------------------------------------------------------------
+
+
+class PipelineFolder(Generator):
+    """A diffusers pipeline folder given by its path, run with its own pipeline class (:attr:`pipeline`).
+
+    ``name`` is the folder's name; its scheduler is the folder's own (a fresh copy per call). Subclasses:
+    one per entry of :data:`PIPELINE_CLASSES`.
+    """
+
+    #: The diffusers pipeline class (``model_index.json`` ``_class_name``).
+    pipeline: str = ""
+    #: Extra ``from_pretrained``/constructor arguments of that class.
+    pipeline_kwargs: dict[str, Any] = {}
+
+    @classmethod
+    def load(cls, path: Path) -> "PipelineFolder":
+        import diffusers
+
+        path = Path(path)
+        kwargs = {"local_files_only": True, "low_cpu_mem_usage": False, **cls.pipeline_kwargs}
+        try:
+            with _quiet_transformers(diffusers=True):
+                pipe = getattr(diffusers, cls.pipeline).from_pretrained(str(path), **kwargs)
+        except Exception as exc:  # missing part, corrupt or truncated weights, wrong shapes, bad config ...
+            raise ModelWeightsError(f"{path}: cannot load it as a {cls.pipeline}: {type(exc).__name__}: {exc}") \
+                from exc
+        parts = {k: v.eval() if isinstance(v, torch.nn.Module) else v
+                 for k, v in pipe.components.items() if v is not None}
+        gen = cls(path, parts, _generation_config(path))
+        gen.name = path.resolve().name or str(path)
+        return gen
+
+    def _pipe(self):
+        """A pipeline of :attr:`pipeline` on this generator's components (possibly offloaded copies)."""
+        import diffusers
+
+        parts = dict(self.components)
+        sched = parts["scheduler"]
+        parts["scheduler"] = type(sched).from_config(sched.config)  # schedulers keep state between calls
+        with _quiet_transformers(diffusers=True):
+            pipe = getattr(diffusers, self.pipeline)(**parts, **self.pipeline_kwargs)
+        pipe.set_progress_bar_config(disable=True)
+        return pipe
+
+    def _size(self) -> dict[str, int]:
+        return {k: int(self.generation[k]) for k in ("height", "width") if k in self.generation}
+
+
+class DDPMFolder(PipelineFolder):
+    """An unconditional ``DDPMPipeline`` folder (its DDPM scheduler: default 1000 steps)."""
+
+    pipeline = "DDPMPipeline"
+    default_steps = 1000
+
+    def _generate(self, n, seed, steps, prompt, label, guidance):
+        out = self._pipe()(batch_size=n, generator=self._generators(n, seed), num_inference_steps=self._steps(steps),
+                           output_type="np")
+        return out.images
+
+
+class DDIMFolder(DDPMFolder):
+    """An unconditional ``DDIMPipeline`` folder (DDIM, eta = 0: deterministic given the seed)."""
+
+    pipeline = "DDIMPipeline"
+    default_steps = 50
+
+    def _generate(self, n, seed, steps, prompt, label, guidance):
+        out = self._pipe()(batch_size=n, generator=self._generators(n, seed), eta=0.0,
+                           num_inference_steps=self._steps(steps), output_type="np")
+        return out.images
+
+
+class StableDiffusionFolder(PipelineFolder, LatentDigits):
+    """A ``StableDiffusionPipeline`` folder (no safety checker): free-text prompts (none: the empty prompt),
+    classifier-free guidance (default 7.5, or ``guidance`` of ``generation_config.json``), images at the
+    pipeline's own size (``unet.sample_size`` x the VAE's scale factor) unless ``height``/``width`` are set
+    in ``generation_config.json``."""
+
+    pipeline = "StableDiffusionPipeline"
+    pipeline_kwargs = {"safety_checker": None, "feature_extractor": None, "requires_safety_checker": False}
+    default_steps = 50
+    default_guidance = 7.5
+    digit_prompts = False
+
+    def prompts(self, n: int, prompt=None, label=None) -> list[str]:
+        if label is not None:
+            raise PromptError(f"{self.name}: a Stable Diffusion folder takes a text prompt, not a digit label")
+        ps = [""] * n if prompt is None else [prompt] * n if isinstance(prompt, str) else list(prompt)
+        if len(ps) != n:
+            raise PromptError(f"{len(ps)} prompts given for n = {n} images (give one, or n)")
+        tok = self.components["tokenizer"]
+        for p in ps:
+            if not isinstance(p, str):
+                raise PromptError(f"prompt: expected a string, got {type(p).__name__}")
+            with _quiet_transformers():
+                length = len(tok(p).input_ids)
+            if length > tok.model_max_length:
+                raise PromptError(f"prompt {p[:60]!r}: {length} tokens, the text encoder takes at most "
+                                  f"{tok.model_max_length} (with the start and end tokens)")
+        return ps
+
+    def _generate(self, n, seed, steps, prompt, label, guidance):
+        out = self._pipe()(prompt=self.prompts(n, prompt, label), num_inference_steps=self._steps(steps),
+                           guidance_scale=self.guidance_scale(guidance), generator=self._generators(n, seed),
+                           output_type="np", **self._size())
+        return out.images
+
+
+_FOLDER_CLASSES = {c.pipeline: c for c in (StableDiffusionFolder, DDPMFolder, DDIMFolder)}
+
+
+def _load_folder(path: Path) -> PipelineFolder:
+    what = f"give a bundled model name ({', '.join(MODEL_NAMES)}) or a diffusers pipeline folder of a " \
+           f"{', '.join(PIPELINE_CLASSES)}"
+    if not path.is_dir():
+        raise ModelWeightsError(f"{path} is not a directory; {what}")
+    index = path / "model_index.json"
+    if not index.is_file():
+        raise ModelWeightsError(f"{path} is not a diffusers pipeline folder (no model_index.json); {what}")
+    try:
+        data = json.loads(index.read_text())
+    except (OSError, ValueError) as exc:
+        raise ModelWeightsError(f"{path}: unreadable model_index.json: {exc}") from exc
+    kind = data.get("_class_name") if isinstance(data, dict) else None
+    if kind not in _FOLDER_CLASSES:
+        raise ModelWeightsError(f"{path}: model_index.json names a {kind!r} pipeline; this command runs "
+                                f"{', '.join(PIPELINE_CLASSES)} folders")
+    return _FOLDER_CLASSES[kind].load(path)
+
+
 def _generation_config(path: Path) -> dict:
     f = path / "generation_config.json"
     if not f.exists():
@@ -345,9 +505,25 @@ def _generation_config(path: Path) -> dict:
         raise ModelWeightsError(f"{path.name}: unreadable {f}: {exc}") from exc
 
 
-def load_model(name: str, path: str | Path | None = None) -> Generator:
-    """Load a bundled model (``MODEL_NAMES``) from its folder, or from ``path`` (same layout)."""
-    if name not in _CLASSES:
-        raise UnknownModelError(f"unknown model {name!r}; known models: {', '.join(MODEL_NAMES)}")
-    root = Path(path) if path is not None else MODELS_DIR / name
-    return _CLASSES[name].load(root)
+def is_pipeline_path(name) -> bool:
+    """True if ``name`` is not a bundled model name but names an existing file or directory (a model folder
+    given by path; :func:`load_model` says what is wrong with it if it is not a pipeline folder)."""
+    if isinstance(name, str) and name in _CLASSES:
+        return False
+    return isinstance(name, (str, Path)) and str(name) != "" and Path(name).expanduser().exists()
+
+
+def load_model(name: str | Path, path: str | Path | None = None) -> Generator:
+    """Load a bundled model (``MODEL_NAMES``) from its folder, or from ``path`` (same layout); or, when
+    ``name`` is the path of a diffusers pipeline folder (:data:`PIPELINE_CLASSES`), that pipeline
+    (:class:`PipelineFolder`). :class:`UnknownModelError` for anything else, :class:`ModelWeightsError` for
+    a folder that is not such a pipeline or cannot be loaded."""
+    if isinstance(name, str) and name in _CLASSES:
+        root = Path(path) if path is not None else MODELS_DIR / name
+        return _CLASSES[name].load(root)
+    if path is None and is_pipeline_path(name):
+        return _load_folder(Path(name).expanduser())
+    missing = " (no such file or directory)" if isinstance(name, Path) or "/" in str(name) else ""
+    raise UnknownModelError(f"unknown model {str(name)!r}{missing}; known models: {', '.join(MODEL_NAMES)}; or "
+                            f"give the path of a diffusers pipeline folder (with a model_index.json) of a "
+                            f"{', '.join(PIPELINE_CLASSES)}")

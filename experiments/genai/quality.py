@@ -18,7 +18,11 @@ Per image (reference ``a[i]`` against test ``b[i]``, both in [0, 1]):
   window is 11 x 11; it cannot fit an 8 x 8 image, so the Gaussian is truncated to the largest odd size
   that fits (7 x 7 for 8 x 8 images, i.e. +-2 sigma) and renormalised: 2 x 2 = 4 window positions.
 
-Per set, judged by the bundled digit classifier (:mod:`experiments.genai.classifier`):
+Colour images, (n, H, W, C) stacks (a single one as (1, H, W, C)): PSNR over all pixels and channels, SSIM
+computed per channel and averaged over the channels.
+
+Per set, judged by the bundled digit classifier (:mod:`experiments.genai.classifier`; it reads 8 x 8
+grey images only: for other images these metrics are None and :func:`classifier_note` says why):
 
 * :func:`classifier_agreement` -- fraction of seeds whose two images get the same label;
 * :func:`mean_confidence` -- mean maximum class probability;
@@ -46,6 +50,7 @@ __all__ = [
     "K2",
     "SIGMA",
     "classifier_agreement",
+    "classifier_note",
     "compare",
     "conditional_accuracy",
     "feature_frechet_distance",
@@ -68,13 +73,13 @@ PAPER_WINDOW = 11
 
 
 def _pair(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
-    """Two image stacks (n, H, W) as float64; ``single`` when (H, W) images were given."""
+    """Two image stacks (n, H, W) or (n, H, W, C) as float64; ``single`` when (H, W) images were given."""
     x = np.asarray(a, dtype=np.float64)
     y = np.asarray(b, dtype=np.float64)
     if x.shape != y.shape:
         raise ValueError(f"images: the two sets must have the same shape, got {x.shape} and {y.shape}")
-    if x.ndim not in (2, 3) or x.shape[-1] < 1 or x.shape[-2] < 1:
-        raise ValueError(f"images: expected (H, W) or (n, H, W), got shape {x.shape}")
+    if x.ndim not in (2, 3, 4) or 0 in x.shape[1:]:
+        raise ValueError(f"images: expected (H, W), (n, H, W) or (n, H, W, C), got shape {x.shape}")
     single = x.ndim == 2
     return (x[None], y[None], True) if single else (x, y, False)
 
@@ -82,12 +87,13 @@ def _pair(a, b) -> tuple[np.ndarray, np.ndarray, bool]:
 def psnr(reference, test, data_range: float = 1.0):
     """Peak signal-to-noise ratio in dB, ``10 log10(data_range^2 / MSE)``, per image.
 
-    ``reference``, ``test``: (H, W) -> float, or (n, H, W) -> (n,) array. Identical images give ``inf``.
+    ``reference``, ``test``: (H, W) -> float, or (n, H, W) / (n, H, W, C) -> (n,) array (the MSE over all
+    pixels and channels). Identical images give ``inf``.
     """
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range!r}")
     x, y, single = _pair(reference, test)
-    mse = np.mean((x - y) ** 2, axis=(-2, -1))
+    mse = np.mean((x - y) ** 2, axis=tuple(range(1, x.ndim)))
     with np.errstate(divide="ignore"):
         out = 10.0 * np.log10(data_range**2 / mse)
     return float(out[0]) if single else out
@@ -112,10 +118,14 @@ def _window_size(height: int, width: int) -> int:
 def ssim_map(reference, test, data_range: float = 1.0, sigma: float = SIGMA, k1: float = K1,
              k2: float = K2, window: int | None = None) -> np.ndarray:
     """Local SSIM (Wang et al. 2004, eq. 13) at every window position inside the image: (n, H-w+1, W-w+1)
-    for (n, H, W) inputs ((H-w+1, W-w+1) for one image). ``window``: odd size (default: 11 truncated to fit)."""
+    for (n, H, W) inputs ((H-w+1, W-w+1) for one image; (n, H-w+1, W-w+1, C), channel by channel, for
+    (n, H, W, C) colour images). ``window``: odd size (default: 11 truncated to fit)."""
     if not data_range > 0:
         raise ValueError(f"data_range must be > 0, got {data_range!r}")
     x, y, single = _pair(reference, test)
+    if x.ndim == 4:  # colour: each channel as a grey image
+        grey = [ssim_map(x[..., k], y[..., k], data_range, sigma, k1, k2, window) for k in range(x.shape[-1])]
+        return np.stack(grey, axis=-1)
     h, w_ = x.shape[-2:]
     size = _window_size(h, w_) if window is None else int(window)
     if size > min(h, w_):
@@ -138,12 +148,13 @@ def ssim_map(reference, test, data_range: float = 1.0, sigma: float = SIGMA, k1:
 
 def ssim(reference, test, data_range: float = 1.0, sigma: float = SIGMA, k1: float = K1, k2: float = K2,
          window: int | None = None):
-    """Mean SSIM (Wang et al. 2004, eq. 17) per image: (H, W) -> float, (n, H, W) -> (n,) array.
+    """Mean SSIM (Wang et al. 2004, eq. 17) per image: (H, W) -> float, (n, H, W) -> (n,) array; (n, H, W, C)
+    colour images -> (n,) array, the mean over the channels of each channel's mean SSIM.
 
     Symmetric in its arguments; 1 for identical images. See the module docstring for the window.
     """
     m = ssim_map(reference, test, data_range, sigma, k1, k2, window)
-    out = m.mean(axis=(-2, -1))
+    out = m.mean(axis=(-2, -1)) if m.ndim <= 3 else m.mean(axis=(1, 2, 3))
     return float(out) if np.ndim(out) == 0 else out
 
 
@@ -159,6 +170,21 @@ def _bundled_classifier():
 
 def _clf(classifier):
     return _bundled_classifier() if classifier is None else classifier
+
+
+#: Image shape the bundled digit classifier reads.
+CLASSIFIER_SHAPE = (8, 8)
+
+
+def classifier_note(images) -> str | None:
+    """None if the bundled digit classifier can read ``images`` ((n, 8, 8) grey); otherwise the reason why
+    the classifier-based metrics (labels, confidence, agreement, accuracy, Frechet distance) are skipped."""
+    shape = tuple(np.shape(images))
+    if len(shape) == 3 and shape[1:] == CLASSIFIER_SHAPE:
+        return None
+    size = " x ".join(map(str, shape[1:])) or "scalar"
+    return (f"classifier-based metrics skipped: the bundled digit classifier reads 8 x 8 grey images, these "
+            f"are {size} (PSNR and SSIM are computed for any image size)")
 
 
 def _images(images) -> np.ndarray:
@@ -223,8 +249,17 @@ def compare(reference, test, *, requested=None, classifier=None) -> dict[str, An
 
     Keys: ``n``, ``psnr_db_mean/min/median``, ``ssim_mean/min/median``, ``classifier_agreement``,
     ``confidence`` (of ``test``), ``accuracy`` (of ``test`` on ``requested``; None without),
-    ``frechet_distance`` (None for n < 2).
+    ``frechet_distance`` (None for n < 2). Images the digit classifier cannot read (any other shape,
+    e.g. (n, H, W, 3) colour): the four classifier-based values are None and ``note`` says why.
     """
+    note = classifier_note(reference)
+    if note is not None:
+        p, s = psnr(reference, test), ssim(reference, test)
+        row: dict[str, Any] = {"n": int(len(p))}
+        row.update(_stats(p, "psnr_db"))
+        row.update(_stats(s, "ssim"))
+        row.update(classifier_agreement=None, confidence=None, accuracy=None, frechet_distance=None, note=note)
+        return row
     ref, tst = _images(reference), _images(test)
     if ref.shape != tst.shape:
         raise ValueError(f"images: the two sets must have the same shape, got {ref.shape} and {tst.shape}")
@@ -250,7 +285,8 @@ def quality_table(reference, candidates: Mapping[str, Any], *, reference_name: s
                   include_reference: bool = True) -> list[dict[str, Any]]:
     """One row per image set, each compared with ``reference`` (the same seeds made electronically).
 
-    ``candidates``: ``{set name: images (n, 8, 8)}`` (e.g. optical runs at several received powers);
+    ``candidates``: ``{set name: images (n, 8, 8)}`` (e.g. optical runs at several received powers; other
+    shapes: PSNR/SSIM only, see :func:`compare`);
     ``extra``: ``{set name: {column: value}}`` attached to that row (e.g. ``{"bits": 6.5, "power_dbm": -3}``).
     ``include_reference``: a first row for the reference against itself (its confidence and accuracy are
     the electronic baseline). Row keys: ``set``, the extra columns, then those of :func:`compare`.
@@ -262,7 +298,7 @@ def quality_table(reference, candidates: Mapping[str, Any], *, reference_name: s
     sets = ({reference_name: reference} if include_reference else {}) | dict(candidates)
     if include_reference and reference_name in candidates:
         raise ValueError(f"candidates: {reference_name!r} is the reference's name")
-    clf = _clf(classifier)
+    clf = _clf(classifier) if classifier_note(reference) is None else None
     rows = []
     for name, images in sets.items():
         row = {"set": name, **dict(extra.get(name, {}))}
