@@ -495,6 +495,18 @@ class SimLabctlOCC(SimInstrument):
         return isi_taps(h, self.symbol_rate, (0.5 - fraction) / self.symbol_rate, max_taps=4, tolerance=1e-3,
                         oversample=128, period_symbols=64)
 
+    def _receiver_row(self, pd: Photodiode) -> tuple[float, ...]:
+        """(responsivity, dark current, a0, a1, a2, saturation current, gain) of a photodiode, with its
+        current-noise variance a0 + a1 P + a2 P^2 (A^2) over the band the ADC's window sees."""
+        key = ("receiver", id(pd), self.adc_bandwidth_hz, self._window_s())
+        if key not in self._cache:
+            rx = pd.receiver
+            pd.noise_psd(0.0)  # fills the photodiode's PSD polynomial
+            band = rx.noise_bandwidth_hz * self._noise_share(pd)
+            a0, a1, a2 = (c * band for c in pd._noise_poly)
+            self._cache[key] = (rx.responsivity, rx.dark_current, a0, a1, a2, rx.saturation_current, rx.gain_ohm)
+        return self._cache[key]
+
     def _window_s(self) -> float:
         """Length of the averaging window in s (0: one sample at the symbol centre)."""
         return self.integration_window / self.symbol_rate
@@ -558,23 +570,23 @@ class SimLabctlOCC(SimInstrument):
             effective[..., k] *= 1 + standard_normal_f32(rng, (tiles, slots)) * np.float32(math.sqrt(path.rin[k] * share))
         power = np.matmul(effective, gains.astype(np.float32))  # (tiles, slots, n_out): optical summation
         power += background[:, None, :].astype(np.float32)
-        codes_out = np.empty(power.shape, dtype=np.int16)
         adc = ADC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob, offset_v=self.adc_offset,
                   sample_rate=self.adc_sample_rate_hz, bandwidth_hz=None)
         # the average of N samples: excess (ENOB) and quantisation noise, independent per sample, / sqrt(N)
         adc_noise = math.sqrt(adc.excess_noise_rms() ** 2 + adc.lsb_v ** 2 / 12) / math.sqrt(self._samples_averaged())
         low, high = self.adc_offset - self.adc_range / 2, self.adc_offset + self.adc_range / 2
-        for q, pd in enumerate(path.photodiodes):
-            rx = pd.receiver
-            p = power[..., q]
-            sigma = np.sqrt(np.maximum(pd.noise_variance_a2(p), 0.0) * self._noise_share(pd)).astype(np.float32)
-            current = np.float32(rx.responsivity) * p + np.float32(rx.dark_current)
-            current += standard_normal_f32(rng, current.shape) * sigma
-            volts = np.minimum(current, np.float32(rx.saturation_current)) * np.float32(rx.gain_ohm)
-            volts = np.clip(volts, low, high)  # each sample clips at the converter's range
-            volts += standard_normal_f32(rng, volts.shape) * np.float32(adc_noise)
-            code = np.round((volts - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
-            codes_out[..., q] = np.clip(code, -32767, 32767)
+        # every photodiode at once: its own responsivity, dark current, noise polynomial N0(P) = a0 + a1 P +
+        # a2 P^2 (shot, TIA, dark; Photodiode.noise_psd), saturation and gain, float32 over (tiles, slots, Q)
+        rx_params = np.array([self._receiver_row(pd) for pd in path.photodiodes], dtype=np.float64).T
+        resp, dark, a0, a1, a2, sat, gain = (np.float32(1.0) * rx_params[i].astype(np.float32) for i in range(7))
+        sigma = np.sqrt(np.maximum(a0 + power * (a1 + a2 * power), 0.0))
+        current = resp * power + dark
+        current += standard_normal_f32(rng, current.shape).reshape(current.shape) * sigma
+        volts = np.minimum(current, sat) * gain
+        np.clip(volts, low, high, out=volts)  # each sample clips at the converter's range
+        volts += standard_normal_f32(rng, volts.shape).reshape(volts.shape) * np.float32(adc_noise)
+        code = np.round((volts - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
+        codes_out = np.clip(code, -32767, 32767).astype(np.int16)
         with self.world.lock:  # cores running in parallel share the clock: it never goes back
             self.world.time = max(self.world.time, t0 + tiles * period)
         return codes_out
