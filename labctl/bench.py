@@ -25,7 +25,8 @@ from labctl.config import BenchConfig, InstrumentConfig, load_bench
 from labctl.errors import ConfigError, RoleError, UnknownResourceError
 from labctl.instruments import ROLE_PROTOCOLS, missing_members
 from labctl.safety import Guarded, checks_for
-from sim_backends import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
+from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
+from sim_backends import OPU_BENCH_PATH  # noqa: F401  (re-exported: the built-in optical computing center)
 
 log = logging.getLogger(__name__)
 

@@ -171,3 +171,21 @@ def load_bench(path: str | Path) -> BenchConfig:
     if not isinstance(data, dict):
         raise ConfigError(path, None, "the top level must be a mapping of fields")
     return parse_bench(data, path)
+
+
+def opu_section(bench: Any, model: type[BaseModel], hint: str = "") -> Any:
+    """The bench file's ``opu:`` section validated as ``model``; errors name the file and the dotted field."""
+    config = getattr(bench, "config", bench)
+    path = getattr(bench, "path", None)
+    section = getattr(config, "opu", None)
+    if not section:
+        raise ConfigError(path, "opu", "this bench file has no 'opu' section describing the optical processing "
+                          "unit's wiring" + (f" ({hint})" if hint else ""))
+    try:
+        return model.model_validate(section)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = "opu." + ".".join(str(p) for p in first["loc"]) if first["loc"] else "opu"
+        message = {"extra_forbidden": "unknown field", "missing": "required field is missing"}.get(first["type"],
+                                                                                                 first["msg"])
+        raise ConfigError(path, where, message) from None

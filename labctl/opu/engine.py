@@ -55,8 +55,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from labctl.config import opu_section
 from labctl.errors import ConfigError, LabctlError, RoleError
 from labctl.opu import calibration_file as calfile
 from labctl.opu.encoding import as_float_array
@@ -198,23 +199,7 @@ class OPUConfig(_Strict):
 
     @classmethod
     def from_bench(cls, bench) -> "OPUConfig":
-        config = getattr(bench, "config", bench)
-        path = getattr(bench, "path", None)
-        section = getattr(config, "opu", None)
-        if not section:
-            raise ConfigError(path, "opu", "this bench file has no 'opu' section describing the optical "
-                              "processing unit's wiring (see sim_backends/benches/opu_core.yaml)")
-        try:
-            return cls.model_validate(section)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = "opu." + ".".join(str(p) for p in first["loc"]) if first["loc"] else "opu"
-            message = first["msg"]
-            if first["type"] == "extra_forbidden":
-                message = "unknown field"
-            elif first["type"] == "missing":
-                message = "required field is missing"
-            raise ConfigError(path, where, message) from None
+        return opu_section(bench, cls, "see sim_backends/benches/opu_core.yaml")
 
 
 @dataclass(frozen=True)

@@ -33,19 +33,17 @@ encoded operands, never of the product.
 
 from __future__ import annotations
 
-import math
 import time
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
-from labctl.config import ConfigError
+from labctl.config import ConfigError, opu_section
 from labctl.errors import LabctlError
 from labctl.opu.encoding import EncodingRangeWarning, as_float_array
-from labctl.opu.precision import output_sigma
 
 __all__ = ["CoreConfig", "StationaryConfig", "StationaryCalibration", "StationaryOPU", "architecture",
            "open_cores"]
@@ -102,18 +100,7 @@ class StationaryConfig(_Strict):
 
     @classmethod
     def from_bench(cls, bench) -> "StationaryConfig":
-        config = getattr(bench, "config", bench)
-        section = getattr(config, "opu", None)
-        path = getattr(bench, "path", None)
-        if not section:
-            raise ConfigError(path, "opu", "this bench file has no 'opu' section")
-        try:
-            return cls.model_validate(section)
-        except ValidationError as exc:
-            first = exc.errors()[0]
-            where = "opu." + ".".join(str(p) for p in first["loc"]) if first["loc"] else "opu"
-            message = "unknown field" if first["type"] == "extra_forbidden" else first["msg"]
-            raise ConfigError(path, where, message) from None
+        return opu_section(bench, cls, "see sim_backends/benches/ring_core.yaml")
 
 
 def architecture(bench) -> str:
