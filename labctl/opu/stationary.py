@@ -378,7 +378,8 @@ class StationaryOPU:
         rows_per_program = max(1, min(m, MAX_PROGRAM_CODES // max(1, tiles * kin)))
         sigma_slot = cal.slot_sigma_v if cal.slot_sigma_v is not None else np.zeros(kout)
         slot_var = (4.0 * sigma_slot / cal.g_span_v) ** 2  # (Q,) variance of one decoded tile sum
-        g_lo, g_span = cal.g_lo_v[None, None, :], cal.g_span_v[None, None, :]
+        dec_gain = cal.decoder_gain if cal.decoder_gain is not None else np.ones(kout)
+        dec_offset = cal.decoder_offset if cal.decoder_offset is not None else np.zeros(kout)
         for r0 in range(0, m, rows_per_program):
             r1 = min(m, r0 + rows_per_program)
             s = r1 - r0
@@ -390,19 +391,25 @@ class StationaryOPU:
             stats["tiles"] += tiles
             stats["slots"] += tiles * s
             stats["upload_bytes"] += tile_codes.nbytes + heaters.nbytes
-            sw = sum_w[:, None, :]  # (T, 1, Q)
-            sx = np.broadcast_to(sum_x[:, :, None, r0:r1], (nb, nk, nn, s)).reshape(tiles, s)[:, :, None]
-            xw_prime = (volts - cal.dark_v - cal.eps * (kin * g_lo + g_span * (kin + sw) / 2.0)
-                        - g_lo * (kin + sx) / 2.0) / g_span
-            xw = 4.0 * xw_prime - kin - sx - sw  # (T, S, Q): each tile's signed partial sums
-            if cal.decoder_gain is not None:
-                xw = cal.decoder_gain * xw + cal.decoder_offset
+            # the decode, folded into one affine map per output (float32 over the (T, S, Q) readings):
+            # 4 [y - dark - eps (K G_lo + dG sum w') - G_lo sum x'] / dG - K - sum x - sum w, then the decoder
+            gain_a = (dec_gain * 4.0 / cal.g_span_v).astype(np.float32)
+            coef_w = dec_gain * (-2.0 * cal.eps - 1.0)
+            coef_x = (dec_gain * (-2.0 * cal.g_lo_v / cal.g_span_v - 1.0)).astype(np.float32)
+            const = dec_gain * (-4.0 * (cal.dark_v + cal.eps * kin * cal.g_lo_v + cal.eps * cal.g_span_v * kin / 2.0
+                                        + cal.g_lo_v * kin / 2.0) / cal.g_span_v - kin) + dec_offset
+            xw = volts.astype(np.float32) * gain_a
+            xw += (const + coef_w * sum_w).astype(np.float32)[:, None, :]
+            sx = np.broadcast_to(sum_x[:, :, None, r0:r1], (nb, nk, nn, s)).reshape(tiles, s)
+            xw += sx.astype(np.float32)[:, :, None] * coef_x
             # undo the block scales per tile, then add the K'/16 partial sums of every output
-            scale = sa_blk[:, :, None, r0:r1, None] * sb_blk.reshape(nb, nk, nn, 1, kout)  # (B, nk, nn, S, Q)
-            tiles_xw = xw.reshape(nb, nk, nn, s, kout) * scale
-            part = tiles_xw.sum(axis=1)  # (B, nn, S, Q)
+            tiles_xw = xw.reshape(nb, nk, nn, s, kout)
+            tiles_xw *= sb_blk.reshape(nb, nk, nn, 1, kout).astype(np.float32)
+            tiles_xw *= sa_blk[:, :, None, r0:r1, None].astype(np.float32)
+            part = tiles_xw.sum(axis=1, dtype=np.float64)  # (B, nn, S, Q)
             acc[:, r0:r1] = part.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
-            tile_var = (scale ** 2 * slot_var).sum(axis=1)  # (B, nn, S, Q)
+            tile_var = np.einsum("bks,bknq->bnsq", sa_blk[:, :, r0:r1] ** 2,
+                                 sb_blk.reshape(nb, nk, nn, kout) ** 2) * slot_var  # (B, nn, S, Q)
             var[:, r0:r1] = tile_var.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
         return acc[:, :, :n], var[:, :, :n]
 

@@ -443,14 +443,16 @@ class SimLabctlOCC(SimInstrument):
         return gains, background
 
     def _modulator_powers(self, path: _Path, codes: np.ndarray, rng, noise: bool = True) -> np.ndarray:
-        """M_k = power transmission of MZM k for each slot's DAC code (float32, same shape as codes)."""
+        """M_k = power transmission of MZM k for each slot's DAC code: codes (..., K) -> float32 (K, ...),
+        input-major so that each input's slots are contiguous."""
         amplitude = self.dac_amplitude
         dac = DAC(bits=self.dac_bits, full_scale_v=amplitude, enob=self.dac_enob, sample_rate=self.symbol_rate,
                   bandwidth_hz=None)
-        out = np.empty(codes.shape, dtype=np.float32)
+        by_input = np.ascontiguousarray(np.moveaxis(codes, -1, 0))
+        out = np.empty(by_input.shape, dtype=np.float32)
         step = 2 ** (16 - self.dac_bits)
         for k in range(self.n_in):
-            c = codes[..., k]
+            c = by_input[k]
             volts = (np.round(c.astype(np.float32) / step) * step) * np.float32(amplitude / 2 / 32767)
             if noise and dac.excess_noise_rms() > 0:
                 volts += standard_normal_f32(rng, volts.shape) * np.float32(dac.excess_noise_rms())
@@ -466,7 +468,7 @@ class SimLabctlOCC(SimInstrument):
                     volts += standard_normal_f32(rng, volts.shape) * np.float32(amp.noise_rms_v * math.sqrt(share))
             mzm = path.mzms[k]
             bias = float(self.world.voltage_into(mzm.name, "bias", np.array([self.world.time]))[0])
-            out[..., k] = mzm._power_of_theta(mzm._theta(volts, bias)).astype(np.float32)
+            out[k] = mzm._power_of_theta(mzm._theta(volts, bias)).astype(np.float32)
         return out
 
     def _taps(self, path: _Path, k: int, q: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -554,20 +556,24 @@ class SimLabctlOCC(SimInstrument):
         mismatch = (path.delays - self.input_advance) * rate
         shift = np.round(mismatch).astype(np.int64)
         fraction = mismatch - shift
-        idle = self._modulator_powers(path, np.zeros((1, self.n_in), dtype=np.int16), rng, noise=False)[0]
-        powers = self._modulator_powers(path, codes, rng)  # (tiles, slots, n_in)
-        effective = np.empty_like(powers)
-        for k in range(self.n_in):
-            offsets, taps = self._taps(path, k, 0, float(fraction[k]))
-            acc = np.zeros((tiles, slots), dtype=np.float32)
-            for off, tap in zip(offsets, taps):
-                acc += np.float32(tap) * _shifted(powers[..., k], int(shift[k] + off), gap, idle[k])
-            effective[..., k] = acc
+        idle = self._modulator_powers(path, np.zeros((1, self.n_in), dtype=np.int16), rng, noise=False)[:, 0]
+        powers = self._modulator_powers(path, codes, rng)  # (n_in, tiles, slots)
+        effective = np.empty((tiles, slots, self.n_in), dtype=np.float32)
         # laser RIN: each input's own laser, independent from input to input and slot to slot, over the
         # noise bandwidth the ADC sees (the lasers' field model carries it at waveform level)
         share = self._noise_share(path.photodiodes[0]) * path.photodiodes[0].receiver.noise_bandwidth_hz
-        for k in np.flatnonzero(path.rin > 0):
-            effective[..., k] *= 1 + standard_normal_f32(rng, (tiles, slots)) * np.float32(math.sqrt(path.rin[k] * share))
+        for k in range(self.n_in):
+            offsets, taps = self._taps(path, k, 0, float(fraction[k]))
+            if len(taps) == 1 and shift[k] + offsets[0] == 0:
+                acc = powers[k] * np.float32(taps[0])
+            else:
+                acc = np.zeros((tiles, slots), dtype=np.float32)
+                for off, tap in zip(offsets, taps):
+                    acc += np.float32(tap) * _shifted(powers[k], int(shift[k] + off), gap, idle[k])
+            if path.rin[k] > 0:
+                acc *= 1 + standard_normal_f32(rng, (tiles, slots)).reshape(tiles, slots) * np.float32(
+                    math.sqrt(path.rin[k] * share))
+            effective[..., k] = acc
         power = np.matmul(effective, gains.astype(np.float32))  # (tiles, slots, n_out): optical summation
         power += background[:, None, :].astype(np.float32)
         adc = ADC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob, offset_v=self.adc_offset,
