@@ -22,3 +22,37 @@ def shared_file(tmp_path_factory, name: str, make) -> Path:
         finally:
             fcntl.flock(lock, fcntl.LOCK_UN)
     return path
+
+
+RING_CORE = Path(__file__).resolve().parents[1] / "sim_backends" / "benches" / "ring_core.yaml"
+
+
+def ring_core_calibration(tmp_path_factory, core: int) -> Path:
+    """Core ``core`` of the built-in ring-core bench calibrated as written (bench seed 1), once per session."""
+
+    def make(path: Path) -> None:
+        import labctl
+        from labctl.opu import stationary_calibration
+
+        with labctl.open_bench(RING_CORE, seed=1) as bench:
+            stationary_calibration.calibrate(bench, path, core=core)
+
+    return shared_file(tmp_path_factory, f"ring_core_occ{core + 1}_seed1.json", make)
+
+
+def calibrate_core_run(tmp_path_factory) -> Path:
+    """Output folder of the ``calibrate_core`` experiment on core 0 (occ1, seed 3), once per session."""
+
+    def make(path: Path) -> None:
+        import shutil
+
+        from experiments.calibrate_core import CalibrateCore
+        from labctl.runner import run_experiment
+
+        partial = path.with_name(path.name + ".partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        run_experiment(CalibrateCore, bench_path=RING_CORE, seed=3, overrides={"cores": [0]}, out=partial,
+                       show_progress=False)
+        partial.rename(path)
+
+    return shared_file(tmp_path_factory, "calibrate_core_occ1", make)

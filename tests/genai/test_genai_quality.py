@@ -8,7 +8,6 @@ only its lower point (on the modified bench file), so it stays under 40 s.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,28 +15,18 @@ import numpy as np
 import pytest
 import yaml
 
-from experiments.calibrate_core import CalibrateCore
 from experiments.genai_quality import GenAIQuality, Parameters, plan_points
 from labctl.config import load_bench
 from labctl.runner import ExperimentError, run_experiment
 from labctl.store import read_results
-from tests.shared_files import shared_file
+from tests.shared_files import calibrate_core_run
 
 BENCH = Path(__file__).resolve().parents[2] / "sim_backends" / "benches" / "ring_core.yaml"
 
 
 @pytest.fixture(scope="session")
 def core_run(tmp_path_factory) -> Path:
-    """Output folder of `calibrate_core` on core 0 (occ1), made once per session (shared by name)."""
-
-    def make(path: Path) -> None:
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        run_experiment(CalibrateCore, bench_path=BENCH, seed=3, overrides={"cores": [0]}, out=partial,
-                       show_progress=False)
-        partial.rename(path)
-
-    return shared_file(tmp_path_factory, "calibrate_core_occ1", make)
+    return calibrate_core_run(tmp_path_factory)
 
 
 def test_tiny_run_records_table_and_plot_and_lower_power_gives_fewer_bits(core_run, tmp_path):

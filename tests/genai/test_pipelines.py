@@ -39,7 +39,7 @@ from experiments.genai.models import (
     load_model,
 )
 from experiments.genai.quality import compare, psnr, ssim
-from tests.shared_files import shared_file
+from tests.shared_files import ring_core_calibration
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "sim_backends" / "benches" / "ring_core.yaml"
@@ -55,17 +55,10 @@ MAX_UNET_RELATIVE_ERROR = 0.3
 # -- fixtures ---------------------------------------------------------------------------------------------
 
 
-def _calibrate_occ1(path: Path) -> None:  # the same file tests/opu/test_stationary.py makes (same name)
-    from labctl.opu import stationary_calibration as stcal
-
-    with labctl.open_bench(BENCH, seed=1) as bench:
-        stcal.calibrate(bench, path, core=0)
-
-
 @pytest.fixture(scope="module")
 def calibration_dir(tmp_path_factory) -> Path:
     """A calibration directory as ``labctl generate --calibration`` takes it, holding core occ1's file."""
-    path = shared_file(tmp_path_factory, "ring_core_occ1_seed1.json", _calibrate_occ1)
+    path = ring_core_calibration(tmp_path_factory, 0)
     folder = tmp_path_factory.mktemp("calibration")
     shutil.copy2(path, folder / "occ1.json")
     return folder

@@ -6,7 +6,6 @@ adds at most one calibration (small grids, small matrices), so every test stays 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,7 @@ from experiments.precision_sweep import PrecisionSweep, model_operands, rescaled
 from labctl.opu.precision import error_stats
 from labctl.runner import ExperimentError, run_experiment
 from labctl.store import read_results
-from tests.shared_files import shared_file
+from tests.shared_files import calibrate_core_run
 
 BENCH = Path(__file__).resolve().parents[2] / "sim_backends" / "benches" / "ring_core.yaml"
 #: the smallest useful sweep: no sweep at all unless a test asks for one
@@ -29,16 +28,7 @@ NO_SWEEPS = {"power_offsets_db": [], "symbol_rates_hz": [], "fibre_lengths_km": 
 
 @pytest.fixture(scope="session")
 def core_run(tmp_path_factory) -> Path:
-    """Output folder of `calibrate_core` on core 0 (occ1), made once per session."""
-
-    def make(path: Path) -> None:
-        partial = path.with_name(path.name + ".partial")
-        shutil.rmtree(partial, ignore_errors=True)
-        run_experiment(CalibrateCore, bench_path=BENCH, seed=3, overrides={"cores": [0]}, out=partial,
-                       show_progress=False)
-        partial.rename(path)
-
-    return shared_file(tmp_path_factory, "calibrate_core_occ1", make)
+    return calibrate_core_run(tmp_path_factory)
 
 
 def _sweep(tmp_path, core_run, **overrides):

@@ -31,7 +31,7 @@ from labctl.opu import stationary_calibration as stcal
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import StationaryOPU, StationaryOPUError, open_cores
 from sim_backends.bench import load_bench_file
-from tests.shared_files import shared_file
+from tests.shared_files import ring_core_calibration, shared_file
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "sim_backends" / "benches" / "ring_core.yaml"
@@ -116,22 +116,14 @@ def bench_data() -> dict:
     return load_yaml(BENCH)
 
 
-def _calibrate_as_written(core: int):
-    def make(path: Path) -> None:
-        with labctl.open_bench(BENCH, seed=1) as bench:
-            stcal.calibrate(bench, path, core=core)
-
-    return make
-
-
 @pytest.fixture(scope="module")
 def occ3_cal_path(tmp_path_factory) -> Path:
-    return shared_file(tmp_path_factory, "ring_core_occ3_seed1.json", _calibrate_as_written(2))
+    return ring_core_calibration(tmp_path_factory, 2)
 
 
 @pytest.fixture(scope="module")
 def default_cal_path(tmp_path_factory) -> Path:
-    return shared_file(tmp_path_factory, "ring_core_occ1_seed1.json", _calibrate_as_written(0))
+    return ring_core_calibration(tmp_path_factory, 0)
 
 
 @pytest.fixture(scope="module")
