@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import time
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -139,11 +139,9 @@ class StationaryCalibration:
     @classmethod
     def from_section(cls, section: dict) -> "StationaryCalibration":
         data = dict(section)
-        for key in ("biases_v", "dark_v", "code_table", "u_table", "ring_peak_v", "ring_center_p",
-                    "ring_half_width_p", "thermal_crosstalk", "g_lo_v", "g_span_v", "decoder_gain",
-                    "decoder_offset", "slot_sigma_v"):
-            if data.get(key) is not None:
-                data[key] = np.asarray(data[key], dtype=float)
+        for f in fields(cls):  # every array field, as float arrays (whatever the file stored)
+            if "np.ndarray" in str(f.type) and data.get(f.name) is not None:
+                data[f.name] = np.asarray(data[f.name], dtype=float)
         data["steps"] = list(data.get("steps", []))
         return cls(**data)
 

@@ -209,18 +209,22 @@ def _branch_table(opu: StationaryOPU, k: int, codes: np.ndarray, y: np.ndarray,
     return np.interp(grid, u[keep], codes[lo:hi + 1][keep]), grid
 
 
+def _quadrature_bias(opu: StationaryOPU, theta0: float, v_pi_rf: float, bias_v: float) -> float:
+    """The bias (within the DAC's +-10 V) nearest ``bias_v`` that moves the fitted phase at code 0,
+    ``theta0``, to a rising quadrature (-pi/4 mod pi); V_pi(DC) from the fit and the nominal ratio."""
+    nom = opu.config.nominal
+    v_pi_dc = v_pi_rf * nom.v_pi / nom.v_pi_rf
+    targets = -np.pi / 4 + np.pi * np.round((theta0 + np.pi / 4) / np.pi + np.arange(-2, 3))
+    options = bias_v + (targets - theta0) * 2 * v_pi_dc / np.pi
+    options = options[np.abs(options) <= 10.0]
+    return float(options[np.argmin(np.abs(options - bias_v))])
+
+
 def calibrate_bias(opu: StationaryOPU) -> dict[str, Any]:
     """Bias each input modulator at rising quadrature at code 0; a provisional lookup u(code) from the
     fitted transfer curve (refined by :func:`calibrate_transfer` once the rings pass strong light)."""
     codes, y = _ramp(opu)
-    nom = opu.config.nominal
-    biases = np.zeros(opu.n_in)
-    for k in range(opu.n_in):
-        theta0, v_pi_rf = _fit_cos2(opu, codes, y[k])
-        v_pi_dc = v_pi_rf * nom.v_pi / nom.v_pi_rf
-        targets = -np.pi / 4 + np.pi * np.arange(-4, 5)
-        volts = (targets - theta0) * 2 * v_pi_dc / np.pi
-        biases[k] = float(volts[np.argmin(np.abs(volts))])
+    biases = np.array([_quadrature_bias(opu, *_fit_cos2(opu, codes, y[k]), 0.0) for k in range(opu.n_in)])
     opu.controller.set_biases(list(biases))
     codes, y = _ramp(opu)
     fine = np.linspace(-MAX_CODE, MAX_CODE, 4097)
@@ -231,12 +235,7 @@ def calibrate_bias(opu: StationaryOPU) -> dict[str, Any]:
             tables.append(_branch_table(opu, k, fine, _cos2_model(opu, fine, *fit)))
         except StationaryOPUError:
             # the first fit saw only part of a fringe and missed: once more from where the bias is now
-            theta0, v_pi_rf = fit
-            v_pi_dc = v_pi_rf * nom.v_pi / nom.v_pi_rf
-            targets = -np.pi / 4 + np.pi * np.round((theta0 + np.pi / 4) / np.pi + np.arange(-2, 3))
-            options = biases[k] + (targets - theta0) * 2 * v_pi_dc / np.pi
-            options = options[np.abs(options) <= 10.0]
-            biases[k] = float(options[np.argmin(np.abs(options - biases[k]))])
+            biases[k] = _quadrature_bias(opu, *fit, biases[k])
             opu.controller.set_bias(k + 1, biases[k])
             codes_k, y_k = _ramp(opu)
             tables.append(_branch_table(opu, k, fine, _cos2_model(opu, fine, *_fit_cos2(opu, codes_k, y_k[k]))))
