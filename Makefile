@@ -9,7 +9,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): pyproject.toml
 	test -d $(VENV) || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[dev,ml,gen]'
+	$(BIN)/pip install -q -e '.[dev,ml,gen,real]'
 	touch $(STAMP)
 
 install: $(STAMP)
