@@ -21,11 +21,13 @@ from pyvisa.util import LibraryPath
 
 from sim_backends.bench import (
     DEFAULT_BENCH_PATH,
+    BenchFileError,
     SimBench,
     build_bench,
     load_bench_file,
     normalise_resource,
 )
+from sim_backends.faults import FaultError, FaultInjector
 from sim_backends.instrument import SimInstrument
 
 StatusCode = constants.StatusCode
@@ -56,6 +58,11 @@ class _Session:
             constants.ResourceAttribute.resource_class: parsed.resource_class,
             constants.ResourceAttribute.interface_type: parsed.interface_type_const,
         }
+
+    def timeout_s(self) -> float:
+        """The session's I/O timeout in s (inf when infinite)."""
+        value, _ = self.get(constants.ResourceAttribute.timeout_value)
+        return float("inf") if value in (None, constants.VI_TMO_INFINITE) else value / 1000
 
     def get(self, attribute):
         if attribute in self.attrs:
@@ -97,6 +104,12 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
         self.bench = build_bench(config, seed)
         self.sessions: dict[int, Any] = {}
         self._handles = itertools.count(1001)
+        #: Injected faults (timeouts, disconnects, ... see sim_backends.faults) and their log.
+        self.faults = FaultInjector(self.bench.world, self.bench.by_name, seed)
+        try:
+            self.faults.install_from(config)
+        except FaultError as exc:
+            raise BenchFileError(str(exc)) from None
 
     @property
     def world(self):
@@ -129,13 +142,30 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
         if instrument is None:
             raise UnknownResource(resource_name, sorted(self.bench.by_resource))
         handle = next(self._handles)
+        self.faults.open(handle, instrument.name)  # refused while a disconnect keeps the resource away
         self.sessions[handle] = _Session(str(parsed), instrument, parsed)
         return handle, StatusCode.success
 
     def close(self, session):
+        self.faults.close(session)
         if self.sessions.pop(session, None) is None:
             return StatusCode.error_invalid_object
         return StatusCode.success
+
+    # -- fault injection (sim_backends.faults) ------------------------------------------------------
+
+    def inject(self, name: str, fault: Any, **params: Any):
+        """Arm a fault on bench item ``name`` (e.g. ``inject("laser", "disconnect", down_s=2)``)."""
+        return self.faults.inject(name, fault, **params)
+
+    def injected(self, name: str, fault: Any, **params: Any):
+        """Context manager: a fault armed for the duration of a ``with`` block."""
+        return self.faults.injected(name, fault, **params)
+
+    @property
+    def fault_log(self):
+        """Every fault that fired so far (time, instrument, fault, detail)."""
+        return list(self.faults.log)
 
     # -- message-based I/O ---------------------------------------------------------------------
 
@@ -143,7 +173,9 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
         sess = self.sessions.get(session)
         if not isinstance(sess, _Session):
             return 0, StatusCode.error_invalid_object
+        self.faults.before_write(session, sess.instrument.name)
         sess.instrument.handle_write(bytes(data))
+        self.faults.after_write(sess.instrument.name)
         return len(data), StatusCode.success
 
     def read(self, session, count: int):
@@ -151,16 +183,20 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
         if not isinstance(sess, _Session):
             return b"", StatusCode.error_invalid_object
         instrument = sess.instrument
+        self.faults.before_read(session, instrument.name, sess.timeout_s())
         if not instrument.output:
             # Nothing to answer: a real instrument stays silent and the read times out.
             instrument.query_unterminated()
             raise errors.VisaIOError(constants.VI_ERROR_TMO)
         chunk, end = instrument.read_output(count)
+        chunk = self.faults.reply(instrument.name, chunk)
+        end = end or not instrument.output
         return chunk, (StatusCode.success if end else StatusCode.success_max_count_read)
 
     def clear(self, session):
         sess = self.sessions.get(session)
         if isinstance(sess, _Session):
+            self.faults.check(session)
             sess.instrument.output.clear()
         return StatusCode.success
 

@@ -21,7 +21,7 @@ import threading
 import time
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, Callable, ClassVar
 
 import numpy as np
 
@@ -116,6 +116,10 @@ class World:
         #: Held by every outermost evaluation: instruments driven from several threads (parallel optical
         #: cores) share this one world; its memo, clock and random generator are not thread-safe.
         self.lock = threading.RLock()
+        #: Faults acting on the physics (installed by ``sim_backends.faults``): per ``(node, port)``, functions
+        #: ``(t, value) -> value`` applied to what an output produces / to what an input receives.
+        self.output_faults: dict[tuple[str, str], list[Callable]] = {}
+        self.input_faults: dict[tuple[str, str], list[Callable]] = {}
 
     # -- building -------------------------------------------------------------------------------
 
@@ -160,7 +164,10 @@ class World:
         source = self._upstream.get((node, port))
         if source is None:
             return []
-        return self._evaluate(source, t, optical=True)
+        light = self._evaluate(source, t, optical=True)
+        for fault in self.input_faults.get((node, port), ()):
+            light = fault(t, light)
+        return light
 
     def voltage_into(self, node: str, port: str, t: np.ndarray) -> np.ndarray:
         """Voltage arriving at electrical input ``node.port`` (0 V if unconnected)."""
@@ -188,6 +195,8 @@ class World:
             if started is not None:
                 self._memo.clear()
                 self.physics_seconds += time.perf_counter() - started
+        for fault in self.output_faults.get(source, ()):
+            value = fault(t, value)
         if key is not None:
             self._memo[key] = value
         return value
