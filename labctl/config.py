@@ -1,7 +1,8 @@
 """Bench files: what instruments a bench has, where they are, how they are connected, and its limits.
 
-A bench file is YAML (``.yaml``/``.yml``) or TOML (``.toml``). It is validated as a whole when read;
-an error names the file and the field (``instruments.laser.driver``) and says what is allowed.
+A bench file is YAML (``.yaml``/``.yml``) or TOML (``.toml``), read strictly (:mod:`labctl.files`) and
+validated as a whole; an error names the file, the line (where known) and the field
+(``instruments.laser.driver``) and says what is allowed. Fields are described in docs/bench_files.md.
 The same file drives a real bench (``resource`` = real VISA addresses, ``driver`` = real driver) and its
 simulation (``driver`` selects the simulated model, ``sim.params`` its physical parameters,
 ``components``/``connections`` the passive optics that only the simulator needs).
@@ -9,23 +10,33 @@ simulation (``driver`` selects the simulated model, ``sim.params`` its physical 
 
 from __future__ import annotations
 
-import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pyvisa import rname
 
 from drivers import DRIVERS
 from labctl.errors import ConfigError
+from labctl.files import Document, check_plain, load_document
 from labctl.instruments import ROLE_NAMES
+from sim_backends.bench import BenchFileError, check_sim_params
 
 Role = Literal[ROLE_NAMES]  # type: ignore[valid-type]
 
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
+
+
+class _FieldError(ValueError):
+    """A cross-field problem found by a model validator: the dotted field it concerns and, when the field
+    itself is absent from the file, the location whose line to report instead."""
+
+    def __init__(self, field: str, message: str, at: str | None = None):
+        self.field = field
+        self.at = at or field
+        super().__init__(message)
 
 
 class SimSettings(_Strict):
@@ -69,16 +80,68 @@ class InstrumentConfig(_Strict):
         return value
 
 
-class SafetyLimits(_Strict):
-    """Limits a setting must respect; a refused setting never reaches the instrument."""
+#: Plausible range of each safety limit: (lowest, highest, unit, why the ceiling); the lowest is exclusive
+#: when it is 0 (a zero limit refuses everything) and inclusive otherwise. A value outside is a mistake
+#: (a unit slip, a sign, a typo), not a bench setting.
+LIMIT_RANGES: dict[str, tuple[float, float, str, str]] = {
+    "max_power_dbm": (-30.0, 27.0, "dBm", "+27 dBm (500 mW) is the IEC 60825-1 Class 3B ceiling; a stronger "
+                      "beam needs Class 4 controls this software does not provide, and below -30 dBm (1 uW) no "
+                      "bench laser can be set"),
+    "max_amplitude_vpp": (0.0, 20.0, "Vpp", "20 Vpp is the largest swing of bench arbitrary waveform "
+                          "generators, into high impedance"),
+    "max_voltage_v": (0.0, 60.0, "V", "60 V DC is the SELV touch-safety limit of IEC 61140; modulator biases "
+                      "and heaters need far less"),
+    "max_current_a": (0.0, 10.0, "A", "modulator biases and heaters draw milliamps; 10 A is the top of bench "
+                      "DC power modules"),
+    "max_heater_voltage_v": (0.0, 24.0, "V", "integrated thermo-optic heaters tune a whole FSR below ~10 V; "
+                             "24 V is the highest common heater-driver rail"),
+    "max_bias_voltage_v": (0.0, 60.0, "V", "60 V DC is the SELV touch-safety limit of IEC 61140"),
+    "max_dac_amplitude_vpp": (0.0, 20.0, "Vpp", "20 Vpp is the largest swing of bench signal converters"),
+}
 
-    max_power_dbm: float | None = None
-    max_amplitude_vpp: float | None = None
-    max_voltage_v: float | None = None
-    max_current_a: float | None = None
-    max_heater_voltage_v: float | None = Field(None, ge=0)
-    max_bias_voltage_v: float | None = Field(None, ge=0)
-    max_dac_amplitude_vpp: float | None = Field(None, ge=0)
+#: A limit is a real number given as such: strings, booleans, NaN and infinities are refused.
+_Limit = Annotated[float | None, Field(None, strict=True, allow_inf_nan=False)]
+
+
+class SafetyLimits(_Strict):
+    """Limits a setting must respect; a refused setting never reaches the instrument.
+
+    Every key its instrument's role enforces (``SAFETY_KEYS_BY_ROLE``) must be set, or named in
+    ``unlimited``: a missing limit is then a decision written in the file, never an omission.
+    """
+
+    max_power_dbm: _Limit = None
+    max_amplitude_vpp: _Limit = None
+    max_voltage_v: _Limit = None
+    max_current_a: _Limit = None
+    max_heater_voltage_v: _Limit = None
+    max_bias_voltage_v: _Limit = None
+    max_dac_amplitude_vpp: _Limit = None
+    unlimited: list[str] = Field(default_factory=list, description="keys of the role deliberately left unlimited")
+
+    @field_validator(*LIMIT_RANGES)
+    @classmethod
+    def _plausible(cls, value: float | None, info) -> float | None:
+        if value is None:
+            return value
+        low, high, unit, why = LIMIT_RANGES[info.field_name]
+        if not (low < value if low == 0 else low <= value) or value > high:
+            bound = "> 0" if low == 0 else f">= {low:g}"
+            raise ValueError(f"{value:g} {unit} is not a plausible limit; it must be {bound} and <= {high:g} "
+                             f"{unit}: {why}")
+        return value
+
+    @field_validator("unlimited")
+    @classmethod
+    def _once_each(cls, value: list[str]) -> list[str]:
+        twice = sorted({key for key in value if value.count(key) > 1})
+        if twice:
+            raise ValueError(f"lists {', '.join(twice)} more than once")
+        return value
+
+
+#: The numeric limit fields of :class:`SafetyLimits` (everything but ``unlimited``).
+LIMIT_KEYS: tuple[str, ...] = tuple(LIMIT_RANGES)
 
 
 #: The safety keys each role enforces (labctl.safety.checks_for); any other key set for an instrument of
@@ -94,13 +157,18 @@ SAFETY_KEYS_BY_ROLE: dict[str, tuple[str, ...]] = {
     "optical_core": ("max_heater_voltage_v", "max_bias_voltage_v", "max_dac_amplitude_vpp"),
 }
 
+#: Roles that emit light, voltage or current: each needs a ``safety`` entry.
+SOURCE_ROLES: tuple[str, ...] = tuple(role for role, keys in SAFETY_KEYS_BY_ROLE.items() if keys)
+
+_UNITS = {key: unit for key, (_, _, unit, _) in LIMIT_RANGES.items()}
+
 
 class BenchConfig(_Strict):
     """A whole bench file."""
 
     name: str
     description: str = ""
-    temperature_k: float = Field(295.0, gt=0)
+    temperature_k: float = Field(295.0, gt=0, allow_inf_nan=False)
     visa_library: str = Field("", description="pyvisa library spec for the real bench ('' = system default, '@py')")
     instruments: dict[str, InstrumentConfig]
     components: dict[str, dict[str, Any]] = Field(default_factory=dict)
@@ -110,67 +178,118 @@ class BenchConfig(_Strict):
 
     @model_validator(mode="after")
     def _cross_checks(self):
-        for name, limits in self.safety.items():
-            if name not in self.instruments:
-                raise ValueError(f"safety.{name}: no instrument named {name!r}")
-            role = self.instruments[name].role
-            allowed = SAFETY_KEYS_BY_ROLE.get(role, ())
-            for key in sorted(limits.model_fields_set):
-                if getattr(limits, key) is not None and key not in allowed:
-                    takes = ", ".join(allowed) if allowed else "no safety limits"
-                    raise ValueError(f"safety.{name}.{key}: does not apply to role {role!r} (it would be "
-                                     f"ignored); role {role!r} takes {takes}")
+        self._check_names()
+        self._check_safety()
         seen: dict[str, str] = {}
         for name, inst in self.instruments.items():
             key = str(rname.parse_resource_name(inst.resource))
             if key in seen:
-                raise ValueError(f"instruments.{name}.resource: {key} is also used by {seen[key]!r}")
+                raise _FieldError(f"instruments.{name}.resource", f"{key} is also used by {seen[key]!r}")
             seen[key] = name
         for index, link in enumerate(self.connections):
             text = link if isinstance(link, str) else " -> ".join(link)
             if "->" not in text or text.count("->") != 1:
-                raise ValueError(f"connections[{index}]: {link!r} is not 'item.port -> item.port'")
+                raise _FieldError(f"connections.{index}", f"{link!r} is not 'item.port -> item.port'")
             for end in text.split("->"):
                 item = end.strip().partition(".")[0]
                 if item not in self.instruments and item not in self.components:
-                    raise ValueError(f"connections[{index}]: {item!r} is neither an instrument nor a component")
+                    raise _FieldError(f"connections.{index}", f"{item!r} is neither an instrument nor a component")
+        try:
+            check_sim_params({"instruments": {name: {"driver": inst.driver, "sim": {"params": inst.sim.params}}
+                                              for name, inst in self.instruments.items()},
+                              "components": self.components})
+        except BenchFileError as exc:
+            raise _FieldError(exc.field or "components", exc.reason) from None
         return self
+
+    def _check_names(self) -> None:
+        """Instruments and components share one namespace (connections say ``name.port``)."""
+        for section, names in (("instruments", self.instruments), ("components", self.components)):
+            for name in names:
+                if not name.strip() or "." in name or "->" in name or name != name.strip():
+                    raise _FieldError(f"{section}.{name}", f"{name!r} cannot be used in connections "
+                                      "('name.port'): use a name without dots, arrows or outer spaces")
+        for name in self.components:
+            if name in self.instruments:
+                raise _FieldError(f"components.{name}", f"{name!r} is also the name of an instrument; one "
+                                  "would silently stand for the other in connections: rename one")
+
+    def _check_safety(self) -> None:
+        """Every limit applies to its instrument's role, and every source has all of its role's limits
+        (or says which it runs without), so a missing check is always a written decision."""
+        for name, limits in self.safety.items():
+            if name not in self.instruments:
+                raise _FieldError(f"safety.{name}", f"no instrument named {name!r}; instruments: "
+                                  f"{', '.join(sorted(self.instruments))}")
+            role = self.instruments[name].role
+            allowed = SAFETY_KEYS_BY_ROLE.get(role, ())
+            takes = ", ".join(allowed) if allowed else "no safety limits"
+            for key in LIMIT_KEYS:
+                if getattr(limits, key) is not None and key not in allowed:
+                    raise _FieldError(f"safety.{name}.{key}", f"does not apply to role {role!r} (it would be "
+                                      f"ignored); role {role!r} takes {takes}")
+            for index, key in enumerate(limits.unlimited):
+                if key not in allowed:
+                    raise _FieldError(f"safety.{name}.unlimited.{index}", f"{key!r} is not a limit of role "
+                                      f"{role!r}; role {role!r} takes {takes}")
+                if getattr(limits, key) is not None:
+                    raise _FieldError(f"safety.{name}.unlimited.{index}", f"{key} is both set and listed as "
+                                      "unlimited: remove one")
+        for name, inst in self.instruments.items():
+            keys = SAFETY_KEYS_BY_ROLE.get(inst.role, ())
+            if not keys:
+                continue
+            limits = self.safety.get(name)
+            if limits is None:
+                example = ", ".join(f"{key}: <{_UNITS[key]}>" for key in keys)
+                raise _FieldError(f"safety.{name}", f"instrument {name!r} (role {inst.role}) has no safety "
+                                  f"limits; add '{name}: {{{example}}}' under 'safety' (a key it must run "
+                                  "without goes in that entry's 'unlimited' list)", at=f"instruments.{name}")
+            for key in keys:
+                if getattr(limits, key) is None and key not in limits.unlimited:
+                    raise _FieldError(f"safety.{name}.{key}", f"missing: set the limit in {_UNITS[key]}, or "
+                                      f"add {key} to safety.{name}.unlimited to run without it",
+                                      at=f"safety.{name}")
 
     def to_dict(self) -> dict[str, Any]:
         return self.model_dump(mode="json")
 
 
-def parse_bench(data: Any, path: str | Path | None = None) -> BenchConfig:
-    """Validate a bench description (already parsed into Python objects)."""
+def parse_bench(data: Any, path: str | Path | None = None, document: Document | None = None) -> BenchConfig:
+    """Validate a bench description (already parsed into Python objects).
+
+    ``document`` (from :func:`labctl.files.load_document`) supplies the lines errors name.
+    """
+    if document is None:
+        if not isinstance(data, dict):
+            raise ConfigError(path, None, "the top level must be a mapping of fields")
+        document = Document(Path(path) if path is not None else Path("<data>"), data)
+        check_plain(document, path)
     try:
         return BenchConfig.model_validate(data)
     except ValidationError as exc:
         first = exc.errors()[0]
-        field = ".".join(str(part) for part in first["loc"]) or None
-        message = first["msg"]
-        if first["type"] == "extra_forbidden":
-            message = "unknown field (check its spelling against docs/bench_files.md)"
-        elif first["type"] == "missing":
-            message = "required field is missing"
+        cause = (first.get("ctx") or {}).get("error")
+        if isinstance(cause, _FieldError):
+            field, message, at = cause.field, str(cause), cause.at.split(".")
+        else:
+            at = [str(part) for part in first["loc"]]
+            field = ".".join(at) or None
+            message = first["msg"].removeprefix("Value error, ")
+            if first["type"] == "extra_forbidden":
+                message = "unknown field (check its spelling against docs/bench_files.md)"
+            elif first["type"] == "missing":
+                message = "required field is missing"
         more = len(exc.errors()) - 1
         if more:
             message += f" (and {more} more problem{'s' if more > 1 else ''})"
-        raise ConfigError(path, field, message) from None
+        raise ConfigError(path, field, message, line=document.line_of(at)) from None
 
 
 def load_bench(path: str | Path) -> BenchConfig:
     """Read and validate a bench file (YAML or TOML)."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(path, None, "file not found")
-    text = path.read_text()
-    try:
-        data = tomllib.loads(text) if path.suffix == ".toml" else yaml.safe_load(text)
-    except (yaml.YAMLError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(path, None, f"cannot parse: {exc}") from None
-    if not isinstance(data, dict):
-        raise ConfigError(path, None, "the top level must be a mapping of fields")
-    return parse_bench(data, path)
+    document = load_document(path)
+    return parse_bench(document.data, path, document)
 
 
 def opu_section(bench: Any, model: type[BaseModel], hint: str = "") -> Any:

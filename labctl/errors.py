@@ -10,13 +10,17 @@ class LabctlError(Exception):
 class ConfigError(LabctlError, ValueError):
     """A bench file (or other config file) is missing, unreadable, or has a bad field.
 
-    ``path`` is the file, ``field`` the dotted location of the bad value (when known).
+    ``path`` is the file, ``line`` the 1-based line of the bad value and ``field`` its dotted location
+    (each when known), so the message leads the reader straight to what to fix.
     """
 
-    def __init__(self, path, field: str | None, message: str):
+    def __init__(self, path, field: str | None, message: str, line: int | None = None):
         self.path = str(path) if path is not None else None
         self.field = field
+        self.line = line
         where = self.path or "bench description"
+        if line is not None:
+            where += f", line {line}"
         if field:
             where += f", field '{field}'"
         super().__init__(f"{where}: {message}")

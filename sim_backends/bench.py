@@ -7,6 +7,8 @@ the whole file; this module only trusts what it uses and names the field when so
 
 from __future__ import annotations
 
+import inspect
+from collections.abc import Mapping
 from dataclasses import dataclass
 from importlib import import_module
 from pathlib import Path
@@ -45,7 +47,16 @@ SIM_MODELS: dict[str, str] = {
 
 
 class BenchFileError(ValueError):
-    """A bench description the simulator cannot build; the message names the field."""
+    """A bench description the simulator cannot build; the message names the field.
+
+    ``field`` is the dotted location of the problem (when known) and ``reason`` the message without it,
+    so a caller that knows the file and line can report all three.
+    """
+
+    def __init__(self, message: str, field: str | None = None):
+        self.field = field
+        self.reason = message
+        super().__init__(f"{field}: {message}" if field else message)
 
 
 def sim_model(driver: str) -> type[SimInstrument]:
@@ -57,6 +68,50 @@ def sim_model(driver: str) -> type[SimInstrument]:
         ) from None
     module, cls = target.split(":")
     return getattr(import_module(module), cls)
+
+
+def instrument_params(driver: str) -> frozenset[str]:
+    """The ``sim.params`` names the simulated model of ``driver`` reads."""
+    return sim_model(driver).PARAMS
+
+
+def component_params(kind: str) -> frozenset[str]:
+    """The parameters a component ``type`` takes: the keyword arguments of its constructor."""
+    signature = inspect.signature(COMPONENTS[kind])
+    return frozenset(name for name, p in signature.parameters.items()
+                     if name != "name" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
+
+
+def check_sim_params(config: Mapping[str, Any]) -> None:
+    """Refuse parameters no simulated model or component reads (a misspelt one would be ignored).
+
+    Instruments whose driver has no simulated model are skipped (a real-only bench); a component
+    ``type`` must be known.
+    """
+    for name, spec in (config.get("instruments") or {}).items():
+        if not isinstance(spec, Mapping) or spec.get("driver") not in SIM_MODELS:
+            continue
+        sim = spec.get("sim")
+        params = sim.get("params") if isinstance(sim, Mapping) else None
+        if isinstance(params, Mapping):
+            _refuse_unknown(params, instrument_params(spec["driver"]), f"instruments.{name}.sim.params",
+                            f"the simulated {spec['driver']}")
+    for name, spec in (config.get("components") or {}).items():
+        if not isinstance(spec, Mapping):
+            raise BenchFileError("must be a mapping with a 'type' and the component's parameters",
+                                 f"components.{name}")
+        kind = spec.get("type")
+        if not isinstance(kind, str) or kind not in COMPONENTS:
+            raise BenchFileError(f"{kind!r} is not one of {', '.join(sorted(COMPONENTS))}", f"components.{name}.type")
+        _refuse_unknown({k: v for k, v in spec.items() if k != "type"}, component_params(kind),
+                        f"components.{name}", f"a {kind!r} component")
+
+
+def _refuse_unknown(params: Mapping[str, Any], accepted: frozenset[str], where: str, what: str) -> None:
+    for key in params:
+        if key not in accepted:
+            raise BenchFileError(f"unknown parameter {key!r}: {what} accepts "
+                                 f"{', '.join(sorted(accepted)) or 'no parameters'}", f"{where}.{key}")
 
 
 def normalise_resource(resource: str) -> str:
@@ -101,6 +156,7 @@ class SimBench:
 
 def build_bench(config: dict[str, Any], seed: int | None = 0) -> SimBench:
     """Create the world, its instruments and components, and wire the connections."""
+    check_sim_params(config)
     world = World(seed=seed, temperature_k=float(config.get("temperature_k", 295.0)))
     by_resource: dict[str, SimInstrument] = {}
     by_name: dict[str, SimInstrument] = {}

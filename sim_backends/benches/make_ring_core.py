@@ -158,6 +158,13 @@ def build() -> str:
                   for k in range(N)]
     lines += ["", "# Safety limits: a setting outside them is refused before anything is sent.", "safety:"]
     lines += [f"  laser{c}_{i + 1}: {{max_power_dbm: 13.5}}" for c in range(1, CORES + 1) for i in range(4)]
+    lines += [
+        "  # heaters: 2 V into 500 ohm = 8 mW, 1.6 nm of tuning (one channel spacing), more than any weight needs",
+        "  # (the core runs at <= 1.6 V); biases: the OCC's +-10 V bias DACs (LN81S-FC DC electrode +-15 V class †);",
+        "  # fast DACs: <= 1 Vpp into the 20 dB RF drivers (8 Vpp saturated output, ~1.5 V_pi)",
+    ]
+    lines += [f"  occ{c}: {{max_heater_voltage_v: 2.0, max_bias_voltage_v: 10.0, max_dac_amplitude_vpp: 1.0}}"
+              for c in range(1, CORES + 1)]
     return "\n".join(lines) + "\n"
 
 

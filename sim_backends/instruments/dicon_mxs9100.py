@@ -62,10 +62,11 @@ class SimDiConMXS9100(SimInstrument):
     IDN = ("DiCon Fiberoptics Inc", "MG4", "2.1.0")
     TERMINATION = b"\r"
     PORTS = {"in": OPTICAL_IN}
+    PARAMS = frozenset({"ports", "modules", "insertion_loss_db", "crosstalk_db", "switching_time_s"})
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
-        known = {"ports", "modules", "insertion_loss_db", "crosstalk_db", "switching_time_s"}
+        known = self.PARAMS
         unknown = set(params) - known
         if unknown:
             raise ValueError(f"unknown MXS-9100 parameter(s) {sorted(unknown)}; known: {sorted(known)}")

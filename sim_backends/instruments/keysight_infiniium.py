@@ -211,13 +211,14 @@ class SimKeysightInfiniium(SimInstrument):
     IDN = ("KEYSIGHT TECHNOLOGIES", "UXR1104A", "11.10.00102")
     TERMINATION = b"\n"
     PORTS = {**{f"ch{n}": ELECTRICAL_IN for n in CHANNELS}, "aux": ELECTRICAL_IN}
+    PARAMS = frozenset({"model", "firmware", "bandwidth_hz", "max_sample_rate", "max_points", "adc_bits", "enob",
+                        "min_range_v", "max_range_v", "max_offset_v", "input_modes", "aux_level_max_v",
+                        "aux_input_ohm", "aux_hysteresis_v", "trigger_hysteresis_div", "trigger_search_points",
+                        "response", "response_order", "jitter_s"})
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})
-        known = {"model", "firmware", "bandwidth_hz", "max_sample_rate", "max_points", "adc_bits", "enob",
-                 "min_range_v", "max_range_v", "max_offset_v", "input_modes", "aux_level_max_v",
-                 "aux_input_ohm", "aux_hysteresis_v", "trigger_hysteresis_div", "trigger_search_points",
-                 "response", "response_order", "jitter_s"}
+        known = self.PARAMS
         unknown = set(p) - known
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "

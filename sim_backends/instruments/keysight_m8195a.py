@@ -162,14 +162,14 @@ class SimKeysightM8195A(SimInstrument):
     TERMINATION = b"\n"
     PORTS = {"ch1": ELECTRICAL_OUT, "ch2": ELECTRICAL_OUT, "ch3": ELECTRICAL_OUT,
              "ch4": ELECTRICAL_OUT, "marker": ELECTRICAL_OUT}
-    PARAM_KEYS = {"enob_bits", "analog_bandwidth_hz", "analog_response", "analog_order", "marker_high_v",
-                  "internal_memory_samples", "extended_memory_samples"}
+    PARAMS = frozenset({"enob_bits", "analog_bandwidth_hz", "analog_response", "analog_order", "marker_high_v",
+                        "internal_memory_samples", "extended_memory_samples"})
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
-        unknown = set(params) - self.PARAM_KEYS
+        unknown = set(params) - self.PARAMS
         if unknown:
-            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(self.PARAM_KEYS)}")
+            raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(self.PARAMS)}")
         self.enob_bits = _param(params, "enob_bits", 5.5, 1.0, 8.0)
         if params.get("analog_bandwidth_hz", 25e9) is None:
             self.analog_bandwidth_hz = None

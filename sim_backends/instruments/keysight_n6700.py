@@ -137,6 +137,7 @@ class SimKeysightN6700(SimInstrument):
     IDN = ("Keysight Technologies", "N6700C", "D.04.07")
     TERMINATION = b"\n"
     PORTS = {f"out{n}": ELECTRICAL_OUT for n in range(1, MAX_CHANNELS + 1)}
+    PARAMS = frozenset(_PARAM_KEYS)
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})

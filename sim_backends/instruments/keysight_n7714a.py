@@ -83,6 +83,8 @@ class SimKeysightN7714A(SimInstrument):
     PORT_COUNT = 4
     PORTS = {f"out{i}": OPTICAL_OUT for i in range(1, PORT_COUNT + 1)}
     DEFAULT_WAVELENGTH = 1550e-9
+    PARAMS = frozenset({"wavelength_min_nm", "wavelength_max_nm", "power_min_dbm", "power_max_dbm",
+                        "rin_db_per_hz", "linewidth_hz"})
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})

@@ -115,6 +115,7 @@ class SimKeysightN7744A(SimInstrument):
     MODEL = "keysight.N7744A"
     TERMINATION = b"\n"
     PORTS = {f"in{k}": OPTICAL_IN for k in range(1, 5)}
+    PARAMS = frozenset(DEFAULT_PARAMS)
 
     def __init__(self, name, world, params=None, serial=""):
         merged = dict(DEFAULT_PARAMS)

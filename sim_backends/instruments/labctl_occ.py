@@ -109,6 +109,7 @@ class SimLabctlOCC(SimInstrument):
     MODEL = "labctl.OCC16"
     IDN = ("LABCTL", "OCC-16", "1.0.0")
     TERMINATION = b"\n"
+    PARAMS = frozenset(_PARAM_KEYS)
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})

@@ -66,6 +66,8 @@ class SimSantecTSL570(SimInstrument):
     IDN = ("SANTEC", "TSL-570", "0001.000.0001")
     TERMINATION = b"\r"
     PORTS = {"out": OPTICAL_OUT}
+    PARAMS = frozenset({"wavelength_min_nm", "wavelength_max_nm", "power_min_dbm", "power_max_dbm",
+                        "rin_db_per_hz", "linewidth_hz", "monitor_floor_dbm"})
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})

@@ -97,6 +97,7 @@ class SimThorlabsMBX(SimInstrument):
     TERMINATION = b"\r"
     HAS_ERROR_QUEUE = False
     PORTS = {"bias": ELECTRICAL_OUT, "in": OPTICAL_IN, "out": OPTICAL_OUT}
+    PARAMS = frozenset(DEFAULTS)
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})

@@ -66,6 +66,7 @@ class SimThorlabsPM100(SimInstrument):
     IDN = ("Thorlabs", "PM100USB", "1.7.0")
     TERMINATION = b"\n"
     PORTS = {"in": OPTICAL_IN}
+    PARAMS = frozenset(DEFAULT_PARAMS)
 
     def __init__(self, name, world, params=None, serial=""):
         unknown = set(params or {}) - set(DEFAULT_PARAMS)

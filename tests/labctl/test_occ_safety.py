@@ -11,7 +11,7 @@ from pymeasure.test import expected_protocol
 
 from drivers.keysight.n6700 import KeysightN6700
 from drivers.labctl_fw.occ import OCC16
-from labctl.config import SAFETY_KEYS_BY_ROLE, SafetyLimits, parse_bench
+from labctl.config import LIMIT_KEYS, SAFETY_KEYS_BY_ROLE, SafetyLimits, parse_bench
 from labctl.errors import ConfigError, SafetyLimitError
 from labctl.instruments import ROLE_NAMES, ROLE_PROTOCOLS, OpticalCoreController
 from labctl.safety import Guarded, checks_for
@@ -134,7 +134,7 @@ def test_optical_core_role_is_registered():
 
 @pytest.mark.parametrize("role", ROLE_NAMES)
 def test_safety_keys_by_role_match_the_checks(role):
-    for key in SafetyLimits.model_fields:
+    for key in LIMIT_KEYS:
         checks = checks_for(role, SafetyLimits(**{key: 1.0}))
         assert bool(checks) == (key in SAFETY_KEYS_BY_ROLE[role]), (role, key)
 
@@ -148,7 +148,7 @@ def bench_data(safety):
             "laser": {"role": "tunable_laser", "driver": "keysight.N7714A",
                       "resource": "TCPIP0::laser.example::inst0::INSTR"},
         },
-        "safety": safety,
+        "safety": {"laser": {"max_power_dbm": 10.0}, **safety},
     }
 
 
@@ -160,9 +160,9 @@ def test_bench_file_takes_optical_core_limits():
 
 
 @pytest.mark.parametrize("safety, words", [
-    ({"occ": {"max_voltage_v": 4.0}}, "safety.occ.max_voltage_v: does not apply to role 'optical_core'"),
-    ({"laser": {"max_heater_voltage_v": 4.0}}, "safety.laser.max_heater_voltage_v: does not apply"),
-    ({"occ": {"max_heater_voltage_v": -1.0}}, "greater than or equal to 0"),
+    ({"occ": {"max_voltage_v": 4.0}}, "field 'safety.occ.max_voltage_v': does not apply to role 'optical_core'"),
+    ({"laser": {"max_heater_voltage_v": 4.0}}, "field 'safety.laser.max_heater_voltage_v': does not apply"),
+    ({"occ": {"max_heater_voltage_v": -1.0}}, "not a plausible limit; it must be > 0"),
     ({"occ": {"max_heater_volts": 4.0}}, "unknown field"),
 ])
 def test_bench_file_refuses_limits_that_would_be_ignored_or_are_wrong(safety, words):

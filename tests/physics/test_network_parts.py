@@ -70,8 +70,13 @@ def test_sample_rate_only_for_uniform_grids():
 # -- EDFA --------------------------------------------------------------------------------------------
 
 
+#: Limits of the sources these benches may hold (the laser at its N7714A maximum; heater drive as in awgr_core).
+SAFETY = {"laser": {"max_power_dbm": 13.5}, "heaters": {"max_voltage_v": 4.0, "max_current_a": 0.05}}
+
+
 def open_yaml_bench(tmp_path, instruments, components, connections, seed=3):
-    config = {"name": "t", "instruments": instruments, "components": components, "connections": connections}
+    config = {"name": "t", "instruments": instruments, "components": components, "connections": connections,
+              "safety": {name: SAFETY[name] for name in instruments if name in SAFETY}}
     path = tmp_path / "bench.yaml"
     path.write_text(yaml.safe_dump(config))
     return labctl.open_bench(path, seed=seed)
