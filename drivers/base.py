@@ -92,7 +92,20 @@ class RaisingErrorsMixin:
     error_query = "SYST:ERR?"
 
     def check_errors(self):
-        found = []
+        found = self.drain_errors()
+        if found:
+            raise InstrumentError(self.name, self._last_command, found)
+        return found
+
+    def drain_errors(self) -> list[tuple[int, str]]:
+        """Read the whole error queue and return its ``(code, message)`` entries without raising.
+
+        Why: entries left by the front panel or another program before we took over would otherwise be
+        blamed on our next checked command; call it when the instrument is opened and report what it held.
+        """
+        found: list[tuple[int, str]] = []
+        if not self.error_query:
+            return found
         while True:
             reply = self.ask(self.error_query).strip()
             code_text, _, message = reply.partition(",")
@@ -102,8 +115,6 @@ class RaisingErrorsMixin:
             found.append((code, message.strip().strip('"')))
             if len(found) > 100:  # a queue that never empties is itself an error
                 break
-        if found:
-            raise InstrumentError(self.name, self._last_command, found)
         return found
 
 

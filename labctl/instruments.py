@@ -14,7 +14,7 @@ bound to a whole instrument.
 from __future__ import annotations
 
 import inspect
-from typing import Any, Protocol, Sequence, runtime_checkable
+from typing import Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
@@ -205,12 +205,3 @@ def protocol_members(protocol: type) -> set[str]:
     names = set(getattr(protocol, "__annotations__", {}))
     names |= {n for n, v in vars(protocol).items() if inspect.isfunction(v) and not n.startswith("_")}
     return names
-
-
-def missing_members(obj: Any, protocol: type) -> list[str]:
-    """Members of ``protocol`` that ``obj`` lacks, checked statically.
-
-    ``isinstance(obj, protocol)`` would read every property, i.e. query the instrument; this does not.
-    """
-    sentinel = object()
-    return sorted(m for m in protocol_members(protocol) if inspect.getattr_static(obj, m, sentinel) is sentinel)

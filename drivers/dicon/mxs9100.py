@@ -35,6 +35,7 @@ from pymeasure.instruments.validators import strict_discrete_range
 
 from drivers.base import LabChannel, LabInstrument
 from drivers.errors import ValueOutOfRange
+from drivers.limits import CHILD, RAW, READ, SET
 
 __all__ = ["DiConMXS9100", "DiConSwitchModule", "MODULE_STATUS"]
 
@@ -55,6 +56,9 @@ def _port(value, values):
 
 class DiConSwitchModule(LabChannel):
     """One 1xN switch module (input channel ``n`` of ``ROUTe<n>``)."""
+
+    # A passive switch: it routes light, it cannot add any.
+    safety_members = {"route": SET, "is_open": READ, "port_count": READ, "next": SET, "open": SET}
 
     route = Instrument.control(
         "ROUT{ch}:SCAN?",
@@ -111,6 +115,12 @@ class DiConMXS9100(LabInstrument):
         switch.route = 3          # ROUT1:SCAN 3
         switch.wait_for_switch()  # *OPC? returns once the mirror has settled
     """
+
+    safety_members = {
+        "route": SET, "port_count": READ, "park": SET, "wait_for_switch": READ, "status": READ,
+        "module": CHILD, "modules": CHILD, "add_module": RAW,
+        **{f"module_{n}": CHILD for n in range(1, 33)},
+    }
 
     status = Instrument.measurement(
         ":STAT?",

@@ -35,6 +35,7 @@ import numpy as np
 from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
+from drivers.limits import READ, SET, channel_members
 
 CHANNELS = (1, 2, 3, 4)
 
@@ -184,6 +185,9 @@ def parse_preamble(reply: str) -> dict[str, Any]:
 class InfiniiumChannel(LabChannel):
     """One analog input ``CHANnel<n>`` of an Infiniium oscilloscope."""
 
+    safety_members = {"display": SET, "range": SET, "scale": SET, "offset": SET, "input": SET,
+                      "trigger_level": SET}
+
     display = Instrument.control(
         ":CHANnel{ch}:DISPlay?", ":CHANnel{ch}:DISPlay %d",
         """Control whether the channel is turned on (displayed and acquired) (bool).""",
@@ -244,6 +248,18 @@ class KeysightInfiniium(LabInstrument):
     error_query = ":SYSTem:ERRor? STRing"
 
     channels = Instrument.MultiChannelCreator(InfiniiumChannel, CHANNELS, prefix="ch_")
+
+    # A receiver: no setting of it drives a source.
+    safety_members = {
+        **channel_members(*CHANNELS),
+        **dict.fromkeys(("acquire_sample_rate", "acquire_sample_rate_auto", "acquire_points", "acquire_points_auto",
+                         "timebase_scale", "timebase_position", "timebase_reference", "trigger_mode",
+                         "trigger_source", "trigger_slope", "trigger_sweep", "aux_trigger_level", "waveform_source",
+                         "waveform_format", "waveform_byteorder", "waveform_streaming", "sample_rate",
+                         "record_length", "set_vertical", "set_edge_trigger", "digitize", "run", "stop"), SET),
+        **dict.fromkeys(("waveform_points", "x_increment", "x_origin", "y_increment", "y_origin",
+                         "waveform_preamble", "read_waveform_codes", "read_waveform", "capture"), READ),
+    }
 
     def __init__(self, adapter, name="Keysight Infiniium", **kwargs):
         kwargs.setdefault("timeout", 20000)

@@ -49,6 +49,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.base import LabChannel, LabInstrument
 from drivers.errors import ValueOutOfRange
+from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Limited, LimitedCommand, channel_members
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -185,6 +186,14 @@ def _segment_catalog(values: list) -> dict[int, int]:
 
 class KeysightM8195AChannel(LabChannel):
     """One output of the M8195A (``AWGChannel`` role): levels, relay and waveform segments."""
+
+    # Waveform samples are normalised to the amplitude, so uploads cannot raise the output swing.
+    safety_members = {
+        "amplitude": Limited("awg_amplitude", "Vpp"), "offset": Limited("awg_offset", "V"),
+        "output_enabled": SET, "memory_mode": SET, "selected_segment": SET, "segments": READ,
+        "define_segment": SET, "delete_segment": SET, "delete_all_segments": SET, "write_segment": SET,
+        "upload_waveform": SET,
+    }
 
     amplitude = Instrument.control(
         ":VOLT{ch}?",
@@ -325,6 +334,18 @@ class KeysightM8195A(LabInstrument):
     """Keysight M8195A AWG (``ArbitraryWaveformGenerator`` role); its outputs are ``channels[1..4]``."""
 
     channels = Instrument.MultiChannelCreator(KeysightM8195AChannel, (1, 2, 3, 4))
+
+    safety_members = {
+        **channel_members(1, 2, 3, 4), "sample_rate": SET, "dac_mode": SET, "extended_memory_divider": SET,
+        "continuous": SET, "gated": SET, "arm_source": SET, "run": SET, "stop": SET, "send_trigger": SET,
+    }
+    #: Output levels (section 6.16): amplitude in Vpp, offset and the high/low levels in V.
+    limited_commands = (
+        LimitedCommand("[:SOURce]:VOLTage#[:AMPLitude]", "awg_amplitude", "Vpp", VOLTAGE_SUFFIXES),
+        LimitedCommand("[:SOURce]:VOLTage#:OFFSet", "awg_offset", "V", VOLTAGE_SUFFIXES),
+        LimitedCommand("[:SOURce]:VOLTage#:HIGH", "awg_level", "V", VOLTAGE_SUFFIXES),
+        LimitedCommand("[:SOURce]:VOLTage#:LOW", "awg_level", "V", VOLTAGE_SUFFIXES),
+    )
 
     def __init__(self, adapter, name="Keysight M8195A", **kwargs):
         kwargs.setdefault("timeout", 20_000)  # ms; large waveform transfers take time

@@ -36,6 +36,8 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.base import LabChannel, LabInstrument
 from drivers.errors import ValueOutOfRange
+from drivers.limits import (CURRENT_SUFFIXES, READ, SET, VOLTAGE_SUFFIXES, Limited, LimitedCommand,
+                            channel_members)
 
 
 class OperationStatus(IntFlag):
@@ -120,6 +122,14 @@ def channel_list(channels: Iterable[int]) -> str:
 
 class N6700Channel(LabChannel):
     """One output (module) of the N6700 mainframe; implements the ``DCSourceChannel`` role."""
+
+    safety_members = {
+        "voltage": Limited("dc_voltage", "V"), "current_limit": Limited("dc_current_limit", "A"),
+        "output_enabled": SET, "ovp_level": SET, "clear_protection": SET,
+        "measured_voltage": READ, "measured_current": READ, "measure_voltage": READ, "measure_current": READ,
+        "operation_condition": READ, "questionable_condition": READ, "module_model": READ, "mode": READ,
+        "protection_tripped": READ, "rating": READ, "limits": READ,
+    }
 
     voltage = LabChannel.control(
         "VOLT? (@{ch})",
@@ -262,6 +272,26 @@ class KeysightN6700(LabInstrument):
     """
 
     channels = Instrument.MultiChannelCreator(N6700Channel, CHANNEL_IDS, prefix="ch_")
+
+    safety_members = {
+        **channel_members(*CHANNEL_IDS), "modules": READ, "channel_count": READ,
+        "set_voltages": Limited("dc_voltage", "V", argument="voltages"),
+        "set_current_limits": Limited("dc_current_limit", "A", argument="limits"),
+        "set_outputs": SET, "measure_voltages": READ, "measure_currents": READ,
+    }
+    #: Output levels, immediate and triggered, in either priority mode; one value for a whole channel list.
+    limited_commands = (
+        LimitedCommand("[:SOURce]:VOLTage[:LEVel][:IMMediate][:AMPLitude]", "dc_voltage", "V", VOLTAGE_SUFFIXES),
+        LimitedCommand("[:SOURce]:VOLTage[:LEVel]:TRIGgered[:AMPLitude]", "dc_voltage", "V", VOLTAGE_SUFFIXES),
+        LimitedCommand("[:SOURce]:VOLTage:LIMit[:POSitive][:IMMediate][:AMPLitude]", "dc_voltage", "V",
+                       VOLTAGE_SUFFIXES),
+        LimitedCommand("[:SOURce]:CURRent[:LEVel][:IMMediate][:AMPLitude]", "dc_current_limit", "A",
+                       CURRENT_SUFFIXES),
+        LimitedCommand("[:SOURce]:CURRent[:LEVel]:TRIGgered[:AMPLitude]", "dc_current_limit", "A",
+                       CURRENT_SUFFIXES),
+        LimitedCommand("[:SOURce]:CURRent:LIMit[:POSitive][:IMMediate][:AMPLitude]", "dc_current_limit", "A",
+                       CURRENT_SUFFIXES),
+    )
 
     def __init__(self, adapter, name="Keysight N6700", modules="N6733B", **kwargs):
         module_map = self._module_map(modules)  # refuse a bad configuration before opening anything

@@ -31,6 +31,7 @@ from enum import IntEnum
 from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set, w_to_dbm
 from drivers.errors import ValueOutOfRange
+from drivers.limits import POWER_SUFFIXES, READ, SET, Limited, LimitedCommand, channel_members
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
@@ -55,6 +56,14 @@ _choice = in_set
 
 class KeysightN7714ALaser(LabChannel):
     """One laser port (``:SOURce<n>``) of an N7714A/N7711A; satisfies the ``TunableLaser`` role."""
+
+    safety_members = {
+        "wavelength": SET, "wavelength_min": READ, "wavelength_max": READ, "frequency": SET,
+        "power": Limited("optical_power", "W"), "power_dbm": Limited("optical_power", "dBm"),
+        "power_setpoint_dbm": Limited("optical_power", "dBm"),
+        "power_unit": SET, "power_level": READ, "power_level_min": READ, "power_level_max": READ,
+        "power_range": READ, "output_enabled": SET,
+    }
 
     # --- wavelength -------------------------------------------------------------------------
 
@@ -199,6 +208,15 @@ class KeysightN7714A(LabInstrument):
     """
 
     channels = Instrument.MultiChannelCreator(KeysightN7714ALaser, (1, 2, 3, 4))
+
+    safety_members = channel_members(1, 2, 3, 4)
+    #: Power setpoints: a suffix gives the unit, else the port's ``:POWer:UNIT`` (0 = dBm, 1 = W) does.
+    limited_commands = (
+        LimitedCommand("[:SOURce#][:CHANnel#]:POWer[:LEVel][:IMMediate][:AMPLitude]", "optical_power",
+                       suffixes=POWER_SUFFIXES, unit_query=":SOUR{ch}:POW:UNIT?",
+                       unit_replies={"0": "dBm", "+0": "dBm", "DBM": "dBm", "1": "W", "+1": "W", "W": "W"},
+                       unit_header="[:SOURce#][:CHANnel#]:POWer:UNIT"),
+    )
 
     def __init__(self, adapter, name="Keysight N7714A", **kwargs):
         kwargs.setdefault("read_termination", "\n")

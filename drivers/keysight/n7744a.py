@@ -43,6 +43,7 @@ import numpy as np
 from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set
 from drivers.errors import DriverError, InstrumentError, ValueOutOfRange
+from drivers.limits import READ, SET, channel_members
 
 #: Settable calibration wavelength, in m (InGaAs sensors, data sheet).
 WAVELENGTH_RANGE_M = (1250e-9, 1650e-9)
@@ -85,6 +86,13 @@ def _logging_parameters(value, values):
 
 class KeysightN7744AChannel(LabChannel):
     """One optical input port (slot ``n``) of an N7744A/N7745A; satisfies ``OpticalPowerMeter``."""
+
+    # A receiver: no setting of it drives a source.
+    safety_members = {
+        **dict.fromkeys(("wavelength", "averaging_time", "power_unit", "auto_range", "range_dbm",
+                         "continuous_measurement", "logging_parameters", "function_state", "initiate"), SET),
+        **dict.fromkeys(("power", "fetched_power", "read_power", "log_power"), READ),
+    }
 
     # --- settings ------------------------------------------------------------------------------
 
@@ -257,6 +265,8 @@ class KeysightN7744A(LabInstrument):
 
     channels = Instrument.MultiChannelCreator(KeysightN7744AChannel, (1, 2, 3, 4), prefix="ch_")
 
+    safety_members = channel_members(1, 2, 3, 4)
+
     def __init__(self, adapter, name="Keysight N7744A", **kwargs):
         kwargs.setdefault("read_termination", "\n")
         kwargs.setdefault("write_termination", "\n")
@@ -268,6 +278,8 @@ class KeysightN7745A(KeysightN7744A):
     """Keysight N7745A 8-port optical power meter; ``ch_1`` .. ``ch_8`` are its ports."""
 
     channels = Instrument.MultiChannelCreator(KeysightN7744AChannel, tuple(range(1, 9)), prefix="ch_")
+
+    safety_members = channel_members(*range(1, 9))
 
     def __init__(self, adapter, name="Keysight N7745A", **kwargs):
         super().__init__(adapter, name, **kwargs)

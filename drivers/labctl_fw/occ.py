@@ -37,6 +37,7 @@ from pymeasure.instruments import Instrument
 
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
+from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Limited, LimitedCommand
 from drivers.keysight.n6700 import channel_list
 
 SYMBOL_RATE_RANGE = (1e6, 2.5e9)  #: Hz, symbol (DAC and ADC sample) rate.
@@ -99,6 +100,25 @@ class OCC16(LabInstrument):
         codes = occ.execute(heater_volts, input_codes)   # (T, S, n_out) int16 ADC codes
         occ.shutdown()
     """
+
+    safety_members = {
+        "heater_limit": Limited("heater_voltage", "V"), "dac_amplitude": Limited("dac_amplitude", "Vpp"),
+        "set_bias": Limited("bias_voltage", "V", argument="volts"),
+        "set_biases": Limited("bias_voltage", "V", argument="volts"),
+        "load_program": Limited("heater_voltage", "V", argument="heater_volts"),
+        "execute": Limited("heater_voltage", "V", argument="heater_volts"),
+        "symbol_rate": SET, "adc_range": SET, "adc_offset": SET, "slots_per_tile": SET, "settle_time": SET,
+        "input_advance": SET, "output_enabled": SET, "run": SET,
+        "n_inputs": READ, "n_outputs": READ, "get_bias": READ, "get_biases": READ, "fetch": READ,
+        "table_tile_count": READ, "input_code_count": READ, "result_code_count": READ,
+    }
+    #: docs/occ_protocol.md: the heater guard, heater tables (float32 LE volts), bias DACs, fast-DAC swing.
+    limited_commands = (
+        LimitedCommand(":HEATer:LIMit", "heater_voltage", "V", VOLTAGE_SUFFIXES),
+        LimitedCommand(":HEATer:TABLe", "heater_voltage", "V", block="<f4"),
+        LimitedCommand(":BIAS:VOLTage", "bias_voltage", "V", VOLTAGE_SUFFIXES),
+        LimitedCommand(":DAC:AMPLitude", "dac_amplitude", "Vpp", VOLTAGE_SUFFIXES),
+    )
 
     def __init__(self, adapter, name="labctl OCC-16", **kwargs):
         kwargs.setdefault("timeout", 20_000)  # ms; program blocks and results can be tens of MB

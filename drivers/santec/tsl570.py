@@ -40,6 +40,7 @@ from pymeasure.instruments.validators import strict_discrete_range
 
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
+from drivers.limits import READ, SET, Limited, LimitedCommand
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
@@ -249,6 +250,25 @@ class SantecTSL570(LabInstrument, TSL570):
         validator=_cycles,
         values=(0, 999),
         check_set_errors=True,
+    )
+
+    safety_members = {
+        "power": Limited("optical_power", "W"),
+        "power_setpoint": Limited("optical_power", lambda laser: laser.power_unit),  # "dBm" or "mW"
+        "power_unit": SET, "power_monitor": READ, "actual_power": READ, "power_range_dbm": READ,
+        "command_set": SET, "output_enabled": SET, "wavelength": SET, "frequency": SET,
+        "wavelength_range": READ, "wavelength_min": READ, "wavelength_max": READ,
+        "frequency_min": READ, "frequency_max": READ,
+        "wavelength_setpoint": SET, "wavelength_start": SET, "wavelength_stop": SET, "wavelength_step": SET,
+        "frequency_setpoint": SET, "frequency_start": SET, "frequency_stop": SET, "frequency_step": SET,
+        "sweep_mode": SET, "sweep_speed": SET, "sweep_dwell": SET, "sweep_delay": SET, "sweep_cycles": SET,
+        "sweep_pattern": SET, "sweep_routing": SET, "sweep_status": READ, "sweep_count": READ,
+        "start_sweep": SET, "stop_sweep": SET, "start_repeat": SET,
+    }
+    #: The power setpoint, in the unit of ``:POWer:UNIT`` (0 = dBm, 1 = mW); the TSL takes no suffix.
+    limited_commands = (
+        LimitedCommand(":POWer[:LEVel]", "optical_power", unit_query=":POW:UNIT?",
+                       unit_replies={"0": "dBm", "1": "mW"}, unit_header=":POWer:UNIT"),
     )
 
     def __init__(self, adapter, name="Santec TSL-570", **kwargs):

@@ -55,6 +55,7 @@ from pymeasure.instruments.thorlabs.thorlabsmbxseries import (
     VoaMode,
 )
 from drivers.base import LabChannel, _LockedIO, in_range, in_set
+from drivers.limits import CHILD, READ, SET, Limited, LimitedCommand
 from drivers.errors import InstrumentError
 
 __all__ = ["ThorlabsMBX", "MzmMode", "VoaMode", "RgbPowerMode", "MBX_ERRORS"]
@@ -121,6 +122,11 @@ class _MBXChannelIO(LabChannel):
 
 class ThorlabsMBXModulator(_MBXChannelIO, ThorlabsMBXSeriesMZM):
     """Mach-Zehnder modulator bias control of the MBX (guide section 2.4)."""
+
+    safety_members = {
+        "mode": SET, "voltage_setpoint": Limited("bias_voltage", "V"), "ratio_setpoint": SET,
+        "voltage": READ, "power": READ, "is_stable": READ, "is_calibrating": READ, "calibrate": SET,
+    }
 
     mode = Instrument.control(
         "MZM:MODE?",
@@ -190,6 +196,12 @@ class ThorlabsMBXModulator(_MBXChannelIO, ThorlabsMBXSeriesMZM):
 class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
     """Variable optical attenuator of the MBX (guide section 2.6)."""
 
+    # An attenuator only takes light away: none of its settings can raise a source's output.
+    safety_members = {
+        "enabled": SET, "attenuation_setpoint": SET, "power_setpoint": SET, "mode": SET,
+        "is_stable": READ, "attenuation": READ, "attenuation_error": READ, "power": READ,
+    }
+
     enabled = Instrument.control(
         "VOA:POWER?",
         "VOA:POWER: %d",
@@ -254,6 +266,8 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
 class ThorlabsMBXLighting(_MBXChannelIO, ThorlabsMBXSeriesRGB):
     """Under-chassis accent lighting of the MBX (pymeasure's channel, with labctl's I/O)."""
 
+    safety_members = {"mode": SET, "red": SET, "green": SET, "blue": SET, "white": SET, "rgb": SET}
+
 
 class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
     """Thorlabs MBX modulator bias controller, satisfying the ``BiasController`` role.
@@ -268,6 +282,14 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
 
     #: The MBX has no SYSTem:ERRor? queue; errors come back in place of the reply.
     error_query = None
+
+    safety_members = {
+        "mzm": CHILD, "voa": CHILD, "rgb": CHILD,
+        "bias_voltage": Limited("bias_voltage", "V"), "measure_bias_voltage": READ, "read_output_power": READ,
+        "lock_quadrature": SET, "lock_to": SET, "is_locked": READ,
+    }
+    #: The manual-mode bias setpoint, sent in mV (guide section 2.4).
+    limited_commands = (LimitedCommand("MZM:HOLD:VOLTage", "bias_voltage", unit="mV"),)
     _last_command: str | None = None
 
     mzm = Instrument.ChannelCreator(ThorlabsMBXModulator, "mzm")
@@ -309,6 +331,10 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
 
     def check_errors(self):
         """Return [] : the MBX reports errors in the reply itself, already checked by write/read."""
+        return []
+
+    def drain_errors(self):
+        """Return [] : the MBX keeps no error queue that could hold stale entries."""
         return []
 
     def check_set_errors(self):

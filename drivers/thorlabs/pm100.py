@@ -41,6 +41,7 @@ from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
+from drivers.limits import READ, SET
 
 #: Operation wavelength range of the default head (S155C, InGaAs), in nm.
 WAVELENGTH_RANGE_NM = (800.0, 1700.0)
@@ -71,6 +72,13 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
 
     #: Duration of one averaged sample, in s (used by :attr:`averaging_time`).
     sample_time = SAMPLE_TIME_S
+
+    # A receiver: no setting of it drives a source.
+    safety_members = {
+        **dict.fromkeys(("wavelength", "wavelength_nm", "averaging_time", "averaging_count", "auto_range",
+                         "range_w", "power_unit", "identify_sensor"), SET),
+        **dict.fromkeys(("power", "read_power", "energy", "wavelength_min", "wavelength_max", "sample_time"), READ),
+    }
 
     def __init__(self, adapter, name="Thorlabs PM100", **kwargs):
         kwargs.setdefault("read_termination", "\n")
