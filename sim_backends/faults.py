@@ -66,6 +66,8 @@ class DisconnectFault(_TransportFault):
     passed (whichever comes first; neither = until the fault is cleared)."""
 
     kind: Literal["disconnect"] = "disconnect"
+    during: Literal["any", "read", "write"] = Field("any", description="operations at which it may fire "
+                                                    "('read': the command arrived, its reply is lost)")
     down_s: float | None = Field(1.0, ge=0)
     down_attempts: int | None = Field(None, ge=0)
     power_cycle: bool = Field(False, description="the instrument comes back in its *RST state")
@@ -363,12 +365,13 @@ class FaultInjector:
 
     # -- transport internals ------------------------------------------------------------------------
 
-    def _firing(self, name: str, kind: str, limit: int | None = None) -> list[InjectedFault]:
-        """The faults of ``kind`` on ``name`` that fire at this operation, at most ``limit`` of them
-        (each one that fires uses up one of its count)."""
+    def _firing(self, name: str, kind: str, limit: int | None = None, during: str = "any") -> list[InjectedFault]:
+        """The faults of ``kind`` on ``name`` that fire at this operation (a ``during`` one), at most
+        ``limit`` of them (each one that fires uses up one of its count)."""
         fired: list[InjectedFault] = []
         now = self.world.time
-        for fault in [f for f in self._faults if f.name == name and f.kind == kind]:
+        for fault in [f for f in self._faults if f.name == name and f.kind == kind
+                      and getattr(f.fault, "during", "any") in ("any", during)]:
             if limit is not None and len(fired) >= limit:
                 break
             if now < fault.armed_at or fault.remaining == 0:
@@ -384,7 +387,7 @@ class FaultInjector:
         if name in self._outages:
             self.check(handle)
             return
-        for fault in self._firing(name, "disconnect", limit=1):
+        for fault in self._firing(name, "disconnect", limit=1, during=during):
             self._outages[name] = _Outage(fault, self.world.time)
             self._generation[name] = self._generation.get(name, 0) + 1
             spec = fault.fault

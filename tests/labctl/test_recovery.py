@@ -1,0 +1,170 @@
+"""Recovery from lost connections: bounded backoff, queries retried once, settings never re-sent silently."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import pyvisa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import labctl
+from labctl.resilience import (
+    CommandInterrupted,
+    InstrumentUnavailable,
+    RetryPolicy,
+    SimClock,
+    is_idempotent,
+    retry_call,
+)
+from labctl.runner import run_experiment
+from labctl.store import read_results
+from sim_backends.scpi import ScpiError
+from sim_backends.world import World
+
+PM = "TCPIP0::powermeter.labsim::inst0::INSTR"
+LOST = pyvisa.errors.VisaIOError(pyvisa.constants.StatusCode.error_connection_lost)
+
+
+@pytest.fixture
+def bench():
+    with labctl.open_bench(seed=4) as b:
+        yield b
+        b.sim.faults.clear()
+
+
+def failing(times: int, error: Exception = LOST):
+    """A call that fails ``times`` times with ``error``, then returns the number of calls made."""
+    calls = []
+
+    def call():
+        calls.append(1)
+        if len(calls) <= times:
+            raise error
+        return len(calls)
+    return call
+
+
+# -- retry_call -----------------------------------------------------------------------------------------
+
+
+def test_backoff_grows_exponentially_on_the_injected_clock():
+    clock = SimClock(World())
+    policy = RetryPolicy(attempts=5, first_delay_s=0.1, factor=3.0, max_delay_s=10.0, budget_s=100.0)
+    value, attempts = retry_call(failing(3), instrument="x", resource="r", policy=policy, clock=clock)
+    assert (value, attempts) == (4, 4)
+    assert clock.now() == pytest.approx(0.1 + 0.3 + 0.9)
+
+
+def test_retries_stop_at_the_attempt_limit_with_a_typed_error_naming_everything():
+    clock = SimClock(World())
+    policy = RetryPolicy(attempts=3, first_delay_s=1.0, factor=2.0)
+    with pytest.raises(InstrumentUnavailable) as err:
+        retry_call(failing(99), instrument="laser", resource="TCPIP0::x::INSTR", policy=policy, clock=clock)
+    exc = err.value
+    assert (exc.instrument, exc.resource, exc.attempts) == ("laser", "TCPIP0::x::INSTR", 3)
+    assert exc.last_error is LOST and "VI_ERROR_CONN_LOST" in str(exc) and "laser" in str(exc)
+    assert clock.now() == pytest.approx(3.0)
+
+
+def test_retries_stop_when_the_wait_budget_would_be_exceeded():
+    clock = SimClock(World())
+    policy = RetryPolicy(attempts=50, first_delay_s=1.0, factor=2.0, max_delay_s=100.0, budget_s=10.0)
+    with pytest.raises(InstrumentUnavailable) as err:
+        retry_call(failing(99), instrument="x", resource="r", policy=policy, clock=clock)
+    assert clock.now() <= 10.0
+    assert err.value.attempts == 4  # waits 1 + 2 + 4 = 7 s; the next (8 s) would pass the 10 s budget
+
+
+def test_a_permanent_error_is_not_retried():
+    clock = SimClock(World())
+    with pytest.raises(ZeroDivisionError):
+        retry_call(failing(5, ZeroDivisionError("no")), instrument="x", resource="r", policy=RetryPolicy(),
+                   clock=clock)
+    assert clock.now() == 0.0
+
+
+@settings(max_examples=40, deadline=None)
+@given(headers=st.lists(st.from_regex(r"[:*]?[A-Z]{2,6}(:[A-Z]{2,6})?\??", fullmatch=True), min_size=1, max_size=4))
+def test_only_messages_made_of_queries_are_idempotent(headers):
+    message = ";".join(f"{h} 1" if not h.endswith("?") else h for h in headers)
+    assert is_idempotent(message) == all(h.endswith("?") for h in headers)
+
+
+# -- on an open bench ---------------------------------------------------------------------------------------
+
+
+def test_a_query_interrupted_by_a_lost_connection_is_retried_after_reconnecting(bench):
+    meter = bench.role("powermeter", 1)
+    bench.sim.inject("powermeter", "disconnect", down_s=1.0)
+    started = bench.sim.world.time
+    assert meter.averaging_time > 0
+    [recovery] = bench.recoveries
+    assert recovery.outcome == "retried query" and recovery.instrument == "powermeter"
+    assert recovery.seconds >= 1.0 and recovery.attempts > 1
+    assert bench.sim.world.time - started >= 1.0  # backoff ran on the simulated clock
+
+
+def test_a_lost_reply_is_asked_for_again(bench):
+    meter = bench.role("powermeter", 1)
+    expected = meter.averaging_time
+    bench.sim.inject("powermeter", "disconnect", down_s=0.5, during="read")
+    # The query reached the instrument; its reply went with the connection: it is asked again.
+    assert meter.averaging_time == expected
+    assert bench.recoveries[-1].command.endswith("?")
+    assert "during read" in bench.sim.fault_log[0].detail
+
+
+def test_an_interrupted_setting_is_not_resent_and_says_so(bench):
+    heater = bench.role("heaters", 1)
+    bench.sim.inject("heaters", "disconnect", down_s=0.5)
+    with pytest.raises(CommandInterrupted, match="not re-sent") as err:
+        heater.voltage = 1.5
+    assert "VOLT" in err.value.command.upper()
+    assert bench.recoveries[-1].outcome == "command not re-sent"
+    assert heater.voltage != pytest.approx(1.5)  # the connection works again; the setting never arrived
+
+
+def test_resend_settings_re_sends_and_records_it():
+    with labctl.Bench(labctl.load_bench(labctl.bench.DEFAULT_BENCH_PATH), seed=4) as bench:
+        bench.retry_policy = RetryPolicy(resend_settings=True)
+        bench.open()
+        heater = bench.role("heaters", 1)
+        bench.sim.inject("heaters", "disconnect", down_s=0.5)
+        heater.voltage = 1.5
+        assert heater.voltage == pytest.approx(1.5)
+        assert bench.recoveries[-1].outcome == "re-sent setting"
+
+
+def test_a_dead_instrument_fails_within_the_budget_without_sleeping(bench):
+    meter = bench.role("powermeter", 1)
+    bench.sim.inject("powermeter", "disconnect", down_s=None)
+    wall = time.perf_counter()
+    with pytest.raises(InstrumentUnavailable) as err:
+        meter.read_power()
+    assert time.perf_counter() - wall < 2.0
+    assert err.value.instrument == "powermeter" and err.value.attempts == bench.retry_policy.attempts
+    assert bench.sim.world.time <= bench.retry_policy.budget_s + 1.0
+    bench.sim.faults.clear()  # it comes back: the next command re-opens first
+    assert meter.read_power() >= 0
+    assert bench.recoveries[-1].outcome == "re-opened before sending"
+
+
+def test_errors_queued_before_the_outage_are_drained_and_recorded(bench):
+    meter = bench.role("powermeter", 1)
+    bench.sim.instrument(PM).push_error(ScpiError(-310, "before the outage"))
+    bench.sim.inject("powermeter", "disconnect", down_s=0.5)
+    meter.averaging_time
+    assert bench.recoveries[-1].drained_errors[0][0] == -310
+    assert bench.sim.instrument(PM).errors == type(bench.sim.instrument(PM).errors)()
+
+
+def test_an_experiment_on_a_dead_instrument_fails_cleanly_and_keeps_its_points(bench, tmp_path):
+    bench.sim.inject("powermeter", "disconnect", down_s=None, start_s=0.3)
+    with pytest.raises(InstrumentUnavailable):
+        run_experiment("mzm_transfer", bench=bench, out=tmp_path / "run.h5", show_progress=False,
+                       overrides={"points": 41, "scope": "", "settle_s": 0.05, "averaging_time_s": 0.01})
+    results = read_results(tmp_path / "run.h5")
+    assert results["attrs"]["status"].startswith("failed: InstrumentUnavailable")
+    assert 0 < len(results["optical_power_w"]) < 41
