@@ -25,6 +25,8 @@ from labctl.config import BenchConfig, InstrumentConfig, load_bench
 from labctl.errors import ConfigError, RoleError, UnknownResourceError
 from labctl.instruments import ROLE_PROTOCOLS, missing_members
 from labctl.safety import Guarded, checks_for
+from labctl import shutdown as shutdown_registry
+from labctl.shutdown import ShutdownReport, deferred_signals
 from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
 from sim_backends import OPU_BENCH_PATH  # noqa: F401  (re-exported: the built-in optical computing center)
 
@@ -62,6 +64,7 @@ def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | N
         path = DEFAULT_BENCH_PATH
     config = load_bench(path)
     bench = Bench(config, mode=mode, seed=seed, path=Path(path))
+    shutdown_registry.opened(bench)
     bench.open()
     return bench
 
@@ -79,6 +82,8 @@ class Bench:
         self._locks: dict[str, threading.RLock] = {}
         self._roles: dict[tuple[str, int | None], Guarded] = {}
         self._closed = False
+        self._close_lock = threading.RLock()
+        self.shutdown_report: ShutdownReport | None = None  # the last shutdown's outcome
 
     # -- opening ------------------------------------------------------------------------------
 
@@ -210,34 +215,74 @@ class Bench:
 
     # -- shutdown --------------------------------------------------------------------------------
 
-    def shutdown(self) -> list[str]:
-        """Put every source in its safe state; return the problems met (never stops half-way)."""
-        problems = []
+    def shutdown(self) -> ShutdownReport:
+        """Put every source in its safe state, in :data:`SHUTDOWN_ORDER`; report what went off and what did not.
+
+        Every step is attempted even when an earlier one fails (a Ctrl-C arriving in a step is held
+        until all steps ran, then re-raised). Safe to call from any thread, any number of times;
+        after :meth:`close` it returns the final report without touching the instruments.
+        """
+        with self._close_lock:
+            if self._closed:
+                return self.shutdown_report
+            off: list[str] = []
+            failed: list[tuple[str, str]] = []
+            interrupt: BaseException | None = None
+            for label, step in self._shutdown_steps():
+                try:
+                    step()
+                    off.append(label)
+                except Exception as exc:  # keep going: the other sources must still go off
+                    failed.append((label, f"{type(exc).__name__}: {exc}"))
+                    log.error("%s: shutdown failed: %s", label, exc)
+                except BaseException as exc:  # an interrupt must not leave the remaining sources on
+                    failed.append((label, f"interrupted ({type(exc).__name__})"))
+                    interrupt = interrupt or exc
+            unreached = tuple(name for role in SHUTDOWN_ORDER for name in self.find(role)
+                              if name not in self.instruments)
+            report = ShutdownReport(self.config.name, tuple(off), tuple(failed), unreached)
+            self.shutdown_report = report
+            shutdown_registry.record(self, report)
+            if interrupt is not None:
+                raise interrupt
+            return report
+
+    def _shutdown_steps(self):
+        """(label, action) per source role object, light first."""
         for role in SHUTDOWN_ORDER:
             for name in self.find(role):
                 if name not in self.instruments:
                     continue
-                for target in self.role_objects(name):
-                    try:
-                        target.shutdown()
-                    except Exception as exc:  # keep going: the other sources must still go off
-                        problems.append(f"{name}: shutdown failed: {exc}")
-                        log.error("%s: shutdown failed: %s", name, exc)
-        return problems
+                spec = self.config.instruments[name]
+                channels = spec.channels if spec.channels and role != "awg" else [None]
+                for channel in channels:
+                    label = name if channel is None else f"{name} channel {channel}"
+                    yield label, lambda name=name, channel=channel: self.role(name, channel).shutdown()
 
-    def close(self) -> None:
-        """Shut every source down and close every connection (idempotent)."""
-        if self._closed:
-            return
-        self._closed = True
-        try:
-            self.shutdown()
-        finally:
-            for driver in self.instruments.values():
-                try:
-                    driver.adapter.close()
-                except Exception as exc:
-                    log.warning("closing %s failed: %s", driver, exc)
+    def close(self) -> ShutdownReport:
+        """Shut every source down, then close every connection; return the shutdown report.
+
+        Safe to call from any thread (a signal handler's thread, a watchdog that lost its network
+        peer) and any number of times: one call does the work, concurrent callers wait for it and
+        get its report. Signals are held back until it is done, so a second Ctrl-C cannot stop it
+        half-way. If a step fails, the connections stay open and the bench stays open, so a later
+        ``close()`` retries; only a shutdown without failures closes the bench for good.
+        """
+        with self._close_lock:
+            if self._closed:
+                return self.shutdown_report
+            with deferred_signals():
+                report = self.shutdown()
+                if report.failed:
+                    return report
+                for driver in self.instruments.values():
+                    try:
+                        driver.adapter.close()
+                    except Exception as exc:
+                        log.warning("closing %s failed: %s", driver, exc)
+                self._closed = True
+                shutdown_registry.closed(self)
+            return report
 
     def __enter__(self) -> "Bench":
         return self

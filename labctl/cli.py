@@ -12,14 +12,17 @@ import click
 from labctl.bench import open_bench
 from labctl.config import load_bench
 from labctl.errors import LabctlError
-from labctl.runner import available_experiments, load_experiment, parse_overrides, run_experiment
+from labctl.runner import SEED_RANGE, available_experiments, load_experiment, parse_overrides, run_experiment
+from labctl.shutdown import Terminated, close_open_benches, collect_reports, summarise, terminate_as_interrupt
+from labctl.store import SUFFIXES, results_summary
 from labctl.units import w_to_dbm
 from sim_backends import DEFAULT_BENCH_PATH
 
 _bench_option = click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
                              help="Bench file (YAML/TOML). Default with --sim: the built-in simulated bench.")
 _sim_option = click.option("--sim", is_flag=True, help="Simulate every instrument of the bench file.")
-_seed_option = click.option("--seed", type=int, default=0, show_default=True, help="Seed of the simulation's noise.")
+_seed_option = click.option("--seed", type=click.IntRange(*SEED_RANGE), default=0, show_default=True,
+                            help="Seed of the simulation's noise.")
 
 
 def _mode_and_path(sim: bool, bench_file: Path | None) -> tuple[str, Path | None]:
@@ -142,7 +145,8 @@ def experiments() -> None:
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         click.echo(f"{name}: {doc}")
         for field, info in cls.Parameters.model_fields.items():
-            click.echo(f"    {field} = {info.default!r}  {info.description or ''}".rstrip())
+            default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
+            click.echo(f"    {field} = {default}  {info.description or ''}".rstrip())
 
 
 @main.command("run")
@@ -152,13 +156,26 @@ def experiments() -> None:
 @_seed_option
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE", help="Set a parameter (repeatable).")
 @click.option("--out", type=click.Path(path_type=Path), help="Results file (.h5) or directory.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing results file, but only once the new run completes "
+                   "(default: keep it and write to the next free name, name-1.h5...).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(experiment: str, bench_file: Path | None, sim: bool, seed: int, settings: tuple[str, ...],
-        out: Path | None, quiet: bool) -> None:
+        out: Path | None, overwrite: bool, quiet: bool) -> None:
     """Run EXPERIMENT and write its HDF5 results file (see `labctl experiments`)."""
     mode, path = _mode_and_path(sim, bench_file)
-    result = run_experiment(experiment, bench_path=path, mode=mode, seed=seed,
-                            overrides=parse_overrides(settings), out=out, show_progress=not quiet)
+
+    def announce(results: Path, requested: Path) -> None:
+        if overwrite and requested.exists():
+            note = f" (replaces {requested} if the run completes)"
+        elif results != requested:
+            note = f" ({requested} exists and is kept; --overwrite to replace it)"
+        else:
+            note = ""
+        click.echo(f"writing {results}{note}", err=True)
+
+    result = run_experiment(experiment, bench_path=path, mode=mode, seed=seed, overrides=parse_overrides(settings),
+                            out=out, overwrite=overwrite, show_progress=not quiet, on_results_file=announce)
     _print_summary(result.summary)
     click.echo(f"results: {result.results_path}")
     for artefact in result.artefacts:
@@ -170,6 +187,40 @@ def _print_summary(summary: dict[str, Any]) -> None:
         if isinstance(value, float):
             value = f"{value:.4g}"
         click.echo(f"  {key}: {value}")
+
+
+# -- results ----------------------------------------------------------------------------------------
+
+
+@main.group()
+def results() -> None:
+    """Inspect results files: status (complete, failed, interrupted, running or died), experiment, times."""
+
+
+@results.command("show")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+def results_show(file: Path) -> None:
+    """Print the status, experiment, times and points per dataset of one results FILE."""
+    info = results_summary(file)
+    click.echo(f"{file}\n  status:     {info['status']}\n  experiment: {info['experiment']}\n"
+               f"  started:    {info['started_utc']}\n  finished:   {info['finished_utc'] or '-'}")
+    for name, count in info["points"].items():
+        click.echo(f"  {name}: {count} points")
+
+
+@results.command("list")
+@click.argument("directory", type=click.Path(exists=True, file_okay=False, path_type=Path))
+def results_list(directory: Path) -> None:
+    """List the results files under DIRECTORY (recursively): start time, experiment, status."""
+    files = sorted(p for suffix in SUFFIXES for p in directory.rglob(f"*{suffix}") if p.is_file())
+    if not files:
+        click.echo(f"no results files (*.h5, *.hdf5) under {directory}")
+    for file in files:
+        try:
+            info = results_summary(file)
+            click.echo(f"{info['started_utc'][:19]:<20} {info['experiment']:<20} {info['status']:<30} {file}")
+        except LabctlError as exc:
+            click.echo(f"{'?':<20} {'?':<20} {'unreadable':<30} {file} ({exc})")
 
 
 # -- commands provided by other packages (entry points) ---------------------------------------------
@@ -205,18 +256,43 @@ def generate(args: tuple[str, ...]) -> None:
 
 
 def entry() -> None:
-    """Console entry point: typed labctl errors print as one clear line, not a traceback."""
-    try:
-        main(standalone_mode=False)
-    except click.exceptions.Abort:
-        click.echo("aborted; sources were shut down", err=True)
-        sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
-    except (LabctlError, ValueError, LookupError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(2)
-    except KeyboardInterrupt:
-        click.echo("interrupted; sources were shut down", err=True)
-        sys.exit(130)
+    """Console entry point: typed labctl errors print as one clear line, not a traceback.
+
+    SIGTERM and SIGHUP end a command like Ctrl-C does (benches shut down, results files closed with
+    a status), with exit code 128 + signum. What the shutdown did is printed truthfully: "sources
+    were shut down" only if every source of every bench opened went off.
+    """
+    with terminate_as_interrupt(), collect_reports() as reports:
+        try:
+            try:
+                main(standalone_mode=False)
+            finally:
+                close_open_benches()  # last resort: a bench nobody closed is shut down before exiting
+        except (click.exceptions.Abort, KeyboardInterrupt) as exc:
+            interrupt = (exc.__cause__ or exc.__context__) if isinstance(exc, click.exceptions.Abort) else exc
+            if isinstance(interrupt, Terminated):
+                click.echo(f"{interrupt}; {summarise(list(reports.values()))}", err=True)
+                sys.exit(interrupt.exit_code)
+            click.echo(f"interrupted; {summarise(list(reports.values()))}", err=True)
+            sys.exit(130)
+        except click.ClickException as exc:
+            exc.show()
+            _warn_if_sources_on(reports)
+            sys.exit(exc.exit_code)
+        except (LabctlError, ValueError, LookupError) as exc:
+            click.echo(f"error: {exc}", err=True)
+            _warn_if_sources_on(reports)
+            sys.exit(2)
+        except BaseException:
+            _warn_if_sources_on(reports)
+            raise
+        if _warn_if_sources_on(reports):
+            sys.exit(3)
+
+
+def _warn_if_sources_on(reports) -> bool:
+    """Say which sources may still be on, if any; True if so."""
+    on = [r for r in reports.values() if not r.all_off]
+    for report in on:
+        click.echo(f"WARNING: {report}", err=True)
+    return bool(on)

@@ -8,20 +8,26 @@ experiments package), or by an explicit ``module:Class`` reference.
 
 from __future__ import annotations
 
+import difflib
 import json
+import math
 from dataclasses import dataclass, field
 from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 from pydantic import BaseModel, ValidationError
 from tqdm.auto import tqdm
 
 from labctl.bench import Bench, Mode, open_bench
 from labctl.errors import LabctlError
-from labctl.store import Recorder
+from labctl.shutdown import ShutdownReport, Terminated, deferred_signals
+from labctl.store import SUFFIXES, Recorder, ResultsPathError, free_path
+
+#: Seeds the simulation accepts (numpy's legacy generators take 32-bit seeds).
+SEED_RANGE = (0, 2**32 - 1)
 
 
 class ExperimentError(LabctlError):
@@ -49,6 +55,7 @@ class RunContext:
     out_dir: Path
     show_progress: bool = True
     artefacts: list[Path] = field(default_factory=list)
+    overwrite: bool = False
 
     def progress(self, iterable: Iterable | None = None, **kwargs) -> tqdm:
         """A progress bar (hidden when running quietly, e.g. in tests)."""
@@ -57,8 +64,12 @@ class RunContext:
         return tqdm(iterable, **kwargs)
 
     def artefact(self, filename: str) -> Path:
-        """Path for an extra output (plot, table) next to the results file; remembered for the summary."""
+        """Path for an extra output (plot, table) next to the results file; remembered for the summary.
+
+        An existing file of that name is kept (the next free ``name-N`` is used) unless overwriting."""
         path = self.out_dir / filename
+        if not self.overwrite:
+            path = free_path(path)
         self.artefacts.append(path)
         return path
 
@@ -69,6 +80,7 @@ class RunResult:
     results_path: Path
     summary: dict[str, Any]
     artefacts: list[Path]
+    shutdown: ShutdownReport | None = None  # None when the caller passed its own (still open) bench
 
 
 def available_experiments() -> dict[str, str]:
@@ -107,23 +119,74 @@ def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
 
 
 def make_parameters(cls: type[Experiment], overrides: dict[str, Any]) -> BaseModel:
-    """Validate parameters; errors name the parameter and list the valid ones."""
+    """Validate parameters; errors name the parameter and list the valid ones.
+
+    Unknown names are refused (a typo must not silently run the defaults), and so are NaN and
+    infinity anywhere in the values: they would reach instruments as settings.
+    """
+    fields = cls.Parameters.model_fields
+    valid = ", ".join(fields)
+    known = set(fields) | {info.alias for info in fields.values() if info.alias}
+    for name in overrides:
+        if name not in known:
+            close = difflib.get_close_matches(name, list(known), n=1)
+            hint = f"; did you mean {close[0]!r}?" if close else ""
+            raise ExperimentError(f"unknown parameter {name!r} of {cls.name}{hint} (parameters: {valid})")
     try:
-        return cls.Parameters(**overrides)
+        params = cls.Parameters(**overrides)
     except ValidationError as exc:
         problem = exc.errors()[0]
         name = ".".join(str(p) for p in problem["loc"])
-        valid = ", ".join(cls.Parameters.model_fields)
         raise ExperimentError(f"parameter {name!r}: {problem['msg']} (parameters of {cls.name}: {valid})") from None
+    for name in fields:
+        where = _non_finite(getattr(params, name), name)
+        if where is not None:
+            raise ExperimentError(f"parameter {where!r} is not a finite number; give a finite value")
+    return params
+
+
+def _non_finite(value: Any, where: str) -> str | None:
+    """The location of the first NaN or infinity in ``value`` (nested lists, dicts, models), or None."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else where
+    if isinstance(value, BaseModel):
+        value = dict(value)
+    if isinstance(value, dict):
+        items: Iterable = value.items()
+    elif isinstance(value, (list, tuple, set, frozenset)):
+        items = enumerate(value)
+    else:
+        return None
+    for key, item in items:
+        found = _non_finite(item, f"{where}.{key}" if isinstance(value, dict) else f"{where}[{key}]")
+        if found is not None:
+            return found
+    return None
+
+
+def check_seed(seed: int | None) -> None:
+    """Refuse a seed the simulation cannot take, before anything is opened."""
+    low, high = SEED_RANGE
+    if seed is not None and not (isinstance(seed, int) and low <= seed <= high):
+        raise ExperimentError(f"seed {seed!r} is outside {low}..{high}, the seeds the simulation accepts; "
+                              "give a seed in that range")
 
 
 def results_path(out: str | Path | None, experiment: str) -> Path:
-    """Where to write: ``out`` if it ends in .h5, else ``out/<experiment>.h5`` (default results/<time>)."""
+    """Where to write: ``out`` if it ends in .h5, else ``out/<experiment>.h5`` (default results/<time>).
+
+    A path that cannot hold a results file (``out`` is a file without a .h5 ending, ...) is an error.
+    """
     if out is None:
         stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
         return Path("results") / f"{experiment}-{stamp}" / f"{experiment}.h5"
     out = Path(out)
-    return out if out.suffix in (".h5", ".hdf5") else out / f"{experiment}.h5"
+    if out.suffix in SUFFIXES:
+        return out
+    if out.exists() and not out.is_dir():
+        raise ResultsPathError(f"--out {out} is a file, not a directory; give a directory or a file name "
+                               "ending in .h5")
+    return out / f"{experiment}.h5"
 
 
 def run_experiment(
@@ -134,40 +197,56 @@ def run_experiment(
     seed: int | None = 0,
     overrides: dict[str, Any] | None = None,
     out: str | Path | None = None,
+    overwrite: bool = False,
     show_progress: bool = True,
     bench: Bench | None = None,
+    on_results_file: Callable[[Path, Path], None] | None = None,
 ) -> RunResult:
     """Run one experiment on a bench and write its results file; return where and what it found.
 
+    Parameters, seed and output path are checked, and the results file created (``running``), before
+    any instrument is touched; the file always ends ``complete``, ``failed: <why>`` or ``interrupted``.
+    An existing results file is never overwritten (see :class:`labctl.store.Recorder`; ``overwrite``
+    replaces it only with a complete run). ``on_results_file(path, requested)`` is told where the file
+    is being written once it exists, and the path asked for (they differ when that name was taken).
+
     Pass ``bench`` to reuse an open bench (it is left open); otherwise one is opened and closed
-    (sources shut down) around the run, whatever happens.
+    (sources shut down, the report stored in the file as ``shutdown``) around the run, whatever happens.
     """
     cls = load_experiment(experiment) if isinstance(experiment, str) else experiment
     params = make_parameters(cls, overrides or {})
-    path = results_path(out, cls.name)
+    check_seed(seed)
+    recorder = Recorder(results_path(out, cls.name), experiment=cls.name,
+                        parameters=params.model_dump(mode="json"), seed=seed, overwrite=overwrite)
+    if on_results_file is not None:
+        on_results_file(recorder.path, recorder.requested)
     own_bench = bench is None
-    if own_bench:
-        bench = open_bench(bench_path, mode=mode, seed=seed)
-    recorder = None
+    status = "interrupted"  # until the run says otherwise
+    report = None
+    ctx = None
     try:
-        recorder = Recorder(path, experiment=cls.name, parameters=params.model_dump(mode="json"),
-                            snapshot=bench.snapshot(), seed=seed)
-        ctx = RunContext(bench, params, recorder, path.parent, show_progress)
+        if own_bench:
+            bench = open_bench(bench_path, mode=mode, seed=seed)
+        recorder.set_snapshot(bench.snapshot())
+        ctx = RunContext(bench, params, recorder, recorder.path.parent, show_progress, overwrite=overwrite)
         summary = cls().run(ctx)
         recorder.set_result(**{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
-        recorder.close("complete")
-        return RunResult(cls.name, path, summary, ctx.artefacts)
-    except KeyboardInterrupt:
-        if recorder is not None:
-            recorder.close("interrupted")
+        status = "complete"
+    except KeyboardInterrupt as exc:
+        recorder.set_attribute("interrupted_by", str(exc) if isinstance(exc, Terminated) else "Ctrl-C")
         raise
     except BaseException as exc:
-        if recorder is not None:
-            recorder.close(f"failed: {type(exc).__name__}: {exc}")
+        status = f"failed: {type(exc).__name__}: {exc}"
         raise
     finally:
-        if own_bench:
-            bench.close()
+        with deferred_signals():
+            try:
+                if own_bench and bench is not None:
+                    report = bench.close()
+                    recorder.set_attribute("shutdown", str(report))
+            finally:
+                path = recorder.close(status)
+    return RunResult(cls.name, path, summary, ctx.artefacts, report)
 
 
 __all__ = [
@@ -176,6 +255,7 @@ __all__ = [
     "RunContext",
     "RunResult",
     "available_experiments",
+    "check_seed",
     "load_experiment",
     "run_experiment",
 ]

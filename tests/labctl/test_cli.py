@@ -4,8 +4,11 @@ import subprocess
 import sys
 
 from click.testing import CliRunner
+from pydantic import BaseModel, Field
 
+from labctl import cli
 from labctl.cli import main
+from labctl.runner import Experiment
 
 
 def invoke(*args):
@@ -70,3 +73,35 @@ def test_experiments_lists_parameters():
     result = invoke("experiments")
     assert result.exit_code == 0
     assert "mzm_transfer:" in result.output and "points = 81" in result.output
+
+
+class NeedsTarget(BaseModel):
+    target_dbm: float = Field(description="power to reach")
+    tries: int = 3
+
+
+class Targeting(Experiment):
+    """An experiment with a required parameter."""
+
+    name = "targeting"
+    Parameters = NeedsTarget
+
+
+def test_experiments_shows_required_parameters_as_required(monkeypatch):
+    monkeypatch.setattr(cli, "available_experiments", lambda: {f"{__name__}:Targeting": f"{__name__}:Targeting"})
+    result = invoke("experiments")
+    assert "target_dbm = required  power to reach" in result.output
+    assert "tries = 3" in result.output and "PydanticUndefined" not in result.output
+
+
+def test_run_says_where_it_writes_and_keeps_an_existing_file(tmp_path):
+    args = ("run", "mzm_transfer", "--sim", "--quiet", "--set", "points=11", "--set", "scope=", "--out", str(tmp_path))
+    first = invoke(*args)
+    assert f"writing {tmp_path / 'mzm_transfer.h5'}" in first.output
+    second = invoke(*args)
+    assert f"writing {tmp_path / 'mzm_transfer-1.h5'} ({tmp_path / 'mzm_transfer.h5'} exists and is kept" \
+        in second.output
+    assert f"results: {tmp_path / 'mzm_transfer-1.h5'}" in second.output
+    third = invoke(*args, "--overwrite")
+    assert f"results: {tmp_path / 'mzm_transfer.h5'}" in third.output
+    assert sorted(p.name for p in tmp_path.glob("*.h5")) == ["mzm_transfer-1.h5", "mzm_transfer.h5"]

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
+from labctl.errors import ConfigError
 from labctl.runner import Experiment, ExperimentError, load_experiment, parse_overrides, run_experiment
 from labctl.store import read_results
 from sim_backends import DEFAULT_BENCH_PATH
@@ -45,9 +46,17 @@ def test_results_file_holds_datasets_parameters_snapshot_and_status(mzm_run):
 
 
 def test_laser_is_off_after_the_run(mzm_run):
-    snap = read_results(mzm_run.results_path)["attrs"]["bench_snapshot"]
-    assert snap["instruments"]["laser"]["channels"]["1"]["output_enabled"] is False  # snapshot at start
+    attrs = read_results(mzm_run.results_path)["attrs"]
+    assert attrs["bench_snapshot"]["instruments"]["laser"]["channels"]["1"]["output_enabled"] is False  # at start
     assert np.all(np.diff(read_results(mzm_run.results_path)["bias_voltage_v"]) > 0)
+    assert mzm_run.shutdown.all_off and "laser channel 1" in mzm_run.shutdown.off
+    assert attrs["shutdown"] == str(mzm_run.shutdown)  # what the shutdown did is in the file
+
+
+def test_a_bench_that_cannot_open_leaves_a_failed_file_not_a_running_one(tmp_path):
+    with pytest.raises(ConfigError):
+        run_experiment(Failing, bench_path=tmp_path / "missing.yaml", out=tmp_path / "f.h5", show_progress=False)
+    assert read_results(tmp_path / "f.h5")["attrs"]["status"].startswith("failed: ConfigError")
 
 
 class Params(BaseModel):
