@@ -5,7 +5,9 @@
 runs the steps of :mod:`labctl.opu.calibrate` on the wiring the bench file's ``opu:`` section describes
 (bias sweeps and transfer fits, AWG -> detector delays and sampling phase, AWG staircases ->
 predistortion tables, per-lane gain equalisation and offset terms, end-to-end decoder fit), writes
-``cal/opu_calibration.json`` (load it with ``labctl.OPU(bench, calibration="cal/opu_calibration.json")``),
+``cal/opu_calibration.json`` (load it with ``labctl.OPU(bench, calibration="cal/opu_calibration.json")``;
+it records the operating point -- laser powers, bias voltages, rates, the bench file's optical path -- and
+loading it at another one is refused with ``CalibrationStale`` until this experiment is run again),
 records every measured curve in the results file and plots them. Roles only: it runs the same on a real
 bench.
 """
@@ -18,6 +20,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from labctl.opu import calibration_file as calfile
 from labctl.opu.calibrate import STEPS, calibrate, drift_check
 from labctl.opu.engine import OPU
 from labctl.runner import Experiment, RunContext
@@ -72,7 +75,8 @@ class Calibrate(Experiment):
                            staircase_levels=p.staircase_levels, staircase_hold=p.staircase_hold)
         bar.close()
         steps = result.steps
-        summary: dict[str, Any] = {"calibration_file": str(result.path), "steps": ",".join(p.steps)}
+        summary: dict[str, Any] = {"calibration_file": str(result.path), "steps": ",".join(p.steps),
+                                   "operating_point": calfile.load(result.path, None).operating_point_hash}
         rec.set_units(bias_sweep_v="V", bias_detector_v="V", staircase_samples="1", staircase_detector_v="V",
                       delays_s="s")
         for key, res in steps.get("bias", {}).items():

@@ -7,7 +7,11 @@ For each core (parameter ``cores``: indices into the bench file's ``opu.cores``,
 delay, modulator bias and transfer tables, microring Lorentzians with thermal crosstalk, sampling phase,
 modulator floor, end-to-end decoder fit) and ``cal/<controller>.json`` is written (e.g. ``cal/occ1.json``;
 load it with ``labctl.OPU(bench, "cal/occ1.json")`` for core 0, ``StationaryOPU(bench, path, core=i)`` or
-``labctl.opu.stationary.open_cores(bench, "cal/")`` for all). The results file records per core the
+``labctl.opu.stationary.open_cores(bench, "cal/")`` for all). Each file also records the core's operating
+point (laser powers and wavelengths, controller rates, ranges and biases as the instruments report them,
+the bench file's fibres and other components on the core's path, the temperature): loading it at another
+operating point is refused (``CalibrationStale``) until the core is recalibrated with this experiment
+(``--set cores=[i]`` for core i). The results file records per core the
 delay, bias voltages, thermal-crosstalk fractions, modulator floor eps, decoder RMS error before/after the
 affine fit, the fitted rings and the precision of one calibrated random 64 x 64 x 64 product (uniform
 [-1, 1] operands, a seed of its own), in both conventions of :mod:`labctl.opu.precision`:
@@ -32,6 +36,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from labctl.opu import calibration_file as calfile
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import StationaryConfig, StationaryOPU, architecture
 from labctl.opu.stationary_calibration import calibrate, drift_check
@@ -94,6 +99,7 @@ class CalibrateCore(Experiment):
                             "steps": steps, "stats": stats, "seconds": seconds})
             self._record(rec, controller, cal, steps, stats, seconds)
             summary[f"{controller}_file"] = str(result.path)
+            summary[f"{controller}_operating_point"] = calfile.load(result.path, None).operating_point_hash
             summary[f"{controller}_bits_range"] = round(stats.bits_range, 3)
             summary[f"{controller}_enob"] = round(stats.enob, 3)
             summary[f"{controller}_sigma"] = round(stats.sigma, 5)

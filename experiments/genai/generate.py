@@ -851,8 +851,12 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
 # -- optical cores of a bench ---------------------------------------------------------------------------
 
 
-def open_optical_cores(bench, calibration_dir: str | Path | None = None) -> list:
-    """The bench's optical cores (one OPU object each), from ``labctl.opu.open_cores`` (imported lazily)."""
+def open_optical_cores(bench, calibration_dir: str | Path | None = None, *, accept_stale: bool = False) -> list:
+    """The bench's optical cores (one OPU object each), from ``labctl.opu.open_cores`` (imported lazily).
+
+    ``accept_stale``: use calibration files made at another operating point, or failing their drift
+    check, with a WARNING log record instead of an error (``--accept-stale-calibration``).
+    """
     import labctl.opu as opu_package
 
     open_cores = getattr(opu_package, "open_cores", None)
@@ -860,7 +864,9 @@ def open_optical_cores(bench, calibration_dir: str | Path | None = None) -> list
         raise OpticalBackendUnavailable(
             "this labctl cannot open the bench's optical cores yet (labctl.opu.open_cores is missing); "
             "use --electronic-only for now")
-    cores = list(open_cores(bench, calibration_dir=None if calibration_dir is None else Path(calibration_dir)))
+    override = {"accept_stale": True} if accept_stale else {}  # passed only when set: the default refuses
+    cores = list(open_cores(bench, calibration_dir=None if calibration_dir is None else Path(calibration_dir),
+                            **override))
     if not cores:
         name = getattr(getattr(bench, "config", None), "name", None)
         raise NotEnoughOPUsError(f"bench {name or ''}: no optical core found".replace("bench :", "the bench:"))
@@ -886,6 +892,9 @@ def open_optical_cores(bench, calibration_dir: str | Path | None = None) -> list
 @click.option("--electronic-only", is_flag=True, help="No bench: generate electronically only.")
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the optical cores' calibration files.")
+@click.option("--accept-stale-calibration", "accept_stale", is_flag=True,
+              help="Use calibration files although the operating point changed since they were made or their "
+              "drift check fails (logged as a warning; the products will be off). Default: refuse them.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
               help="Output directory (grid.png, images.npz, metrics.json); replaced atomically.")
 @click.option("--seed", type=int, default=0, show_default=True,
@@ -893,7 +902,7 @@ def open_optical_cores(bench, calibration_dir: str | Path | None = None) -> list
 @click.option("--batch-size", type=int, help="Images per pipeline call (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file, electronic_only, calibration,
-             out, seed, batch_size, quiet) -> None:
+             accept_stale, out, seed, batch_size, quiet) -> None:
     """Generate images with bundled models electronically and on the optical computing center, same seeds.
 
     \b
@@ -905,8 +914,11 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
     """
     if (model is None) == (parallel is None):
         raise click.UsageError("give --model NAME or --parallel NAME,NAME,... (one of them)")
-    if electronic_only and (sim or bench_file is not None or calibration is not None):
-        raise click.UsageError("--electronic-only uses no bench: drop --sim/--bench/--calibration")
+    if electronic_only and (sim or bench_file is not None or calibration is not None or accept_stale):
+        raise click.UsageError("--electronic-only uses no bench: drop --sim/--bench/--calibration/"
+                               "--accept-stale-calibration")
+    if accept_stale and calibration is None:
+        raise click.UsageError("--accept-stale-calibration applies to calibration files: give --calibration DIR")
     if not electronic_only and not sim and bench_file is None:
         raise click.UsageError("give --sim or --bench FILE for the optical run, or --electronic-only")
     common = dict(n=n, steps=steps, seed=seed, prompt=prompt, label=label, guidance=guidance, batch_size=batch_size,
@@ -940,7 +952,7 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
 
             bench_file = OPU_BENCH_PATH  # the built-in optical computing center (three cores)
         with open_bench(bench_file, mode="sim" if sim else "real", seed=seed) as bench:
-            opus = open_optical_cores(bench, calibration)
+            opus = open_optical_cores(bench, calibration, accept_stale=accept_stale)
             if parallel is not None and len(opus) < len(models):
                 raise NotEnoughOPUsError(f"the bench has {len(opus)} optical core(s) for {len(models)} models; "
                                          "give fewer models or a bench with more cores")

@@ -5,7 +5,7 @@
 * :mod:`~labctl.opu.timing` -- preamble, symbol timing by cross-correlation, levels;
 * :mod:`~labctl.opu.predistortion` -- MZM transfer inversion, lookup tables, AWG code mapping;
 * :mod:`~labctl.opu.precision` -- error statistics and effective bits (both conventions);
-* :mod:`~labctl.opu.calibration_file` -- versioned, bench-bound calibration files;
+* :mod:`~labctl.opu.calibration_file` -- versioned calibration files bound to a bench and an operating point;
 * :mod:`~labctl.opu.engine` -- :class:`OPU`, the engine that runs products on a bench's roles;
 * :mod:`~labctl.opu.calibrate` -- the calibration steps, ``calibrate`` (exported here as
   :func:`calibrate_opu`) and :func:`drift_check`.
@@ -17,8 +17,10 @@ from labctl.opu.calibration_file import (
     FORMAT_VERSION,
     CalibrationBenchMismatch,
     CalibrationCorrupt,
+    CalibrationDrift,
     CalibrationError,
     CalibrationFile,
+    CalibrationStale,
     CalibrationVersionError,
     bench_fingerprint,
 )
@@ -60,9 +62,11 @@ __all__ = [
     "AWGDrive",
     "CalibrationBenchMismatch",
     "CalibrationCorrupt",
+    "CalibrationDrift",
     "CalibrationError",
     "CalibrationFile",
     "CalibrationResult",
+    "CalibrationStale",
     "CalibrationVersionError",
     "DriftReport",
     "EncodingRangeWarning",

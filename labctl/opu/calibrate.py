@@ -715,11 +715,13 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, steps: tuple[str,
 
 
 def save(opu: OPU, path: str | Path) -> Path:
-    """Write the OPU's calibration state as a versioned calibration file tied to its bench."""
+    """Write the OPU's calibration state as a versioned calibration file tied to its bench and to the
+    operating point the calibrated settings give (applied first, then read back)."""
     bench = opu.bench
     sections = opu.calibration.to_sections(opu.config)
+    opu.apply_settings(force=True)
     return calfile.save(path, sections, bench_name=bench.config.name,
-                        bench_fingerprint=calfile.bench_fingerprint(bench))
+                        bench_fingerprint=calfile.bench_fingerprint(bench), operating_point=opu.operating_point())
 
 
 # -- drift check ---------------------------------------------------------------------------------------

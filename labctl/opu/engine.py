@@ -704,8 +704,9 @@ class OPUCalibration:
                     ln.d0, ln.d1 = float(sec["d0"]), float(sec["d1"])
                     ln.decoder_sigma = sec.get("residual_sigma")
                 out.sections.add("decoder")
-        except (KeyError, TypeError, ValueError) as exc:
-            raise calfile.CalibrationCorrupt(cal.path, f"an OPU calibration section is incomplete ({exc})") from None
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
+            raise calfile.CalibrationCorrupt(cal.path, f"an OPU calibration section is incomplete or of the wrong "
+                                             f"type ({type(exc).__name__}: {exc})") from None
         out.validation = dict(cal.sections.get("validation", {}))
         return out
 
@@ -740,7 +741,12 @@ class OPU:
     :class:`~labctl.opu.calibration_file.CalibrationFile`, an :class:`OPUCalibration`, or None
     (uncalibrated: nominal settings, delays measured at first use). Files of another bench, of another
     format version, or made for a different ``opu`` wiring raise a
-    :class:`~labctl.opu.calibration_file.CalibrationError` subclass.
+    :class:`~labctl.opu.calibration_file.CalibrationError` subclass. A file's operating point is checked
+    once its settings are applied (:meth:`operating_point`): a difference raises
+    :class:`~labctl.opu.calibration_file.CalibrationStale`; a file neither made nor drift-checked in the
+    last 8 h (``calibration_file.DRIFT_CHECK_AFTER_S``) gets a drift check, and a failed one raises
+    :class:`~labctl.opu.calibration_file.CalibrationDrift`. ``accept_stale=True`` logs both at WARNING
+    instead and uses the calibration as it is.
 
     ``samples_per_symbol_capture`` (default: the bench file's): scope samples per symbol; 1 samples each
     symbol once at its centre and needs a calibrated sampling phase (otherwise 2 are used).
@@ -758,12 +764,12 @@ class OPU:
 
     def __init__(self, bench, calibration: Any = None, *, samples_per_symbol_capture: int | None = None,
                  capture_window: float | None = None, preamble: Preamble | None = None,
-                 max_slots_per_pass: int | None = None):
+                 max_slots_per_pass: int | None = None, accept_stale: bool = False):
         self.bench = bench
         self.hw = OPUHardware(bench)
         self.config = self.hw.config
         self.preamble = preamble or Preamble()
-        self.calibration = self._load_calibration(calibration)
+        self.calibration, source = self._load_calibration(calibration)
         sps = samples_per_symbol_capture or self.config.samples_per_symbol_capture
         if int(sps) != sps or not 1 <= sps <= 64:
             raise ValueError(f"samples_per_symbol_capture must be an integer in [1, 64], got {sps!r}")
@@ -782,14 +788,17 @@ class OPU:
         self._range_cache: dict[int, tuple[float, float]] = {}   # lane -> (scope offset, range)
         self._autorange_pending = False
         self._last_capture: tuple[float | None, int] = (None, 0)
+        if source is not None:
+            self._verify_calibration(source, accept_stale)
 
     # -- set-up ----------------------------------------------------------------------------------
 
-    def _load_calibration(self, calibration: Any) -> OPUCalibration:
+    def _load_calibration(self, calibration: Any) -> tuple[OPUCalibration, calfile.CalibrationFile | None]:
+        """The calibration to use, and the file it came from (None: given as an object, not checked)."""
         if calibration is None:
-            return OPUCalibration.nominal(self.config)
+            return OPUCalibration.nominal(self.config), None
         if isinstance(calibration, OPUCalibration):
-            return calibration
+            return calibration, None
         if isinstance(calibration, (str, Path)):
             calibration = calfile.load(calibration, calfile.bench_fingerprint(self.bench))
         if isinstance(calibration, calfile.CalibrationFile):
@@ -798,9 +807,57 @@ class OPU:
                 raise calfile.CalibrationBenchMismatch(
                     calibration.path, f"made on bench {calibration.bench!r} with different instruments -- "
                     "recalibrate on this bench")
-            return OPUCalibration.from_file(calibration, self.config)
+            return OPUCalibration.from_file(calibration, self.config), calibration
         raise TypeError(f"calibration must be a path, a CalibrationFile, an OPUCalibration or None, "
                         f"not {type(calibration).__name__}")
+
+    def _verify_calibration(self, cal: calfile.CalibrationFile, accept_stale: bool) -> None:
+        """Apply the calibrated settings, compare the operating point, drift-check an old file."""
+        self.apply_settings(force=True)
+        command = self.recalibrate_command(cal.path)
+        calfile.check_operating_point(cal, self.operating_point(), recalibrate=command, accept_stale=accept_stale)
+        if not calfile.drift_check_due(cal):
+            return
+        from labctl.opu.calibrate import drift_check
+
+        report = drift_check(self)
+        if not report.recalibrate:
+            calfile.record_verified(cal.path)
+            return
+        message = (f"drift check at load (last checked {cal.verified or cal.created}, more than "
+                   f"{calfile.DRIFT_CHECK_AFTER_S / 3600:g} h ago): {report.reason}")
+        if not accept_stale:
+            raise calfile.CalibrationDrift(cal.path, f"{message} -- recalibrate: {command} (or pass "
+                                           "accept_stale=True / --accept-stale-calibration to use it anyway)")
+        log.warning("%s: using a drifted calibration (accept_stale): %s", cal.path, message)
+
+    def recalibrate_command(self, calibration_path: Any = None) -> str:
+        """The command that recalibrates this OPU (to ``calibration_path``)."""
+        bench_file = getattr(self.bench, "path", None) or "<bench file>"
+        sim = " --sim" if getattr(self.bench, "mode", None) == "sim" else ""
+        if calibration_path is None:
+            return f"labctl run calibrate{sim} --bench {bench_file} --out <folder>"
+        target = Path(calibration_path)
+        return f"labctl run calibrate{sim} --bench {bench_file} --set output={target.name} --out {target.parent}"
+
+    def operating_point(self) -> dict[str, Any]:
+        """What the products depend on besides the calibration: laser powers, wavelengths and outputs and
+        bias voltages as the instruments report them (call it after :meth:`apply_settings`), the rates
+        of the ``opu`` section, and the bench file's optical path (fibres, filters, detectors, temperature)."""
+        mods = self.hw.modulators
+        sources = list(dict.fromkeys(name for m in mods for name in (m.laser, m.awg, m.bias)))
+        point = calfile.path_operating_point(self.bench, sources)
+        point["opu.symbol_rate_hz"] = float(self.config.symbol_rate_hz)
+        point["opu.awg_sample_rate_hz"] = float(self.config.awg_sample_rate_hz)
+        for m in mods:
+            key = f"lasers.{m.laser}.{m.laser_port}"
+            if f"{key}.output" not in point:
+                laser = self.hw.laser(m)
+                point[f"{key}.power_dbm"] = round(10.0 * math.log10(max(float(laser.power), 1e-30) / 1e-3), 3)
+                point[f"{key}.wavelength_nm"] = round(float(laser.wavelength) * 1e9, 4)
+                point[f"{key}.output"] = bool(laser.output_enabled)
+            point[f"biases.{m.key}_v"] = round(float(self.bench.role(m.bias, m.bias_channel).voltage), 6)
+        return point
 
     @property
     def lanes(self) -> int:

@@ -33,9 +33,10 @@ encoded operands, never of the product.
 
 from __future__ import annotations
 
+import logging
 import time
 import warnings
-from dataclasses import dataclass, field, fields
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any, Literal
 
 import numpy as np
@@ -44,6 +45,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from labctl.config import ConfigError, opu_section
 from labctl.errors import LabctlError
 from labctl.opu.encoding import EncodingRangeWarning, as_float_array
+
+log = logging.getLogger(__name__)
 
 __all__ = ["CoreConfig", "StationaryConfig", "StationaryCalibration", "StationaryOPU", "architecture",
            "open_cores"]
@@ -137,13 +140,66 @@ class StationaryCalibration:
         return {k: v for k, v in self.__dict__.items() if v is not None}
 
     @classmethod
-    def from_section(cls, section: dict) -> "StationaryCalibration":
-        data = dict(section)
-        for f in fields(cls):  # every array field, as float arrays (whatever the file stored)
-            if "np.ndarray" in str(f.type) and data.get(f.name) is not None:
-                data[f.name] = np.asarray(data[f.name], dtype=float)
-        data["steps"] = list(data.get("steps", []))
+    def from_section(cls, section: dict, path: Any = None) -> "StationaryCalibration":
+        """The calibration a file's ``core:<controller>`` section holds; anything missing, of the wrong
+        type or shape, or not finite raises :class:`~labctl.opu.calibration_file.CalibrationCorrupt`."""
+        from labctl.opu.calibration_file import CalibrationCorrupt
+
+        if not isinstance(section, dict):
+            raise CalibrationCorrupt(path, "the core section is not a dict of parameters")
+        known = {f.name: f for f in fields(cls)}
+        unknown = sorted(set(section) - set(known))
+        missing = sorted(name for name, f in known.items() if name not in section
+                         and f.default is MISSING and f.default_factory is MISSING)
+        if unknown or missing:
+            raise CalibrationCorrupt(path, f"core section: unknown fields {unknown}, missing fields {missing}")
+        data: dict[str, Any] = {}
+        try:
+            for name, value in section.items():
+                kind = str(known[name].type)
+                if name == "steps":
+                    if not isinstance(value, list) or not all(isinstance(step, str) for step in value):
+                        raise ValueError("steps must be a list of step names")
+                    data[name] = list(value)
+                elif value is None and "None" in kind:
+                    data[name] = None
+                elif "np.ndarray" in kind:
+                    if isinstance(value, (str, bytes, dict, bool)):
+                        raise ValueError(f"{name} must be a numeric array")
+                    data[name] = np.asarray(value, dtype=float)
+                elif isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
+                    raise ValueError(f"{name} must be a number, not {type(value).__name__}")
+                else:
+                    data[name] = float(value)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise CalibrationCorrupt(path, f"core section: {exc}") from None
+        k = data["biases_v"].shape[0] if data["biases_v"].ndim == 1 else -1
+        q = data["dark_v"].shape[0] if data["dark_v"].ndim == 1 else -1
+        table = data["code_table"].shape[1:] if data["code_table"].ndim == 2 else (-1,)
+        for name, value in data.items():
+            if isinstance(value, np.ndarray):
+                want = _SHAPES[name](k, q, table)
+                if value.shape != want or k < 1 or q < 1 or table[0] < 2:
+                    raise CalibrationCorrupt(path, f"core section: {name} has shape {value.shape}; a core with "
+                                             f"{k} inputs and {q} outputs needs {want}")
+                if not np.all(np.isfinite(value)):
+                    raise CalibrationCorrupt(path, f"core section: {name} holds non-finite values")
+            elif isinstance(value, float) and not np.isfinite(value):
+                raise CalibrationCorrupt(path, f"core section: {name} is not finite")
+        if not np.all(data["g_span_v"] > 0) or data["adc_range_v"] <= 0:
+            raise CalibrationCorrupt(path, "core section: g_span_v and adc_range_v must be positive")
         return cls(**data)
+
+
+#: expected shape of each array field for K inputs, Q outputs and table shape (L,)
+_SHAPES = {
+    "biases_v": lambda k, q, t: (k,), "dark_v": lambda k, q, t: (q,), "code_table": lambda k, q, t: (k, *t),
+    "u_table": lambda k, q, t: (k, *t), "ring_peak_v": lambda k, q, t: (q, k),
+    "ring_center_p": lambda k, q, t: (q, k), "ring_half_width_p": lambda k, q, t: (q, k),
+    "thermal_crosstalk": lambda k, q, t: (q,), "g_lo_v": lambda k, q, t: (q,), "g_span_v": lambda k, q, t: (q,),
+    "decoder_gain": lambda k, q, t: (q,), "decoder_offset": lambda k, q, t: (q,),
+    "slot_sigma_v": lambda k, q, t: (q,),
+}
 
 
 class StationaryOPU:
@@ -151,7 +207,7 @@ class StationaryOPU:
 
     architecture = "weight_stationary"
 
-    def __init__(self, bench, calibration: Any = None, *, core: int = 0):
+    def __init__(self, bench, calibration: Any = None, *, core: int = 0, accept_stale: bool = False):
         self.bench = bench
         self.config = StationaryConfig.from_bench(bench)
         if not 0 <= core < len(self.config.cores):
@@ -169,7 +225,7 @@ class StationaryOPU:
         self.last_stats: dict[str, Any] = {}
         self._prepared = False
         if calibration is not None:
-            self.load_calibration(calibration)
+            self.load_calibration(calibration, accept_stale=accept_stale)
 
     # -- set-up ------------------------------------------------------------------------------------
 
@@ -181,20 +237,96 @@ class StationaryOPU:
     def calibrated(self) -> bool:
         return self.calibration is not None and "decoder" in self.calibration.steps
 
-    def load_calibration(self, calibration: Any) -> None:
-        """Use a calibration: a StationaryCalibration, or a calibration file path (checked against the bench)."""
+    def load_calibration(self, calibration: Any, *, accept_stale: bool = False) -> None:
+        """Use a calibration: a StationaryCalibration (used as given), or a calibration file path.
+
+        A file is checked against the bench (instruments), then the core is put in its calibrated
+        state and the operating point it reports (plus the bench file's optical path) is compared with
+        the file's: a difference raises :class:`~labctl.opu.calibration_file.CalibrationStale`. A file
+        neither made nor drift-checked within ``calibration_file.DRIFT_CHECK_AFTER_S`` (8 h) gets a drift
+        check now; a failed one raises :class:`~labctl.opu.calibration_file.CalibrationDrift`, a passing
+        one is recorded in the file. ``accept_stale=True`` turns both errors into WARNING log records.
+        """
         from labctl.opu import calibration_file as calfile
 
         if isinstance(calibration, StationaryCalibration):
             self.calibration = calibration
-        else:
-            cal = calfile.load(calibration, calfile.bench_fingerprint(self.bench))
-            try:
-                section = cal.section(f"core:{self.name}")
-            except Exception as exc:
-                raise StationaryOPUError(f"{calibration}: no calibration for core {self.name}: {exc}") from None
-            self.calibration = StationaryCalibration.from_section(section)
+            self._prepared = False
+            return
+        cal = calfile.load(calibration, calfile.bench_fingerprint(self.bench))
+        try:
+            section = cal.section(f"core:{self.name}")
+        except calfile.CalibrationError as exc:
+            raise StationaryOPUError(f"{calibration}: no calibration for core {self.name}: {exc}") from None
+        loaded = StationaryCalibration.from_section(section, cal.path)
+        if loaded.biases_v.shape != (self.n_in,) or loaded.dark_v.shape != (self.n_out,):
+            raise calfile.CalibrationBenchMismatch(
+                cal.path, f"made for a core with {loaded.biases_v.size} inputs and {loaded.dark_v.size} outputs; "
+                f"{self.name} has {self.n_in} and {self.n_out} -- recalibrate: {self.recalibrate_command(cal.path)}")
+        previous = self.calibration
+        self.calibration = loaded
         self._prepared = False
+        try:
+            self.prepare()
+            calfile.check_operating_point(cal, self.operating_point(), recalibrate=self.recalibrate_command(cal.path),
+                                          accept_stale=accept_stale)
+            if calfile.drift_check_due(cal):
+                self._drift_check_at_load(cal, accept_stale)
+        except BaseException:
+            self.calibration = previous
+            self._prepared = False
+            raise
+
+    def _drift_check_at_load(self, cal, accept_stale: bool) -> None:
+        from labctl.opu import calibration_file as calfile
+        from labctl.opu.stationary_calibration import drift_check
+
+        report = drift_check(self)
+        last = cal.verified or cal.created
+        if not report.recalibrate:
+            calfile.record_verified(cal.path)
+            return
+        message = (f"drift check at load (last checked {last}, more than {calfile.DRIFT_CHECK_AFTER_S / 3600:g} h "
+                   f"ago): {report}")
+        if not accept_stale:
+            raise calfile.CalibrationDrift(cal.path, f"{message} -- recalibrate: {self.recalibrate_command(cal.path)} "
+                                           "(or pass accept_stale=True / --accept-stale-calibration to use it anyway)")
+        log.warning("%s: using a drifted calibration (accept_stale): %s", cal.path, message)
+
+    def recalibrate_command(self, calibration_path: Any = None) -> str:
+        """The command that recalibrates this core (into the folder of ``calibration_path``)."""
+        from pathlib import Path
+
+        bench_file = getattr(self.bench, "path", None) or "<bench file>"
+        sim = " --sim" if getattr(self.bench, "mode", None) == "sim" else ""
+        out = Path(calibration_path).parent if calibration_path is not None else "<calibration folder>"
+        return f"labctl run calibrate_core{sim} --bench {bench_file} --set cores=[{self.core}] --out {out}"
+
+    def operating_point(self) -> dict[str, Any]:
+        """What this core's products depend on besides the calibration itself: the settings the lasers
+        and the controller report now (call it in the calibrated state, after :meth:`prepare`) and the
+        bench file's optical path of the core (fibres, mux, splitter, rings, receivers, temperature)."""
+        from labctl.opu import calibration_file as calfile
+
+        channels = self.core_config.channels
+        point = calfile.path_operating_point(self.bench, [*dict.fromkeys(ch.laser for ch in channels), self.name])
+        for laser, ch in zip(self.lasers, channels):
+            key = f"lasers.{ch.laser}.{ch.laser_port}"
+            point[f"{key}.power_dbm"] = round(10.0 * np.log10(max(float(laser.power), 1e-30) / 1e-3), 3)
+            point[f"{key}.wavelength_nm"] = round(float(laser.wavelength) * 1e9, 4)
+            point[f"{key}.output"] = bool(laser.output_enabled)
+        ctl = self.controller
+        key = f"controller.{self.name}"
+        point[f"{key}.symbol_rate_hz"] = float(ctl.symbol_rate)
+        point[f"{key}.dac_amplitude_vpp"] = float(ctl.dac_amplitude)
+        point[f"{key}.adc_range_v"] = float(ctl.adc_range)
+        point[f"{key}.adc_offset_v"] = float(ctl.adc_offset)
+        point[f"{key}.input_advance_s"] = float(ctl.input_advance)
+        point[f"{key}.settle_time_s"] = float(ctl.settle_time)
+        point[f"{key}.heater_limit_v"] = float(ctl.heater_limit)
+        point[f"{key}.output"] = bool(ctl.output_enabled)
+        point[f"{key}.bias_v"] = [round(float(ctl.get_bias(k + 1)), 6) for k in range(self.n_in)]
+        return point
 
     def lasers_on(self, on: bool = True) -> None:
         """Tune and power the input lasers (or turn them off: the dark reference)."""
@@ -412,11 +544,13 @@ class StationaryOPU:
         return acc[:, :, :n], var[:, :, :n]
 
 
-def open_cores(bench, calibration_dir: Any = None) -> list:
+def open_cores(bench, calibration_dir: Any = None, *, accept_stale: bool = False) -> list:
     """Every OPU of a bench, ready to use: one per weight-stationary core (or the one streaming OPU).
 
     ``calibration_dir``: a folder with one calibration file per core (``<controller>.json``, written by
     ``labctl run calibrate_core``); cores without a file there are calibrated now (and saved there).
+    A file made at another operating point, or one that fails its drift check, is an error unless
+    ``accept_stale`` (see :meth:`StationaryOPU.load_calibration`).
     """
     from pathlib import Path
 
@@ -431,7 +565,7 @@ def open_cores(bench, calibration_dir: Any = None) -> list:
     for index, core in enumerate(config.cores):
         path = Path(calibration_dir) / f"{core.controller}.json" if calibration_dir else None
         if path is not None and path.is_file():
-            cores.append(StationaryOPU(bench, path, core=index))
+            cores.append(StationaryOPU(bench, path, core=index, accept_stale=accept_stale))
         else:
             cores.append(calibrate(StationaryOPU(bench, core=index), path).opu)
     return cores

@@ -23,7 +23,8 @@ versioned calibration file):
 6. ``decoder`` -- random tiles (random weights on the rings, random inputs): per-output affine fit of the
    exact tile sums against the decoded ones, and the slot noise (its residual) for error estimates.
 
-:func:`drift_check` reruns a few random products and says whether to recalibrate.
+:func:`drift_check` reruns a few random products and says whether to recalibrate. The file also records
+the core's operating point (:meth:`StationaryOPU.operating_point`), which loading checks.
 """
 
 from __future__ import annotations
@@ -451,13 +452,14 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0, ma
     opu._prepared = False  # the operating state the products use: the calibrated one, applied afresh
     cal.drift_reference_rms = steps["drift_reference_rms"] = _random_product_error(opu)
     section = cal.to_section()
+    point = opu.operating_point()  # read in the calibrated state the reference product just ran in
     opu._prepared = False
     written = None
     if path is not None:
         written = Path(path)
         written.parent.mkdir(parents=True, exist_ok=True)
         calfile.save(written, {f"core:{opu.name}": section}, bench_name=opu.bench.config.name,
-                     bench_fingerprint=calfile.bench_fingerprint(opu.bench))
+                     bench_fingerprint=calfile.bench_fingerprint(opu.bench), operating_point=point)
     return CoreCalibrationResult(written, opu, steps)
 
 

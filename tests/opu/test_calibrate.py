@@ -20,7 +20,8 @@ import yaml
 from tests.shared_files import shared_file
 import labctl
 from labctl.opu import calibrate as cal_mod
-from labctl.opu.calibration_file import CalibrationBenchMismatch, CalibrationVersionError
+from labctl.opu import calibration_file as calfile
+from labctl.opu.calibration_file import CalibrationBenchMismatch, CalibrationStale, CalibrationVersionError
 from labctl.opu.engine import OPU
 from labctl.opu.precision import error_stats
 
@@ -200,6 +201,23 @@ def test_calibration_file_loads_and_is_bound_to_bench_and_wiring(calibrated):
     old.write_text(json.dumps(doc))
     with pytest.raises(CalibrationVersionError):
         OPU(calibrated["bench"], calibration=old)
+
+
+def test_the_file_records_the_operating_point_and_refuses_another(calibrated, caplog):
+    path, tmp, data = calibrated["path"], calibrated["tmp"], calibrated["data"]
+    point = calfile.load(path, None).operating_point
+    powers = calibrated["cal"].lanes[0].laser_power_dbm                 # equalised by the lanes step
+    assert point["lasers.laser.1.power_dbm"] == pytest.approx(powers[0], abs=1e-3)
+    assert point["biases.L1.w2_v"] == pytest.approx(calibrated["cal"].modulators["L1.w2"].bias_v, abs=1e-5)
+    assert point["components.edge_fibre.length_km"] == 3.3 and point["opu.symbol_rate_hz"] == 5.12e9
+    longer = copy.deepcopy(data)
+    longer["components"]["edge_fibre"]["length_km"] = 5.0
+    with labctl.open_bench(write_bench(tmp, longer, "longer.yaml"), seed=3) as bench:
+        with pytest.raises(CalibrationStale, match=r"edge_fibre.length 3.3 km -> 5 km.*labctl run calibrate --sim"):
+            OPU(bench, calibration=path, samples_per_symbol_capture=10)
+        with caplog.at_level("WARNING", logger="labctl.opu.calibration_file"):
+            opu = OPU(bench, calibration=path, samples_per_symbol_capture=10, accept_stale=True)
+        assert opu.calibrated and "3.3 km -> 5 km" in caplog.text
 
 
 def test_drift_check_flags_a_moved_bias_point(calibrated):

@@ -144,3 +144,83 @@ def test_write_is_atomic_when_replacing_fails(tmp_path, monkeypatch):
         save(path, {"new": {"x": 1.0}}, bench_name="b", bench_fingerprint=FP)
     assert path.read_bytes() == before                                  # the old file is intact
     assert os.listdir(tmp_path) == ["cal.json"]                          # and no temporary file is left
+
+
+# -- operating point ---------------------------------------------------------------------------------------
+
+POINT = {"lasers.laser1_1.1.power_dbm": 10.0, "components.metro_fibre.length_km": 10.0,
+         "controller.occ1.bias_v": [0.5, -1.0], "bench.mode": "sim", "lasers.laser1_1.1.output": True}
+
+
+def test_operating_point_is_stored_readable_with_its_hash(tmp_path):
+    cal = load(write(tmp_path / "cal.json", operating_point=POINT), FP)
+    assert cal.operating_point == POINT and cal.verified is None
+    assert cal.operating_point_hash == cf.operating_point_hash(POINT) != cf.operating_point_hash({**POINT, "x": 1})
+    assert json.loads((tmp_path / "cal.json").read_text())["operating_point"] == POINT
+    with pytest.raises(ValueError, match="flat lists"):
+        write(tmp_path / "bad.json", operating_point={"a": {"b": 1.0}})
+    with pytest.raises(ValueError, match="finite"):
+        write(tmp_path / "bad.json", operating_point={"a": float("nan")})
+
+
+def test_differences_say_what_changed_with_units():
+    live = {**POINT, "lasers.laser1_1.1.power_dbm": 7.0, "components.metro_fibre.length_km": 20.0,
+            "controller.occ1.bias_v": [0.5, -1.2], "lasers.laser1_1.1.output": False, "bench.temperature_k": 300.0}
+    del live["bench.mode"]
+    assert cf.operating_point_differences(POINT, live) == [
+        "bench.mode sim -> (absent)",
+        "bench.temperature (absent) -> 300 K",
+        "components.metro_fibre.length 10 km -> 20 km",
+        "controller.occ1.bias[1] -1 V -> -1.2 V",
+        "lasers.laser1_1.1.output True -> False",
+        "lasers.laser1_1.1.power 10 dBm -> 7 dBm",
+    ]
+    nearly = {**POINT, "lasers.laser1_1.1.power_dbm": 10.0 * (1 + 1e-9), "controller.occ1.bias_v": [0.5, -1]}
+    assert cf.operating_point_differences(POINT, nearly) == []     # readback rounding is not a change
+    assert cf.operating_point_differences({"a": True}, {"a": 1}) == ["a True -> 1"]
+
+
+def test_a_changed_operating_point_is_an_error_or_a_logged_override(tmp_path, caplog):
+    cal = load(write(tmp_path / "cal.json", operating_point=POINT), FP)
+    assert cf.check_operating_point(cal, dict(POINT), recalibrate="labctl run calibrate_core ...") == []
+    live = {**POINT, "lasers.laser1_1.1.power_dbm": 7.0}
+    with pytest.raises(cf.CalibrationStale, match=r"laser1_1.1.power 10 dBm -> 7 dBm.*Recalibrate: labctl run x") as info:
+        cf.check_operating_point(cal, live, recalibrate="labctl run x")
+    assert info.value.differences == ["lasers.laser1_1.1.power 10 dBm -> 7 dBm"]
+    assert isinstance(info.value, CalibrationError)
+    with caplog.at_level("WARNING", logger="labctl.opu.calibration_file"):
+        diffs = cf.check_operating_point(cal, live, recalibrate="labctl run x", accept_stale=True)
+    assert diffs == info.value.differences
+    assert [r.levelname for r in caplog.records] == ["WARNING"] and "10 dBm -> 7 dBm" in caplog.records[0].getMessage()
+
+
+def test_drift_check_is_due_after_eight_hours_since_creation_or_the_last_check(tmp_path):
+    made = datetime(2025, 3, 1, 8, 0, tzinfo=timezone.utc)
+    path = write(tmp_path / "cal.json", created=made)
+    assert cf.DRIFT_CHECK_AFTER_S == 8 * 3600
+    assert not cf.drift_check_due(load(path, FP), now=made.replace(hour=15, minute=59))
+    assert cf.drift_check_due(load(path, FP), now=made.replace(hour=16, minute=1))
+    assert cf.record_verified(path, made.replace(hour=15))
+    cal = load(path, FP)                                              # still a valid, signed file
+    assert cal.verified == "2025-03-01T15:00:00+00:00" and cal.created_datetime == made
+    assert not cf.drift_check_due(cal, now=made.replace(hour=22))
+    assert cf.drift_check_due(cal, now=made.replace(hour=23, minute=1))
+
+
+def test_a_drift_check_that_cannot_be_recorded_is_logged(tmp_path, caplog, monkeypatch):
+    path = write(tmp_path / "cal.json")
+    before = path.read_bytes()
+
+    def read_only(src, dst):
+        raise PermissionError("read-only file system")
+
+    monkeypatch.setattr(cf.os, "replace", read_only)
+    with caplog.at_level("WARNING", logger="labctl.opu.calibration_file"):
+        assert not cf.record_verified(path)
+    assert path.read_bytes() == before and "run again at the next load" in caplog.text
+
+
+def test_a_file_without_operating_point_is_stale_for_an_engine(tmp_path):
+    cal = load(write(tmp_path / "cal.json"), FP)
+    with pytest.raises(cf.CalibrationStale, match="records no operating point"):
+        cf.check_operating_point(cal, POINT, recalibrate="labctl run x")
