@@ -6,7 +6,9 @@ in ``mode="real"`` to the system's VISA library. Experiments cannot tell the dif
 
 Safety: role objects are guarded (see :mod:`labctl.safety`); leaving the context, an exception or
 Ctrl-C shuts every source down (lasers off, AWG stopped and outputs open, DC outputs off, bias to its
-safe state). One re-entrant lock per VISA resource serialises queries from several threads.
+safe state); ``close()`` returns a :class:`~labctl.shutdown.ShutdownReport` saying what went off and
+what may still be on (SIGTERM/SIGHUP handling: :mod:`labctl.shutdown`).
+One re-entrant lock per VISA resource serialises queries from several threads.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 from labctl.bench import Bench, Mode, open_bench
 from labctl.errors import LabctlError
 from labctl.shutdown import ShutdownReport, Terminated, deferred_signals
-from labctl.store import SUFFIXES, Recorder, ResultsPathError, free_path
+from labctl.store import SUFFIXES, Recorder, ResultsPathError
 
 #: Seeds the simulation accepts (numpy's legacy generators take 32-bit seeds).
 SEED_RANGE = (0, 2**32 - 1)
@@ -55,7 +55,6 @@ class RunContext:
     out_dir: Path
     show_progress: bool = True
     artefacts: list[Path] = field(default_factory=list)
-    overwrite: bool = False
 
     def progress(self, iterable: Iterable | None = None, **kwargs) -> tqdm:
         """A progress bar (hidden when running quietly, e.g. in tests)."""
@@ -64,12 +63,10 @@ class RunContext:
         return tqdm(iterable, **kwargs)
 
     def artefact(self, filename: str) -> Path:
-        """Path for an extra output (plot, table) next to the results file; remembered for the summary.
-
-        An existing file of that name is kept (the next free ``name-N`` is used) unless overwriting."""
+        """Path for an extra output (plot, table, calibration file) next to the results file; remembered
+        for the summary. Its name is kept even if a file of that name exists (experiments and users find
+        calibration files by name); only results files are never replaced."""
         path = self.out_dir / filename
-        if not self.overwrite:
-            path = free_path(path)
         self.artefacts.append(path)
         return path
 
@@ -218,17 +215,16 @@ def run_experiment(
     check_seed(seed)
     recorder = Recorder(results_path(out, cls.name), experiment=cls.name,
                         parameters=params.model_dump(mode="json"), seed=seed, overwrite=overwrite)
-    if on_results_file is not None:
-        on_results_file(recorder.path, recorder.requested)
     own_bench = bench is None
-    status = "interrupted"  # until the run says otherwise
+    status = "interrupted"  # what an interrupt leaves; the other ends set their own
     report = None
-    ctx = None
     try:
+        if on_results_file is not None:
+            on_results_file(recorder.path, recorder.requested)
         if own_bench:
             bench = open_bench(bench_path, mode=mode, seed=seed)
         recorder.set_snapshot(bench.snapshot())
-        ctx = RunContext(bench, params, recorder, recorder.path.parent, show_progress, overwrite=overwrite)
+        ctx = RunContext(bench, params, recorder, recorder.path.parent, show_progress)
         summary = cls().run(ctx)
         recorder.set_result(**{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
         status = "complete"

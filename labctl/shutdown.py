@@ -110,12 +110,14 @@ def _raise_terminated(signum: int, frame: Any) -> None:
 def terminate_as_interrupt() -> Iterator[None]:
     """Within the block, SIGTERM and SIGHUP raise :class:`Terminated` in the main thread.
 
-    Outside the main thread (where Python cannot install handlers) this does nothing.
+    A signal the process ignores stays ignored (``nohup labctl run ...`` must survive a closed
+    terminal). Outside the main thread (where Python cannot install handlers) this does nothing.
     """
     if not _in_main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, _raise_terminated) for signum in TERMINATING_SIGNALS}
+    previous = {signum: signal.signal(signum, _raise_terminated) for signum in TERMINATING_SIGNALS
+                if signal.getsignal(signum) is not signal.SIG_IGN}
     try:
         yield
     finally:

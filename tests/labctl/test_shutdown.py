@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from drivers.keysight.n7714a import KeysightN7714ALaser
 from labctl.bench import SHUTDOWN_ORDER, open_bench
+from labctl.cli import entry
 from labctl.runner import Experiment
 from labctl.shutdown import ShutdownReport, Terminated, deferred_signals, summarise, terminate_as_interrupt
 from labctl.store import read_results
@@ -184,6 +185,16 @@ def test_sigterm_and_sighup_become_orderly_interrupts():
         assert signal.getsignal(signum) == before
 
 
+def test_an_ignored_sighup_stays_ignored():
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
+    try:
+        with terminate_as_interrupt():
+            assert signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+            signal.raise_signal(signal.SIGHUP)  # nothing happens
+    finally:
+        signal.signal(signal.SIGHUP, previous)
+
+
 def test_report_summary_is_truthful():
     off = ShutdownReport("b", off=("laser channel 1",))
     assert summarise([off]) == "sources were shut down"
@@ -284,3 +295,36 @@ def test_labctl_run_survives_a_second_ctrl_c_during_shutdown(tmp_path):
     assert "interrupted; sources were shut down" in stderr
     assert "LEFT ON []" in stdout
     assert read_results(out)["attrs"]["status"] == "interrupted"
+
+
+class LoseAwgParams(BaseModel):
+    then: str = "finish"
+
+
+class LoseTheAwg(Experiment):
+    """Turns every source on, loses the AWG for good, then finishes or is interrupted."""
+
+    name = "lose_the_awg"
+    Parameters = LoseAwgParams
+
+    def run(self, ctx):
+        turn_sources_on(ctx.bench)
+        ctx.bench.sim.inject("awg", "disconnect", down_s=None)
+        if ctx.params.then == "interrupt":
+            raise KeyboardInterrupt
+        return {}
+
+
+@pytest.mark.parametrize("then, code, says", [("finish", 3, "WARNING: bench default-sim-bench: MAY STILL BE ON: awg"),
+                                              ("interrupt", 130, "interrupted; bench default-sim-bench: MAY STILL "
+                                                                 "BE ON: awg")])
+def test_the_cli_names_what_may_still_be_on_instead_of_claiming_shutdown(tmp_path, monkeypatch, capsys, then, code,
+                                                                         says):
+    monkeypatch.setattr(sys, "argv", ["labctl", "run", f"{__name__}:LoseTheAwg", "--sim", "--quiet",
+                                      "--set", f"then={then}", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit) as exit_:
+        entry()
+    err = capsys.readouterr().err
+    assert exit_.value.code == code, err
+    assert says in err and "sources were shut down" not in err
+    assert "MAY STILL BE ON: awg" in read_results(tmp_path / "lose_the_awg.h5")["attrs"]["shutdown"]
