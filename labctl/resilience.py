@@ -29,6 +29,7 @@ import pyvisa
 from pymeasure.adapters import VISAAdapter
 
 from labctl.errors import ConfigError, LabctlError
+from sim_backends import UnknownResource
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -154,8 +155,6 @@ def is_connection_lost(exc: BaseException) -> bool:
 
 def is_transient_open_error(exc: BaseException) -> bool:
     """Whether opening may succeed if tried again (not: a name the simulated bench does not have)."""
-    from sim_backends import UnknownResource  # labctl -> sim_backends is the allowed direction
-
     if isinstance(exc, UnknownResource):
         return False
     if isinstance(exc, pyvisa.errors.VisaIOError):

@@ -390,6 +390,7 @@ class FaultInjector:
         for fault in self._firing(name, "disconnect", limit=1, during=during):
             self._outages[name] = _Outage(fault, self.world.time)
             self._generation[name] = self._generation.get(name, 0) + 1
+            self.instruments[name].output.clear()  # a pending reply goes with the connection
             spec = fault.fault
             back = [f"{spec.down_s:.6g} s" if spec.down_s is not None else "",
                     f"{spec.down_attempts} open attempts" if spec.down_attempts is not None else ""]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import time
 
 import pytest
@@ -168,3 +169,21 @@ def test_an_experiment_on_a_dead_instrument_fails_cleanly_and_keeps_its_points(b
     results = read_results(tmp_path / "run.h5")
     assert results["attrs"]["status"].startswith("failed: InstrumentUnavailable")
     assert 0 < len(results["optical_power_w"]) < 41
+
+
+def test_a_short_soak_recovers_or_fails_points_cleanly_and_stores_every_finished_point(tmp_path):
+    from benchmarks import soak
+
+    out = tmp_path / "soak.json"
+    soak.main(["--minutes", "0.05", "--out", str(out), "--work-dir", str(tmp_path / "work"),
+               "--fault-rate", "0.3", "--session-points", "60", "--seed", "3"])
+    figures = json.loads(out.read_text())
+    points = figures["points"]
+    assert points["attempted"] == points["finished"] + points["failed"] > 0
+    assert points["stored"] == points["finished"] and figures["every_finished_point_stored"]
+    assert figures["sessions"]["default"] >= 1
+    assert sum(figures["faults_injected"].values()) > 0
+    assert sum(figures["failed_points_by_error"].values()) == points["failed"]
+    assert figures["worst_point_wall_s"] < 5.0  # no point hangs: waits ran on the simulated clock
+    logged = (tmp_path / "work" / "soak_fault_log.jsonl").read_text().splitlines()
+    assert len(logged) == sum(figures["fault_events_logged"].values())
