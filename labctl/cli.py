@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import click
 
-from labctl.bench import open_bench
+from labctl import shutdown as shutdown_registry
+from labctl.bench import Bench, open_bench
 from labctl.config import load_bench
 from labctl.errors import LabctlError
+from labctl.resilience import call_with_deadline
 from labctl.runner import SEED_RANGE, available_experiments, load_experiment, parse_overrides, run_experiment
 from labctl.shutdown import Terminated, close_open_benches, collect_reports, summarise, terminate_as_interrupt
 from labctl.store import SUFFIXES, results_summary
@@ -68,26 +71,55 @@ def bench_list(bench_file: Path | None, sim: bool) -> None:
 @_bench_option
 @_sim_option
 @_seed_option
-def bench_check(bench_file: Path | None, sim: bool, seed: int) -> None:
-    """Open every instrument, print its identity and one live reading."""
+@click.option("--timeout", "timeout_s", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds allowed per instrument to open (retries included) and to give its reading.")
+@click.option("--attempts", type=click.IntRange(min=1), default=3, show_default=True,
+              help="Open attempts per instrument (with backoff) before it is reported as failed.")
+def bench_check(bench_file: Path | None, sim: bool, seed: int, timeout_s: float, attempts: int) -> None:
+    """Open every instrument on its own; print `ok` with its identity and one live reading, or
+    `FAIL name resource: reason`, for each. Exits with status 1 if any failed."""
     mode, path = _mode_and_path(sim, bench_file)
+    path = path or DEFAULT_BENCH_PATH
+    b = Bench(load_bench(path), mode=mode, seed=seed, path=Path(path))
+    b.retry_policy = replace(b.retry_policy, attempts=attempts)
+    shutdown_registry.opened(b)
     failures = 0
-    with open_bench(path, mode=mode, seed=seed) as b:
+    try:
         click.echo(f"bench {b.config.name} ({mode})")
+        unopened = b.open(keep_going=True, timeout_s=timeout_s)
         for name, spec in b.config.instruments.items():
+            if name in unopened:
+                failures += 1
+                click.echo(f"  FAIL {name} {spec.resource}: {_reason(unopened[name])}")
+                continue
             try:
-                idn = str(b.instruments[name].id).strip()
-                reading = _live_reading(b, name, spec)
-                click.echo(f"  ok   {name:<12} {idn}\n       {'':<12} {reading}")
+                idn, reading = call_with_deadline(lambda: _identify(b, name, spec), timeout_s,
+                                                  instrument=name, resource=spec.resource)
+                click.echo(f"  ok   {name} {spec.resource}: {idn}\n       {reading}")
             except Exception as exc:
                 failures += 1
-                click.echo(f"  FAIL {name:<12} {type(exc).__name__}: {exc}")
-        problems = b.check_roles()
-        for problem in problems:
-            click.echo(f"  FAIL {problem}")
-        failures += len(problems)
+                click.echo(f"  FAIL {name} {spec.resource}: {_reason(exc)}")
+        if unopened:
+            click.echo(f"  (roles not checked: {len(unopened)} instrument(s) could not be opened)")
+        else:
+            problems = b.check_roles()
+            for problem in problems:
+                click.echo(f"  FAIL {problem}")
+            failures += len(problems)
+    finally:
+        b.close()
     if failures:
         raise SystemExit(1)
+
+
+def _identify(b, name: str, spec) -> tuple[str, str]:
+    return str(b.instruments[name].id).strip(), _live_reading(b, name, spec)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line saying why an instrument failed (the error type, then its message)."""
+    text = " ".join(str(exc).split()) or repr(exc)
+    return f"{type(exc).__name__}: {text}"
 
 
 def _live_reading(b, name: str, spec) -> str:

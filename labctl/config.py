@@ -21,6 +21,7 @@ from labctl.errors import ConfigError
 from labctl.files import Document, check_plain, load_document
 from labctl.instruments import ROLE_NAMES
 from sim_backends.bench import BenchFileError, check_sim_params
+from sim_backends.faults import FaultConfig
 
 Role = Literal[ROLE_NAMES]  # type: ignore[valid-type]
 
@@ -44,6 +45,7 @@ class SimSettings(_Strict):
 
     params: dict[str, Any] = Field(default_factory=dict)
     serial: str = ""
+    faults: list[FaultConfig] = Field(default_factory=list, description="faults to inject (sim_backends.faults)")
 
 
 class InstrumentConfig(_Strict):
