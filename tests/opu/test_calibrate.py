@@ -234,3 +234,15 @@ def test_drift_check_flags_a_moved_bias_point(calibrated):
     print(ok, drifted, sep="\n")
     assert drifted.recalibrate
     assert drifted.ratio > ok.ratio
+
+
+def test_an_old_calibration_is_drift_checked_when_loaded(calibrated, tmp_path):
+    from datetime import datetime, timedelta, timezone
+
+    cal = calfile.load(calibrated["path"], None)
+    old = calfile.save(tmp_path / "old.json", cal.sections, bench_name=cal.bench,
+                       bench_fingerprint=cal.bench_fingerprint, operating_point=cal.operating_point,
+                       created=datetime.now(timezone.utc) - timedelta(hours=9))
+    assert calfile.drift_check_due(calfile.load(old, None))
+    OPU(calibrated["bench"], calibration=old, samples_per_symbol_capture=10)
+    assert not calfile.drift_check_due(calfile.load(old, None))      # the passing check was recorded
