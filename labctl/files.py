@@ -127,7 +127,12 @@ class _LineLoader(yaml.SafeLoader):
         if node is None:
             return None, {}
         lines = self._key_lines(node, path)
-        return self.construct_document(node), lines
+        try:
+            return self.construct_document(node), lines
+        except (ValueError, TypeError, AttributeError, LookupError, ArithmeticError) as exc:
+            # PyYAML's constructors fail this way on some values ('2026-13-45', '!!timestamp', '!!bool x')
+            raise ConfigError(path, None, f"cannot parse as YAML: a value cannot be built ({exc}); check "
+                              "dates and explicitly tagged values (!!...)") from None
 
     @staticmethod
     def _key_lines(root: yaml.Node, path: Path | None) -> dict[tuple[str, ...], int]:
@@ -170,10 +175,6 @@ def _load_yaml(text: str, path: Path | None) -> tuple[Any, dict[tuple[str, ...],
     loader = _LineLoader(text)
     try:
         return loader.keyed_document(path)
-    except ConfigError:
-        raise
-    except (ValueError, OverflowError) as exc:  # a tagged value PyYAML cannot build (e.g. 2026-13-45)
-        raise ConfigError(path, None, f"cannot parse as YAML: {exc}") from None
     finally:
         loader.dispose()
 

@@ -119,7 +119,24 @@ def normalise_resource(resource: str) -> str:
     return str(rname.parse_resource_name(resource))
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A SafeLoader that refuses a mapping key given twice (plain PyYAML keeps the last one silently)."""
+
+    def construct_mapping(self, node, deep=False):
+        first: dict[tuple[str, str], int] = {}
+        for key, _ in node.value:
+            if isinstance(key, yaml.ScalarNode) and key.tag != "tag:yaml.org,2002:merge":
+                if (key.tag, key.value) in first:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key.value!r} is given twice (first on line {first[key.tag, key.value]})",
+                        key.start_mark)
+                first[key.tag, key.value] = key.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
 def load_bench_file(path: str | Path) -> dict[str, Any]:
+    """Read a bench file for the simulator (labctl.config validates the whole file; this refuses only
+    what would make the simulator read something else than the file says: a parse error or a repeated key)."""
     path = Path(path)
     if not path.is_file():
         raise BenchFileError(f"bench file {path} does not exist")
@@ -130,7 +147,7 @@ def load_bench_file(path: str | Path) -> dict[str, Any]:
 
             data = tomllib.loads(text)
         else:
-            data = yaml.safe_load(text)
+            data = yaml.load(text, Loader=_UniqueKeyLoader)
     except Exception as exc:  # a parse error: say which file
         raise BenchFileError(f"{path}: not valid {'TOML' if path.suffix == '.toml' else 'YAML'}: {exc}") from exc
     if not isinstance(data, dict):

@@ -11,7 +11,7 @@ from labctl import files
 from labctl.config import LIMIT_KEYS, LIMIT_RANGES, SAFETY_KEYS_BY_ROLE, SafetyLimits, load_bench, parse_bench
 from labctl.errors import ConfigError
 from labctl.safety import checks_for
-from sim_backends import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench
+from sim_backends import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
 from sim_backends.bench import COMPONENTS, component_params, sim_model
 from sim_backends.instruments.keysight_n7714a import SimKeysightN7714A
 
@@ -224,9 +224,11 @@ def test_a_limit_for_a_role_that_has_none_is_refused(tmp_path):
     ([("name: default-sim-bench\n", "name: default-sim-bench  #FIRST\nname: other  #AGAIN\n")], "name"),
     ([("  laser:\n", "  laser:  #FIRST\n"),
       ("  powermeter:\n", "  laser:  #AGAIN\n    role: tunable_laser\n  powermeter:\n")], "instruments.laser"),
-    ([("        linewidth_hz: 100.0e+3", "        linewidth_hz: 100.0e+3  #FIRST\n        'linewidth_hz': 1.0  #AGAIN")],
+    ([("        linewidth_hz: 100.0e+3",
+       "        linewidth_hz: 100.0e+3  #FIRST\n        'linewidth_hz': 1.0  #AGAIN")],
      "instruments.laser.sim.params.linewidth_hz"),
-    ([("  awg: {max_amplitude_vpp: 1.0}", "  awg: {max_amplitude_vpp: 1.0,  #FIRST\n    max_amplitude_vpp: 9.0}  #AGAIN")],
+    ([("  awg: {max_amplitude_vpp: 1.0}",
+       "  awg: {max_amplitude_vpp: 1.0,  #FIRST\n    max_amplitude_vpp: 9.0}  #AGAIN")],
      "safety.awg.max_amplitude_vpp"),
 ])
 def test_a_key_given_twice_is_refused_at_any_level(tmp_path, replacements, field):
@@ -389,3 +391,12 @@ def test_config_error_keeps_its_three_argument_form():
     err = ConfigError("b.yaml", "safety.laser", "bad")
     assert (err.line, str(err)) == (None, "b.yaml, field 'safety.laser': bad")
     assert str(ConfigError("b.yaml", None, "bad", line=3)) == "b.yaml, line 3: bad"
+
+
+def test_the_simulators_own_reader_refuses_a_key_given_twice(tmp_path):
+    """pyvisa's '<file>@labsim' reads a bench file without labctl: it must not keep the last of two keys."""
+    path = write(tmp_path, "name: a\ncomponents:\n  f: {type: fibre, length_km: 1.0, length_km: 2.0}\n")
+    with pytest.raises(BenchFileError, match="'length_km' is given twice") as err:
+        load_bench_file(path)
+    assert str(path) in str(err.value)
+    assert load_bench_file(DEFAULT_BENCH_PATH) == default_data()
