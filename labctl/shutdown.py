@@ -96,10 +96,16 @@ def _in_main_thread() -> bool:
     return threading.current_thread() is threading.main_thread()
 
 
+def _replace_handlers(signums: tuple[int, ...], handler: Any) -> dict[int, Any]:
+    """Install ``handler`` for ``signums``; return the handlers replaced. Signals the process ignores
+    stay ignored, and a handler installed outside Python (which Python could not put back) stays."""
+    return {signum: signal.signal(signum, handler) for signum in signums
+            if signal.getsignal(signum) not in (signal.SIG_IGN, None)}
+
+
 def _restore(previous: dict[int, Any]) -> None:
     for signum, handler in previous.items():
-        if handler is not None:  # None: a handler installed outside Python, which Python cannot put back
-            signal.signal(signum, handler)
+        signal.signal(signum, handler)
 
 
 def _raise_terminated(signum: int, frame: Any) -> None:
@@ -116,8 +122,7 @@ def terminate_as_interrupt() -> Iterator[None]:
     if not _in_main_thread():
         yield
         return
-    previous = {signum: signal.signal(signum, _raise_terminated) for signum in TERMINATING_SIGNALS
-                if signal.getsignal(signum) is not signal.SIG_IGN}
+    previous = _replace_handlers(TERMINATING_SIGNALS, _raise_terminated)
     try:
         yield
     finally:
@@ -139,7 +144,7 @@ def deferred_signals() -> Iterator[None]:
     def hold(signum: int, frame: Any) -> None:
         received.append(signum)
 
-    previous = {signum: signal.signal(signum, hold) for signum in _DEFERRED}
+    previous = _replace_handlers(_DEFERRED, hold)
     try:
         yield
     finally:
