@@ -6,16 +6,24 @@ attributes. This base provides what every SCPI instrument has: ``*IDN?``, ``*RST
 ``SYSTem:ERRor[:NEXT]?`` queue (30 entries, -350 on overflow) and the output queue. A query with
 nothing to answer leaves the output queue empty, so the VISA read times out, as on a real
 instrument, and -420 "Query UNTERMINATED" goes in the error queue.
+
+No message makes the simulator raise: an unexpected Python exception in a handler is a simulator
+bug, so it is logged at ERROR, counted in ``internal_errors`` (tests assert it stays 0) and queued
+as -300 "Device-specific error;internal <type>: ...". Responses to one message are capped at
+``MAX_RESPONSE_BYTES`` (beyond: -225 "Out of memory", the response discarded).
 """
 
 from __future__ import annotations
 
+import logging
+import traceback
 import zlib
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from sim_backends.world import Component
 from sim_backends.scpi import (
+    MAX_RESPONSE_BYTES,
     Call,
     CommandTree,
     ScpiError,
@@ -27,6 +35,8 @@ if TYPE_CHECKING:
     from sim_backends.world import World
 
 ERROR_QUEUE_SIZE = 30
+
+log = logging.getLogger(__name__)
 
 # Standard Event Status Register bits (IEEE 488.2 11.5.1)
 ESR_OPC = 1 << 0
@@ -61,6 +71,10 @@ class SimInstrument(Component):
         self.output = bytearray()
         self.esr = 0
         self.ese = 0
+        #: Unexpected Python exceptions raised while handling messages (simulator bugs), and the
+        #: traceback of the last one.
+        self.internal_errors = 0
+        self.last_internal_error = ""
         self.tree = CommandTree()
         self._build_common(self.tree)
         self.build(self.tree)
@@ -82,8 +96,16 @@ class SimInstrument(Component):
     # -- message processing ------------------------------------------------------------------
 
     def handle_write(self, data: bytes) -> None:
-        """Process one program message (one VISA write with END)."""
-        responses: list[bytes] = []
+        """Take one program message (one VISA write with END); never raises."""
+        try:
+            self.process_message(data)
+        except ScpiError as err:
+            self.push_error(err)
+        except Exception as exc:
+            self.push_error(self.internal_error(exc, data))
+
+    def process_message(self, data: bytes) -> None:
+        """Execute the commands of one program message and queue their responses."""
         try:
             commands = split_message(data)
         except ScpiError as err:
@@ -93,6 +115,8 @@ class SimInstrument(Component):
             # A new message while a response is unread discards it (IEEE 488.2 6.3.2.3).
             self.output.clear()
             self.push_error(ScpiError(-410))
+        responses: list[bytes] = []
+        size = 0
         for cmd, header in zip(commands, absolute_headers(commands)):
             try:
                 reply = self.execute(header, cmd.params, cmd.is_query)
@@ -101,15 +125,33 @@ class SimInstrument(Component):
                 break  # a command error aborts the rest of the message
             if reply is not None:
                 responses.append(reply if isinstance(reply, bytes) else reply.encode("ascii"))
+                size += len(responses[-1]) + 1
+                if size > MAX_RESPONSE_BYTES:
+                    self.push_error(ScpiError(-225, f"responses above {MAX_RESPONSE_BYTES} bytes; "
+                                                    "query less per message"))
+                    return
         if responses:
             self.output += b";".join(responses) + self.TERMINATION
 
     def execute(self, header: str, params, is_query: bool):
+        """Run one command; an unexpected exception in its handler becomes a -300 ``ScpiError``."""
         command, suffixes = self.tree.resolve(header)
         handler = command.getter if is_query else command.setter
         if handler is None:
             raise ScpiError(-113, f"{header} has no {'query' if is_query else 'command'} form")
-        return handler(Call(suffixes, params, is_query))
+        try:
+            return handler(Call(suffixes, params, is_query))
+        except ScpiError:
+            raise
+        except Exception as exc:
+            raise self.internal_error(exc, header.encode()) from None
+
+    def internal_error(self, exc: Exception, data: bytes) -> ScpiError:
+        """Record a simulator bug (log, counter) and return the -300 entry that reports it."""
+        self.internal_errors += 1
+        self.last_internal_error = "".join(traceback.format_exception(exc))
+        log.error("%s: internal error on %r", self.name, bytes(data[:200]), exc_info=exc)
+        return ScpiError(-300, f"internal {type(exc).__name__}: {exc}")
 
     def read_output(self, count: int) -> tuple[bytes, bool]:
         """Take up to ``count`` bytes of the output queue; the flag says whether it is now empty."""
@@ -199,4 +241,5 @@ class SimInstrument(Component):
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in _INTERNAL}
 
 
-_INTERNAL = {"name", "world", "params", "serial", "errors", "output", "tree", "esr", "ese"}
+_INTERNAL = {"name", "world", "params", "serial", "errors", "output", "tree", "esr", "ese", "internal_errors",
+             "last_internal_error"}

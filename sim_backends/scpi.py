@@ -12,11 +12,18 @@ special values ``MIN``, ``MAX`` and ``DEF``. Definite-length binary blocks ``#<n
 pass through untouched.
 
 Errors use the standard SCPI codes, so a driver sees what a real instrument would put in its
-``SYSTem:ERRor?`` queue.
+``SYSTem:ERRor?`` queue. Whatever bytes arrive, an error-queue entry is printable ASCII of at most
+255 characters (SCPI-99 21.8): received text is escaped (``\\xNN``), embedded quotes doubled.
+
+Allocation caps: the simulator never allocates more than ``MAX_ALLOCATION_BYTES`` for one array,
+block or response, whatever a real instrument would accept, so no message can exhaust the host's
+memory. Instruments cap the settings that size memory with this in mind (see each model's
+``*_CAP`` constants); the engine caps binary blocks (``MAX_BLOCK_BYTES``, -223) itself.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from typing import Callable, Iterable, Sequence
@@ -34,10 +41,15 @@ ERROR_MESSAGES = {
     -113: "Undefined header",
     -114: "Header suffix out of range",
     -120: "Numeric data error",
+    -121: "Invalid character in number",
+    -123: "Exponent too large",
+    -124: "Too many digits",
     -131: "Invalid suffix",
     -141: "Invalid character data",
+    -148: "Character data not allowed",
     -151: "Invalid string data",
     -160: "Block data error",
+    -161: "Invalid block data",
     -200: "Execution error",
     -211: "Trigger ignored",
     -213: "Init ignored",
@@ -49,10 +61,30 @@ ERROR_MESSAGES = {
     -230: "Data corrupt or stale",
     -231: "Data questionable",
     -241: "Hardware missing",
+    -300: "Device-specific error",
     -350: "Queue overflow",
     -410: "Query INTERRUPTED",
     -420: "Query UNTERMINATED",
 }
+
+
+#: Longest error/event description plus device-dependent info in a queue entry (SCPI-99 21.8).
+MAX_ERROR_TEXT = 255
+
+#: The simulator's cap on one allocation (array, block or response), in bytes: 256 MiB. Real
+#: instruments may hold more (the M8195A 16 GSa per channel); the simulator refuses beyond this.
+MAX_ALLOCATION_BYTES = 1 << 28
+#: Largest definite-length block a program message may carry (beyond: -223 "Too much data").
+MAX_BLOCK_BYTES = MAX_ALLOCATION_BYTES
+#: Largest response the output queue holds for one program message (beyond: -225 "Out of memory").
+MAX_RESPONSE_BYTES = MAX_ALLOCATION_BYTES
+
+
+def printable(text: str) -> str:
+    """``text`` as printable ASCII: other characters escaped as ``\\xNN``/``\\uNNNN``."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(c if " " <= c <= "~" else c.encode("unicode_escape").decode("ascii") for c in text)
 
 
 class ScpiError(Exception):
@@ -64,9 +96,13 @@ class ScpiError(Exception):
         super().__init__(self.entry())
 
     def entry(self) -> str:
+        """``<code>,"<message>[;<detail>]"``: printable ASCII, quotes doubled, at most 255 characters."""
         message = ERROR_MESSAGES.get(self.code, "Error")
         if self.detail:
-            message = f"{message};{self.detail}"
+            message = f"{message};{printable(self.detail)}"
+        message = message.replace('"', '""')[:MAX_ERROR_TEXT]
+        if (len(message) - len(message.rstrip('"'))) % 2:
+            message = message[:-1]  # truncation split a doubled quote
         return f'{self.code},"{message}"'
 
 
@@ -80,7 +116,12 @@ _MULTIPLIERS = {
 #: Base unit suffixes understood by the engine; DBM/DB are logarithmic and take no multiplier.
 UNITS = ("DBM", "DB", "HZ", "W", "M", "V", "A", "S", "OHM", "PCT", "SA/S", "C")
 
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z/%]*)\s*$")
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE]([+-]?\d+))?\s*([A-Za-z/%]*)\s*$")
+#: IEEE 488.2 7.7.2.4.1: a mantissa of at most 255 digits, an exponent within +/-32000.
+MAX_MANTISSA_DIGITS = 255
+MAX_EXPONENT = 32000
+#: SCPI-99 7.2.1.5 special numeric values, refused where a finite number is required.
+_SPECIAL_NUMBERS = ("INFINITY", "INF", "NINFINITY", "NINF", "NAN")
 
 
 def parse_unit_suffix(suffix: str, expected: str) -> float:
@@ -148,26 +189,37 @@ class Param:
             if default is None:
                 raise ScpiError(-224, "DEF not defined for this parameter")
             return default
+        if word in _SPECIAL_NUMBERS:
+            raise ScpiError(-224, f"{word} not allowed here; send a finite number")
         match = _NUMBER.match(self.text)
         if not match:
             raise ScpiError(-104, f"expected a number, got {self.text.strip()!r}")
-        value = float(match.group(1))
-        suffix = match.group(2)
-        if suffix and alt_units:
-            for base, convert in alt_units.items():
-                try:
-                    mult = parse_unit_suffix(suffix, base)
-                except ScpiError:
-                    continue
-                value = convert(value * mult)
-                break
+        mantissa, exponent, suffix = match.groups()
+        if sum(c.isdigit() for c in mantissa) > MAX_MANTISSA_DIGITS:
+            raise ScpiError(-124, f"more than {MAX_MANTISSA_DIGITS} digits")
+        if exponent is not None and abs(int(exponent)) > MAX_EXPONENT:
+            raise ScpiError(-123, f"exponent beyond +/-{MAX_EXPONENT}")
+        value = float(mantissa if exponent is None else f"{mantissa}e{exponent}")
+        try:
+            if suffix and alt_units:
+                for base, convert in alt_units.items():
+                    try:
+                        mult = parse_unit_suffix(suffix, base)
+                    except ScpiError:
+                        continue
+                    value = convert(value * mult)
+                    break
+                else:
+                    value *= parse_unit_suffix(suffix, unit)
             else:
-                value *= parse_unit_suffix(suffix, unit)
-        else:
-            value *= parse_unit_suffix(suffix, unit) if unit else _no_suffix(suffix)
+                value *= parse_unit_suffix(suffix, unit) if unit else _no_suffix(suffix)
+        except OverflowError:
+            value = math.inf
+        if not math.isfinite(value):
+            raise ScpiError(-222, f"{self.text.strip()} is beyond any value this parameter takes{_bounds(low, high)}")
         if (low is not None and value < low) or (high is not None and value > high):
-            raise ScpiError(-222, f"{value:g} outside [{low:g}, {high:g}]")
-        return value
+            raise ScpiError(-222, f"{value:g} outside{_bounds(low, high)}")
+        return value + 0.0  # -0 is 0
 
     def integer(self, low: int | None = None, high: int | None = None, default: int | None = None) -> int:
         """Parse an integer parameter (MIN/MAX/DEF allowed) with a range check."""
@@ -189,7 +241,7 @@ class Param:
         """Parse character data against SCPI mnemonics (short or long form); return the long form."""
         word = self.upper
         for option in options:
-            if _node_matches(_Node(option, False), word):
+            if _node_matches(Node(option, False), word):
                 return option.upper()
         raise ScpiError(-224, f"{self.text.strip()!r} not one of {', '.join(options)}")
 
@@ -205,6 +257,12 @@ class Param:
         if self.block is None:
             raise ScpiError(-104, "expected a definite-length block #<n><len><data>")
         return self.block
+
+
+def _bounds(low: float | None, high: float | None) -> str:
+    if low is None and high is None:
+        return ""
+    return f" [{'-inf' if low is None else format(low, 'g')}, {'inf' if high is None else format(high, 'g')}]"
 
 
 def _no_suffix(suffix: str) -> float:
@@ -225,21 +283,33 @@ def definite_block(payload: bytes) -> bytes:
 
 
 def _read_block(data: bytes, pos: int) -> tuple[bytes, int]:
-    """Parse a block starting at ``data[pos] == '#'``; return (payload, position after it)."""
-    try:
-        ndigits = int(chr(data[pos + 1]))
-    except (IndexError, ValueError):
-        raise ScpiError(-160, "malformed block header") from None
-    if ndigits == 0:
+    """Parse a block starting at ``data[pos] == '#'``; return (payload, position after it).
+
+    A header that is not ``#<1-9><that many digits>`` is -160; a length the message does not hold,
+    or data after the block other than a separator, is -161 (the header lies); a block larger than
+    ``MAX_BLOCK_BYTES`` is -223 and is not copied.
+    """
+    digit = data[pos + 1 : pos + 2]
+    if digit == b"0":
         raise ScpiError(-160, "indefinite-length blocks are not supported; send #<n><len><data>")
-    try:
-        length = int(data[pos + 2 : pos + 2 + ndigits])
-    except ValueError:
-        raise ScpiError(-160, "malformed block length") from None
+    if not (b"1" <= digit <= b"9"):
+        raise ScpiError(-160, "malformed block header; send #<n><len><data>")
+    ndigits = int(digit)
+    field = data[pos + 2 : pos + 2 + ndigits]
+    if len(field) != ndigits or not field.isdigit():
+        raise ScpiError(-160, f"block length must be {ndigits} decimal digits")
+    length = int(field)
+    if length > MAX_BLOCK_BYTES:
+        raise ScpiError(-223, f"block of {length} bytes; the simulator takes at most {MAX_BLOCK_BYTES}")
     start = pos + 2 + ndigits
     end = start + length
     if end > len(data):
-        raise ScpiError(-160, f"block announced {length} bytes, got {len(data) - start}")
+        raise ScpiError(-161, f"block announced {length} bytes, got {len(data) - start}")
+    after = end
+    while after < len(data) and data[after] in b" \t":
+        after += 1
+    if after < len(data) and data[after] not in b",;\r\n":
+        raise ScpiError(-161, f"data continue after the {length} bytes the block announced")
     return data[start:end], end
 
 
@@ -256,9 +326,26 @@ class ParsedCommand:
         return self.header.endswith("?")
 
 
+def _text(raw: bytes | bytearray) -> str:
+    """Received bytes as text; bytes beyond ASCII (only legal inside strings) kept as ``\\xNN``."""
+    return raw.decode("ascii", errors="backslashreplace")
+
+
+def _check_ascii(data: bytes, start: int = 0, end: int | None = None) -> None:
+    """Raise -101 for the first byte beyond ASCII in ``data[start:end]``."""
+    if data[start:end].isascii():
+        return
+    index = next(i for i in range(start, len(data) if end is None else end) if data[i] > 0x7F)
+    raise ScpiError(-101, f"byte 0x{data[index]:02X} at position {index} outside a string; SCPI is ASCII")
+
+
 def split_message(data: bytes) -> list[ParsedCommand]:
-    """Split one program message into commands, honouring quotes and binary blocks."""
+    """Split one program message into commands, honouring quotes and binary blocks.
+
+    A byte beyond ASCII outside a quoted string or a block is -101 "Invalid character".
+    """
     if not any(c in data for c in (b'"', b"'", b"#")):
+        _check_ascii(data)
         return _split_plain(data)
     commands: list[ParsedCommand] = []
     n = len(data)
@@ -272,7 +359,8 @@ def split_message(data: bytes) -> list[ParsedCommand]:
         start = pos
         while pos < n and data[pos] not in b" \t;\r\n":
             pos += 1
-        header = data[start:pos].decode("ascii", errors="replace")
+        _check_ascii(data, start, pos)
+        header = data[start:pos].decode("ascii")
         cmd = ParsedCommand(header)
         # parameters
         while pos < n and data[pos] in b" \t":
@@ -302,18 +390,20 @@ def split_message(data: bytes) -> list[ParsedCommand]:
                     continue
                 break
             elif c == ord(","):
-                cmd.params.append(Param(text.decode("ascii", errors="replace")))
+                cmd.params.append(Param(_text(text)))
                 text = bytearray()
                 pos += 1
             elif c in b";\r\n":
                 break
+            elif c > 0x7F:
+                _check_ascii(data, pos, pos + 1)
             else:
                 text.append(c)
                 pos += 1
         if quote is not None:
             raise ScpiError(-151, "unterminated string")
         if text.strip():
-            cmd.params.append(Param(text.decode("ascii", errors="replace").strip()))
+            cmd.params.append(Param(_text(text).strip()))
         elif cmd.params and cmd.params[-1].block is None and data[pos - 1 : pos] == b",":
             raise ScpiError(-109, "trailing comma")
         commands.append(cmd)
@@ -325,7 +415,7 @@ def split_message(data: bytes) -> list[ParsedCommand]:
 def _split_plain(data: bytes) -> list[ParsedCommand]:
     """Fast path of ``split_message`` for messages without strings or blocks (most of them)."""
     commands = []
-    for part in data.decode("ascii", errors="replace").replace("\r", "\n").replace("\n", ";").split(";"):
+    for part in data.decode("ascii").replace("\r", "\n").replace("\n", ";").split(";"):
         part = part.strip()
         if not part:
             continue
@@ -348,7 +438,9 @@ def _split_plain(data: bytes) -> list[ParsedCommand]:
 
 
 @dataclass(frozen=True)
-class _Node:
+class Node:
+    """One node of a command pattern: its mnemonic, whether it may be left out, whether it takes a suffix."""
+
     mnemonic: str  # as printed, e.g. "SOURce"
     optional: bool
     suffix: bool = False  # takes a numeric suffix ('#')
@@ -363,9 +455,13 @@ class _Node:
 
 
 _SUFFIXED = re.compile(r"^([A-Za-z*_]+?)(\d*)$")
+#: Numeric header suffixes address units and channels: a longer one is -114 without being converted.
+MAX_SUFFIX_DIGITS = 9
+#: Headers longer than this are resolved but not remembered, so the cache stays small.
+_CACHED_HEADER_LENGTH = 128
 
 
-def _node_matches(node: _Node, word: str) -> tuple[bool, int | None] | bool:
+def _node_matches(node: Node, word: str) -> tuple[bool, int | None] | bool:
     """Match one header word against a node; return (matched, suffix) for suffixed nodes."""
     word = word.upper()
     m = _SUFFIXED.match(word)
@@ -374,6 +470,8 @@ def _node_matches(node: _Node, word: str) -> tuple[bool, int | None] | bool:
     stem, digits = m.group(1), m.group(2)
     if node.suffix:
         if stem in (node.short, node.long):
+            if len(digits) > MAX_SUFFIX_DIGITS:
+                raise ScpiError(-114, f"suffix of {len(digits)} digits on {stem}")
             return True, int(digits) if digits else None
         return False, None
     if digits:
@@ -382,13 +480,14 @@ def _node_matches(node: _Node, word: str) -> tuple[bool, int | None] | bool:
     return stem in (node.short, node.long)
 
 
-def _parse_pattern(pattern: str) -> list[_Node]:
+def parse_pattern(pattern: str) -> list[Node]:
+    """The nodes of a pattern as manuals print it: ``[:SOURce#]:POWer[:LEVel]``."""
     nodes = []
     for part in re.findall(r"\[:?[^\]]+\]|:?[^:\[]+", pattern):
         optional = part.startswith("[")
         part = part.strip("[]").lstrip(":")
         suffix = part.endswith("#")
-        nodes.append(_Node(part.rstrip("#"), optional, suffix))
+        nodes.append(Node(part.rstrip("#"), optional, suffix))
     return nodes
 
 
@@ -426,7 +525,8 @@ class Call:
 
 @dataclass
 class _Command:
-    nodes: list[_Node]
+    pattern: str
+    nodes: list[Node]
     setter: Handler | None
     getter: Handler | None
 
@@ -443,13 +543,17 @@ class CommandTree:
 
         Declaring a pattern again replaces it, so a model can override a common command (``*RST``).
         """
-        command = _Command(_parse_pattern(pattern), setter, getter)
+        command = _Command(pattern, parse_pattern(pattern), setter, getter)
         self._resolved.clear()
         for index, existing in enumerate(self._commands):
             if existing.nodes == command.nodes:
                 self._commands[index] = command
                 return
         self._commands.append(command)
+
+    def patterns(self) -> list[tuple[str, bool, bool]]:
+        """Every declared command as (pattern, has a set form, has a query form), for generators and docs."""
+        return [(c.pattern, c.setter is not None, c.getter is not None) for c in self._commands]
 
     def resolve(self, header: str) -> tuple[_Command, list[int]]:
         """Find the command a (full, absolute) header names; raise -113 if there is none."""
@@ -458,7 +562,7 @@ class CommandTree:
         if hit is not None:
             return hit[0], list(hit[1])
         command, suffixes = self._search(header)
-        if len(self._resolved) < 4096:
+        if len(self._resolved) < 4096 and len(key) <= _CACHED_HEADER_LENGTH:
             self._resolved[key] = (command, suffixes)
         return command, list(suffixes)
 
@@ -471,7 +575,7 @@ class CommandTree:
         raise ScpiError(-113, header)
 
 
-def _match(nodes: Sequence[_Node], words: Sequence[str]) -> list[int] | None:
+def _match(nodes: Sequence[Node], words: Sequence[str]) -> list[int] | None:
     """Match words against nodes, skipping optional nodes; return suffixes or None."""
     if not nodes:
         return [] if not words else None

@@ -115,7 +115,7 @@ class SimDiConMXS9100(SimInstrument):
 
     # -- message processing: remembered header path across lines, 8-entry error queue -----------
 
-    def handle_write(self, data: bytes) -> None:
+    def process_message(self, data: bytes) -> None:
         try:
             commands = split_message(data)
         except ScpiError as err:

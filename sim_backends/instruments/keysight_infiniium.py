@@ -78,7 +78,9 @@ Default parameters (``sim.params``); dagger = datasheet-class value not re-verif
   ``response`` "butterworth", ``response_order`` 4 (front-end shape: modelling choice, as
   ``converters.ADC``); ``jitter_s`` 25e-15 s rms (UXR-class intrinsic jitter, datasheet class value †;
   the DC ENOB above excludes it, so it is added separately);
-* ``max_points`` 200e6 per channel †; ``min_range_v`` 16 mV / ``max_range_v`` 800 mV full scale
+* ``max_points`` 200e6 per channel † (the model's memory depth; the simulator acquires at most
+  ``SIM_MAX_POINTS`` per channel, see the constant: ``:ACQuire:POINts`` beyond is -222 and AUTO stops there);
+  ``min_range_v`` 16 mV / ``max_range_v`` 800 mV full scale
   (2-100 mV/div) †; ``max_offset_v`` 1 V †; ``input_modes`` ["DC50"] (UXR inputs are 50 Ohm only);
 * ``aux_level_max_v`` 5 V †, ``aux_input_ohm`` 50 †, ``aux_hysteresis_v`` 25 mV,
   ``trigger_hysteresis_div`` 0.1 div, ``trigger_search_points`` 2**13 (modelling choices).
@@ -103,7 +105,7 @@ import scipy.fft as sfft
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import ResponseCache, band_grid, lowpass_memory_s
 from sim_backends.physics.converters import RESPONSES, lowpass_response
-from sim_backends.scpi import Call, CommandTree, ScpiError, definite_block
+from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError, definite_block
 from sim_backends.world import ELECTRICAL_IN
 
 CHANNELS = (1, 2, 3, 4)
@@ -111,6 +113,10 @@ AUX = "AUX"
 DIVISIONS_V = 8  # vertical divisions
 DIVISIONS_H = 10  # horizontal divisions
 STREAM_OFF_LIMIT = 999_999_999  # bytes in a definite block with streaming off (p. 875)
+#: Most points the simulator acquires per channel (4 Mpts; the UXR holds 200 Mpts and more): an
+#: acquisition's temporaries (times, filtered input, noise, codes) take ~50 bytes per point and channel
+#: (measured), so four channels at this depth stay within MAX_ALLOCATION_BYTES.
+SIM_MAX_POINTS = MAX_ALLOCATION_BYTES // 64
 _EPOCH = datetime(2025, 1, 1)  # the simulated clock's date for world.time = 0
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
 _TRIGGER_MODES = ("EDGE", "GLITch", "PATTern", "STATe", "DELay", "TIMeout", "TV", "COMM", "RUNT",
@@ -121,7 +127,7 @@ _FORMAT_CODE = {"ASCII": 0, "BYTE": 1, "WORD": 2}  # preamble <format>
 _REFERENCE_FRACTION = {"LEFT": 0.0, "CENTER": 0.5, "RIGHT": 1.0}
 SEARCH_CHUNK = 8192  # trigger-search points evaluated per call into the world
 TRIGGER_RESOLUTION = 1e-3  # trigger time located to this fraction of a sample period
-_CHANNEL_WORD = re.compile(r"^CHAN(?:NEL)?(\d+)$")
+_CHANNEL_WORD = re.compile(r"^CHAN(?:NEL)?(\d{1,9})$")
 #: Short forms the instrument answers for its character settings.
 _REPLY = {"LEFT": "LEFT", "CENTER": "CENT", "RIGHT": "RIGH", "AUTO": "AUTO", "TRIGGERED": "TRIG",
           "SINGLE": "SING", "ASCII": "ASC", "BYTE": "BYTE", "WORD": "WORD", "LSBFIRST": "LSBF",
@@ -239,6 +245,7 @@ class SimKeysightInfiniium(SimInstrument):
         self._derivative = ResponseCache(lambda f: 2 * np.pi * f, imaginary=True)
         self.max_sample_rate = _param(p, "max_sample_rate", 256e9, 1e3, 1e12)
         self.max_points = int(_param(p, "max_points", 200e6, 16, 2e9))
+        self.memory_depth = min(self.max_points, SIM_MAX_POINTS)
         self.adc_bits = int(_param(p, "adc_bits", 10, 6, 16))
         if self.adc_bits != _param(p, "adc_bits", 10, 6, 16):
             raise ValueError(f"adc_bits={p['adc_bits']!r} must be an integer")
@@ -307,12 +314,12 @@ class SimKeysightInfiniium(SimInstrument):
         if not self.srate_auto:
             fs = self.srate_manual
             if self.points_auto:
-                return fs, int(min(max(round(span * fs), 16), self.max_points))
+                return fs, int(min(max(round(span * fs), 16), self.memory_depth))
             return fs, int(self.points_manual)
         if self.points_auto:
-            fitting = rates[rates * span <= self.max_points]
+            fitting = rates[rates * span <= self.memory_depth]
             fs = float(fitting[-1]) if fitting.size else float(rates[0])
-            return fs, int(min(max(round(span * fs), 16), self.max_points))
+            return fs, int(min(max(round(span * fs), 16), self.memory_depth))
         n = int(self.points_manual)
         fitting = rates[rates <= n / span * (1 + 1e-12)]
         fs = float(fitting[-1]) if fitting.size else float(rates[0])
@@ -437,7 +444,7 @@ class SimKeysightInfiniium(SimInstrument):
         if call.param(0).upper == "AUTO":
             self.points_auto = True
             return
-        self.points_manual = call.param(0).integer(16, self.max_points, default=1000)
+        self.points_manual = call.param(0).integer(16, self.memory_depth, default=1000)
         self.points_auto = False
 
     def _get_points(self, call: Call) -> str:

@@ -69,7 +69,9 @@ Parameters (``sim.params``): ``enob_bits`` (5.5; PHYSICS.md table 2, M8195A ENOB
 ``analog_response`` ("butterworth") and ``analog_order`` (4; the response shape is a modelling choice,
 the same as ``sim_backends.physics.converters.DAC``), ``marker_high_v`` (1.0), ``internal_memory_samples``
 (131072, 128 kSa per channel) and ``extended_memory_samples`` (16 GiSa, option -16G); the two memory
-sizes are data-sheet figures not re-verified.
+sizes are data-sheet figures not re-verified. The simulator holds at most ``SIM_MEMORY_CAP_SAMPLES``
+per channel of either (see the constant): a segment beyond what is left is -225 "Out of memory", as
+on a full instrument, and ``:TRACe:FREE?`` reports the capped size.
 """
 
 from __future__ import annotations
@@ -92,7 +94,7 @@ from sim_backends.physics.components import (
     uniform_step,
 )
 from sim_backends.physics.filters import KINDS, LowPass
-from sim_backends.scpi import Call, CommandTree, ScpiError
+from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError
 from sim_backends.world import ELECTRICAL_OUT
 
 CHANNELS = (1, 2, 3, 4)
@@ -105,6 +107,12 @@ GRANULARITY = 256
 MIN_LENGTH = 1280
 EXT_OFFSET_STEP = 2 * GRANULARITY  # "an even number of memory vectors"
 MAX_SEGMENT_ID = 16_777_216
+#: Waveform memory the simulator holds per channel, in int8 samples: a quarter of the simulator's
+#: allocation cap (sim_backends.scpi.MAX_ALLOCATION_BYTES), so the four channels' samples together
+#: stay within it (64 MiSa; the instrument itself has 128 kSa internal / 16 GSa extended memory).
+SIM_MEMORY_CAP_SAMPLES = MAX_ALLOCATION_BYTES // 4
+#: Longest ASCII readback (``:TRACe:DATA?``) in bytes per sample ("-128,").
+_ASCII_BYTES_PER_SAMPLE = 5
 MAX_LOOP_COUNT = 2**32 - 1
 FULL_SCALE_CODE = 127
 #: Points per DAC sample on which the analog output is computed for requests that are not themselves
@@ -123,24 +131,6 @@ DATA_CHANNELS = {
 }
 _DAC_MODE_LONG = {"SINGLE": "SING", "DUAL": "DUAL", "FOUR": "FOUR", "MARKER": "MARK",
                   "DCDUPLICATE": "DCD", "DCMARKER": "DCM"}
-
-_EXTRA_MESSAGES = {
-    -211: "Trigger ignored",
-    -213: "Init ignored",
-    -223: "Too much data",
-    -225: "Out of memory",
-}
-
-
-class _Error(ScpiError):
-    """SCPI errors whose standard messages the shared table lacks (-211, -213, -223, -225)."""
-
-    def entry(self) -> str:
-        message = _EXTRA_MESSAGES.get(self.code, "Error")
-        if self.detail:
-            message = f"{message};{self.detail}"
-        return f'{self.code},"{message}"'
-
 
 def _param(params: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
     value = float(params.get(key, default))
@@ -326,7 +316,8 @@ class SimKeysightM8195A(SimInstrument):
         return sum(length for length, _ in self._table(ch).values())
 
     def _memory_size(self, ch: int) -> int:
-        return self.extended_memory_samples if self._is_ext(ch) else self.internal_memory_samples
+        size = self.extended_memory_samples if self._is_ext(ch) else self.internal_memory_samples
+        return min(size, SIM_MEMORY_CAP_SAMPLES)
 
     # -- sample rate, modes, levels ----------------------------------------------------------------
 
@@ -456,8 +447,8 @@ class SimKeysightM8195A(SimInstrument):
         if seg in table:
             raise ScpiError(-221, f"segment {seg} is already defined; delete it first")
         if self._memory_used(ch) + length > self._memory_size(ch):
-            raise _Error(-225, f"{length} samples do not fit in {self._memory_size(ch)} samples of "
-                               f"{'extended' if self._is_ext(ch) else 'internal'} memory")
+            raise ScpiError(-225, f"{length} samples do not fit in {self._memory_size(ch)} samples of "
+                                  f"{'extended' if self._is_ext(ch) else 'internal'} memory")
         table[seg] = (length, init)
         for c in self._sharing(ch):
             self._codes[c].pop(seg, None)
@@ -574,8 +565,8 @@ class SimKeysightM8195A(SimInstrument):
             samples, marker_bytes = raw, None
         end = offset + samples.size
         if end > codes.size:
-            raise _Error(-223, f"{samples.size} samples at offset {offset} pass the end of segment {seg} "
-                               f"({codes.size} samples)")
+            raise ScpiError(-223, f"{samples.size} samples at offset {offset} pass the end of segment {seg} "
+                                  f"({codes.size} samples)")
         codes[offset:end] = samples
         if marker_bytes is not None:
             self._segment_markers(ch, seg)[offset:end] = marker_bytes & 0b11
@@ -592,6 +583,9 @@ class SimKeysightM8195A(SimInstrument):
             raise ScpiError(-224, f"segment {seg} is not defined on channel {ch}")
         if offset + length > codes.size:
             raise ScpiError(-222, f"{length} samples at offset {offset} pass the end of segment {seg}")
+        if length * _ASCII_BYTES_PER_SAMPLE > MAX_ALLOCATION_BYTES:
+            raise ScpiError(-225, f"{length} samples as ASCII exceed the simulator's {MAX_ALLOCATION_BYTES}-byte "
+                                  "response cap; read the segment in pieces")
         return ",".join(map(str, codes[offset:offset + length].tolist()))
 
     # -- run control -------------------------------------------------------------------------------
@@ -602,7 +596,7 @@ class SimKeysightM8195A(SimInstrument):
     def _init(self, call: Call) -> None:
         call.expect(0)
         if self.running:
-            raise _Error(-213, "signal generation is already running")
+            raise ScpiError(-213, "signal generation is already running")
         if not self._playable():
             raise ScpiError(-221, "no waveform channel has its selected segment defined")
         self.running = True
@@ -649,14 +643,14 @@ class SimKeysightM8195A(SimInstrument):
     def _trigger(self, call: Call) -> None:
         call.expect(0)
         if not self.running or self.trigger_mode != "triggered":
-            raise _Error(-211, "a start trigger acts only while running in triggered mode")
+            raise ScpiError(-211, "a start trigger acts only while running in triggered mode")
         self.t_trigger = self.world.time
 
     def _set_gate_state(self, call: Call) -> None:
         call.expect(1)
         opened = call.param().boolean()
         if not self.running or self.trigger_mode != "gated":
-            raise _Error(-211, "the gate acts only while running in gated mode")
+            raise ScpiError(-211, "the gate acts only while running in gated mode")
         if opened:
             self.t_gate_open, self.t_gate_close = self.world.time, None
         elif self.t_gate_open is not None and self.t_gate_close is None:

@@ -86,7 +86,7 @@ OPER_OFF = 4
 QUES_OV = 1
 
 _PARAM_KEYS = {"modules", "channels", "voltage_noise_v", "current_noise_a", "measurement_time_s"}
-_CHANNEL_ITEM = re.compile(r"^\s*(\d+)\s*(?::\s*(\d+)\s*)?$")
+_CHANNEL_ITEM = re.compile(r"^\s*(\d{1,9})\s*(?::\s*(\d{1,9})\s*)?$")
 
 
 @dataclass

@@ -70,18 +70,6 @@ DEFAULT_PARAMS = {
 }
 
 
-class _QueueEntry(ScpiError):
-    """An error-queue entry whose message is not in the engine's table (e.g. -213, -231)."""
-
-    def __init__(self, code: int, message: str, detail: str = ""):
-        self.message = message
-        super().__init__(code, detail)
-
-    def entry(self) -> str:
-        text = f"{self.message};{self.detail}" if self.detail else self.message
-        return f'{self.code},"{text}"'
-
-
 def nr3(value: float) -> str:
     """Format a float the way the instrument does: ``+1.23456000E-003``."""
     mantissa, exponent = f"{value:+.8E}".split("E")
@@ -217,8 +205,7 @@ class SimKeysightN7744A(SimInstrument):
         reading = power + self._sigma(port.atime, port.range_dbm) * self.world.rng.standard_normal()
         if reading > _range_max_w(port.range_dbm):
             port.last_w = OVER_RANGE_VALUE
-            self.push_error(_QueueEntry(-231, "Data questionable",
-                                        f"port {slot} input above the {port.range_dbm:+d} dBm range"))
+            self.push_error(ScpiError(-231, f"port {slot} input above the {port.range_dbm:+d} dBm range"))
         else:
             port.last_w = reading
         return port.last_w
@@ -276,7 +263,7 @@ class SimKeysightN7744A(SimInstrument):
         call.expect(0)
         port = self._port(call)
         if port.continuous:
-            raise _QueueEntry(-213, "Init ignored", "continuous measurement is on")
+            raise ScpiError(-213, "continuous measurement is on")
         self._measure(self._slot(call))
 
     def _set_continuous(self, call: Call) -> None:

@@ -63,7 +63,7 @@ from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodi
 from sim_backends.physics.converters import ADC, DAC, lowpass_response
 from sim_backends.physics.electrical import RFAmplifier
 from sim_backends.physics.symbol_level import isi_taps, standard_normal_f32
-from sim_backends.scpi import Call, CommandTree, Param, ScpiError, definite_block
+from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
 
 _PARAM_KEYS = {"inputs", "outputs", "dac_bits", "dac_enob", "dac_bandwidth_hz", "adc_bits", "adc_enob",
@@ -83,6 +83,12 @@ BIAS_RANGE_V = 10.0
 #: static-gain cache size in tiles (~2 kB each)
 GAIN_CACHE_TILES = 50_000
 MAX_SLOTS = 1 << 20
+#: Largest program the simulated controller runs (docs/occ_protocol.md), in values per converter set:
+#: T x S x max(N_in, N_out). A run holds float32 arrays of that size, so 2^25 values keeps each at half
+#: of MAX_ALLOCATION_BYTES (and is labctl.opu's own largest program). Beyond: -223 on upload, -225 on INIT.
+MAX_PROGRAM_VALUES = MAX_ALLOCATION_BYTES // 8
+#: Largest heater table, in volts (held as float64): T x N_out x N_in <= 2^25. Beyond: -223.
+MAX_TABLE_VALUES = MAX_ALLOCATION_BYTES // 8
 #: ADC result codes per full-scale range (docs/occ_protocol.md: volts = offset + code / 65536 x range)
 _CODES_PER_RANGE = 65536.0
 
@@ -241,6 +247,9 @@ class SimLabctlOCC(SimInstrument):
         if len(raw) == 0 or len(raw) % per_tile:
             raise ScpiError(-223, f"heater table of {len(raw)} bytes is not a whole number of tiles "
                                   f"({per_tile} bytes each: {self.n_out} x {self.n_in} float32)")
+        if len(raw) // 4 > MAX_TABLE_VALUES:
+            raise ScpiError(-223, f"heater table of {len(raw) // per_tile} tiles; the controller holds at most "
+                                  f"{MAX_TABLE_VALUES // (self.n_out * self.n_in)}: split the program")
         table = np.frombuffer(raw, dtype="<f4").astype(float).reshape(-1, self.n_out, self.n_in)
         if not np.all(np.isfinite(table)) or table.min() < 0.0 or table.max() > self.heater_limit:
             raise ScpiError(-222, f"heater volts must lie in [0, {self.heater_limit:g}] V (HEATer:LIMit)")
@@ -253,6 +262,9 @@ class SimLabctlOCC(SimInstrument):
         if len(raw) % (2 * self.n_in):
             raise ScpiError(-223, f"input data of {len(raw)} bytes is not a whole number of slots "
                                   f"({2 * self.n_in} bytes each: {self.n_in} int16 codes)")
+        if len(raw) // 2 > MAX_PROGRAM_VALUES:
+            raise ScpiError(-223, f"{len(raw) // 2} input codes; the controller holds at most {MAX_PROGRAM_VALUES}: "
+                                  "split the program")
         self.inputs = np.frombuffer(raw, dtype="<i2").copy()
         self.result = None
 
@@ -299,6 +311,9 @@ class SimLabctlOCC(SimInstrument):
                                   f"{self.heater_limit:g} V (lowered after the table was loaded)")
         tiles = self.table.shape[0]
         expected = tiles * self.slots * self.n_in
+        if tiles * self.slots * max(self.n_in, self.n_out) > MAX_PROGRAM_VALUES:
+            raise ScpiError(-225, f"{tiles} tiles x {self.slots} slots x {max(self.n_in, self.n_out)} converters "
+                                  f"exceed the {MAX_PROGRAM_VALUES} values a program may hold: split the program")
         if self.inputs is None or self.inputs.size != expected:
             got = 0 if self.inputs is None else self.inputs.size
             raise ScpiError(-221, f"input data holds {got} codes; the program needs {expected} "

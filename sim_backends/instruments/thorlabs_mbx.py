@@ -55,7 +55,7 @@ import math
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
-from sim_backends.scpi import Call, CommandTree, ScpiError, absolute_headers, split_message
+from sim_backends.scpi import MAX_RESPONSE_BYTES, Call, CommandTree, ScpiError, absolute_headers, split_message
 from sim_backends.world import ELECTRICAL_OUT, OPTICAL_IN, OPTICAL_OUT, total_power
 
 OFF, AUTOPEAK, AUTONULL, AUTOQUADPOS, AUTOQUADNEG, HOLDQUADPOS, HOLDQUADNEG, MANUAL, \
@@ -129,7 +129,7 @@ class SimThorlabsMBX(SimInstrument):
 
     # -- message processing: "1" / value / "Err: ..." per command, no error queue ------------------
 
-    def handle_write(self, data: bytes) -> None:
+    def process_message(self, data: bytes) -> None:
         try:
             commands = split_message(data)
             headers = absolute_headers(commands)
@@ -146,7 +146,10 @@ class SimThorlabsMBX(SimInstrument):
             self._reply(reply)
 
     def _reply(self, text: str) -> None:
-        self.output += text.encode("ascii") + self.TERMINATION
+        """Queue a reply; unread replies stay (a serial link), up to MAX_RESPONSE_BYTES, then new ones are lost."""
+        reply = text.encode("ascii") + self.TERMINATION
+        if len(self.output) + len(reply) <= MAX_RESPONSE_BYTES:
+            self.output += reply
 
     @staticmethod
     def _err(err: ScpiError) -> str:

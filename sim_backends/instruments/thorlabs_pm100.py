@@ -51,7 +51,7 @@ DEFAULT_PARAMS = {
 }
 MAX_COUNT = 10000
 RANGE_DECADES = 7  # max_power_w, /10, ..., /1e6
-_WITH_UNIT = re.compile(r"^[+-]?(\d+\.?\d*|\.\d+)(E[+-]?\d+)?[A-Z]+$")
+_WITH_UNIT = re.compile(r"^[+-]?(\d+(?:\.\d*)?|\.\d+)(E[+-]?\d+)?[A-Z]+$")  # linear time on long digit runs
 
 
 def _number(value: float) -> str:

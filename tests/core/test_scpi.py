@@ -3,11 +3,13 @@
 import pytest
 
 from sim_backends.scpi import (
+    MAX_ERROR_TEXT,
     CommandTree,
     Param,
     ScpiError,
     absolute_headers,
     definite_block,
+    parse_pattern,
     parse_unit_suffix,
     split_message,
 )
@@ -61,10 +63,10 @@ def test_binary_block_passes_through_untouched_even_with_separators_inside():
     assert second.header == ":OUTP" and second.params[0].text == "1"
 
 
-def test_block_shorter_than_announced_is_a_block_data_error():
+def test_block_shorter_than_announced_is_invalid_block_data():
     with pytest.raises(ScpiError) as err:
         split_message(b":TRAC:DATA #3100abc")
-    assert err.value.code == -160
+    assert err.value.code == -161
 
 
 @pytest.mark.parametrize("text, unit, value", [
@@ -115,3 +117,86 @@ def test_booleans_choices_and_type_errors():
 
 def test_error_entry_format():
     assert ScpiError(-222, "5 outside [0, 1]").entry() == '-222,"Data out of range;5 outside [0, 1]"'
+
+
+# -- hostile input: typed SCPI errors, never a Python exception ------------------------------------
+
+
+def test_error_entries_are_printable_ascii_with_doubled_quotes_and_at_most_255_characters():
+    entry = ScpiError(-113, 'FOO\ufffd\x00"bar"\n' + "x" * 400).entry()
+    assert entry.isascii() and entry.isprintable()
+    assert entry.startswith('-113,"Undefined header;FOO\\ufffd\\x00""bar""\\n')
+    text = entry.split(",", 1)[1][1:-1]
+    assert len(text) <= MAX_ERROR_TEXT
+    # a truncation never leaves a lone quote that would end the string early
+    cut = ScpiError(-113, "a" * (MAX_ERROR_TEXT - len("Undefined header;") - 1) + '"b').entry()
+    assert cut.count('"') % 2 == 0
+
+
+def test_bytes_beyond_ascii_outside_strings_are_invalid_characters():
+    for message in (b"*IDN\xff?", b":SOUR:POW 1\xe9", b':DISP:TEXT "a",\x80'):
+        with pytest.raises(ScpiError) as err:
+            split_message(message)
+        assert err.value.code == -101
+        assert err.value.entry().isascii()
+
+
+def test_bytes_beyond_ascii_inside_strings_arrive_escaped():
+    (cmd,) = split_message(b':DISP:TEXT "caf\xe9"')
+    assert cmd.params[0].string() == "caf\\xe9"
+
+
+@pytest.mark.parametrize("text, code", [
+    ("1e999", -222), ("-1e999", -222), ("1e308EXHZ", -222), ("NaN", -224), ("INF", -224), ("ninf", -224),
+    ("1e40000", -123), ("1" * 300, -124), ("1.2.3", -104),
+])
+def test_numbers_that_overflow_or_are_not_finite_are_scpi_errors(text, code):
+    with pytest.raises(ScpiError) as err:
+        Param(text).number("HZ", 0, 1e12)
+    assert err.value.code == code
+
+
+def test_overflow_is_out_of_range_even_without_bounds_or_through_a_unit_converter():
+    with pytest.raises(ScpiError) as err:
+        Param("1e999").number()
+    assert err.value.code == -222
+    with pytest.raises(ScpiError) as err:
+        Param("1e308DBM").number("W", alt_units={"DBM": lambda dbm: 1e-3 * 10 ** (dbm / 10)})
+    assert err.value.code == -222
+    with pytest.raises(ScpiError) as err:
+        Param("5").number(high=1)  # one-sided bounds format in the message
+    assert err.value.code == -222 and "[-inf, 1]" in err.value.detail
+
+
+def test_underflow_rounds_to_zero_and_minus_zero_is_zero():
+    assert Param("1e-999").number() == 0.0
+    assert str(Param("-0").number()) == "0.0"
+
+
+@pytest.mark.parametrize("message, code", [
+    (b":TRAC:DATA #0abc", -160), (b":TRAC:DATA #", -160), (b":TRAC:DATA #A12", -160),
+    (b":TRAC:DATA #2+5abcde", -160), (b":TRAC:DATA #2 5abcde", -160),
+    (b":TRAC:DATA #15abcdefgh", -161),  # more data than announced: the header lies
+    (b":TRAC:DATA #9999999999", -223),  # larger than the simulator takes: nothing is read
+])
+def test_malformed_lying_or_oversized_blocks_are_block_errors(message, code):
+    with pytest.raises(ScpiError) as err:
+        split_message(message)
+    assert err.value.code == code
+
+
+def test_a_block_may_be_followed_by_a_separator_or_the_terminator():
+    for tail in (b"", b"\n", b"\r\n", b" ;*IDN?", b",1"):
+        commands = split_message(b":TRAC:DATA 1," + definite_block(b"abc") + tail)
+        assert commands[0].params[1].binary() == b"abc"
+
+
+def test_a_header_suffix_of_thousands_of_digits_is_out_of_range(tree):
+    with pytest.raises(ScpiError) as err:
+        tree.resolve(":SOUR" + "9" * 5000 + ":POW")
+    assert err.value.code == -114
+
+
+def test_patterns_list_every_declared_command(tree):
+    assert (":SENSe#:POWer:UNIT", True, False) in tree.patterns()
+    assert [node.mnemonic for node in parse_pattern("[:SOURce#]:POWer")] == ["SOURce", "POWer"]
