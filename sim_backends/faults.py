@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import time
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Iterator, Literal, Union
 
 import numpy as np
@@ -69,6 +69,9 @@ class DisconnectFault(_TransportFault):
     during: Literal["any", "read", "write"] = Field("any", description="operations at which it may fire "
                                                     "('read': the command arrived, its reply is lost)")
     down_s: float | None = Field(1.0, ge=0)
+    down_clock: Literal["simulated", "wall"] = Field("simulated", description="the clock down_s runs on ('wall' "
+                                                     "when the bench waits in real time, e.g. a sim library "
+                                                     "opened as a real one)")
     down_attempts: int | None = Field(None, ge=0)
     power_cycle: bool = Field(False, description="the instrument comes back in its *RST state")
 
@@ -194,7 +197,8 @@ class InjectedFault:
 @dataclass
 class _Outage:
     fault: InjectedFault
-    since: float
+    since: float  # simulated clock
+    since_wall: float = field(default_factory=time.monotonic)
     attempts: int = 0
 
 
@@ -400,10 +404,12 @@ class FaultInjector:
 
     def _back(self, name: str, outage: _Outage) -> bool:
         spec = outage.fault.fault
-        after_time = spec.down_s is not None and self.world.time >= outage.since + spec.down_s
+        elapsed = self.world.time - outage.since if spec.down_clock == "simulated" else \
+            time.monotonic() - outage.since_wall
+        after_time = spec.down_s is not None and elapsed >= spec.down_s
         after_attempts = spec.down_attempts is not None and outage.attempts > spec.down_attempts
         if after_time or after_attempts:
-            self._end_outage(name, f"after {self.world.time - outage.since:.6g} s and {outage.attempts} "
+            self._end_outage(name, f"after {elapsed:.6g} s ({spec.down_clock}) and {outage.attempts} "
                                    "open attempt(s)")
             return True
         return False

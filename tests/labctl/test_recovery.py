@@ -180,6 +180,7 @@ def test_a_short_soak_recovers_or_fails_points_cleanly_and_stores_every_finished
     figures = json.loads(out.read_text())
     points = figures["points"]
     assert points["attempted"] == points["finished"] + points["failed"] > 0
+    assert points["finished"] > points["failed"]  # faults hit some points; most still finish
     assert points["stored"] == points["finished"] and figures["every_finished_point_stored"]
     assert figures["sessions"]["default"] >= 1
     assert sum(figures["faults_injected"].values()) > 0

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 
 import labctl
 from labctl.errors import ConfigError
+from labctl.resilience import RetryPolicy, WallClock, retry_call
 from sim_backends import DEFAULT_BENCH_PATH, LabSimVisaLibrary, load_bench_file
 from sim_backends.faults import FaultError
 
@@ -77,6 +78,22 @@ def test_disconnect_ends_after_a_number_of_open_attempts():
             session(lib)
     assert session(lib).query(IDN).startswith("Keysight")
     assert lib.world.time == 0.0
+
+
+def test_a_disconnect_can_run_on_the_wall_clock_for_benches_that_wait_in_real_time():
+    lib = library()
+    inst = session(lib)
+    lib.inject("laser", "disconnect", down_s=0.05, down_clock="wall")
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        inst.query(IDN)
+    lib.world.time += 100.0  # simulated time does not bring it back
+    with pytest.raises(pyvisa.errors.VisaIOError):
+        session(lib)
+    policy = RetryPolicy(attempts=10, first_delay_s=0.01, factor=2.0, budget_s=2.0)
+    fresh, attempts = retry_call(lambda: session(lib), instrument="laser", resource=LASER, policy=policy,
+                                 clock=WallClock())
+    assert attempts > 1 and fresh.query(IDN).startswith("Keysight")
+    assert "(wall)" in lib.fault_log[-1].detail
 
 
 def test_power_cycle_brings_the_instrument_back_in_its_reset_state():
