@@ -6,6 +6,8 @@ class declares, in one table (``safety_members``), what each of its public membe
 * :data:`READ` - a query or a local value; as a property it is read-only through a safety layer;
 * :data:`SET` - a setting or action that changes no limited quantity (wavelength, output off, run);
 * :class:`Limited` - sets a limited quantity (laser power, DC voltage, AWG amplitude ...) in a given unit;
+* :class:`Enables` - turns an output on, so what it will emit (set earlier, perhaps by someone else) is
+  read and checked first;
 * :data:`CHILD` - a channel sub-object or a collection of them, which has its own table;
 * :data:`RAW` - direct I/O or driver internals (``write``, ``ask``, ``adapter``, ``reset`` ...).
 
@@ -43,6 +45,21 @@ class Limited:
     quantity: str
     unit: str | Callable[[Any], str]
     argument: str | None = None
+
+
+@dataclass(frozen=True)
+class Enables:
+    """A member that turns a source's output on: the settings it will emit are read and checked first.
+
+    ``reads`` lists ``(member, quantity, unit)``: a property, or a method called without arguments, whose
+    value(s) are that quantity in that unit. For a property, setting a false value (off) is not checked.
+    For a method, ``argument`` names its on/off parameter (None: it always turns outputs on) and
+    ``channels`` the parameter listing the channels whose ``reads`` are checked (None given: all of them).
+    """
+
+    reads: tuple[tuple[str, str, str], ...]
+    argument: str | None = None
+    channels: str | None = None
 
 
 #: What pymeasure's Instrument, Channel and SCPIMixin give every driver.

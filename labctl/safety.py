@@ -3,8 +3,9 @@
 The bench hands experiments *guarded* role objects (:class:`Guarded`). A guarded object exposes only the
 members its driver classifies (``safety_members``, see :mod:`drivers.limits`): reads, settings that
 change no limited quantity, and :class:`~drivers.limits.Limited` settings, which are converted to SI and
-checked against the bench file's limits before the driver sees them. Channel sub-objects come out guarded
-too. Anything else - an unclassified member, direct I/O (``write``, ``ask``), the driver's internals -
+checked against the bench file's limits before the driver sees them. Turning an output on
+(:class:`~drivers.limits.Enables`) first reads back what it would emit - a setpoint the front panel or
+another program left over a limit keeps the output off. Channel sub-objects come out guarded too. Anything else - an unclassified member, direct I/O (``write``, ``ask``), the driver's internals -
 raises :class:`UnguardedMemberError`, which points to the one explicit way around the guard:
 ``bench.raw(name)`` (:class:`RawAccess`), which logs every message it sends, checks the limited settings it
 can parse (``limited_commands`` of the driver), refuses those it cannot read, and reads the error queue
@@ -25,7 +26,7 @@ from pyvisa import util as visa_util
 
 from drivers.errors import InstrumentError
 from drivers.limits import (
-    CHILD, COMMON_COMMANDS, RAW, READ, SET, Limited, LimitedCommand, LimitedSetting, limited_settings,
+    CHILD, COMMON_COMMANDS, RAW, READ, SET, Enables, Limited, LimitedCommand, LimitedSetting, limited_settings,
     member_table, split_message, to_si,
 )
 from labctl.config import SafetyLimits
@@ -163,6 +164,8 @@ class Guarded:
             if kind.argument is None:  # a declaration that names no value cannot be checked
                 raise self._refuse(name, None)
             return self._checked_method(name, kind, value)
+        if isinstance(kind, Enables) and inspect.ismethod(value):
+            return self._enabling_method(name, kind, value)
         if inspect.ismethod(value):
             return _plain_function(value)
         return value
@@ -173,6 +176,9 @@ class Guarded:
         settable = isinstance(static, property) and static.fset is not None
         if isinstance(kind, Limited) and settable and kind.argument is None:
             self._check(name, kind, value)
+        elif isinstance(kind, Enables) and settable and kind.argument is None:
+            if value:
+                self._check_emitted(self._target, name, kind)
         elif kind != SET or not settable:
             raise self._refuse(name, kind)
         setattr(self._target, name, value)
@@ -199,6 +205,38 @@ class Guarded:
             bound = signature.bind(*args, **kwargs)
             bound.apply_defaults()
             self._check(name, limited, bound.arguments[limited.argument])
+            return method(*args, **kwargs)
+
+        checked.__name__ = name
+        checked.__doc__ = method.__doc__
+        return checked
+
+    def _check_emitted(self, target: Any, name: str, enables: Enables) -> None:
+        """Read what ``target`` would emit once on, and refuse if any of it is over a limit."""
+        for member, quantity, unit in enables.reads:
+            if quantity not in self._checks:
+                continue  # unlimited: nothing to read
+            value = getattr(target, member)
+            try:
+                _check_values(self._checks, quantity, value() if callable(value) else value, unit, member)
+            except SafetyLimitError as exc:
+                raise SafetyLimitError(f"{self._label}: {name} refused, the output stays as it was: its present "
+                                       f"{member} (set earlier, perhaps outside labctl) is over the limit: {exc}. "
+                                       f"Set {member} within the limit first.") from None
+
+    def _enabling_method(self, name: str, enables: Enables, method: Callable) -> Callable:
+        signature = inspect.signature(method)
+
+        def checked(*args, **kwargs):
+            bound = signature.bind(*args, **kwargs)
+            bound.apply_defaults()
+            if enables.argument is None or bound.arguments[enables.argument]:
+                chosen = bound.arguments.get(enables.channels) if enables.channels else None
+                channels = getattr(self._target, "channels", {}) if enables.channels else {}
+                targets = ([channels[c] for c in (channels if chosen is None else chosen) if c in channels]
+                           if enables.channels else [self._target])
+                for target in targets:
+                    self._check_emitted(target, name, enables)
             return method(*args, **kwargs)
 
         checked.__name__ = name

@@ -49,7 +49,7 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.base import LabChannel, LabInstrument
 from drivers.errors import ValueOutOfRange
-from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Limited, LimitedCommand, channel_members
+from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand, channel_members
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())
@@ -190,7 +190,8 @@ class KeysightM8195AChannel(LabChannel):
     # Waveform samples are normalised to the amplitude, so uploads cannot raise the output swing.
     safety_members = {
         "amplitude": Limited("awg_amplitude", "Vpp"), "offset": Limited("awg_offset", "V"),
-        "output_enabled": SET, "memory_mode": SET, "selected_segment": SET, "segments": READ,
+        "output_enabled": Enables((("amplitude", "awg_amplitude", "Vpp"), ("offset", "awg_offset", "V"))),
+        "memory_mode": SET, "selected_segment": SET, "segments": READ,
         "define_segment": SET, "delete_segment": SET, "delete_all_segments": SET, "write_segment": SET,
         "upload_waveform": SET,
     }

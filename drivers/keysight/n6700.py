@@ -36,8 +36,11 @@ from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
 from drivers.base import LabChannel, LabInstrument
 from drivers.errors import ValueOutOfRange
-from drivers.limits import (CURRENT_SUFFIXES, READ, SET, VOLTAGE_SUFFIXES, Limited, LimitedCommand,
+from drivers.limits import (CURRENT_SUFFIXES, READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand,
                             channel_members)
+
+#: What an output emits once on: its voltage setpoint and current limit.
+_OUTPUT_LEVELS = (("voltage", "dc_voltage", "V"), ("current_limit", "dc_current_limit", "A"))
 
 
 class OperationStatus(IntFlag):
@@ -125,7 +128,7 @@ class N6700Channel(LabChannel):
 
     safety_members = {
         "voltage": Limited("dc_voltage", "V"), "current_limit": Limited("dc_current_limit", "A"),
-        "output_enabled": SET, "ovp_level": SET, "clear_protection": SET,
+        "output_enabled": Enables(_OUTPUT_LEVELS), "ovp_level": SET, "clear_protection": Enables(_OUTPUT_LEVELS),
         "measured_voltage": READ, "measured_current": READ, "measure_voltage": READ, "measure_current": READ,
         "operation_condition": READ, "questionable_condition": READ, "module_model": READ, "mode": READ,
         "protection_tripped": READ, "rating": READ, "limits": READ,
@@ -277,7 +280,8 @@ class KeysightN6700(LabInstrument):
         **channel_members(*CHANNEL_IDS), "modules": READ, "channel_count": READ,
         "set_voltages": Limited("dc_voltage", "V", argument="voltages"),
         "set_current_limits": Limited("dc_current_limit", "A", argument="limits"),
-        "set_outputs": SET, "measure_voltages": READ, "measure_currents": READ,
+        "set_outputs": Enables(_OUTPUT_LEVELS, argument="enabled", channels="channels"),
+        "measure_voltages": READ, "measure_currents": READ,
     }
     #: Output levels, immediate and triggered, in either priority mode; one value for a whole channel list.
     limited_commands = (

@@ -31,7 +31,7 @@ from enum import IntEnum
 from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set, w_to_dbm
 from drivers.errors import ValueOutOfRange
-from drivers.limits import POWER_SUFFIXES, READ, SET, Limited, LimitedCommand, channel_members
+from drivers.limits import POWER_SUFFIXES, READ, SET, Enables, Limited, LimitedCommand, channel_members
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
@@ -62,7 +62,7 @@ class KeysightN7714ALaser(LabChannel):
         "power": Limited("optical_power", "W"), "power_dbm": Limited("optical_power", "dBm"),
         "power_setpoint_dbm": Limited("optical_power", "dBm"),
         "power_unit": SET, "power_level": READ, "power_level_min": READ, "power_level_max": READ,
-        "power_range": READ, "output_enabled": SET,
+        "power_range": READ, "output_enabled": Enables((("power", "optical_power", "W"),)),
     }
 
     # --- wavelength -------------------------------------------------------------------------

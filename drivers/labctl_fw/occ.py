@@ -37,7 +37,7 @@ from pymeasure.instruments import Instrument
 
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
-from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Limited, LimitedCommand
+from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand
 from drivers.keysight.n6700 import channel_list
 
 SYMBOL_RATE_RANGE = (1e6, 2.5e9)  #: Hz, symbol (DAC and ADC sample) rate.
@@ -108,7 +108,9 @@ class OCC16(LabInstrument):
         "load_program": Limited("heater_voltage", "V", argument="heater_volts"),
         "execute": Limited("heater_voltage", "V", argument="heater_volts"),
         "symbol_rate": SET, "adc_range": SET, "adc_offset": SET, "slots_per_tile": SET, "settle_time": SET,
-        "input_advance": SET, "output_enabled": SET, "run": SET,
+        "input_advance": SET, "run": SET,
+        # heater tables are checked when loaded; the DAC swing and the biases are what turning on emits
+        "output_enabled": Enables((("dac_amplitude", "dac_amplitude", "Vpp"), ("get_biases", "bias_voltage", "V"))),
         "n_inputs": READ, "n_outputs": READ, "get_bias": READ, "get_biases": READ, "fetch": READ,
         "table_tile_count": READ, "input_code_count": READ, "result_code_count": READ,
     }

@@ -40,7 +40,7 @@ from pymeasure.instruments.validators import strict_discrete_range
 
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
-from drivers.limits import READ, SET, Limited, LimitedCommand
+from drivers.limits import READ, SET, Enables, Limited, LimitedCommand
 
 SPEED_OF_LIGHT = 299_792_458.0  # m/s
 
@@ -256,7 +256,7 @@ class SantecTSL570(LabInstrument, TSL570):
         "power": Limited("optical_power", "W"),
         "power_setpoint": Limited("optical_power", lambda laser: laser.power_unit),  # "dBm" or "mW"
         "power_unit": SET, "power_monitor": READ, "actual_power": READ, "power_range_dbm": READ,
-        "command_set": SET, "output_enabled": SET, "wavelength": SET, "frequency": SET,
+        "command_set": SET, "output_enabled": Enables((("power", "optical_power", "W"),)), "wavelength": SET, "frequency": SET,
         "wavelength_range": READ, "wavelength_min": READ, "wavelength_max": READ,
         "frequency_min": READ, "frequency_max": READ,
         "wavelength_setpoint": SET, "wavelength_start": SET, "wavelength_stop": SET, "wavelength_step": SET,

@@ -18,7 +18,7 @@ from drivers.keysight.m8195a import KeysightM8195A
 from drivers.keysight.n6700 import KeysightN6700
 from drivers.keysight.n7714a import KeysightN7714A
 from drivers.labctl_fw.occ import OCC16
-from drivers.limits import CHILD, RAW, READ, SET, Limited, limited_settings, member_table, to_si
+from drivers.limits import CHILD, RAW, READ, SET, Enables, Limited, limited_settings, member_table, to_si
 from drivers.thorlabs.mbx import ThorlabsMBX
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
@@ -40,6 +40,12 @@ CALLS = {
     ("OCC16", "load_program"): lambda v: ((np.full((1, 2, 2), v), np.zeros((1, 1, 2), np.int16)), {}),
     ("OCC16", "execute"): lambda v: ((), {"heater_volts": np.full((1, 2, 2), v),
                                           "input_codes": np.zeros((1, 1, 2), np.int16)}),
+}
+
+#: How to turn an output on through each Enables method (properties are set to True).
+ENABLE_CALLS = {
+    ("KeysightN6700", "set_outputs"): lambda guarded: guarded.set_outputs(True, [1]),
+    ("N6700Channel", "clear_protection"): lambda guarded: guarded.clear_protection(),
 }
 
 
@@ -175,6 +181,38 @@ def test_every_source_setting_is_refused_above_its_limit_with_nothing_sent(bench
         keys = {key for key, _ in ROLE_QUANTITIES.get(bench.config.instruments[name].role, {}).values()}
         limited |= {(name, key) for key in keys if getattr(limits, key) is not None}
     assert limited and covered == limited
+
+
+def test_turning_an_output_on_checks_what_it_would_emit(bench, sent):
+    """A setpoint left over the limit by someone else (here: a second connection, like the front panel)."""
+    candidates = exercised = unreachable = 0
+    for label, guarded, driver in objects(bench):
+        name = label.split(".")[0].split(" ")[0]
+        for member, kind in member_table(type(driver)).items():
+            if not isinstance(kind, Enables) or not hasattr(type(driver), member):
+                continue
+            holder = driver.channels[1] if kind.channels else driver
+            for read, quantity, unit in kind.reads:
+                limit = limit_si(bench, name, quantity)
+                if limit is None or not isinstance(getattr(type(holder), read, None), property):
+                    continue
+                candidates += 1
+                previous = getattr(holder, read)
+                try:
+                    setattr(holder, read, above(limit, unit))
+                except ValueError:  # the driver's own range (ValueOutOfRange, pymeasure's ValueError)
+                    unreachable += 1  # the instrument itself cannot go over this limit
+                    continue
+                sent.clear()
+                with pytest.raises(SafetyLimitError, match="stays as it was"):
+                    if isinstance(getattr(type(driver), member), property):
+                        setattr(guarded, member, True)
+                    else:
+                        ENABLE_CALLS[(type(driver).__name__, member)](guarded)
+                assert [m for m in sent if b"?" not in m] == [], f"{label}.{member} sent more than reads"
+                setattr(holder, read, previous)
+                exercised += 1
+    assert candidates > 0 and exercised + unreachable == candidates
 
 
 def test_read_only_and_raw_members_are_refused_with_nothing_sent(bench, sent):
