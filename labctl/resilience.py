@@ -63,20 +63,30 @@ class InstrumentUnavailable(LabctlError, ConnectionError):
             f"at that address, then `labctl bench check --bench FILE`.")
 
 
-class CommandInterrupted(LabctlError, ConnectionError):
-    """The connection was lost during a command that is unsafe to repeat; it was re-opened, the command
-    was not re-sent, so whether it took effect is unknown."""
+#: Why an interrupted command was not repeated, and what to do (by CommandInterrupted.reason).
+_NOT_REPEATED = {
+    "setting": ("the command was not re-sent, so it may or may not have taken effect: send it again (or read "
+                "the setting back) before relying on it, or open the bench with RetryPolicy(resend_settings=True) "
+                "to re-send settings automatically"),
+    "partial reply": ("part of its reply had already been read, so it cannot be asked again mid-transfer: repeat "
+                      "the measurement"),
+}
 
-    def __init__(self, instrument: str, resource: str, command: str, cause: BaseException):
+
+class CommandInterrupted(LabctlError, ConnectionError):
+    """The connection was lost during a command that is unsafe to repeat (a setting, or a reply already half
+    read); the connection was re-opened but the command was not repeated."""
+
+    def __init__(self, instrument: str, resource: str, command: str, cause: BaseException,
+                 reason: str = "setting"):
         self.instrument = instrument
         self.resource = resource
         self.command = command
         self.cause = cause
+        self.reason = reason
         super().__init__(
             f"the connection to {instrument!r} ({resource}) was lost during {command!r} "
-            f"({type(cause).__name__}: {cause}); it was re-opened but the command was not re-sent, so it may "
-            "or may not have taken effect: send it again (or read the setting back) before relying on it, "
-            "or open the bench with RetryPolicy(resend_settings=True) to re-send settings automatically.")
+            f"({type(cause).__name__}: {cause}); it was re-opened, but {_NOT_REPEATED[reason]}.")
 
 
 # -- clocks -----------------------------------------------------------------------------------------------
@@ -274,30 +284,38 @@ class ResilientAdapter(VISAAdapter):
                           if hasattr(adapter.connection, name)}
         adapter.connection = None  # the connection is ours now: the old adapter must not close it when collected
         self._last_command: str | bytes | None = None
+        self._reply_started = False  # part of the reply to the last command has been read
         self._recovering = False
         self._dead = False  # the last reconnect ran out of attempts: no session is open
 
     # -- pymeasure's low-level I/O -------------------------------------------------------------------
 
     def _write(self, command: str, **kwargs) -> None:
-        self._last_command = command
+        self._last_command, self._reply_started = command, False
         self._guarded(lambda: VISAAdapter._write(self, command, **kwargs), command, resend=True)
 
     def _write_bytes(self, content: bytes, **kwargs) -> None:
-        self._last_command = content
+        self._last_command, self._reply_started = content, False
         self._guarded(lambda: VISAAdapter._write_bytes(self, content, **kwargs), content, resend=True)
 
     def _read(self, **kwargs) -> str:
-        return self._guarded(lambda: VISAAdapter._read(self, **kwargs), self._last_command, resend=False)
+        return self._read_part(lambda: VISAAdapter._read(self, **kwargs))
 
     def _read_bytes(self, count: int, break_on_termchar: bool = False, **kwargs) -> bytes:
-        return self._guarded(lambda: VISAAdapter._read_bytes(self, count, break_on_termchar, **kwargs),
-                             self._last_command, resend=False)
+        return self._read_part(lambda: VISAAdapter._read_bytes(self, count, break_on_termchar, **kwargs))
+
+    def _read_part(self, operation: Callable[[], T]) -> T:
+        """One read of a reply (a binary block takes several: header, then data)."""
+        value = self._guarded(operation, self._last_command, resend=False, partial=self._reply_started)
+        self._reply_started = True
+        return value
 
     # -- recovery ------------------------------------------------------------------------------------
 
-    def _guarded(self, operation: Callable[[], T], command: str | bytes | None, resend: bool) -> T:
-        """Run one I/O operation; on a lost connection re-open, then retry once if that is safe."""
+    def _guarded(self, operation: Callable[[], T], command: str | bytes | None, resend: bool,
+                 partial: bool = False) -> T:
+        """Run one I/O operation; on a lost connection re-open, then retry once if that is safe (never in the
+        middle of a reply: ``partial`` says part of it was already read)."""
         if self._dead and not self._recovering:
             # Nothing was sent yet, so sending after a successful re-open is safe for any command.
             self._reconnect(ConnectionError("no open session since an earlier reconnect failed"), command)
@@ -310,6 +328,10 @@ class ResilientAdapter(VISAAdapter):
             cause = exc
         recovery = self._reconnect(cause, command)
         text = command.decode("ascii", "replace")[:80] if isinstance(command, bytes) else (command or "")
+        if partial:
+            recovery.outcome = "reply interrupted"
+            raise CommandInterrupted(self.instrument, str(self.resource_name), text or "(read)", cause,
+                                     reason="partial reply")
         if is_idempotent(command):
             recovery.outcome = "retried query"
             return self._retry_once(operation, command, recovery, is_read=not resend)

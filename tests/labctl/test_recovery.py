@@ -14,6 +14,7 @@ import labctl
 from labctl.resilience import (
     CommandInterrupted,
     InstrumentUnavailable,
+    ResilientAdapter,
     RetryPolicy,
     SimClock,
     is_idempotent,
@@ -188,3 +189,22 @@ def test_a_short_soak_recovers_or_fails_points_cleanly_and_stores_every_finished
     assert figures["worst_point_wall_s"] < 5.0  # no point hangs: waits ran on the simulated clock
     logged = (tmp_path / "work" / "soak_fault_log.jsonl").read_text().splitlines()
     assert len(logged) == sum(figures["fault_events_logged"].values())
+
+
+def test_a_reply_lost_half_way_is_not_asked_for_again():
+    from pymeasure.adapters import VISAAdapter
+
+    from sim_backends import DEFAULT_BENCH_PATH, LabSimVisaLibrary, load_bench_file
+
+    lib = LabSimVisaLibrary.from_config(load_bench_file(DEFAULT_BENCH_PATH), seed=1)
+    adapter = ResilientAdapter(VISAAdapter(PM, visa_library=lib, read_termination="\n"), instrument="powermeter",
+                               policy=RetryPolicy(), clock=SimClock(lib.world))
+    adapter.write("*IDN?")
+    assert adapter.read_bytes(9) == b"Keysight "
+    lib.inject("powermeter", "disconnect", down_s=0.5, during="read")
+    with pytest.raises(CommandInterrupted, match="part of its reply had already been read") as err:
+        adapter.read_bytes(5)
+    assert err.value.reason == "partial reply" and adapter.recoveries[-1].outcome == "reply interrupted"
+    adapter.write("*IDN?")  # re-opened: the next exchange works from its start
+    assert adapter.read().startswith("Keysight")
+    adapter.close()
