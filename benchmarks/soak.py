@@ -129,6 +129,19 @@ def ring_core_point(bench, rng: np.random.Generator, index: int) -> dict[str, fl
 POINTS: dict[str, Callable] = {"default": default_point, "ring_core": ring_core_point}
 
 
+class NonNumericReading(ValueError):
+    """A driver handed back something that is not a number for a numeric quantity (a damaged reply that its
+    parser let through); the soak refuses to store it."""
+
+
+def numbers(values: dict[str, Any]) -> dict[str, float]:
+    """``values`` as floats, or :class:`NonNumericReading` naming the first that is not a number."""
+    for key, value in values.items():
+        if isinstance(value, (bool, str, bytes)) or not isinstance(value, (int, float, np.integer, np.floating)):
+            raise NonNumericReading(f"{key} read as {value!r}")
+    return {key: float(value) for key, value in values.items()}
+
+
 def readback_mismatch(bench_kind: str, values: dict[str, float]) -> bool:
     """A value read back that differs from what was set: damage that parsed as a valid number."""
     if bench_kind == "default":
@@ -174,7 +187,7 @@ class SoakPoints(Experiment):
             fired_before, recoveries_before = len(faults.log), len(bench.recoveries)
             started = time.perf_counter()
             try:
-                values = measure(bench, rng, index)
+                values = numbers(measure(bench, rng, index))
             except Exception as exc:  # counted by type below; the next point re-applies every setting
                 outcome["failed"][type(exc).__name__] += 1
                 if not _typed(exc):
@@ -232,7 +245,9 @@ def soak(minutes: float, out: Path, work_dir: Path, seed: int = 0, fault_rate: f
             finally:
                 bench.sim.faults.clear()
                 report = bench.close()
-                shutdown_failures += len(report.failed) if report is not None else 0
+                if report is not None and report.failed:  # e.g. injected error entries met by a shutdown step
+                    shutdown_failures += len(report.failed)
+                    bench.close()  # their queues were read by the failed check: the retry goes through
             outcome = result.summary["outcome"]
             stored = [int(i) for i in read_results(result.results_path).get("point_index", [])]
             sessions.append({"bench": kind, "seed": bench_seed, "file": str(result.results_path),
