@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
 
@@ -25,8 +26,8 @@ from pyvisa import rname
 from drivers import load_driver
 from labctl.config import BenchConfig, InstrumentConfig, load_bench
 from labctl.errors import ConfigError, RoleError, UnknownResourceError
-from labctl.instruments import ROLE_PROTOCOLS, missing_members
-from labctl.safety import Guarded, checks_for
+from labctl.instruments import ROLE_PROTOCOLS, protocol_members
+from labctl.safety import Guarded, RawAccess, checks_for, exposed_members, guarded_type
 from labctl import shutdown as shutdown_registry
 from labctl.shutdown import ShutdownReport, deferred_signals
 from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
@@ -79,10 +80,12 @@ class Bench:
         self.mode = mode
         self.seed = seed
         self.path = path
-        self.instruments: dict[str, Any] = {}
+        self._drivers: dict[str, Any] = {}  # raw drivers: handed out only guarded (role, instruments, raw)
+        #: Error-queue entries found when each instrument was opened (left by someone else; not ours).
+        self.stale_errors: dict[str, list[tuple[int, str]]] = {}
         self.sim: LabSimVisaLibrary | None = None
         self._locks: dict[str, threading.RLock] = {}
-        self._roles: dict[tuple[str, int | None], Guarded] = {}
+        self._roles: dict[tuple[str, int | None], tuple[Any, Guarded]] = {}  # key -> (driver, role)
         self._closed = False
         self._close_lock = threading.RLock()
         self.shutdown_report: ShutdownReport | None = None  # the last shutdown's outcome
@@ -100,7 +103,7 @@ class Bench:
             library = self.config.visa_library
         try:
             for name, spec in self.config.instruments.items():
-                self.instruments[name] = self._open_instrument(name, spec, library)
+                self._drivers[name] = self._open_instrument(name, spec, library)
         except BaseException:
             self.close()
             raise
@@ -119,6 +122,7 @@ class Bench:
                 ) from None
             raise
         driver.lock = self._lock_for(spec.resource)
+        self._start_clean(name, driver)
         return driver
 
     def _lock_for(self, resource: str) -> threading.RLock:
@@ -130,15 +134,48 @@ class Bench:
     def role(self, name: str, channel: int | None = None) -> Any:
         """The guarded role object of instrument ``name`` (a channel of it, if ``channel`` is given)."""
         key = (name, channel)
-        if key in self._roles:
-            return self._roles[key]
         spec = self._spec(name)
-        driver = self.instruments[name]
+        driver = self._driver(name)
+        cached = self._roles.get(key)
+        if cached is not None and cached[0] is driver:  # a re-opened instrument gets a new role object
+            return cached[1]
         target = driver if channel is None else self._channel(name, spec, driver, channel)
         guarded = Guarded(target, checks_for(spec.role, self.config.safety.get(name)),
                           f"{name}" + (f" channel {channel}" if channel else ""))
-        self._roles[key] = guarded
+        self._roles[key] = (driver, guarded)
         return guarded
+
+    @property
+    def instruments(self) -> Mapping[str, Any]:
+        """The open instruments by name, each a guarded instrument object (``bench.instruments[name].id``)."""
+        return _Instruments(self)
+
+    def raw(self, name: str) -> RawAccess:
+        """Explicit SCPI access to instrument ``name``, for what its role object does not offer.
+
+        Every message sent is logged (``labctl.safety``, WARNING); settings of limited quantities are still
+        checked, and refused when they cannot be read (see :class:`labctl.safety.RawAccess`).
+        """
+        spec = self._spec(name)
+        driver = self._driver(name)
+        return RawAccess(driver, name, checks_for(spec.role, self.config.safety.get(name)),
+                         getattr(type(driver), "limited_commands", ()))
+
+    def _driver(self, name: str) -> Any:
+        self._spec(name)
+        if name not in self._drivers:
+            raise RoleError(f"instrument {name!r} is not open on this bench")
+        return self._drivers[name]
+
+    def _start_clean(self, name: str, driver: Any) -> None:
+        """Empty the instrument's error queue, so what someone else left is not blamed on our first command."""
+        with driver.lock:
+            found = driver.drain_errors()
+        self.stale_errors[name] = found
+        if found:
+            log.warning("%s: its error queue held %d entr%s when opened (not caused by labctl): %s", name,
+                        len(found), "y" if len(found) == 1 else "ies",
+                        "; ".join(f"{code} {message}" for code, message in found))
 
     def find(self, role: str) -> list[str]:
         """Names of the instruments that have ``role``."""
@@ -172,19 +209,21 @@ class Bench:
 
     def identify(self) -> dict[str, str]:
         """``*IDN?`` of every instrument."""
-        return {name: str(driver.id).strip() for name, driver in self.instruments.items()}
+        return {name: str(self.role(name).id).strip() for name in self._drivers}
 
     def snapshot(self) -> dict[str, Any]:
         """Every instrument's identity and role settings, for results files."""
         snap: dict[str, Any] = {"bench": self.config.name, "mode": self.mode, "seed": self.seed, "instruments": {}}
-        for name, spec in self.config.instruments.items():
+        for name in self._drivers:
+            spec = self.config.instruments[name]
             entry: dict[str, Any] = {"role": spec.role, "driver": spec.driver, "resource": spec.resource,
-                                     "idn": str(self.instruments[name].id).strip()}
+                                     "idn": str(self.role(name).id).strip()}
             fields = SNAPSHOT_FIELDS[spec.role]
             targets = ([(ch, self.role(name, ch)) for ch in spec.channels] if spec.channels
                        else [(None, self.role(name))])
             for ch, target in targets:
-                values = {field: _plain(getattr(target, field)) for field in fields if hasattr(target, field)}
+                members = exposed_members(target)
+                values = {field: _plain(getattr(target, field)) for field in fields if field in members}
                 if ch is None:
                     entry.update(values)
                 else:
@@ -200,10 +239,10 @@ class Bench:
             for target in self.role_objects(name):
                 if spec.role == "awg":
                     target = self.role(name, (spec.channels or [1])[0])
-                missing = missing_members(target.unguarded, protocol)
+                missing = sorted(protocol_members(protocol) - exposed_members(target))
                 if missing:
-                    problems.append(f"{name}: {type(target.unguarded).__name__} lacks {', '.join(missing)} "
-                                    f"of {protocol.__name__}")
+                    problems.append(f"{name}: {guarded_type(target).__name__} lacks {', '.join(missing)} "
+                                    f"of {protocol.__name__} (or its driver does not classify them)")
         return problems
 
     # -- time -------------------------------------------------------------------------------------
@@ -277,7 +316,7 @@ class Bench:
                 report = self.shutdown()
                 if report.failed:
                     return report
-                for driver in self.instruments.values():
+                for driver in self._drivers.values():
                     try:
                         driver.adapter.close()
                     except Exception as exc:
@@ -294,6 +333,24 @@ class Bench:
 
     def __getitem__(self, name: str) -> Any:
         return self.role(name)
+
+
+class _Instruments(Mapping):
+    """A read-only view of the open instruments, each handed out guarded (see :meth:`Bench.role`)."""
+
+    def __init__(self, bench: Bench):
+        self._bench = bench
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in self._bench._drivers:
+            raise KeyError(name)
+        return self._bench.role(name)
+
+    def __iter__(self):
+        return iter(list(self._bench._drivers))
+
+    def __len__(self) -> int:
+        return len(self._bench._drivers)
 
 
 def _list_resources(library: Any) -> list[str]:

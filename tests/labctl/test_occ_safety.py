@@ -14,7 +14,7 @@ from drivers.labctl_fw.occ import OCC16
 from labctl.config import LIMIT_KEYS, SAFETY_KEYS_BY_ROLE, SafetyLimits, parse_bench
 from labctl.errors import ConfigError, SafetyLimitError
 from labctl.instruments import ROLE_NAMES, ROLE_PROTOCOLS, OpticalCoreController
-from labctl.safety import Guarded, checks_for
+from labctl.safety import Guarded, UnguardedMemberError, checks_for
 
 OK = ("SYST:ERR?", '0,"No error"')
 LIMITS = SafetyLimits(max_heater_voltage_v=4.0, max_bias_voltage_v=6.0, max_dac_amplitude_vpp=0.8)
@@ -68,9 +68,11 @@ def test_unsafe_heater_tables_are_refused(method, as_keyword):
                 call(heater, codes)
 
 
-def test_unguarded_driver_is_still_reachable_for_experts():
+@pytest.mark.parametrize("member", ["unguarded", "write", "ask", "adapter", "write_binary_values", "reset"])
+def test_the_driver_and_its_raw_io_are_not_reachable_through_the_guard(member):
     with expected_protocol(OCC16, []) as inst:
-        assert guarded(inst).unguarded is inst
+        with pytest.raises(UnguardedMemberError, match=r"bench\.raw\(name\)"):
+            getattr(guarded(inst), member)
 
 
 # -- within the limits the driver gets the call ---------------------------------------------------
