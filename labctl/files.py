@@ -109,8 +109,8 @@ def parse_document(text: str, path: str | Path | None, toml: bool = False) -> Do
     except yaml.YAMLError as exc:
         raise ConfigError(shown, None, f"cannot parse as YAML: {exc}") from None
     if data is None or data == {}:
-        raise ConfigError(shown, None, "the file is empty; a bench file is a mapping of fields "
-                          "(see docs/bench_files.md)")
+        raise ConfigError(shown, None, f"the file {'is empty' if data is None else 'has no fields'}; a bench "
+                          "file is a mapping of fields (see docs/bench_files.md)")
     if not isinstance(data, dict):
         raise ConfigError(shown, None, f"the top level is a {_kind(data)}, not a mapping of fields "
                           "(see docs/bench_files.md)", line=1)

@@ -335,7 +335,7 @@ def test_declared_params_are_the_ones_the_models_accept():
 @pytest.mark.parametrize("content, words", [
     (b"", "empty"),
     (b"# only a comment\n", "empty"),
-    (b"{}\n", "empty"),
+    (b"{}\n", "has no fields"),
     (b"- a\n- b\n", "top level is a list"),
     (b"just text\n", "top level is a text"),
     (b"name: x\n---\nname: y\n", "cannot parse as YAML"),

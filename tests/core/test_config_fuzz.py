@@ -22,6 +22,31 @@ from sim_backends import DEFAULT_BENCH_PATH
 BENCHES = Path(DEFAULT_BENCH_PATH).parent
 #: Built-in benches small enough to load many times (ring_core takes ~0.4 s a load).
 SMALL = {name: (BENCHES / name).read_text() for name in ("default.yaml", "awgr_core.yaml", "opu_core.yaml")}
+#: A small TOML bench (tables, inline tables, arrays, comments) for the line and byte edits.
+SMALL["bench.toml"] = """name = "toml bench"  # a laser, a heater source, a fibre
+connections = ["laser.out1 -> span.in", "heaters.out1 -> h1.in"]
+[instruments.laser]
+role = "tunable_laser"
+driver = "keysight.N7714A"
+resource = "TCPIP0::laser.labsim::inst0::INSTR"
+channels = [1, 2, 3, 4]
+sim = { params = { rin_db_per_hz = -145.0, linewidth_hz = 1.0e5 } }
+[instruments.heaters]
+role = "dc_source"
+driver = "keysight.N6700"
+resource = "TCPIP0::heaters.labsim::inst0::INSTR"
+[components.span]
+type = "fibre"
+length_km = 2.0
+[components.h1]
+type = "heater"
+resistance_ohm = 500.0
+[safety]
+laser = { max_power_dbm = 10.0 }
+heaters = { max_voltage_v = 4.0, unlimited = ["max_current_a"] }
+"""
+
+
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
@@ -62,6 +87,12 @@ def write(workdir: Path, content: str | bytes, suffix: str = ".yaml") -> Path:
     path = workdir / f"bench{suffix}"
     path.write_bytes(content if isinstance(content, bytes) else content.encode("utf-8"))
     return path
+
+
+@pytest.mark.parametrize("name", sorted(SMALL))
+def test_the_benches_mutated_here_load_as_they_are(workdir, name):
+    config = load_or_refuse(write(workdir, SMALL[name], Path(name).suffix))
+    assert config is not None and config.safety
 
 
 # -- random text and bytes -------------------------------------------------------------------------------
@@ -139,7 +170,7 @@ def paths_of(data, where=()):
 
 BAD_VALUES = [math.nan, math.inf, -math.inf, -1.0, 0, -1e308, 1e308, "", "lots", True, False, None, [], {},
               [math.nan], {"x": math.nan}, "x" * 100_000, list(range(10_000)), 2**80]
-DATA = {name: yaml.safe_load(text) for name, text in SMALL.items()}
+DATA = {name: yaml.safe_load(text) for name, text in SMALL.items() if name.endswith(".yaml")}
 PATHS = {name: [p for p in paths_of(data) if p] for name, data in DATA.items()}
 
 
@@ -151,7 +182,7 @@ def deep(levels: int):
 
 
 @FUZZ
-@given(name=st.sampled_from(sorted(SMALL)), data=st.data(),
+@given(name=st.sampled_from(sorted(DATA)), data=st.data(),
        value=st.sampled_from(BAD_VALUES) | st.floats(allow_nan=True, allow_infinity=True) | st.text(max_size=8)
        | st.integers(min_value=0, max_value=70).map(deep),
        delete=st.booleans())
@@ -169,7 +200,7 @@ def test_a_bench_with_a_value_replaced_or_deleted_is_loaded_or_refused(workdir, 
 
 
 @FUZZ
-@given(name=st.sampled_from(sorted(SMALL)), data=st.data())
+@given(name=st.sampled_from(sorted(DATA)), data=st.data())
 def test_a_bench_with_limits_set_to_anything_is_loaded_or_refused(workdir, name, data):
     bench = copy.deepcopy(DATA[name])
     for entry in bench["safety"].values():
@@ -186,6 +217,7 @@ def test_a_bench_with_limits_set_to_anything_is_loaded_or_refused(workdir, name,
        edit=st.sampled_from(["duplicate", "delete", "insert", "truncate", "swap"]))
 def test_a_bench_text_with_lines_or_bytes_edited_is_loaded_or_refused(workdir, name, data, edit):
     lines = SMALL[name].encode().splitlines(keepends=True)
+    suffix = Path(name).suffix
     index = data.draw(st.integers(0, len(lines) - 1), label="line")
     if edit == "duplicate":
         lines.insert(index, lines[index])
@@ -201,7 +233,7 @@ def test_a_bench_text_with_lines_or_bytes_edited_is_loaded_or_refused(workdir, n
         lines[index] = lines[index][:offset] + (extra if edit == "insert" else b"")
         if edit == "truncate":
             lines = lines[: index + 1]
-    load_or_refuse(write(workdir, b"".join(lines)))
+    load_or_refuse(write(workdir, b"".join(lines), suffix))
 
 
 # -- counter-examples ---------------------------------------------------------------------------------------
