@@ -178,7 +178,7 @@ class FaultEvent:
                 "fault": self.fault, "detail": self.detail}
 
 
-@dataclass
+@dataclass(eq=False)  # handles compare by identity: two faults with equal settings are still two faults
 class InjectedFault:
     """Handle of one injected fault (pass it to :meth:`FaultInjector.remove`)."""
 
