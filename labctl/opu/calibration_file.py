@@ -78,8 +78,8 @@ __all__ = [
 
 FORMAT = "labctl-calibration"
 FORMAT_VERSION = 2
-#: Largest calibration file :func:`load` reads (a 3-core bench's files are ~1 MB each; 64 MiB leaves room
-#: for far larger cores while refusing to parse a runaway or hostile file into memory).
+#: Largest calibration file :func:`load` reads (a 16 x 16 core's file is ~0.2 MB; 64 MiB leaves room for
+#: far larger cores while refusing to parse a runaway or hostile file into memory).
 MAX_FILE_BYTES = 64 * 1024 * 1024
 #: A calibration not checked for this long (since ``created`` or the last passing drift check, wall
 #: clock UTC) gets a drift check when it is loaded: heater, bias and laser drift over a working day.
@@ -512,13 +512,18 @@ def _read_document(path: Path) -> dict:
     for key in ("created", "verified"):
         if document.get(key) is not None:
             try:
-                datetime.fromisoformat(document[key])
-            except ValueError:
-                raise CalibrationCorrupt(path, f"field {key!r} is not an ISO 8601 time") from None
+                moment = datetime.fromisoformat(document[key])
+                (moment if moment.tzinfo else moment.replace(tzinfo=timezone.utc)).astimezone(timezone.utc)
+            except (ValueError, OverflowError):
+                raise CalibrationCorrupt(path, f"field {key!r} is not an ISO 8601 time (in UTC's range)") from None
     for key, value in document["operating_point"].items():
         if isinstance(value, dict) or (isinstance(value, list) and any(isinstance(v, (dict, list)) for v in value)):
             raise CalibrationCorrupt(path, f"operating_point.{key} is not a number, string, boolean or flat list")
-    if operating_point_hash(document["operating_point"]) != document["operating_point_hash"]:
+    try:
+        point_hash = operating_point_hash(document["operating_point"])
+    except ValueError as exc:  # e.g. the reserved key '__ndarray__'
+        raise CalibrationCorrupt(path, f"the operating point cannot be read ({exc})") from None
+    if point_hash != document["operating_point_hash"]:
         raise CalibrationCorrupt(path, "operating_point_hash does not match the operating point")
     return document
 

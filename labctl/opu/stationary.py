@@ -188,6 +188,9 @@ class StationaryCalibration:
                 raise CalibrationCorrupt(path, f"core section: {name} is not finite")
         if not np.all(data["g_span_v"] > 0) or data["adc_range_v"] <= 0:
             raise CalibrationCorrupt(path, "core section: g_span_v and adc_range_v must be positive")
+        if not np.all((data["thermal_crosstalk"] >= 0) & (data["thermal_crosstalk"] < 1)):
+            raise CalibrationCorrupt(path, "core section: thermal_crosstalk must be in [0, 1) (a fraction of the "
+                                     "neighbour's heat)")
         return cls(**data)
 
 

@@ -4,7 +4,8 @@ Random bytes, random JSON, and mutations of valid files (truncation, inserted by
 literals, numbers beyond a double, duplicate keys, wrong types re-signed with a valid checksum) go
 through :func:`labctl.opu.calibration_file.load` and the two engines' section readers
 (``StationaryCalibration.from_section``, ``OPUCalibration.from_file``). Counter-examples found while
-writing the fuzzers are kept below as explicit regression tests.
+writing the fuzzers are kept below as explicit regression tests. ``FUZZ_N=3000`` in the environment runs
+each property on more examples than the default 120 (a longer hunt, not for CI).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from sim_backends.bench import DEFAULT_BENCH_PATH
 
 STREAMING_BENCH = DEFAULT_BENCH_PATH.parent / "opu_core.yaml"
 
-FUZZ = settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=int(os.environ.get("FUZZ_N", 120)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FP = cf.bench_fingerprint([("labctl.OCC16", "TCPIP0::occ1.labsim::hislip0::INSTR")])
 K, Q, L = 3, 2, 5
 
@@ -109,9 +110,12 @@ def use_everything(cal, config: OPUConfig | None = None):
     return cal
 
 
+#: keys the format gives a meaning to, mixed into random ones
+KEYS = st.sampled_from(["__ndarray__", "dtype", "shape", "steps", "L1", "delays_s"]) | st.text(max_size=8)
 JSON = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8)
+    | st.sampled_from(["<f8", "i1", "O", "<U3", "2025-01-01T00:00:00+00:00"]),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(KEYS, inner, max_size=4),
     max_leaves=12)
 
 
@@ -174,12 +178,16 @@ def test_wrong_types_anywhere_in_a_signed_file(work, valid_text, config, data):
                 walk(child, trail + [index])
 
     walk(document, [])
-    trail = data.draw(st.sampled_from(paths[1:]))
+    depth = data.draw(st.integers(1, max(len(trail) for trail in paths)))  # shallow nodes as likely as deep ones
+    trail = data.draw(st.sampled_from([trail for trail in paths if len(trail) == depth]))
     replacement = data.draw(JSON)
     node = document
     for step in trail[:-1]:
         node = node[step]
-    node[trail[-1]] = replacement
+    if isinstance(node[trail[-1]], dict) and data.draw(st.booleans()):
+        node[trail[-1]][data.draw(KEYS)] = replacement       # a key added
+    else:
+        node[trail[-1]] = replacement                       # a value replaced
     if trail[:1] == ["operating_point"]:  # keep the hash consistent where the point is still a mapping
         try:
             document["operating_point_hash"] = cf.operating_point_hash(document["operating_point"])
@@ -244,6 +252,22 @@ def test_regression_format_version_true_float_or_huge_is_not_version_2(work, val
         assert isinstance(result, cf.CalibrationVersionError) and len(str(result)) < 400
 
 
+@pytest.mark.parametrize("key,value,match", [
+    ("operating_point", {"__ndarray__": 1.0}, "cannot be read"),            # reserved key: ValueError in _encode
+    ("created", "0001-01-01T00:00:00+14:00", "ISO 8601"),                   # OverflowError once made UTC
+    ("verified", "9999-12-31T23:00:00-14:00", "ISO 8601"),
+    ("verified", 5, "'verified' is not a string"),
+    ("created", "yesterday", "ISO 8601"),
+])
+def test_regression_metadata(work, valid_text, key, value, match):
+    document = json.loads(valid_text)
+    document[key] = value
+    if key == "operating_point":
+        document["operating_point_hash"] = "sha256:0"
+    result = load_bytes(work, signed(document))
+    assert isinstance(result, CalibrationCorrupt) and match in str(result)
+
+
 @pytest.mark.parametrize("array", [
     {"__ndarray__": [1, 2], "dtype": "O", "shape": [2]},                 # object arrays
     {"__ndarray__": ["a"], "dtype": "<U1", "shape": [1]},                # strings
@@ -269,6 +293,7 @@ def test_regression_malformed_stored_arrays(work, valid_text, array):
     ("eps", True, "must be a number"),
     ("steps", "decoder", "list of step names"),
     ("g_span_v", [0.0, 0.02], "positive"),
+    ("thermal_crosstalk", [1.0, 0.05], r"\[0, 1\)"),                 # singular crosstalk matrix in matmul
     ("dark_v", {"a": 1}, "numeric array"),
     ("surprise", 1.0, "unknown fields"),
 ])
