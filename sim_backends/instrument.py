@@ -202,16 +202,20 @@ class SimInstrument(Component):
             self.esr = 0
 
         def opc_set(call: Call) -> None:
+            call.expect(0)
             self.esr |= ESR_OPC
 
         def esr_query(call: Call) -> str:
+            call.expect(0)
             value, self.esr = self.esr, 0
             return str(value)
 
         def ese_set(call: Call) -> None:
+            call.expect(1)
             self.ese = call.param().integer(0, 255)
 
         def stb(call: Call) -> str:
+            call.expect(0)
             status = 0
             if self.errors:
                 status |= 1 << 2  # error/event queue not empty
@@ -224,15 +228,24 @@ class SimInstrument(Component):
         tree.add("*IDN", getter=idn)
         tree.add("*RST", setter=rst)
         tree.add("*CLS", setter=cls)
-        tree.add("*OPC", setter=opc_set, getter=lambda call: "1")
-        tree.add("*WAI", setter=lambda call: None)
+        def answer(reply):
+            """A query without parameters (-108 if some are sent) answering ``reply()``."""
+
+            def getter(call: Call) -> str:
+                call.expect(0)
+                return reply()
+
+            return getter
+
+        tree.add("*OPC", setter=opc_set, getter=answer(lambda: "1"))
+        tree.add("*WAI", setter=lambda call: call.expect(0))
         tree.add("*ESR", getter=esr_query)
-        tree.add("*ESE", setter=ese_set, getter=lambda call: str(self.ese))
+        tree.add("*ESE", setter=ese_set, getter=answer(lambda: str(self.ese)))
         tree.add("*STB", getter=stb)
-        tree.add("*TST", getter=lambda call: "0")
-        tree.add("*OPT", getter=lambda call: self.OPTIONS)
+        tree.add("*TST", getter=answer(lambda: "0"))
+        tree.add("*OPT", getter=answer(lambda: self.OPTIONS))
         if self.HAS_ERROR_QUEUE:
-            tree.add("SYSTem:ERRor[:NEXT]", getter=lambda call: self.next_error())
+            tree.add("SYSTem:ERRor[:NEXT]", getter=answer(self.next_error))
 
     # -- introspection for tests and snapshots ---------------------------------------------------
 

@@ -117,6 +117,7 @@ _MULTIPLIERS = {
 UNITS = ("DBM", "DB", "HZ", "W", "M", "V", "A", "S", "OHM", "PCT", "SA/S", "C")
 
 _NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE]([+-]?\d+))?\s*([A-Za-z/%]*)\s*$")
+_NUMBER_START = re.compile(r"^\s*[+-]?\.?\d")
 #: IEEE 488.2 7.7.2.4.1: a mantissa of at most 255 digits, an exponent within +/-32000.
 MAX_MANTISSA_DIGITS = 255
 MAX_EXPONENT = 32000
@@ -193,6 +194,8 @@ class Param:
             raise ScpiError(-224, f"{word} not allowed here; send a finite number")
         match = _NUMBER.match(self.text)
         if not match:
+            if _NUMBER_START.match(self.text):
+                raise ScpiError(-121, f"{self.text.strip()!r} is not a decimal number")
             raise ScpiError(-104, f"expected a number, got {self.text.strip()!r}")
         mantissa, exponent, suffix = match.groups()
         if sum(c.isdigit() for c in mantissa) > MAX_MANTISSA_DIGITS:
@@ -246,10 +249,12 @@ class Param:
         raise ScpiError(-224, f"{self.text.strip()!r} not one of {', '.join(options)}")
 
     def string(self) -> str:
-        """Parse a quoted string parameter."""
+        """Parse a quoted string parameter (a doubled quote inside stands for one)."""
         text = self.text.strip()
         if len(text) >= 2 and text[0] == text[-1] and text[0] in "'\"":
-            return text[1:-1]
+            quote, inner = text[0], text[1:-1]
+            if quote not in inner.replace(quote * 2, ""):
+                return inner.replace(quote * 2, quote)
         raise ScpiError(-151, f"expected a quoted string, got {text!r}")
 
     def binary(self) -> bytes:

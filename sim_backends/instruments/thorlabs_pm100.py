@@ -49,6 +49,8 @@ DEFAULT_PARAMS = {
     # Quantum efficiency used for the reported responsivity (0.8 -> ~1.0 A/W at 1550 nm).
     "quantum_efficiency": 0.8,
 }
+#: Largest averaging count (a simulator limit: it allocates nothing, but bounds one reading to 30 s of
+#: simulated time at the 3 ms sample time).
 MAX_COUNT = 10000
 RANGE_DECADES = 7  # max_power_w, /10, ..., /1e6
 _WITH_UNIT = re.compile(r"^[+-]?(\d+(?:\.\d*)?|\.\d+)(E[+-]?\d+)?[A-Z]+$")  # linear time on long digit runs

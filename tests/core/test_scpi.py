@@ -141,6 +141,15 @@ def test_bytes_beyond_ascii_outside_strings_are_invalid_characters():
         assert err.value.entry().isascii()
 
 
+def test_strings_take_doubled_quotes_and_refuse_lone_ones():
+    assert Param('"a""b"').string() == 'a"b'
+    assert Param("'it''s'").string() == "it's"
+    for text in ('"a"b"', '"abc', "'"):
+        with pytest.raises(ScpiError) as err:
+            Param(text).string()
+        assert err.value.code == -151
+
+
 def test_bytes_beyond_ascii_inside_strings_arrive_escaped():
     (cmd,) = split_message(b':DISP:TEXT "caf\xe9"')
     assert cmd.params[0].string() == "caf\\xe9"
@@ -148,7 +157,7 @@ def test_bytes_beyond_ascii_inside_strings_arrive_escaped():
 
 @pytest.mark.parametrize("text, code", [
     ("1e999", -222), ("-1e999", -222), ("1e308EXHZ", -222), ("NaN", -224), ("INF", -224), ("ninf", -224),
-    ("1e40000", -123), ("1" * 300, -124), ("1.2.3", -104),
+    ("1e40000", -123), ("1" * 300, -124), ("1.2.3", -121), ("-12#4", -121), ("abc", -104),
 ])
 def test_numbers_that_overflow_or_are_not_finite_are_scpi_errors(text, code):
     with pytest.raises(ScpiError) as err:
