@@ -114,8 +114,8 @@ DIVISIONS_V = 8  # vertical divisions
 DIVISIONS_H = 10  # horizontal divisions
 STREAM_OFF_LIMIT = 999_999_999  # bytes in a definite block with streaming off (p. 875)
 #: Most points the simulator acquires per channel (4 Mpts; the UXR holds 200 Mpts and more): an
-#: acquisition's temporaries (times, filtered input, noise, codes) take ~50 bytes per point and channel
-#: (measured), so four channels at this depth stay within MAX_ALLOCATION_BYTES.
+#: acquisition's temporaries (times, filtered input, noise, codes; one channel after another) peak at
+#: ~50 bytes per point (measured: 192 MiB at this depth, 1 or 4 channels), within MAX_ALLOCATION_BYTES.
 SIM_MAX_POINTS = MAX_ALLOCATION_BYTES // 64
 _EPOCH = datetime(2025, 1, 1)  # the simulated clock's date for world.time = 0
 _MONTHS = ("JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC")
