@@ -9,6 +9,7 @@ refused with a :class:`ConfigError` naming the file, the line (where the loader 
 from __future__ import annotations
 
 import math
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -97,7 +98,9 @@ def parse_document(text: str, path: str | Path | None, toml: bool = False) -> Do
         raise ConfigError(shown, None, f"nested too deeply (a bench file needs fewer than {MAX_DEPTH} "
                           "levels)") from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError(shown, None, f"cannot parse as TOML: {exc}") from None
+        where = re.search(r"at line (\d+)", str(exc))  # Python < 3.14 gives the position only in the text
+        raise ConfigError(shown, None, f"cannot parse as TOML: {exc}",
+                          line=getattr(exc, "lineno", None) or (int(where[1]) if where else None)) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         what = ", ".join(part for part in (exc.context, exc.problem) if part) or str(exc)

@@ -247,12 +247,13 @@ def test_a_key_given_twice_is_refused_at_any_level(tmp_path, replacements, field
 def test_toml_refuses_a_table_or_key_given_twice(tmp_path):
     base = ('name = "t"\n[instruments.laser]\nrole = "tunable_laser"\ndriver = "keysight.N7714A"\n'
             'resource = "TCPIP0::l.example::inst0::INSTR"\n[safety.laser]\nmax_power_dbm = 3.0\n')
-    for extra in ('[instruments.laser]\nrole = "awg"\n', '[safety.laser]\nmax_power_dbm = 9.0\n', 'name = "u"\n'):
+    for extra, line in (('[instruments.laser]\nrole = "awg"\n', 8), ('[safety.laser]\nmax_power_dbm = 9.0\n', 8),
+                        ('name = "u"\n', 2)):
         path = tmp_path / "bench.toml"
         path.write_text(base + extra if not extra.startswith("name") else extra + base)
         with pytest.raises(ConfigError, match="cannot parse as TOML") as err:
             load_bench(path)
-        assert str(path) in str(err.value)
+        assert str(path) in str(err.value) and err.value.line == line
 
 
 def test_a_component_named_like_an_instrument_is_refused(tmp_path):
