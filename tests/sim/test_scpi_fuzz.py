@@ -266,10 +266,14 @@ def test_m8195a_ascii_readback_beyond_the_response_cap_is_refused():
     dut = _dut("keysight.M8195A")
     dut.bench.reset()
     cap = SIM_MEMORY_CAP_SAMPLES
-    dut.resource.write_raw(f":TRAC1:DEF 1,{cap};:TRAC1:DATA? 1,0,{cap}".encode())
+    tracemalloc.start()
+    dut.resource.write_raw(f":TRAC1:DEF 1,{cap},1;:TRAC1:DATA? 1,0,{cap}".encode())
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
     with pytest.raises(pyvisa.errors.VisaIOError):
         dut.resource.read_raw()
     assert _drain_errors(dut)[0].startswith("-225,")
+    assert cap <= peak < MAX_ALLOCATION_BYTES  # the segment itself, not its 320 MB of text
     dut.bench.reset()
 
 
