@@ -17,8 +17,10 @@ Errors use the standard SCPI codes, so a driver sees what a real instrument woul
 
 Allocation caps: the simulator never allocates more than ``MAX_ALLOCATION_BYTES`` for one array,
 block or response, whatever a real instrument would accept, so no message can exhaust the host's
-memory. Instruments cap the settings that size memory with this in mind (see each model's
-``*_CAP`` constants); the engine caps binary blocks (``MAX_BLOCK_BYTES``, -223) itself.
+memory. Instruments cap the settings that size memory with this in mind, one module constant each
+(``keysight_m8195a.SIM_MEMORY_CAP_SAMPLES``, ``keysight_infiniium.SIM_MAX_POINTS``,
+``labctl_occ.MAX_PROGRAM_VALUES``/``MAX_TABLE_VALUES``, ``keysight_n7744a.MAX_LOG_POINTS``); the engine
+caps binary blocks (``MAX_BLOCK_BYTES``, -223) and the responses to one message (``MAX_RESPONSE_BYTES``).
 """
 
 from __future__ import annotations
