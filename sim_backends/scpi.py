@@ -202,9 +202,12 @@ class Param:
         mantissa, exponent, suffix = match.groups()
         if sum(c.isdigit() for c in mantissa) > MAX_MANTISSA_DIGITS:
             raise ScpiError(-124, f"more than {MAX_MANTISSA_DIGITS} digits")
-        if exponent is not None and abs(int(exponent)) > MAX_EXPONENT:
-            raise ScpiError(-123, f"exponent beyond +/-{MAX_EXPONENT}")
-        value = float(mantissa if exponent is None else f"{mantissa}e{exponent}")
+        if exponent is not None:
+            digits = exponent.lstrip("+-").lstrip("0") or "0"
+            if len(digits) > len(str(MAX_EXPONENT)) or int(digits) > MAX_EXPONENT:
+                raise ScpiError(-123, f"exponent beyond +/-{MAX_EXPONENT}")
+            mantissa = f"{mantissa}e{'-' if exponent.startswith('-') else ''}{digits}"
+        value = float(mantissa)
         try:
             if suffix and alt_units:
                 for base, convert in alt_units.items():

@@ -157,9 +157,12 @@ def test_bytes_beyond_ascii_inside_strings_arrive_escaped():
 
 @pytest.mark.parametrize("text, code", [
     ("1e999", -222), ("-1e999", -222), ("1e308EXHZ", -222), ("NaN", -224), ("INF", -224), ("ninf", -224),
-    ("1e40000", -123), ("1" * 300, -124), ("1.2.3", -121), ("-12#4", -121), ("abc", -104),
+    ("1e40000", -123), ("1e" + "9" * 5000, -123), ("1e-" + "0" * 5000 + "1", 0.1), ("1" * 300, -124), ("1.2.3", -121), ("-12#4", -121), ("abc", -104),
 ])
 def test_numbers_that_overflow_or_are_not_finite_are_scpi_errors(text, code):
+    if isinstance(code, float):  # leading zeros make a long exponent legal
+        assert Param(text).number("HZ", 0, 1e12) == code
+        return
     with pytest.raises(ScpiError) as err:
         Param(text).number("HZ", 0, 1e12)
     assert err.value.code == code

@@ -316,7 +316,7 @@ def test_an_exception_inside_a_handler_becomes_a_device_specific_error(caplog):
 
 SWEEP_PARAMETERS = [p.encode() for p in ("-0", "1e999", "-1e999", "1e-999", "NaN", "INF", str(2**64 + 1), "1e40000",
                                           "MAX", "1e308DBM", "#H1F", '"a""b"', "'")] + [
-    HUGE.encode(), f"CHAN{HUGE}".encode(), f"(@{HUGE})".encode(), f"(@1:{HUGE})".encode(),
+    HUGE.encode(), f"1e{HUGE}".encode(), f"CHAN{HUGE}".encode(), f"(@{HUGE})".encode(), f"(@1:{HUGE})".encode(),
     f'"{"x" * 5000}"'.encode(), b"1,1e999", b"1e999,1", b"1,2,3,4,5", b"(@1),NaN", b"NaN,(@1)",
     b"1,0," + definite_block(b"\x00\x01" * 8), b"1,1," + definite_block(b"\xff" * 3),
 ]
