@@ -8,6 +8,8 @@ class declares, in one table (``safety_members``), what each of its public membe
 * :class:`Limited` - sets a limited quantity (laser power, DC voltage, AWG amplitude ...) in a given unit;
 * :class:`Enables` - turns an output on, so what it will emit (set earlier, perhaps by someone else) is
   read and checked first;
+* :class:`Reaches` - hands a limited quantity to the instrument (an auto-lock picks its own bias), so it
+  is allowed only when the instrument's whole span is within the limit;
 * :data:`CHILD` - a channel sub-object or a collection of them, which has its own table;
 * :data:`RAW` - direct I/O or driver internals (``write``, ``ask``, ``adapter``, ``reset`` ...).
 
@@ -60,6 +62,21 @@ class Enables:
     reads: tuple[tuple[str, str, str], ...]
     argument: str | None = None
     channels: str | None = None
+
+
+@dataclass(frozen=True)
+class Reaches:
+    """A member after which the instrument itself sets ``quantity``, anywhere in ``span`` (in ``unit``).
+
+    E.g. a bias controller's auto-lock modes choose the bias within the controller's whole range; a
+    safety layer allows them only where that whole range is within the limit. Setting a property to
+    one of ``unless`` (e.g. the manual mode, which holds a checked setpoint) is not such a hand-over.
+    """
+
+    quantity: str
+    unit: str
+    span: tuple[float, float]
+    unless: tuple[Any, ...] = ()
 
 
 #: What pymeasure's Instrument, Channel and SCPIMixin give every driver.
@@ -123,6 +140,8 @@ class LimitedCommand:
     suffix, default 1) answers a key of ``unit_replies``, and ``unit_header`` is the command that changes
     that state. ``block`` is the numpy dtype of a definite-length block value (e.g. ``"<f4"``).
     ``refuse`` makes the header always refused, saying why (e.g. ``*RCL`` recalls unchecked levels).
+    ``span`` (in ``unit``): the command lets the instrument choose the quantity anywhere in it (see
+    :class:`Reaches`), unless its parameter is one of ``unless``.
     """
 
     header: str
@@ -134,6 +153,8 @@ class LimitedCommand:
     unit_header: str | None = None
     block: str | None = None
     refuse: str | None = None
+    span: tuple[float, float] | None = None
+    unless: tuple[str, ...] = ()
 
     def matches(self, header: str) -> re.Match | None:
         return header_pattern(self.header).fullmatch(header)
@@ -277,6 +298,10 @@ def limited_settings(message: str, declarations: tuple[LimitedCommand, ...]) -> 
             channel = next((g for g in match.groups() if g), "1")
             if declaration.refuse:
                 found.append(LimitedSetting(command, declaration, None, None, channel, declaration.refuse))
+            elif declaration.span:
+                if first_parameter(command.parameters).upper() not in declaration.unless:
+                    found += [LimitedSetting(command, declaration, end, declaration.unit, channel)
+                              for end in declaration.span]
             elif declaration.block:
                 found.append(LimitedSetting(command, declaration, None, None, channel,
                                             "its value is a binary block: send it with write_binary_values"))

@@ -26,8 +26,8 @@ from pyvisa import util as visa_util
 
 from drivers.errors import InstrumentError
 from drivers.limits import (
-    CHILD, COMMON_COMMANDS, RAW, READ, SET, Enables, Limited, LimitedCommand, LimitedSetting, limited_settings,
-    member_table, split_message, to_si,
+    CHILD, COMMON_COMMANDS, RAW, READ, SET, Enables, Limited, LimitedCommand, LimitedSetting, Reaches,
+    limited_settings, member_table, split_message, to_si,
 )
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
@@ -166,6 +166,8 @@ class Guarded:
             return self._checked_method(name, kind, value)
         if isinstance(kind, Enables) and inspect.ismethod(value):
             return self._enabling_method(name, kind, value)
+        if isinstance(kind, Reaches) and inspect.ismethod(value):
+            return self._reaching_method(name, kind, value)
         if inspect.ismethod(value):
             return _plain_function(value)
         return value
@@ -179,6 +181,9 @@ class Guarded:
         elif isinstance(kind, Enables) and settable and kind.argument is None:
             if value:
                 self._check_emitted(self._target, name, kind)
+        elif isinstance(kind, Reaches) and settable:
+            if value not in kind.unless:
+                self._check_span(name, kind)
         elif kind != SET or not settable:
             raise self._refuse(name, kind)
         setattr(self._target, name, value)
@@ -223,6 +228,24 @@ class Guarded:
                 raise SafetyLimitError(f"{self._label}: {name} refused, the output stays as it was: its present "
                                        f"{member} (set earlier, perhaps outside labctl) is over the limit: {exc}. "
                                        f"Set {member} within the limit first.") from None
+
+    def _check_span(self, name: str, reaches: Reaches) -> None:
+        try:
+            _check_values(self._checks, reaches.quantity, reaches.span, reaches.unit, name)
+        except SafetyLimitError as exc:
+            low, high = reaches.span
+            raise SafetyLimitError(f"{self._label}: {name} refused: it lets the instrument set {reaches.quantity} "
+                                   f"anywhere in {low:g} .. {high:g} {reaches.unit}, beyond the bench's limit "
+                                   f"({exc}). Set the value yourself within the limit instead.") from None
+
+    def _reaching_method(self, name: str, reaches: Reaches, method: Callable) -> Callable:
+        def checked(*args, **kwargs):
+            self._check_span(name, reaches)
+            return method(*args, **kwargs)
+
+        checked.__name__ = name
+        checked.__doc__ = method.__doc__
+        return checked
 
     def _enabling_method(self, name: str, enables: Enables, method: Callable) -> Callable:
         signature = inspect.signature(method)
@@ -413,6 +436,13 @@ class RawAccess:
                 self._screen_block(setting, block)
             elif setting.value is None:
                 self._refuse(message, setting, setting.why)
+            elif setting.declaration.span:
+                try:
+                    _check_values(self._checks, setting.declaration.quantity, setting.value, setting.unit, "")
+                except SafetyLimitError as exc:
+                    low, high = setting.declaration.span
+                    self._refuse(message, setting, f"it lets the instrument choose it anywhere in {low:g} .. "
+                                                   f"{high:g} {setting.unit}, beyond the limit ({exc})")
             else:
                 unit = setting.unit or self._state_unit(message, setting)
                 _check_values(self._checks, setting.declaration.quantity, setting.value, unit,

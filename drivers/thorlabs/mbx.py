@@ -55,7 +55,7 @@ from pymeasure.instruments.thorlabs.thorlabsmbxseries import (
     VoaMode,
 )
 from drivers.base import LabChannel, _LockedIO, in_range, in_set
-from drivers.limits import CHILD, READ, SET, Limited, LimitedCommand
+from drivers.limits import CHILD, READ, SET, Limited, LimitedCommand, Reaches
 from drivers.errors import InstrumentError
 
 __all__ = ["ThorlabsMBX", "MzmMode", "VoaMode", "RgbPowerMode", "MBX_ERRORS"]
@@ -123,9 +123,12 @@ class _MBXChannelIO(LabChannel):
 class ThorlabsMBXModulator(_MBXChannelIO, ThorlabsMBXSeriesMZM):
     """Mach-Zehnder modulator bias control of the MBX (guide section 2.4)."""
 
+    # Auto modes and the calibration sweep move the bias anywhere in the controller's range.
     safety_members = {
-        "mode": SET, "voltage_setpoint": Limited("bias_voltage", "V"), "ratio_setpoint": SET,
-        "voltage": READ, "power": READ, "is_stable": READ, "is_calibrating": READ, "calibrate": SET,
+        "mode": Reaches("bias_voltage", "V", BIAS_RANGE_V, unless=(MzmMode.MANUAL,)),
+        "voltage_setpoint": Limited("bias_voltage", "V"),
+        "ratio_setpoint": SET, "calibrate": Reaches("bias_voltage", "V", BIAS_RANGE_V),
+        "voltage": READ, "power": READ, "is_stable": READ, "is_calibrating": READ,
     }
 
     mode = Instrument.control(
@@ -286,10 +289,17 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
     safety_members = {
         "mzm": CHILD, "voa": CHILD, "rgb": CHILD,
         "bias_voltage": Limited("bias_voltage", "V"), "measure_bias_voltage": READ, "read_output_power": READ,
-        "lock_quadrature": SET, "lock_to": SET, "is_locked": READ,
+        "lock_quadrature": Reaches("bias_voltage", "V", BIAS_RANGE_V),
+        "lock_to": Reaches("bias_voltage", "V", BIAS_RANGE_V), "is_locked": READ,
     }
-    #: The manual-mode bias setpoint, sent in mV (guide section 2.4).
-    limited_commands = (LimitedCommand("MZM:HOLD:VOLTage", "bias_voltage", unit="mV"),)
+    #: The manual-mode bias setpoint (sent in mV); a mode other than MANUAL or a calibration (``MZM:RESet``)
+    #: lets the controller choose the bias anywhere in its range (guide section 2.4).
+    limited_commands = (
+        LimitedCommand("MZM:HOLD:VOLTage", "bias_voltage", unit="mV"),
+        LimitedCommand("MZM:MODE", "bias_voltage", unit="V", span=BIAS_RANGE_V,
+                       unless=(str(int(MzmMode.MANUAL)),)),
+        LimitedCommand("MZM:RESet", "bias_voltage", unit="V", span=BIAS_RANGE_V),
+    )
     _last_command: str | None = None
 
     mzm = Instrument.ChannelCreator(ThorlabsMBXModulator, "mzm")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given, settings, strategies as st
 from pymeasure.test import expected_protocol
 
 import labctl
@@ -18,11 +19,12 @@ from drivers.keysight.m8195a import KeysightM8195A
 from drivers.keysight.n6700 import KeysightN6700
 from drivers.keysight.n7714a import KeysightN7714A
 from drivers.labctl_fw.occ import OCC16
-from drivers.limits import CHILD, RAW, READ, SET, Enables, Limited, limited_settings, member_table, to_si
+from drivers.limits import (CHILD, POWER_SUFFIXES, RAW, READ, SET, Enables, Limited, LimitedCommand,
+                            header_pattern, limited_settings, member_table, to_si)
 from drivers.thorlabs.mbx import ThorlabsMBX
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
-from labctl.safety import ROLE_QUANTITIES, RawAccess, UnguardedMemberError, checks_for
+from labctl.safety import ROLE_QUANTITIES, Guarded, RawAccess, UnguardedMemberError, checks_for
 from labctl.units import w_to_dbm
 from sim_backends import LabSimVisaLibrary
 from sim_backends.scpi import ScpiError
@@ -447,3 +449,57 @@ def test_state_dependent_unit_is_queried_on_the_channel_the_header_names():
         with pytest.raises(SafetyLimitError, match="20 mW"):
             raw.write(":SOUR3:POW 0.02")  # W mode: 20 mW
         raw.write(":SOUR3:POW 0.02")  # asked again, now dBm mode: 0.02 dBm is within the limit
+
+
+# -- modes that hand a limited quantity to the instrument -----------------------------------------------
+
+
+def test_auto_bias_modes_need_the_whole_controller_range_within_the_limit(caplog):
+    low = SafetyLimits(max_voltage_v=5.0)
+    with expected_protocol(ThorlabsMBX, []) as inst:
+        bias = Guarded(inst, checks_for("bias_controller", low), "bias")
+        for act in (bias.lock_quadrature, lambda: bias.lock_to(1), bias.mzm.calibrate,
+                    lambda: setattr(bias.mzm, "mode", 3)):
+            with pytest.raises(SafetyLimitError, match="anywhere in -10 .. 10 V"):
+                act()
+        raw = RawAccess(inst, "bias", checks_for("bias_controller", low), ThorlabsMBX.limited_commands)
+        with pytest.raises(SafetyLimitError, match="anywhere in -10 .. 10 V"):
+            raw.write("MZM:MODE: 3")
+    with expected_protocol(ThorlabsMBX, [("MZM:MODE: 7", "1"), ("MZM:MODE: 7", "1")]) as inst:
+        bias = Guarded(inst, checks_for("bias_controller", low), "bias")
+        bias.mzm.mode = 7
+        RawAccess(inst, "bias", checks_for("bias_controller", low), ThorlabsMBX.limited_commands).write("MZM:MODE: 7")
+    with expected_protocol(ThorlabsMBX, [("MZM:MODE: 3", "1")]) as inst:
+        Guarded(inst, checks_for("bias_controller", SafetyLimits(max_voltage_v=10.0)), "bias").lock_quadrature()
+
+
+# -- the header matcher: every spelling the manual allows is recognised -----------------------------------
+
+NOTATION = "[:SOURce#][:CHANnel#]:POWer[:LEVel][:IMMediate][:AMPLitude]"
+NODES = [("SOURce", True, True), ("CHANnel", True, True), ("POWer", False, False), ("LEVel", True, False),
+         ("IMMediate", True, False), ("AMPLitude", True, False)]  # (mnemonic, optional, numeric suffix)
+
+
+@st.composite
+def spelled_headers(draw):
+    parts = []
+    for word, optional, numbered in NODES:
+        if optional and not draw(st.booleans()):
+            continue
+        short = word.rstrip("abcdefghijklmnopqrstuvwxyz")
+        form = draw(st.sampled_from([short, word]))
+        form = "".join(c.upper() if draw(st.booleans()) else c.lower() for c in form)
+        suffix = str(draw(st.integers(1, 4))) if numbered and draw(st.booleans()) else ""
+        parts.append(form + suffix)
+    return ":" + ":".join(parts)
+
+
+@settings(max_examples=150, deadline=None)
+@given(header=spelled_headers(), value=st.floats(-30, 30, allow_nan=False), suffix=st.sampled_from(["", "DBM", "mW"]))
+def test_every_spelling_of_a_limited_header_is_found_with_its_value(header, value, suffix):
+    declaration = LimitedCommand(NOTATION, "optical_power", suffixes=POWER_SUFFIXES, unit_query=":POW:UNIT?")
+    (found,) = limited_settings(f"{header} {value!r}{suffix}", (declaration,))
+    assert found.value == value and found.unit == POWER_SUFFIXES.get(suffix.upper())
+    assert header_pattern(NOTATION).fullmatch(header.upper() + ":UNIT") is None
+    (again,) = limited_settings(f":SOUR1:WAV 1550NM;{header.lstrip(':')} {value!r}{suffix}", (declaration,))
+    assert again.value == value  # relative to the previous command's path, or from the root
