@@ -118,7 +118,8 @@ _MULTIPLIERS = {
 #: Base unit suffixes understood by the engine; DBM/DB are logarithmic and take no multiplier.
 UNITS = ("DBM", "DB", "HZ", "W", "M", "V", "A", "S", "OHM", "PCT", "SA/S", "C")
 
-_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE]([+-]?\d+))?\s*([A-Za-z/%]*)\s*$")
+# unambiguous (linear time on long digit or space runs): each part can match in one way only
+_NUMBER = re.compile(r"^\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE]([+-]?\d+))?(?:\s*([A-Za-z/%]+))?\s*$")
 _NUMBER_START = re.compile(r"^\s*[+-]?\.?\d")
 #: IEEE 488.2 7.7.2.4.1: a mantissa of at most 255 digits, an exponent within +/-32000.
 MAX_MANTISSA_DIGITS = 255
@@ -199,10 +200,10 @@ class Param:
             if _NUMBER_START.match(self.text):
                 raise ScpiError(-121, f"{self.text.strip()!r} is not a decimal number")
             raise ScpiError(-104, f"expected a number, got {self.text.strip()!r}")
-        mantissa, exponent, suffix = match.groups()
+        mantissa, exponent, suffix = match.groups(default="")
         if sum(c.isdigit() for c in mantissa) > MAX_MANTISSA_DIGITS:
             raise ScpiError(-124, f"more than {MAX_MANTISSA_DIGITS} digits")
-        if exponent is not None:
+        if exponent:
             digits = exponent.lstrip("+-").lstrip("0") or "0"
             if len(digits) > len(str(MAX_EXPONENT)) or int(digits) > MAX_EXPONENT:
                 raise ScpiError(-123, f"exponent beyond +/-{MAX_EXPONENT}")
@@ -464,7 +465,7 @@ class Node:
         return self.mnemonic.upper()
 
 
-_SUFFIXED = re.compile(r"^([A-Za-z*_]+?)(\d*)$")
+_SUFFIXED = re.compile(r"^([A-Za-z*_]+)(\d*)$")
 #: Numeric header suffixes address units and channels: a longer one is -114 without being converted.
 MAX_SUFFIX_DIGITS = 9
 #: Headers longer than this are resolved but not remembered, so the cache stays small.

@@ -1,5 +1,7 @@
 """The SCPI engine against the rules of IEEE 488.2 / SCPI-99."""
 
+import time
+
 import pytest
 
 from sim_backends.scpi import (
@@ -212,3 +214,15 @@ def test_a_header_suffix_of_thousands_of_digits_is_out_of_range(tree):
 def test_patterns_list_every_declared_command(tree):
     assert (":SENSe#:POWer:UNIT", True, False) in tree.patterns()
     assert [node.mnemonic for node in parse_pattern("[:SOURce#]:POWer")] == ["SOURce", "POWer"]
+
+
+def test_parsing_is_linear_in_the_length_of_hostile_text():
+    # these took seconds each with backtracking patterns (quadratic); a message must not stall the bench
+    started = time.perf_counter()
+    for text, code in (("1e" + "1" * 20000 + " " * 20000 + "!", -121), ("1" + " " * 40000 + "x!", -121)):
+        with pytest.raises(ScpiError) as err:
+            Param(text).number()
+        assert err.value.code == code
+    with pytest.raises(ScpiError):
+        CommandTree().resolve("A" * 40000 + "!")
+    assert time.perf_counter() - started < 1.0
