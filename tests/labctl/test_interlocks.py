@@ -21,6 +21,7 @@ from drivers.keysight.n7714a import KeysightN7714A
 from drivers.labctl_fw.occ import OCC16
 from drivers.limits import (CHILD, POWER_SUFFIXES, RAW, READ, SET, Enables, Limited, LimitedCommand,
                             header_pattern, limited_settings, member_table, to_si)
+from drivers.santec.tsl570 import SantecTSL570
 from drivers.thorlabs.mbx import ThorlabsMBX
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
@@ -503,3 +504,17 @@ def test_every_spelling_of_a_limited_header_is_found_with_its_value(header, valu
     assert header_pattern(NOTATION).fullmatch(header.upper() + ":UNIT") is None
     (again,) = limited_settings(f":SOUR1:WAV 1550NM;{header.lstrip(':')} {value!r}{suffix}", (declaration,))
     assert again.value == value  # relative to the previous command's path, or from the root
+
+
+def test_tsl570_power_is_read_in_the_unit_the_laser_is_set_to():
+    limits = SafetyLimits(max_power_dbm=10.0)
+    pairs = [(":POW:UNIT?", "0"), (":POW:UNIT?", "1"), (":POWer 5", None), OK]
+    with expected_protocol(SantecTSL570, pairs) as inst:
+        raw = RawAccess(inst, "tsl", checks_for("tunable_laser", limits), SantecTSL570.limited_commands)
+        with pytest.raises(SafetyLimitError, match="12.00 dBm"):
+            raw.write(":POWer 12")  # dBm mode
+        raw.write(":POWer 5")  # mW mode: 5 mW = 7 dBm
+    with expected_protocol(SantecTSL570, [(":POWer:UNIT?", "1")]) as inst:
+        laser = Guarded(inst, checks_for("tunable_laser", limits), "tsl")
+        with pytest.raises(SafetyLimitError, match="12 mW"):
+            laser.power_setpoint = 12.0  # in mW, the unit the laser reports
