@@ -292,28 +292,33 @@ def limited_settings(message: str, declarations: tuple[LimitedCommand, ...]) -> 
         if command.is_query:
             continue
         for declaration in declarations:
-            match = next((m for m in map(declaration.matches, command.headers) if m), None)
-            if match is None:
-                continue
-            channel = next((g for g in match.groups() if g), "1")
-            if declaration.refuse:
-                found.append(LimitedSetting(command, declaration, None, None, channel, declaration.refuse))
-            elif declaration.span:
-                if first_parameter(command.parameters).upper() not in declaration.unless:
-                    found += [LimitedSetting(command, declaration, end, declaration.unit, channel)
-                              for end in declaration.span]
-            elif declaration.block:
-                found.append(LimitedSetting(command, declaration, None, None, channel,
-                                            "its value is a binary block: send it with write_binary_values"))
-            else:
-                setting = _read_value(command, declaration, channel)
-                if setting.value is not None and setting.unit is None and any(
-                        declaration.sets_unit(h) for c in commands for h in c.headers):
-                    setting = LimitedSetting(command, declaration, None, None, channel,
-                                             "the same message changes the unit its value is read in; send "
-                                             "the unit change on its own first, or give the value a unit suffix")
-                found.append(setting)
+            # the path-resolved and the root reading of a header may name different channels: check both
+            matches = [m for m in map(declaration.matches, command.headers) if m]
+            channels = dict.fromkeys(next((g for g in m.groups() if g), "1") for m in matches)
+            for channel in channels:
+                found += _setting(command, commands, declaration, channel)
     return found
+
+
+def _setting(command: Command, commands: list[Command], declaration: LimitedCommand,
+             channel: str) -> list[LimitedSetting]:
+    """What ``command`` sets under ``declaration`` on ``channel`` (``commands``: the whole message)."""
+    if declaration.refuse:
+        return [LimitedSetting(command, declaration, None, None, channel, declaration.refuse)]
+    if declaration.span:
+        if first_parameter(command.parameters).upper() in declaration.unless:
+            return []
+        return [LimitedSetting(command, declaration, end, declaration.unit, channel) for end in declaration.span]
+    if declaration.block:
+        return [LimitedSetting(command, declaration, None, None, channel,
+                               "its value is a binary block: send it with write_binary_values")]
+    setting = _read_value(command, declaration, channel)
+    if setting.value is not None and setting.unit is None and any(
+            declaration.sets_unit(h) for c in commands for h in c.headers):
+        setting = LimitedSetting(command, declaration, None, None, channel,
+                                 "the same message changes the unit its value is read in; send the unit "
+                                 "change on its own first, or give the value a unit suffix")
+    return [setting]
 
 
 def _read_value(command: Command, declaration: LimitedCommand, channel: str) -> LimitedSetting:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings, strategies as st
 from pymeasure.test import expected_protocol
 
 import labctl
@@ -481,10 +481,10 @@ NODES = [("SOURce", True, True), ("CHANnel", True, True), ("POWer", False, False
          ("IMMediate", True, False), ("AMPLitude", True, False)]  # (mnemonic, optional, numeric suffix)
 
 
-@st.composite
-def spelled_headers(draw):
+def spelled(draw, nodes):
+    """A header spelled as the manual allows: optional nodes in or out, short or long form, any case."""
     parts = []
-    for word, optional, numbered in NODES:
+    for word, optional, numbered in nodes:
         if optional and not draw(st.booleans()):
             continue
         short = word.rstrip("abcdefghijklmnopqrstuvwxyz")
@@ -492,7 +492,12 @@ def spelled_headers(draw):
         form = "".join(c.upper() if draw(st.booleans()) else c.lower() for c in form)
         suffix = str(draw(st.integers(1, 4))) if numbered and draw(st.booleans()) else ""
         parts.append(form + suffix)
-    return ":" + ":".join(parts)
+    return ":".join(parts)
+
+
+@st.composite
+def spelled_headers(draw):
+    return ":" + spelled(draw, NODES)
 
 
 @settings(max_examples=150, deadline=None)
@@ -502,8 +507,9 @@ def test_every_spelling_of_a_limited_header_is_found_with_its_value(header, valu
     (found,) = limited_settings(f"{header} {value!r}{suffix}", (declaration,))
     assert found.value == value and found.unit == POWER_SUFFIXES.get(suffix.upper())
     assert header_pattern(NOTATION).fullmatch(header.upper() + ":UNIT") is None
-    (again,) = limited_settings(f":SOUR1:WAV 1550NM;{header.lstrip(':')} {value!r}{suffix}", (declaration,))
-    assert again.value == value  # relative to the previous command's path, or from the root
+    relative = limited_settings(f":SOUR2:WAV 1550NM;{header.lstrip(':')} {value!r}{suffix}", (declaration,))
+    assert relative and all(s.value == value for s in relative)  # both the path-resolved and root readings
+    assert len({s.channel for s in relative}) == len(relative)
 
 
 def test_tsl570_power_is_read_in_the_unit_the_laser_is_set_to():
@@ -518,3 +524,67 @@ def test_tsl570_power_is_read_in_the_unit_the_laser_is_set_to():
         laser = Guarded(inst, checks_for("tunable_laser", limits), "tsl")
         with pytest.raises(SafetyLimitError, match="12 mW"):
             laser.power_setpoint = 12.0  # in mW, the unit the laser reports
+
+
+# -- differential: whatever a raw write lets through, the simulated instrument stays within its limits ----
+
+
+@st.composite
+def laser_messages(draw):
+    power = spelled(draw, NODES)
+    value = draw(st.floats(-5, 20, allow_nan=False).map(lambda v: round(v, 3)))
+    suffix = draw(st.sampled_from(["", "DBM", "dbm", "MW", "mW", "W", "UW"]))
+    if suffix == "W" or (suffix == "" and draw(st.booleans())):
+        value = round(value * 1e-3, 6)  # plausible W values
+    command = f"{power} {value}{suffix}"
+    prefix = draw(st.sampled_from(["", ":", ":SOUR2:WAV 1550NM;", ":SOUR3:POW:UNIT W;", "*CLS;"]))
+    return prefix + command
+
+
+@pytest.fixture(scope="module")
+def shared_bench():
+    with labctl.open_bench(seed=9) as b:
+        yield b
+
+
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(laser_messages(), min_size=1, max_size=3),
+       unit=st.sampled_from([None, "W", "DBM"]))
+def test_no_raw_laser_message_the_guard_lets_through_exceeds_the_limit(shared_bench, messages, unit):
+    raw = shared_bench.raw("laser")
+    if unit:
+        raw.write(f":SOUR1:POW:UNIT {unit};:SOUR2:POW:UNIT {unit};:SOUR3:POW:UNIT {unit}")
+    for message in messages:
+        try:
+            raw.write(message)
+        except (SafetyLimitError, InstrumentError):
+            pass  # refused by the guard, or by the instrument (and its error read and reported)
+    limit = to_si(shared_bench.config.safety["laser"].max_power_dbm, "dBm")
+    for ch in (1, 2, 3, 4):
+        assert shared_bench.role("laser", ch).power <= limit * (1 + 1e-9), (messages, unit)
+
+
+@st.composite
+def dc_messages(draw):
+    header = spelled(draw, [("SOURce", True, False), ("VOLTage", False, False), ("LEVel", True, False),
+                            ("IMMediate", True, False), ("AMPLitude", True, False)])
+    value = draw(st.floats(0, 12, allow_nan=False).map(lambda v: round(v, 3)))
+    suffix = draw(st.sampled_from(["", "V", "MV", "mv"]))
+    if suffix.upper() == "MV":
+        value = round(value * 1000, 1)
+    channels = draw(st.sampled_from(["(@1)", "(@1,3)", "(@1:4)", "(@2)"]))
+    return draw(st.sampled_from(["", "OUTP 0,(@4);", ":"])) + f"{header} {value}{suffix},{channels}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(dc_messages(), min_size=1, max_size=3))
+def test_no_raw_dc_message_the_guard_lets_through_exceeds_the_limit(shared_bench, messages):
+    raw = shared_bench.raw("heaters")
+    for message in messages:
+        try:
+            raw.write(message)
+        except (SafetyLimitError, InstrumentError):
+            pass
+    limit = shared_bench.config.safety["heaters"].max_voltage_v
+    for ch in (1, 2, 3, 4):
+        assert shared_bench.role("heaters", ch).voltage <= limit * (1 + 1e-9), messages
