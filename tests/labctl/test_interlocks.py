@@ -588,3 +588,27 @@ def test_no_raw_dc_message_the_guard_lets_through_exceeds_the_limit(shared_bench
     limit = shared_bench.config.safety["heaters"].max_voltage_v
     for ch in (1, 2, 3, 4):
         assert shared_bench.role("heaters", ch).voltage <= limit * (1 + 1e-9), messages
+
+
+@st.composite
+def awg_messages(draw):
+    header = spelled(draw, [("SOURce", True, False), ("VOLTage", False, True), ("OFFSet", False, False)])
+    value = draw(st.floats(-1, 1, allow_nan=False).map(lambda v: round(v, 3)))
+    suffix = draw(st.sampled_from(["", "V", "MV"]))
+    if suffix == "MV":
+        value = round(value * 1000, 1)
+    return draw(st.sampled_from(["", ":VOLT2 0.4;", ":"])) + f"{header} {value}{suffix}"
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(messages=st.lists(awg_messages(), min_size=1, max_size=3))
+def test_no_raw_awg_offset_the_guard_lets_through_exceeds_the_limit(shared_bench, messages):
+    raw = shared_bench.raw("awg")
+    for message in messages:
+        try:
+            raw.write(message)
+        except (SafetyLimitError, InstrumentError):
+            pass
+    limit = shared_bench.config.safety["awg"].max_amplitude_vpp / 2
+    for ch in (1, 2, 3, 4):
+        assert abs(shared_bench.role("awg", ch).offset) <= limit * (1 + 1e-9), messages
