@@ -373,6 +373,11 @@ class ResilientAdapter(VISAAdapter):
             recovery.seconds = self.clock.now() - recovery.started
             self._dead = True
             raise
+        except Exception as exc:  # e.g. the drain's reply timed out or was damaged: that session is closed
+            recovery.outcome = f"failed: {type(exc).__name__}"
+            recovery.seconds = self.clock.now() - recovery.started
+            self._dead = True
+            raise
         self._dead = False
         recovery.seconds = self.clock.now() - recovery.started
         if recovery.drained_errors:

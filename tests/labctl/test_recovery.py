@@ -208,3 +208,15 @@ def test_a_reply_lost_half_way_is_not_asked_for_again():
     adapter.write("*IDN?")  # re-opened: the next exchange works from its start
     assert adapter.read().startswith("Keysight")
     adapter.close()
+
+
+def test_a_fault_during_the_reconnect_itself_fails_the_call_and_the_next_one_reopens(bench):
+    meter = bench.role("powermeter", 1)
+    bench.sim.inject("powermeter", "disconnect", down_s=0.5)
+    # Armed by the time the drain asks for the error queue after reconnecting: its reply is damaged.
+    bench.sim.inject("powermeter", "garble", flips=40, start_s=0.1)
+    with pytest.raises(ValueError):
+        meter.averaging_time
+    assert bench.recoveries[-1].outcome == "failed: ValueError"
+    assert meter.averaging_time > 0
+    assert bench.recoveries[-1].outcome == "re-opened before sending"
