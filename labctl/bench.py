@@ -17,6 +17,7 @@ import logging
 import threading
 import time
 from collections.abc import Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,18 @@ from drivers import load_driver
 from labctl.config import BenchConfig, InstrumentConfig, load_bench
 from labctl.errors import ConfigError, RoleError, UnknownResourceError
 from labctl.instruments import ROLE_PROTOCOLS, protocol_members
+from labctl.resilience import (
+    InstrumentUnavailable,
+    Recovery,
+    ResilientAdapter,
+    RetryPolicy,
+    SimClock,
+    WallClock,
+    call_with_deadline,
+    drain_errors,
+    real_visa_library,
+    retry_call,
+)
 from labctl.safety import Guarded, RawAccess, checks_for, exposed_members, guarded_type
 from labctl import shutdown as shutdown_registry
 from labctl.shutdown import ShutdownReport, deferred_signals
@@ -92,37 +105,79 @@ class Bench:
 
     # -- opening ------------------------------------------------------------------------------
 
-    def open(self) -> None:
+    #: How hard to try when opening an instrument or when its connection is lost (labctl.resilience).
+    retry_policy: RetryPolicy = RetryPolicy()
+
+    def open(self, *, keep_going: bool = False, timeout_s: float | None = None) -> dict[str, Exception]:
+        """Open every instrument (transient failures retried with backoff, see ``retry_policy``).
+
+        By default the first instrument that cannot be opened closes the bench and raises. With
+        ``keep_going`` every instrument is tried; those that fail are left out of ``instruments`` and
+        returned as ``{name: error}`` (``labctl bench check`` reports them all). ``timeout_s`` bounds each
+        instrument's opening, retries included, in wall time.
+        """
+        #: Lost connections met while the bench was open and what was done about each.
+        self.recoveries: list[Recovery] = []
         if self.mode == "sim":
             try:
                 library: Any = LabSimVisaLibrary.from_config(self.config.to_dict(), seed=self.seed)
             except BenchFileError as exc:
                 raise ConfigError(self.path, None, str(exc)) from None
             self.sim = library
+            self.clock: Any = SimClock(library.world)
         else:
-            library = self.config.visa_library
+            library = real_visa_library(self.config.visa_library, self.path)
+            self.clock = WallClock()
+        failures: dict[str, Exception] = {}
         try:
             for name, spec in self.config.instruments.items():
-                self._drivers[name] = self._open_instrument(name, spec, library)
+                try:
+                    self._drivers[name] = self._open_instrument(name, spec, library, timeout_s)
+                except Exception as exc:
+                    if not keep_going:
+                        raise
+                    failures[name] = exc
         except BaseException:
             self.close()
             raise
+        return failures
 
-    def _open_instrument(self, name: str, spec: InstrumentConfig, library: Any) -> Any:
+    def _open_instrument(self, name: str, spec: InstrumentConfig, library: Any,
+                         timeout_s: float | None = None) -> Any:
         driver_cls = load_driver(spec.driver)
+        policy = self.retry_policy
+        if timeout_s is not None:
+            policy = replace(policy, budget_s=min(policy.budget_s, timeout_s),
+                             io_timeout_s=min(policy.io_timeout_s, timeout_s))
+        connection = {"open_timeout": int(policy.io_timeout_s * 1000), **spec.connection}
+
+        def attempt():
+            return driver_cls(spec.resource, visa_library=library, **connection)
+
+        def opening():
+            driver = retry_call(attempt, instrument=name, resource=spec.resource, policy=policy, clock=self.clock)[0]
+            driver.lock = self._lock_for(spec.resource)
+            driver.adapter = ResilientAdapter(driver.adapter, instrument=name, policy=policy, clock=self.clock,
+                                              drain=lambda: drain_errors(driver), recoveries=self.recoveries)
+            self._start_clean(name, driver)  # also the first I/O: a resource that only opened lazily fails here
+            return driver
+
         try:
-            driver = driver_cls(spec.resource, visa_library=library, **spec.connection)
+            if timeout_s is None:
+                driver = opening()
+            else:
+                driver = call_with_deadline(opening, timeout_s, instrument=name, resource=spec.resource)
         except UnknownResource as exc:
             raise UnknownResourceError(f"instrument {name!r}: {exc}") from None
-        except pyvisa.errors.VisaIOError as exc:
-            if exc.error_code == pyvisa.constants.StatusCode.error_resource_not_found:
+        except InstrumentUnavailable as exc:
+            last = exc.last_error
+            if (isinstance(last, pyvisa.errors.VisaIOError)
+                    and last.error_code == pyvisa.constants.StatusCode.error_resource_not_found):
                 raise UnknownResourceError(
-                    f"instrument {name!r}: no resource {spec.resource!r}; resources found: "
-                    f"{', '.join(_list_resources(library)) or '(none)'}"
+                    f"instrument {name!r}: no resource {spec.resource!r} after {exc.attempts} attempt(s); "
+                    f"resources found: {', '.join(_list_resources(library)) or '(none)'}"
                 ) from None
             raise
-        driver.lock = self._lock_for(spec.resource)
-        self._start_clean(name, driver)
         return driver
 
     def _lock_for(self, resource: str) -> threading.RLock:
