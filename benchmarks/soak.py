@@ -22,10 +22,11 @@ from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
+import pyvisa
 from pydantic import BaseModel, Field
 
 from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, open_bench
-from labctl.errors import LabctlError
+from labctl.errors import DriverError, LabctlError
 from labctl.resilience import InstrumentUnavailable
 from labctl.runner import Experiment, RunContext, run_experiment
 from labctl.store import read_results
@@ -42,10 +43,6 @@ WAVELENGTH_M = 1550e-9
 
 def _typed(exc: BaseException) -> bool:
     """Whether a failure is one of the typed errors the project promises (labctl's, a driver's, VISA's)."""
-    import pyvisa
-
-    from drivers.errors import DriverError
-
     return isinstance(exc, (LabctlError, DriverError, pyvisa.errors.VisaIOError))
 
 
