@@ -335,7 +335,7 @@ class Bench:
                     failed.append((label, f"interrupted ({type(exc).__name__})"))
                     interrupt = interrupt or exc
             unreached = tuple(name for role in SHUTDOWN_ORDER for name in self.find(role)
-                              if name not in self.instruments)
+                              if name not in self._drivers)
             report = ShutdownReport(self.config.name, tuple(off), tuple(failed), unreached)
             self.shutdown_report = report
             shutdown_registry.record(self, report)
@@ -347,7 +347,7 @@ class Bench:
         """(label, action) per source role object, light first."""
         for role in SHUTDOWN_ORDER:
             for name in self.find(role):
-                if name not in self.instruments:
+                if name not in self._drivers:
                     continue
                 spec = self.config.instruments[name]
                 channels = spec.channels if spec.channels and role != "awg" else [None]
