@@ -18,7 +18,7 @@ import threading
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
 from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.errors import InstrumentError, ValueOutOfRange
+from drivers.errors import InstrumentError, MalformedReply, ValueOutOfRange
 
 
 def typed_validator(validator):
@@ -109,7 +109,10 @@ class RaisingErrorsMixin:
         while True:
             reply = self.ask(self.error_query).strip()
             code_text, _, message = reply.partition(",")
-            code = int(code_text)
+            try:
+                code = int(code_text)
+            except ValueError:
+                raise MalformedReply(self.name, self.error_query, reply) from None
             if code == 0:
                 break
             found.append((code, message.strip().strip('"')))

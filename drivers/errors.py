@@ -26,5 +26,16 @@ class InstrumentError(DriverError):
         return [code for code, _ in self.errors]
 
 
+class MalformedReply(DriverError, ValueError):
+    """An instrument's reply does not have the form its manual gives (garbled or cut short on the line)."""
+
+    def __init__(self, instrument: str, query: str, reply: str):
+        self.instrument = instrument
+        self.query = query
+        self.reply = reply
+        super().__init__(f"{instrument} answered {query!r} with {reply[:80]!r}, which is not the documented "
+                         "form; the connection may be noisy: check the cable and retry the measurement.")
+
+
 class ValueOutOfRange(DriverError, ValueError):
     """A value was refused by the driver before it was sent (outside the model's range)."""

@@ -230,3 +230,11 @@ def test_dbm_watt_helpers_are_inverse():
         assert w_to_dbm(dbm_to_w(dbm)) == pytest.approx(dbm)
     assert dbm_to_w(0.0) == pytest.approx(1e-3)
     assert math.isclose(w_to_dbm(10e-3), 10.0)
+
+
+def test_a_garbled_error_queue_reply_is_a_typed_error_naming_the_reply():
+    from drivers.errors import MalformedReply
+
+    with expected_protocol(KeysightN7714A, [(b"SYST:ERR?", b"+?0,\"No error\"")]) as inst:
+        with pytest.raises(MalformedReply, match="SYST:ERR"):
+            inst.drain_errors()

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import labctl
+from drivers.errors import MalformedReply
 from labctl.resilience import (
     CommandInterrupted,
     InstrumentUnavailable,
@@ -215,8 +216,8 @@ def test_a_fault_during_the_reconnect_itself_fails_the_call_and_the_next_one_reo
     bench.sim.inject("powermeter", "disconnect", down_s=0.5)
     # Armed by the time the drain asks for the error queue after reconnecting: its reply is damaged.
     bench.sim.inject("powermeter", "garble", flips=40, start_s=0.1)
-    with pytest.raises(ValueError):
+    with pytest.raises(MalformedReply):
         meter.averaging_time
-    assert bench.recoveries[-1].outcome == "failed: ValueError"
+    assert bench.recoveries[-1].outcome == "failed: MalformedReply"
     assert meter.averaging_time > 0
     assert bench.recoveries[-1].outcome == "re-opened before sending"
