@@ -28,14 +28,14 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 from pydantic import BaseModel, Field
 
-from labctl.opu import calibration_file as calfile
 from labctl.opu.calibrate import _laser_limits, calibrate
-from labctl.opu.engine import OPU, OPUCalibration, OPUError
+from labctl.opu.engine import OPU, OPUError
 from labctl.opu.precision import error_stats
 from labctl.opu.timing import SymbolTimingError
 from labctl.runner import Experiment, RunContext
@@ -65,14 +65,16 @@ class MVMPrecision(Experiment):
         p: Parameters = ctx.params  # type: ignore[assignment]
         bench, rec = ctx.bench, ctx.recorder
         if p.calibration:
-            cal_file = calfile.load(p.calibration, calfile.bench_fingerprint(bench))
-            cal = OPUCalibration.from_file(cal_file, OPU(bench).config)
+            # Loaded by the OPU from the file, so its operating point and drift are checked against this bench.
+            cal_opu = OPU(bench, calibration=Path(p.calibration),
+                          samples_per_symbol_capture=p.samples_per_symbol_capture)
+            cal = cal_opu.calibration
         else:
             result = calibrate(bench if p.samples_per_symbol_capture is None else
                                OPU(bench, samples_per_symbol_capture=p.samples_per_symbol_capture),
                                ctx.artefact("opu_calibration.json"))
             cal = result.opu.calibration
-        cal_opu = OPU(bench, calibration=cal, samples_per_symbol_capture=p.samples_per_symbol_capture)
+            cal_opu = OPU(bench, calibration=cal, samples_per_symbol_capture=p.samples_per_symbol_capture)
         states = {"calibrated": cal_opu}
         if p.compare_uncalibrated:
             states["uncalibrated"] = OPU(bench, calibration=cal.only(cal_opu.config, ("bias", "timing")),
