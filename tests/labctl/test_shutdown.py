@@ -28,6 +28,15 @@ BENCHES = sorted((REPO / "sim_backends" / "benches").glob("*.yaml"))
 MANUAL = 7  # the MBX bias controller's MANUAL mode: the driver's safe state holds 0 V in it
 
 
+@pytest.fixture(autouse=True)
+def ctrl_c_as_at_a_terminal():
+    """Python's own SIGINT handler for each test, even when the runner was started with SIGINT ignored."""
+    before = signal.getsignal(signal.SIGINT)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, before)
+
+
 def turn_sources_on(bench) -> None:
     """Every laser, AWG, DC and optical-core output on, and the bias away from 0 V, through role objects."""
     for name, spec in bench.config.instruments.items():
@@ -245,13 +254,20 @@ class SourcesOnUntilStopped(Experiment):
         return {"points": ctx.params.points}
 
 
+def _signals_as_at_a_terminal() -> None:
+    """In the child: default signal dispositions, as in a terminal (a test runner started in the background
+    inherits SIGINT ignored, and a process keeps a signal its parent ignored)."""
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 def start_probe(out: Path, *extra: str) -> subprocess.Popen:
     """`labctl run` of the probe experiment in a child process, once it has recorded 3 points."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "labctl", "run", f"{__name__}:SourcesOnUntilStopped", "--sim", "--quiet",
          "--out", str(out), *extra],
         cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        env={**os.environ, "PYTHONPATH": str(REPO)})
+        env={**os.environ, "PYTHONPATH": str(REPO)}, preexec_fn=_signals_as_at_a_terminal)
     wait_for(proc, "READY")
     return proc
 
