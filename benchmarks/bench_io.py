@@ -74,3 +74,31 @@ def bulk_transfers(samples: int = 1_000_000, repeats: int = 5) -> dict:
         "scope_transfer": {"points": points, "bytes": capture_bytes, "seconds": t_transfer,
                            "MB_per_s": capture_bytes / t_transfer / 1e6},
     }
+
+
+def hostile_parsing_growth(length: int = 20_000, factor: int = 8, repeats: int = 5) -> dict:
+    """Time to refuse hostile SCPI text of ``length`` and ``factor`` x ``length`` characters, side by side.
+
+    A parser linear in the text's length gives a ratio near ``factor``; a backtracking one near ``factor**2``.
+    """
+    from sim_backends.scpi import CommandTree, Param, ScpiError
+
+    def refuse(n: int) -> Callable[[], object]:
+        texts = ("1e" + "1" * n + " " * n + "!", "1" + " " * (2 * n) + "x!")
+
+        def run():
+            for text in texts:
+                try:
+                    Param(text).number()
+                except ScpiError:
+                    pass
+            try:
+                CommandTree().resolve("A" * (2 * n) + "!")
+            except ScpiError:
+                pass
+        return run
+
+    short = _median_time(refuse(length), repeats)
+    long = _median_time(refuse(length * factor), repeats)
+    return {"length": length, "factor": factor, "short_s": short, "long_s": long,
+            "ratio": long / short, "linear_ratio": factor, "quadratic_ratio": factor ** 2}

@@ -20,6 +20,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
         "scpi_round_trip": bench_io.scpi_round_trip(),
         "bulk_transfers": bench_io.bulk_transfers(),
+        "hostile_parsing_growth": bench_io.hostile_parsing_growth(),
         "physics": bench_physics.run(),
         # each also written to its own file (results_opu.json, results_genai.json), as their modules do
         "opu": bench_opu.run(),
@@ -34,6 +35,9 @@ def main(argv: list[str] | None = None) -> int:
         r = rt[label]
         print(f"{r['query']:<12} labsim {r['labsim_us']:.1f} us  pyvisa-sim {r['pyvisa_sim_us']:.1f} us  "
               f"-> {r['speedup_vs_pyvisa_sim']:.1f}x faster")
+    hp = results["hostile_parsing_growth"]
+    print(f"hostile SCPI text x{hp['factor']} longer: {hp['ratio']:.1f}x the time (linear {hp['linear_ratio']}, "
+          f"quadratic {hp['quadratic_ratio']})")
     bt = results["bulk_transfers"]
     print(f"AWG upload   {bt['awg_upload']['samples']:,} samples: {bt['awg_upload']['MB_per_s']:.0f} MB/s")
     print(f"scope capture {bt['scope_capture']['points']:,} points: {bt['scope_capture']['MB_per_s']:.0f} MB/s "

@@ -1,6 +1,5 @@
 """The SCPI engine against the rules of IEEE 488.2 / SCPI-99."""
 
-import time
 
 import pytest
 
@@ -216,13 +215,12 @@ def test_patterns_list_every_declared_command(tree):
     assert [node.mnemonic for node in parse_pattern("[:SOURce#]:POWer")] == ["SOURce", "POWer"]
 
 
-def test_parsing_is_linear_in_the_length_of_hostile_text():
-    # these took seconds each with backtracking patterns (quadratic); a message must not stall the bench
-    started = time.perf_counter()
+def test_very_long_hostile_text_gives_scpi_errors():
+    # these took seconds each with backtracking patterns (quadratic); benchmarks/bench_io.py (hostile_parsing_growth)
+    # measures the growth with length as a ratio
     for text, code in (("1e" + "1" * 20000 + " " * 20000 + "!", -121), ("1" + " " * 40000 + "x!", -121)):
         with pytest.raises(ScpiError) as err:
             Param(text).number()
         assert err.value.code == code
     with pytest.raises(ScpiError):
         CommandTree().resolve("A" * 40000 + "!")
-    assert time.perf_counter() - started < 1.0
