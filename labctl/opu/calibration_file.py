@@ -72,6 +72,7 @@ __all__ = [
     "operating_point_differences",
     "operating_point_hash",
     "path_operating_point",
+    "conclude_drift_check",
     "record_verified",
     "save",
 ]
@@ -572,3 +573,18 @@ def record_verified(path: str | os.PathLike, when: datetime | None = None) -> bo
                     "next load", path, exc)
         return False
     return True
+
+
+def conclude_drift_check(cal: "CalibrationFile", *, drifted: bool, reason: str, recalibrate: str,
+                         accept_stale: bool = False) -> None:
+    """Act on the drift check run when ``cal`` was loaded: record a pass in the file; otherwise raise
+    :class:`CalibrationDrift` naming ``recalibrate``, or, with ``accept_stale``, log the drift at WARNING."""
+    if not drifted:
+        record_verified(cal.path)
+        return
+    message = (f"drift check at load (last checked {cal.verified or cal.created}, more than "
+               f"{DRIFT_CHECK_AFTER_S / 3600:g} h ago): {reason}")
+    if not accept_stale:
+        raise CalibrationDrift(cal.path, f"{message} -- recalibrate: {recalibrate} (or pass accept_stale=True / "
+                               "--accept-stale-calibration to use it anyway)")
+    log.warning("%s: using a drifted calibration (accept_stale): %s", cal.path, message)

@@ -821,15 +821,8 @@ class OPU:
         from labctl.opu.calibrate import drift_check
 
         report = drift_check(self)
-        if not report.recalibrate:
-            calfile.record_verified(cal.path)
-            return
-        message = (f"drift check at load (last checked {cal.verified or cal.created}, more than "
-                   f"{calfile.DRIFT_CHECK_AFTER_S / 3600:g} h ago): {report.reason}")
-        if not accept_stale:
-            raise calfile.CalibrationDrift(cal.path, f"{message} -- recalibrate: {command} (or pass "
-                                           "accept_stale=True / --accept-stale-calibration to use it anyway)")
-        log.warning("%s: using a drifted calibration (accept_stale): %s", cal.path, message)
+        calfile.conclude_drift_check(cal, drifted=report.recalibrate, reason=report.reason, recalibrate=command,
+                                     accept_stale=accept_stale)
 
     def recalibrate_command(self, calibration_path: Any = None) -> str:
         """The command that recalibrates this OPU (to ``calibration_path``)."""

@@ -33,7 +33,6 @@ encoded operands, never of the product.
 
 from __future__ import annotations
 
-import logging
 import time
 import warnings
 from dataclasses import MISSING, dataclass, field, fields
@@ -46,7 +45,6 @@ from labctl.config import ConfigError, opu_section
 from labctl.errors import LabctlError
 from labctl.opu.encoding import EncodingRangeWarning, as_float_array
 
-log = logging.getLogger(__name__)
 
 __all__ = ["CoreConfig", "StationaryConfig", "StationaryCalibration", "StationaryOPU", "architecture",
            "open_cores"]
@@ -285,16 +283,8 @@ class StationaryOPU:
         from labctl.opu.stationary_calibration import drift_check
 
         report = drift_check(self)
-        last = cal.verified or cal.created
-        if not report.recalibrate:
-            calfile.record_verified(cal.path)
-            return
-        message = (f"drift check at load (last checked {last}, more than {calfile.DRIFT_CHECK_AFTER_S / 3600:g} h "
-                   f"ago): {report}")
-        if not accept_stale:
-            raise calfile.CalibrationDrift(cal.path, f"{message} -- recalibrate: {self.recalibrate_command(cal.path)} "
-                                           "(or pass accept_stale=True / --accept-stale-calibration to use it anyway)")
-        log.warning("%s: using a drifted calibration (accept_stale): %s", cal.path, message)
+        calfile.conclude_drift_check(cal, drifted=report.recalibrate, reason=str(report),
+                                     recalibrate=self.recalibrate_command(cal.path), accept_stale=accept_stale)
 
     def recalibrate_command(self, calibration_path: Any = None) -> str:
         """The command that recalibrates this core (into the folder of ``calibration_path``)."""
