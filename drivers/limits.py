@@ -265,7 +265,7 @@ def _split_outside(text: str, separator: str) -> list[str]:
     return parts
 
 
-_NUMBER = re.compile(r"([+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)")
+_NUMBER = re.compile(r"([+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?)\s*([A-Za-z]*)")
 
 
 @dataclass(frozen=True)

@@ -289,6 +289,8 @@ def sim(bench, name):
     ("awg", ":VOLTAGE2:OFFSET -0.6", "AWG offset -0.6 V"),
     ("bias", "MZM:HOLD:VOLTAGE: 12000", "bias voltage 12 V"),
     ("laser", "*RCL 1", "cannot be checked"),
+    # a pattern that backtracked took 25 s on this one; the number pattern is now unambiguous
+    ("laser", ":SOUR1:POW " + "1" * 20000 + " " * 20000 + "x!", "not a number"),
 ])
 def test_raw_settings_over_a_limit_or_unreadable_are_refused_logged_and_not_sent(
         default_bench, sent, caplog, name, message, words):
