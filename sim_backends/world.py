@@ -11,16 +11,25 @@ Light is a list of ``Lightwave`` (one per optical carrier): a wavelength and a c
 envelope in sqrt(W). Carriers of different wavelengths add in power at a detector (incoherent
 summation). Electrical signals are arrays of volts.
 
-``World.rng`` is the bench's one seeded random generator; ``World.time`` is the simulated clock,
-advanced by instruments that take time (averaging, acquisition), never by sleeping.
+``World.rng`` is the bench's shared seeded random generator; ``World.rng_for(name)`` gives a user
+(e.g. one optical core run from its own thread) a stream of its own, derived from the seed and the
+name, so its noise does not depend on the order in which threads draw. ``World.time`` is the
+simulated clock, advanced by instruments that take time (averaging, acquisition), never by sleeping.
+
+The graph is read through a public API: ``nodes`` (read-only), ``source_of`` / ``destinations_of``
+(one hop), ``upstream_nodes`` (transitively), ``light_into`` / ``voltage_into`` (what an input
+receives) and ``evaluate`` (what an output produces, inside the current evaluation's memo).
 """
 
 from __future__ import annotations
 
 import threading
 import time
+import zlib
+from collections.abc import Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Callable, ClassVar
 
 import numpy as np
@@ -100,9 +109,13 @@ class World:
     def __init__(self, seed: int | None = 0, temperature_k: float = 295.0):
         self.seed = seed
         self.rng = np.random.default_rng(seed)
+        # entropy of the named streams: the seed, or (unseeded world) fresh entropy fixed for this world
+        self._stream_entropy = np.random.SeedSequence(seed).entropy
+        self._streams: dict[str, np.random.Generator] = {}
         self.time = 0.0
         self.temperature_k = temperature_k
-        self.nodes: dict[str, Component] = {}
+        self._nodes: dict[str, Component] = {}
+        self._nodes_view: Mapping[str, Component] = MappingProxyType(self._nodes)
         self._upstream: dict[tuple[str, str], tuple[str, str]] = {}
         self._downstream: dict[tuple[str, str], tuple[str, str]] = {}
         # Within one measurement, an output evaluated at the same times is evaluated once: the same
@@ -124,18 +137,36 @@ class World:
     # -- building -------------------------------------------------------------------------------
 
     def add(self, name: str, component: Component) -> Component:
-        if name in self.nodes:
+        if name in self._nodes:
             raise WiringError(f"two bench items are named {name!r}")
         component.world = self
-        self.nodes[name] = component
+        self._nodes[name] = component
         return component
+
+    @property
+    def nodes(self) -> Mapping[str, Component]:
+        """The bench items by name (read-only: add them with ``add``, join them with ``connect``)."""
+        return self._nodes_view
+
+    def rng_for(self, name: str) -> np.random.Generator:
+        """The random stream of one named user (e.g. an optical core), independent of every other's.
+
+        Derived from the world's seed and ``name`` alone, so a user's draws do not depend on what
+        other users (other threads) drew before; the same name gets the same generator back, whose
+        stream continues where it stopped."""
+        with self.lock:
+            stream = self._streams.get(name)
+            if stream is None:
+                key = np.random.SeedSequence(self._stream_entropy, spawn_key=(zlib.crc32(name.encode()),))
+                stream = self._streams[name] = np.random.default_rng(key)
+            return stream
 
     def connect(self, source: str, destination: str) -> None:
         """Join output ``"node.port"`` to input ``"node.port"``."""
         src = self._port(source)
         dst = self._port(destination)
-        src_kind = self.nodes[src[0]].ports()[src[1]]
-        dst_kind = self.nodes[dst[0]].ports()[dst[1]]
+        src_kind = self._nodes[src[0]].ports()[src[1]]
+        dst_kind = self._nodes[dst[0]].ports()[dst[1]]
         expected = {OPTICAL_OUT: OPTICAL_IN, ELECTRICAL_OUT: ELECTRICAL_IN}.get(src_kind)
         if expected is None:
             raise WiringError(f"{source} is an input ({src_kind}); a connection starts at an output")
@@ -150,12 +181,40 @@ class World:
 
     def _port(self, ref: str) -> tuple[str, str]:
         node, _, port = ref.strip().partition(".")
-        if node not in self.nodes:
-            raise WiringError(f"unknown bench item {node!r} in {ref!r}; items: {', '.join(sorted(self.nodes))}")
-        ports = self.nodes[node].ports()
+        if node not in self._nodes:
+            raise WiringError(f"unknown bench item {node!r} in {ref!r}; items: {', '.join(sorted(self._nodes))}")
+        ports = self._nodes[node].ports()
         if port not in ports:
             raise WiringError(f"{node!r} has no port {port!r}; its ports: {', '.join(ports)}")
         return node, port
+
+    # -- graph ----------------------------------------------------------------------------------
+
+    def source_of(self, node: str, port: str) -> tuple[str, str] | None:
+        """The output ``(node, port)`` feeding input ``node.port``, or None if nothing is connected."""
+        return self._upstream.get((node, port))
+
+    def destinations_of(self, node: str, port: str) -> list[tuple[str, str]]:
+        """The inputs ``(node, port)`` that output ``node.port`` feeds (empty if unconnected)."""
+        dest = self._downstream.get((node, port))
+        return [] if dest is None else [dest]
+
+    def upstream_nodes(self, node: str) -> set[str]:
+        """Every bench item whose output reaches an input of ``node``, directly or through others
+        (``node`` itself only if a loop feeds it back)."""
+        if node not in self._nodes:
+            raise WiringError(f"unknown bench item {node!r}; items: {', '.join(sorted(self._nodes))}")
+        feeding: dict[str, set[str]] = {}
+        for (dst, _), (src, _) in self._upstream.items():
+            feeding.setdefault(dst, set()).add(src)
+        found: set[str] = set()
+        stack = list(feeding.get(node, ()))
+        while stack:
+            current = stack.pop()
+            if current not in found:
+                found.add(current)
+                stack.extend(feeding.get(current, ()))
+        return found
 
     # -- evaluation ---------------------------------------------------------------------------
 
@@ -164,7 +223,7 @@ class World:
         source = self._upstream.get((node, port))
         if source is None:
             return []
-        light = self._evaluate(source, t, optical=True)
+        light = self.evaluate(*source, t, optical=True)
         for fault in self.input_faults.get((node, port), ()):
             light = fault(t, light)
         return light
@@ -174,18 +233,20 @@ class World:
         source = self._upstream.get((node, port))
         if source is None:
             return np.zeros(np.shape(t))
-        return np.broadcast_to(self._evaluate(source, t, optical=False), np.shape(t))
+        return np.broadcast_to(self.evaluate(*source, t, optical=False), np.shape(t))
 
-    def _evaluate(self, source: tuple[str, str], t, optical: bool):
-        """Evaluate an output, memoised for the duration of the outermost evaluation."""
+    def evaluate(self, node: str, port: str, t, *, optical: bool):
+        """What output ``node.port`` produces at times ``t`` (light if ``optical``, else volts), with
+        its output faults applied; memoised for the duration of the outermost evaluation (inside
+        ``evaluation()`` a pull of the same output at the same times sees the same noise)."""
         with self.lock:  # re-entrant: the pulls inside one evaluation take it again cheaply
-            return self._evaluate_locked(source, t, optical)
+            return self._evaluate_locked((node, port), t, optical)
 
     def _evaluate_locked(self, source: tuple[str, str], t, optical: bool):
         key = (source, optical, _time_key(t)) if self._depth else None
         if key is not None and key in self._memo:
             return self._memo[key]
-        component = self.nodes[source[0]]
+        component = self._nodes[source[0]]
         started = time.perf_counter() if self._depth == 0 else None
         self._depth += 1
         try:
@@ -229,11 +290,11 @@ class World:
         dest = self._downstream.get((node, port))
         if dest is None:
             return float("inf")
-        return self.nodes[dest[0]].input_resistance(dest[1])
+        return self._nodes[dest[0]].input_resistance(dest[1])
 
     def modulation_period(self) -> float | None:
         """The longest repetition period of any signal source on the bench (None if all static)."""
-        periods = [p for c in self.nodes.values() if (p := c.modulation_period())]
+        periods = [p for c in self._nodes.values() if (p := c.modulation_period())]
         return max(periods) if periods else None
 
     def average_power_into(self, node: str, port: str, duration: float, points: int = 8192) -> float:
@@ -252,4 +313,4 @@ class World:
 
     def snapshot(self) -> dict[str, Any]:
         """Settings of every component (for tests and debugging)."""
-        return {name: getattr(c, "state", lambda: {})() for name, c in self.nodes.items()}
+        return {name: getattr(c, "state", lambda: {})() for name, c in self._nodes.items()}

@@ -435,7 +435,7 @@ class SimLabctlOCC(SimInstrument):
             for mzm in path.mzms:
                 light_in = world.light_into(mzm.name, "in", times)
                 laser.append(sum((np.broadcast_to(c.power, times.shape) for c in light_in), np.zeros(tiles)))
-                light_out = world._evaluate((mzm.name, "out"), times, optical=True)
+                light_out = world.evaluate(mzm.name, "out", times, optical=True)
                 out.append({c.wavelength: np.broadcast_to(c.power, times.shape) for c in light_out})
                 carrier.append([c.wavelength for c in light_in])
             owner = {}

@@ -108,3 +108,70 @@ def test_average_power_of_a_static_bench_is_exact_and_advances_the_clock():
 def test_non_physical_fibre_parameters_are_refused_with_their_name(kwargs):
     with pytest.raises(ValueError, match=next(iter(kwargs))):
         Fibre("f", **kwargs)
+
+
+# -- the public graph API ------------------------------------------------------------------------
+
+
+def _modulated_link():
+    """src -> m (bias from src.drive) -> f -> pd; a lone heater h outside the light path."""
+    world = chain(("src", Source(1e-3, volts=1.0)), ("m", MachZehnderModulator("m")), ("f", Fibre("f", 2.0)),
+                  ("pd", Photodiode("pd")), ("h", Heater("h")))
+    world.connect("src.out", "m.in")
+    world.connect("src.drive", "m.bias")
+    world.connect("m.out", "f.in")
+    world.connect("f.out", "pd.in")
+    return world
+
+
+def test_graph_names_what_feeds_a_port_and_what_a_port_feeds():
+    world = _modulated_link()
+    assert world.source_of("f", "in") == ("m", "out")
+    assert world.source_of("m", "bias") == ("src", "drive")
+    assert world.source_of("m", "rf") is None
+    assert world.destinations_of("m", "out") == [("f", "in")]
+    assert world.destinations_of("pd", "out") == []
+
+
+def test_upstream_nodes_are_transitive_and_exclude_unrelated_parts():
+    world = _modulated_link()
+    assert world.upstream_nodes("pd") == {"f", "m", "src"}
+    assert world.upstream_nodes("src") == set()
+    assert world.upstream_nodes("h") == set()
+    with pytest.raises(WiringError, match="unknown bench item 'nope'"):
+        world.upstream_nodes("nope")
+
+
+def test_nodes_is_read_only_and_items_are_added_through_add():
+    world = _modulated_link()
+    with pytest.raises(TypeError):
+        world.nodes["x"] = Heater("x")  # type: ignore[index]
+    world.add("x", Heater("x"))
+    assert "x" in world.nodes and world.nodes["x"].world is world
+
+
+def test_evaluate_is_what_the_next_input_receives_and_shares_one_noise_draw_per_evaluation():
+    world = _modulated_link()
+    t = np.linspace(0.0, 1e-9, 64)
+    (out,) = world.evaluate("m", "out", t, optical=True)
+    (received,) = world.light_into("f", "in", t)
+    assert np.allclose(out.field, received.field)
+    with world.evaluation():
+        first = world.evaluate("pd", "out", t, optical=False)
+        again = world.evaluate("pd", "out", t, optical=False)
+    assert np.array_equal(first, again)
+    assert not np.array_equal(first, world.evaluate("pd", "out", t, optical=False))  # a new noise draw
+
+
+def test_named_streams_depend_on_seed_and_name_only_not_on_draw_order():
+    a, b = World(seed=7), World(seed=7)
+    a.rng_for("core0").random(100)          # core0 draws first in one world ...
+    first_a = a.rng_for("core1").random(5)
+    first_b = b.rng_for("core1").random(5)  # ... and not at all in the other
+    assert np.array_equal(first_a, first_b)
+    assert a.rng_for("core1") is a.rng_for("core1")  # the stream continues, no replay
+    assert not np.array_equal(a.rng_for("core1").random(5), first_a)
+    assert not np.array_equal(World(seed=7).rng_for("core0").random(5), World(seed=7).rng_for("core1").random(5))
+    assert not np.array_equal(World(seed=7).rng_for("core0").random(5), World(seed=8).rng_for("core0").random(5))
+    b.rng_for("core9").random(3)
+    assert a.rng.random() == b.rng.random()  # the shared generator is untouched by named streams
