@@ -1,7 +1,16 @@
-"""Typed errors raised by drivers. labctl re-exports them; drivers never import labctl."""
+"""Typed errors raised by drivers, and the project's root error.
+
+The root error lives here, in the bottom layer, so that a driver's error is a :class:`LabctlError`
+(one ``except labctl.LabctlError`` catches everything the project raises) while drivers still never
+import labctl; :mod:`labctl.errors` re-exports this very class.
+"""
 
 
-class DriverError(Exception):
+class LabctlError(Exception):
+    """Base class of every error raised by labctl and its drivers."""
+
+
+class DriverError(LabctlError):
     """Base class of every error a driver raises."""
 
 

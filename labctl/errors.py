@@ -1,10 +1,11 @@
-"""labctl's typed errors. Each says what went wrong and what to do about it."""
+"""labctl's typed errors. Each says what went wrong and what to do about it.
 
-from drivers.errors import DriverError, InstrumentError, ValueOutOfRange
+:class:`LabctlError`, the root of every error the project raises, is defined in :mod:`drivers.errors`
+(the bottom layer, which must not import labctl) and re-exported here, so driver errors are labctl
+errors too.
+"""
 
-
-class LabctlError(Exception):
-    """Base class of errors raised by labctl itself."""
+from drivers.errors import DriverError, InstrumentError, LabctlError, MalformedReply, ValueOutOfRange
 
 
 class ConfigError(LabctlError, ValueError):
@@ -43,6 +44,7 @@ __all__ = [
     "DriverError",
     "InstrumentError",
     "LabctlError",
+    "MalformedReply",
     "RoleError",
     "SafetyLimitError",
     "UnknownResourceError",
