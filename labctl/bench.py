@@ -25,7 +25,7 @@ import pyvisa
 from pyvisa import rname
 
 from drivers import load_driver
-from labctl.config import BenchConfig, InstrumentConfig, load_bench
+from labctl.config import BenchConfig, InstrumentConfig, apply_changes, load_bench
 from labctl.errors import ConfigError, RoleError, UnknownResourceError
 from labctl.instruments import ROLE_PROTOCOLS, protocol_members
 from labctl.resilience import (
@@ -66,11 +66,15 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
 SHUTDOWN_ORDER = ("tunable_laser", "optical_core", "awg", "dc_source", "bias_controller")
 
 
-def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0) -> "Bench":
+def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0,
+               changes: Mapping[str, Any] | None = None) -> "Bench":
     """Open the bench described by ``path`` (default: the built-in simulated bench).
 
     ``mode="sim"`` simulates every instrument of the file; ``mode="real"`` opens the real ones.
-    ``seed`` seeds the simulation's noise (ignored on a real bench).
+    ``seed`` seeds the simulation's noise (ignored on a real bench). ``changes`` opens a simulated
+    variant of the file, ``{"<component or instrument>.<sim parameter>": value}`` (e.g.
+    ``{"edge_fibre.length_km": 50.0}``), validated like the file (:func:`labctl.config.apply_changes`)
+    and recorded in the bench snapshot, so results say what was varied.
     """
     if mode not in ("sim", "real"):
         raise ValueError(f"mode must be 'sim' or 'real', not {mode!r}")
@@ -79,7 +83,12 @@ def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | N
             raise ConfigError(None, None, "a real bench needs a bench file: open_bench('my_bench.yaml', mode='real')")
         path = DEFAULT_BENCH_PATH
     config = load_bench(path)
-    bench = Bench(config, mode=mode, seed=seed, path=Path(path))
+    if changes:
+        if mode != "sim":
+            raise ConfigError(path, None, "changes make a simulated variant of the bench; a real bench changes "
+                              "only by changing the bench itself (and its file)")
+        config = apply_changes(config, changes, path)
+    bench = Bench(config, mode=mode, seed=seed, path=Path(path), changes=changes)
     shutdown_registry.opened(bench)
     bench.open()
     return bench
@@ -88,11 +97,16 @@ def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | N
 class Bench:
     """An open bench: drivers by instrument name, guarded role objects, snapshot and safe shutdown."""
 
-    def __init__(self, config: BenchConfig, mode: Mode = "sim", seed: int | None = 0, path: Path | None = None):
+    def __init__(self, config: BenchConfig, mode: Mode = "sim", seed: int | None = 0, path: Path | None = None,
+                 changes: Mapping[str, Any] | None = None):
         self.config = config
         self.mode = mode
         self.seed = seed
         self.path = path
+        #: How this bench differs from its file (``open_bench(changes=...)``), already applied to ``config``.
+        self.changes: dict[str, Any] = dict(changes or {})
+        #: Changes made to the running simulation (:meth:`sim_adjust`): (simulated time s, component, params).
+        self.adjustments: list[tuple[float, str, dict[str, Any]]] = []
         self._drivers: dict[str, Any] = {}  # raw drivers: handed out only guarded (role, instruments, raw)
         #: Error-queue entries found when each instrument was opened (left by someone else; not ours).
         self.stale_errors: dict[str, list[tuple[int, str]]] = {}
@@ -269,6 +283,11 @@ class Bench:
     def snapshot(self) -> dict[str, Any]:
         """Every instrument's identity and role settings, for results files."""
         snap: dict[str, Any] = {"bench": self.config.name, "mode": self.mode, "seed": self.seed, "instruments": {}}
+        if self.changes:
+            snap["changes"] = dict(self.changes)
+        if self.adjustments:
+            snap["adjustments"] = [{"time_s": t, "component": name, "params": dict(params)}
+                                   for t, name, params in self.adjustments]
         for name in self._drivers:
             spec = self.config.instruments[name]
             entry: dict[str, Any] = {"role": spec.role, "driver": spec.driver, "resource": spec.resource,
@@ -301,6 +320,46 @@ class Bench:
         return problems
 
     # -- time -------------------------------------------------------------------------------------
+
+    def sim_adjust(self, component: str, **params: Any) -> dict[str, Any]:
+        """Change parameters of a simulated component while the bench runs (a modulator's bias point
+        drifting, a fibre being swapped); return their previous values, for restoring.
+
+        Each name must be a parameter of the component in the bench file and each value is validated like
+        one written there (a :class:`ConfigError` naming the field otherwise). The change is logged and
+        recorded in the snapshot. To open a bench that differs from its file from the start, use
+        ``open_bench(changes=...)``; a real bench cannot be changed from software.
+        """
+        if self.sim is None:
+            raise ConfigError(self.path, f"components.{component}", "sim_adjust changes the simulation; a real "
+                              "bench changes only by changing the bench")
+        spec = self.config.components.get(component)
+        if spec is None:
+            raise ConfigError(self.path, f"components.{component}", "no such component; components: "
+                              f"{', '.join(sorted(self.config.components)) or '(none)'}")
+        node = self.sim.world.nodes[component]
+        changes = {f"{component}.{key}": value for key, value in {**self._adjusted(component), **params}.items()}
+        varied = apply_changes(self.config, changes, self.path)
+        previous: dict[str, Any] = {}
+        for key, value in params.items():
+            if not _settable(node, key):
+                raise ConfigError(self.path, f"components.{component}.{key}", f"the simulated {spec['type']} "
+                                  "cannot change it while running; open a variant with "
+                                  f"open_bench(..., changes={{'{component}.{key}': ...}})")
+            previous[key] = getattr(node, key)
+        for key in params:
+            setattr(node, key, varied.components[component][key])
+        self.adjustments.append((float(self.sim.world.time), component, dict(params)))
+        log.info("%s: simulated %s changed to %s (was %s)", self.config.name, component, params, previous)
+        return previous
+
+    def _adjusted(self, component: str) -> dict[str, Any]:
+        """The component's parameters as adjusted so far (so every adjustment is validated together)."""
+        merged: dict[str, Any] = {}
+        for _, name, params in self.adjustments:
+            if name == component:
+                merged.update(params)
+        return merged
 
     def settle(self, seconds: float) -> None:
         """Wait for the bench to settle: sleeps on a real bench, advances the simulated clock in sim."""
@@ -413,6 +472,14 @@ def _list_resources(library: Any) -> list[str]:
         return list(pyvisa.ResourceManager(library).list_resources())
     except Exception:
         return []
+
+
+def _settable(node: Any, name: str) -> bool:
+    """Whether a simulated component exposes ``name`` as a plain or settable attribute."""
+    attribute = getattr(type(node), name, None)
+    if isinstance(attribute, property):
+        return attribute.fset is not None
+    return not name.startswith("_") and name in vars(node)
 
 
 def _plain(value: Any) -> Any:

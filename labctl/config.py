@@ -10,24 +10,23 @@ simulation (``driver`` selects the simulated model, ``sim.params`` its physical 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 from pyvisa import rname
 
 from drivers import DRIVERS
 from labctl.errors import ConfigError
 from labctl.files import Document, check_plain, load_document
 from labctl.instruments import ROLE_NAMES
-from sim_backends.bench import BenchFileError, check_sim_params
+from labctl.strict import StrictModel
+from sim_backends.bench import COMPONENTS, BenchFileError, check_sim_params, sim_model
+from sim_backends.world import World
 from sim_backends.faults import FaultConfig
 
 Role = Literal[ROLE_NAMES]  # type: ignore[valid-type]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
 
 
 class _FieldError(ValueError):
@@ -40,7 +39,7 @@ class _FieldError(ValueError):
         super().__init__(message)
 
 
-class SimSettings(_Strict):
+class SimSettings(StrictModel):
     """How the simulator models this instrument (ignored on a real bench)."""
 
     params: dict[str, Any] = Field(default_factory=dict)
@@ -48,7 +47,7 @@ class SimSettings(_Strict):
     faults: list[FaultConfig] = Field(default_factory=list, description="faults to inject (sim_backends.faults)")
 
 
-class InstrumentConfig(_Strict):
+class InstrumentConfig(StrictModel):
     """One instrument: its role, the driver for its model, and its VISA resource."""
 
     role: Role
@@ -105,7 +104,7 @@ LIMIT_RANGES: dict[str, tuple[float, float, str, str]] = {
 _Limit = Annotated[float | None, Field(None, strict=True, allow_inf_nan=False)]
 
 
-class SafetyLimits(_Strict):
+class SafetyLimits(StrictModel):
     """Limits a setting must respect; a refused setting never reaches the instrument.
 
     Every key its instrument's role enforces (``SAFETY_KEYS_BY_ROLE``) must be set, or named in
@@ -165,7 +164,7 @@ SOURCE_ROLES: tuple[str, ...] = tuple(role for role, keys in SAFETY_KEYS_BY_ROLE
 _UNITS = {key: unit for key, (_, _, unit, _) in LIMIT_RANGES.items()}
 
 
-class BenchConfig(_Strict):
+class BenchConfig(StrictModel):
     """A whole bench file."""
 
     name: str
@@ -292,6 +291,57 @@ def load_bench(path: str | Path) -> BenchConfig:
     """Read and validate a bench file (YAML or TOML)."""
     document = load_document(path)
     return parse_bench(document.data, path, document)
+
+
+def apply_changes(config: BenchConfig, changes: Mapping[str, Any], path: str | Path | None = None) -> BenchConfig:
+    """A variant of ``config`` for the simulator: ``{"<component or instrument>.<sim parameter>": value}``.
+
+    The variant is validated like a bench file, and every changed value is tried on its simulated model, so
+    a misspelt name or an out-of-range value is a :class:`ConfigError` naming the field it would have in the
+    file (``components.edge_fibre.length_km``; a variant has no lines). Experiments sweep a simulated bench
+    this way instead of writing modified copies of its file.
+    """
+    data = config.to_dict()
+    fields: dict[str, str] = {}
+    for key, value in changes.items():
+        name, _, param = str(key).partition(".")
+        if not name or not param or "." in param:
+            raise ConfigError(path, str(key), "a change is named '<component or instrument>.<parameter>', e.g. "
+                              "'edge_fibre.length_km'")
+        if name in data["components"]:
+            if param == "type":
+                raise ConfigError(path, f"components.{name}.type", "a change cannot replace a component by "
+                                  "another type; write a bench file with the other component")
+            data["components"][name][param] = value
+            fields[key] = f"components.{name}.{param}"
+        elif name in data["instruments"]:
+            data["instruments"][name]["sim"]["params"][param] = value
+            fields[key] = f"instruments.{name}.sim.params.{param}"
+        else:
+            raise ConfigError(path, str(key), f"the bench has no component or instrument named {name!r}; components: "
+                              f"{', '.join(sorted(data['components'])) or '(none)'}; instruments: "
+                              f"{', '.join(sorted(data['instruments']))}")
+    varied = parse_bench(data, path)
+    for name in {key.partition(".")[0] for key in fields}:
+        mine = {key: field for key, field in fields.items() if key.partition(".")[0] == name}
+        try:
+            if name in varied.components:
+                spec = dict(varied.components[name])
+                kind = spec.pop("type")
+                COMPONENTS[kind](name, **spec)
+            else:
+                inst = varied.instruments[name]
+                sim_model(inst.driver)(name, World(), params=inst.sim.params, serial=inst.sim.serial)
+        except (TypeError, ValueError) as exc:
+            # the model names the parameter it refuses ("length_km=-3.0 is outside ..."): point at that change
+            named = [key for key in mine if str(exc).startswith(key.partition(".")[2])]
+            if named or len(mine) == 1:
+                field = mine[(named or list(mine))[0]]
+            else:
+                field = ".".join(next(iter(mine.values())).split(".")[:2])
+            given = ", ".join(f"{key}={changes[key]!r}" for key in mine)
+            raise ConfigError(path, field, f"{exc} (with the change {given})") from None
+    return varied
 
 
 def opu_section(bench: Any, model: type[BaseModel], hint: str = "") -> Any:

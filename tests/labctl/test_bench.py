@@ -1,5 +1,6 @@
 """Opening benches: roles, safety limits, shutdown, locks, snapshots, physics seen through drivers."""
 
+import math
 import threading
 
 import pytest
@@ -171,3 +172,71 @@ def test_same_seed_same_numbers():
             b.settle(0.1)
             readings.append(b.role("powermeter", 1).read_power())
     assert readings[0] == readings[1]
+
+
+def _meter_dbm(bench) -> float:
+    """Power at the meter behind the edge fibre, laser on, in dBm (read through the roles)."""
+    bench.role("laser", 1).output_enabled = True
+    bench.role("switch").route = 1
+    bench.settle(0.1)
+    return 10 * math.log10(bench.role("powermeter", 1).read_power() / 1e-3)
+
+
+def test_a_bench_variant_changes_the_physics_and_is_recorded_in_the_snapshot():
+    with labctl.open_bench(seed=11) as b:
+        own_km = b.config.components["edge_fibre"]["length_km"]
+        attenuation = b.config.components["edge_fibre"]["attenuation_db_per_km"]
+        reference = _meter_dbm(b)
+        assert "changes" not in b.snapshot()
+    with labctl.open_bench(seed=11, changes={"edge_fibre.length_km": own_km + 50.0}) as b:
+        assert b.config.components["edge_fibre"]["length_km"] == own_km + 50.0
+        longer = _meter_dbm(b)
+        assert b.snapshot()["changes"] == {"edge_fibre.length_km": own_km + 50.0}
+    # 50 km more fibre: 50 x its attenuation less at the meter (the meter's own noise is far below 0.05 dB)
+    assert reference - longer == pytest.approx(50.0 * attenuation, abs=0.05)
+    with labctl.open_bench(seed=11) as b:
+        assert b.config.components["edge_fibre"]["length_km"] == own_km   # the file itself is untouched
+
+
+@pytest.mark.parametrize("changes, field", [
+    ({"edge_fibre.lenght_km": 5.0}, "components.edge_fibre.lenght_km"),           # misspelt parameter
+    ({"edge_fibr.length_km": 5.0}, "edge_fibr.length_km"),                        # no such item
+    ({"edge_fibre.length_km": -1.0}, "components.edge_fibre.length_km"),          # outside its physical range
+    ({"edge_fibre.length_km": "far"}, "components.edge_fibre.length_km"),         # not a number
+    ({"edge_fibre.type": "mzm"}, "components.edge_fibre.type"),                   # a change is not a new part
+    ({"laser.linewidth_hz": -5.0}, "instruments.laser.sim.params.linewidth_hz"),  # an instrument's sim param
+    ({"edge_fibre": 5.0}, "edge_fibre"),                                          # no parameter named
+])
+def test_a_bench_variant_is_validated_like_the_file(changes, field):
+    with pytest.raises(labctl.ConfigError) as err:
+        labctl.open_bench(changes=changes)
+    assert err.value.field == field
+    assert err.value.line is None          # a variant has no lines; the field says where
+
+
+def test_a_real_bench_cannot_be_varied_from_software():
+    with pytest.raises(labctl.ConfigError, match="simulated variant"):
+        labctl.open_bench(DEFAULT_BENCH_PATH, mode="real", changes={"edge_fibre.length_km": 5.0})
+
+
+def test_sim_adjust_changes_a_running_bench_validates_and_restores():
+    with labctl.open_bench(seed=11) as b:
+        reference = _meter_dbm(b)
+        own_km = b.config.components["edge_fibre"]["length_km"]
+        previous = b.sim_adjust("edge_fibre", length_km=own_km + 25.0)
+        assert previous == {"length_km": own_km}
+        attenuation = b.config.components["edge_fibre"]["attenuation_db_per_km"]
+        assert reference - _meter_dbm(b) == pytest.approx(25.0 * attenuation, abs=0.05)
+        snap = b.snapshot()["adjustments"]
+        assert [(a["component"], a["params"]) for a in snap] == [("edge_fibre", {"length_km": own_km + 25.0})]
+        b.sim_adjust("edge_fibre", **previous)
+        assert _meter_dbm(b) == pytest.approx(reference, abs=0.05)
+        for params, field in (({"length_km": -2.0}, "components.edge_fibre.length_km"),
+                              ({"lenght_km": 1.0}, "components.edge_fibre.lenght_km"),
+                              ({"attenuation_db_per_km": 0.3}, "components.edge_fibre.attenuation_db_per_km")):
+            with pytest.raises(labctl.ConfigError) as err:
+                b.sim_adjust("edge_fibre", **params)
+            assert err.value.field == field
+        with pytest.raises(labctl.ConfigError, match="no such component"):
+            b.sim_adjust("laser", power=1.0)
+        assert len(b.snapshot()["adjustments"]) == 2   # refused changes are not recorded
