@@ -17,7 +17,9 @@ install: $(STAMP)
 demo: $(STAMP)
 	$(BIN)/python -m experiments.demo --out results/demo
 
+# The import contracts (pyproject.toml [tool.importlinter]) first: a broken layer fails in a second.
 test: $(STAMP)
+	$(BIN)/lint-imports --no-cache
 	$(BIN)/python -m pytest -n 2
 
 bench: $(STAMP)
