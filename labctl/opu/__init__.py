@@ -54,11 +54,20 @@ from labctl.opu.engine import OPU, OPUCalibration, OPUConfig, OPUError  # noqa: 
 # the function is exported as calibrate_opu: the name labctl.opu.calibrate stays the module
 from labctl.opu.calibrate import CalibrationResult, DriftReport, drift_check  # noqa: E402
 from labctl.opu.calibrate import calibrate as calibrate_opu  # noqa: E402
-from labctl.opu.stationary import StationaryOPU, open_cores  # noqa: E402
+from labctl.opu.stationary import StationaryOPU  # noqa: E402
+from labctl.opu.interface import STATS_KEYS, OpticalMatmul  # noqa: E402
+from labctl.opu.open import OPUSection, architecture, open_cores, open_opu, open_opus, opu_config  # noqa: E402
 
 __all__ = [
+    "STATS_KEYS",
+    "OPUSection",
+    "OpticalMatmul",
     "StationaryOPU",
+    "architecture",
     "open_cores",
+    "open_opu",
+    "open_opus",
+    "opu_config",
     "AWGDrive",
     "CalibrationBenchMismatch",
     "CalibrationCorrupt",

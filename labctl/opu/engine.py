@@ -153,6 +153,7 @@ class NominalValues(_Strict):
 class OPUConfig(_Strict):
     """The bench file's ``opu:`` section (see sim_backends/benches/opu_core.yaml)."""
 
+    architecture: Literal["streaming"] = "streaming"
     symbol_rate_hz: float = Field(gt=0)
     awg_sample_rate_hz: float = Field(gt=0)
     samples_per_symbol_capture: int = Field(2, ge=1, le=64)
@@ -851,6 +852,11 @@ class OPU:
                 point[f"{key}.output"] = bool(laser.output_enabled)
             point[f"biases.{m.key}_v"] = round(float(self.bench.role(m.bias, m.bias_channel).voltage), 6)
         return point
+
+    @property
+    def name(self) -> str:
+        """The bench's name: a streaming bench has one OPU."""
+        return self.bench.config.name
 
     @property
     def lanes(self) -> int:

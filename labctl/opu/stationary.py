@@ -458,7 +458,8 @@ class StationaryOPU:
         wall = time.perf_counter() - t_all
         self.last_stats = {"macs": int(np.prod(batch, dtype=np.int64)) * m * kk * n, "wall_s": wall,
                            "clipped_a": clipped_a, "clipped_b": clipped_b, "calibrated": self.calibrated,
-                           "core": self.name, **stats,
+                           "core": self.name, **stats, "uploads": stats["programs"], "captures": stats["programs"],
+                           "optical_macs": stats["slots"] * self.n_in * self.n_out,
                            "optical_time_s": stats["slots"] / self.config.symbol_rate_hz
                            + stats["tiles"] * self.config.settle_time_s}
         y_out = y_out.astype(out_dtype)
