@@ -44,6 +44,7 @@ from labctl.safety import Guarded, RawAccess, checks_for, exposed_members, guard
 from labctl import shutdown as shutdown_registry
 from labctl.shutdown import ShutdownReport, deferred_signals
 from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
+from sim_backends.bench import COMPONENTS
 from sim_backends import OPU_BENCH_PATH  # noqa: F401  (re-exported: the built-in optical computing center)
 
 log = logging.getLogger(__name__)
@@ -347,8 +348,10 @@ class Bench:
                                   "cannot change it while running; open a variant with "
                                   f"open_bench(..., changes={{'{component}.{key}': ...}})")
             previous[key] = getattr(node, key)
+        spec = dict(varied.components[component])
+        fresh = COMPONENTS[spec.pop("type")](component, **spec)   # the model's own reading of every value
         for key in params:
-            setattr(node, key, varied.components[component][key])
+            setattr(node, key, getattr(fresh, key))
         self.adjustments.append((float(self.sim.world.time), component, dict(params)))
         log.info("%s: simulated %s changed to %s (was %s)", self.config.name, component, params, previous)
         return previous

@@ -224,13 +224,13 @@ def test_drift_check_flags_a_moved_bias_point(calibrated):
     opu = calibrated["opu"]
     ok = cal_mod.drift_check(opu, products=1)
     assert not ok.recalibrate, ok.reason
-    mzm = calibrated["bench"].sim.world.nodes["mzm_w2"]   # simulated drift of one modulator's bias point
-    before = mzm.phase_offset_v
+    bench = calibrated["bench"]
+    before = bench.config.components["mzm_w2"]["phase_offset_v"]   # simulated drift of one modulator's bias point
+    bench.sim_adjust("mzm_w2", phase_offset_v=before + 0.25 * PERTURB["mzm_w2"]["v_pi"])
     try:
-        mzm.phase_offset_v = before + 0.25 * PERTURB["mzm_w2"]["v_pi"]
         drifted = cal_mod.drift_check(opu, products=1)
     finally:
-        mzm.phase_offset_v = before
+        bench.sim_adjust("mzm_w2", phase_offset_v=before)
     print(ok, drifted, sep="\n")
     assert drifted.recalibrate
     assert drifted.ratio > ok.ratio

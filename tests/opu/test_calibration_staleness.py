@@ -176,7 +176,8 @@ def test_a_failed_drift_check_at_load_is_an_error_or_a_logged_override(cal_path,
     old = aged(cal_path, tmp_path, hours=9.0)
     with labctl.open_bench(RING_CORE, seed=5) as bench:
         for k in range(16):  # LiNbO3 bias drift since calibration: every built-in phase moved
-            bench.sim.world.nodes[f"mzm1_{k + 1}"].phase_offset_v += 0.8
+            name = f"mzm1_{k + 1}"
+            bench.sim_adjust(name, phase_offset_v=bench.config.components[name]["phase_offset_v"] + 0.8)
         with pytest.raises(CalibrationDrift, match=r"drift check at load .*recalibrate: labctl run calibrate_core"):
             StationaryOPU(bench, old)
         assert calfile.load(old, None).verified is None        # a failed check is not recorded

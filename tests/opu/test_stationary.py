@@ -397,13 +397,13 @@ def test_uncalibrated_core_refuses_products():
 
 
 def _dim_the_light(bench, core):  # 6 dB less light reaches the center (e.g. a dirty connector after the mux)
-    mux = bench.sim.world.nodes["mux1"]
-    mux.insertion_loss_db = [loss + 6.0 for loss in mux.insertion_loss_db]
+    bench.sim_adjust("mux1", insertion_loss_db=bench.config.components["mux1"]["insertion_loss_db"] + 6.0)
 
 
 def _drift_the_modulators(bench, core):  # LiNbO3 bias drift: every modulator's built-in phase moves
     for k in range(N):
-        bench.sim.world.nodes[f"mzm1_{k + 1}"].phase_offset_v += 0.8
+        name = f"mzm1_{k + 1}"
+        bench.sim_adjust(name, phase_offset_v=bench.config.components[name]["phase_offset_v"] + 0.8)
 
 
 def _lower_the_laser_setting(bench, core):  # someone turns the lasers 6 dB down through their roles
