@@ -38,7 +38,8 @@ import math
 from dataclasses import dataclass
 
 from sim_backends.instrument import SimInstrument
-from sim_backends.physics.laser import laser_field, require_param  # noqa: F401  (re-exported)
+from sim_backends.physics.laser import laser_field
+from sim_backends.physics.validation import param
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError
 from sim_backends.world import OPTICAL_OUT, Lightwave
 
@@ -88,16 +89,16 @@ class SimKeysightN7714A(SimInstrument):
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})
-        self.wavelength_min = require_param(p, "wavelength_min_nm", 1527.605, 800.0, 2000.0) * 1e-9
-        self.wavelength_max = require_param(p, "wavelength_max_nm", 1565.496, 800.0, 2000.0) * 1e-9
+        self.wavelength_min = param(p, "wavelength_min_nm", 1527.605, 800.0, 2000.0) * 1e-9
+        self.wavelength_max = param(p, "wavelength_max_nm", 1565.496, 800.0, 2000.0) * 1e-9
         if self.wavelength_min >= self.wavelength_max:
             raise ValueError("wavelength_min_nm must be below wavelength_max_nm")
-        self.power_min_dbm = require_param(p, "power_min_dbm", 6.0, -60.0, 30.0)
-        self.power_max_dbm = require_param(p, "power_max_dbm", 13.5, -60.0, 30.0)
+        self.power_min_dbm = param(p, "power_min_dbm", 6.0, -60.0, 30.0)
+        self.power_max_dbm = param(p, "power_max_dbm", 13.5, -60.0, 30.0)
         if self.power_min_dbm >= self.power_max_dbm:
             raise ValueError("power_min_dbm must be below power_max_dbm")
-        self.rin_db_per_hz = require_param(p, "rin_db_per_hz", -145.0, -200.0, -80.0)
-        self.linewidth_hz = require_param(p, "linewidth_hz", 100e3, 0.0, 1e9)
+        self.rin_db_per_hz = param(p, "rin_db_per_hz", -145.0, -200.0, -80.0)
+        self.linewidth_hz = param(p, "linewidth_hz", 100e3, 0.0, 1e9)
         self.ports_state: list[LaserPort] = []
         super().__init__(name, world, p, serial)
 

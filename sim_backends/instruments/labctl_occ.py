@@ -484,7 +484,7 @@ class SimLabctlOCC(SimInstrument):
                     volts += standard_normal_f32(rng, volts.shape) * np.float32(amp.noise_rms_v * math.sqrt(share))
             mzm = path.mzms[k]
             bias = float(self.world.voltage_into(mzm.name, "bias", np.array([self.world.time]))[0])
-            out[k] = mzm._power_of_theta(mzm._theta(volts, bias)).astype(np.float32)
+            out[k] = mzm.transmission(volts, bias).astype(np.float32)
         return out
 
     def _taps(self, path: _Path, k: int, q: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
@@ -519,9 +519,8 @@ class SimLabctlOCC(SimInstrument):
         key = ("receiver", id(pd), self.adc_bandwidth_hz, self._window_s())
         if key not in self._cache:
             rx = pd.receiver
-            pd.noise_psd(0.0)  # fills the photodiode's PSD polynomial
             band = rx.noise_bandwidth_hz * self._noise_share(pd)
-            a0, a1, a2 = (c * band for c in pd._noise_poly)
+            a0, a1, a2 = (c * band for c in pd.noise_terms())
             self._cache[key] = (rx.responsivity, rx.dark_current, a0, a1, a2, rx.saturation_current, rx.gain_ohm)
         return self._cache[key]
 

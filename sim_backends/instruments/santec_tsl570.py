@@ -46,7 +46,8 @@ import numpy as np
 
 from sim_backends.instrument import SimInstrument
 from sim_backends.instruments.keysight_n7714a import dbm_to_w
-from sim_backends.physics.laser import laser_field, require_param
+from sim_backends.physics.laser import laser_field
+from sim_backends.physics.validation import param
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError
 from sim_backends.world import OPTICAL_OUT, Lightwave
 
@@ -71,17 +72,17 @@ class SimSantecTSL570(SimInstrument):
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})
-        self.wavelength_min = require_param(p, "wavelength_min_nm", 1480.0, 800.0, 2000.0) * 1e-9
-        self.wavelength_max = require_param(p, "wavelength_max_nm", 1640.0, 800.0, 2000.0) * 1e-9
+        self.wavelength_min = param(p, "wavelength_min_nm", 1480.0, 800.0, 2000.0) * 1e-9
+        self.wavelength_max = param(p, "wavelength_max_nm", 1640.0, 800.0, 2000.0) * 1e-9
         if self.wavelength_min >= self.wavelength_max:
             raise ValueError("wavelength_min_nm must be below wavelength_max_nm")
-        self.power_min_dbm = require_param(p, "power_min_dbm", -15.0, -60.0, 30.0)
-        self.power_max_dbm = require_param(p, "power_max_dbm", 13.0, -60.0, 30.0)
+        self.power_min_dbm = param(p, "power_min_dbm", -15.0, -60.0, 30.0)
+        self.power_max_dbm = param(p, "power_max_dbm", 13.0, -60.0, 30.0)
         if self.power_min_dbm >= self.power_max_dbm:
             raise ValueError("power_min_dbm must be below power_max_dbm")
-        self.rin_db_per_hz = require_param(p, "rin_db_per_hz", -145.0, -200.0, -80.0)
-        self.linewidth_hz = require_param(p, "linewidth_hz", 100e3, 0.0, 1e9)
-        self.monitor_floor_dbm = require_param(p, "monitor_floor_dbm", -40.0, -100.0, self.power_min_dbm)
+        self.rin_db_per_hz = param(p, "rin_db_per_hz", -145.0, -200.0, -80.0)
+        self.linewidth_hz = param(p, "linewidth_hz", 100e3, 0.0, 1e9)
+        self.monitor_floor_dbm = param(p, "monitor_floor_dbm", -40.0, -100.0, self.power_min_dbm)
         super().__init__(name, world, p, serial)
 
     # -- state ------------------------------------------------------------------------------

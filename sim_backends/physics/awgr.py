@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backends.physics.constants import C
-from sim_backends.physics.converters import _require
+from sim_backends.physics.validation import require_range
 
 PASSBANDS = {"gaussian": 1, "flat-top": 3}
 _NEIGHBOUR_CHANNELS = 3  # S(3 dlambda) < 2^-36 for w <= dlambda: farther channels are negligible
@@ -53,12 +53,12 @@ class AWGR:
         if int(ports) != ports or not 2 <= ports <= 4096:
             raise ValueError(f"ports={ports!r} must be an integer in [2, 4096]")
         self.ports = int(ports)
-        self.center_wavelength_m = _require("center_wavelength_m", center_wavelength_m, 100e-9, 20e-6)
+        self.center_wavelength_m = require_range("center_wavelength_m", center_wavelength_m, 100e-9, 20e-6)
         lam0 = self.center_wavelength_m
         if dlambda_m is not None:
-            self.dlambda_m = _require("dlambda_m", dlambda_m, 1e-13, lam0 / self.ports / 2)
+            self.dlambda_m = require_range("dlambda_m", dlambda_m, 1e-13, lam0 / self.ports / 2)
         elif channel_spacing_hz is not None:
-            spacing = _require("channel_spacing_hz", channel_spacing_hz, 1e6, C / lam0 / self.ports / 2)
+            spacing = require_range("channel_spacing_hz", channel_spacing_hz, 1e6, C / lam0 / self.ports / 2)
             self.dlambda_m = lam0**2 * spacing / C
         else:
             raise ValueError("give channel_spacing_hz or dlambda_m")
@@ -69,11 +69,11 @@ class AWGR:
         if passband_3db_hz is None:
             self.passband_3db_m = (0.5 if passband == "gaussian" else 0.75) * self.dlambda_m
         else:
-            width = _require("passband_3db_hz", passband_3db_hz, 1.0, self.channel_spacing_hz)
+            width = require_range("passband_3db_hz", passband_3db_hz, 1.0, self.channel_spacing_hz)
             self.passband_3db_m = lam0**2 * width / C
-        self.insertion_loss_db = _require("insertion_loss_db", insertion_loss_db, 0.0, 40.0)
-        self.adjacent_crosstalk_db = _require("adjacent_crosstalk_db", adjacent_crosstalk_db, -100.0, 0.0)
-        self.nonadjacent_crosstalk_db = _require("nonadjacent_crosstalk_db", nonadjacent_crosstalk_db, -100.0, 0.0)
+        self.insertion_loss_db = require_range("insertion_loss_db", insertion_loss_db, 0.0, 40.0)
+        self.adjacent_crosstalk_db = require_range("adjacent_crosstalk_db", adjacent_crosstalk_db, -100.0, 0.0)
+        self.nonadjacent_crosstalk_db = require_range("nonadjacent_crosstalk_db", nonadjacent_crosstalk_db, -100.0, 0.0)
         self._il = 10 ** (-self.insertion_loss_db / 10)
         self._x_adj = 10 ** (self.adjacent_crosstalk_db / 10)
         self._x_non = 10 ** (self.nonadjacent_crosstalk_db / 10)

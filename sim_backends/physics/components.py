@@ -48,6 +48,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 import scipy.fft as sfft
@@ -56,6 +57,7 @@ from sim_backends.physics.converters import lowpass_response
 from sim_backends.physics.fibre import FibreSpan
 from sim_backends.physics.filters import KINDS, LowPass
 from sim_backends.physics.receiver import Receiver
+from sim_backends.physics.validation import require_range
 from sim_backends.world import (
     ELECTRICAL_IN,
     ELECTRICAL_OUT,
@@ -74,14 +76,6 @@ MAX_GRID_POINTS = 1 << 23
 #: Fastest grid on which the fibre propagates a field (+-500 GHz around the carrier, > 4x the widest
 #: electrical band on the bench); finer requests are propagated at this rate and interpolated.
 MAX_FIELD_RATE_HZ = 1e12
-
-
-def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
-    """Refuse a non-physical parameter with an error that names it and the allowed range."""
-    value = float(value)
-    if not (low <= value <= high) or np.isnan(value):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 # -- uniform grids ---------------------------------------------------------------------------------
@@ -464,18 +458,18 @@ class MachZehnderModulator(Component):
                  eo_response: str = "butterworth", eo_order: int = 1,
                  rf_input_ohm: float = 50.0, bias_input_ohm: float = 1e6):
         self.name = name
-        self.v_pi = _require("v_pi", v_pi, 0.1, 100.0)
-        self.v_pi_rf = self.v_pi if v_pi_rf is None else _require("v_pi_rf", v_pi_rf, 0.1, 100.0)
-        self.insertion_loss_db = _require("insertion_loss_db", insertion_loss_db, 0.0, 40.0)
-        self.extinction_ratio_db = _require("extinction_ratio_db", extinction_ratio_db, 0.0, 80.0)
+        self.v_pi = require_range("v_pi", v_pi, 0.1, 100.0)
+        self.v_pi_rf = self.v_pi if v_pi_rf is None else require_range("v_pi_rf", v_pi_rf, 0.1, 100.0)
+        self.insertion_loss_db = require_range("insertion_loss_db", insertion_loss_db, 0.0, 40.0)
+        self.extinction_ratio_db = require_range("extinction_ratio_db", extinction_ratio_db, 0.0, 80.0)
         self.phase_offset_v = float(phase_offset_v)
-        self.rf_input_ohm = _require("rf_input_ohm", rf_input_ohm, 1e-3, 1e12)
-        self.bias_input_ohm = _require("bias_input_ohm", bias_input_ohm, 1e-3, 1e12)
+        self.rf_input_ohm = require_range("rf_input_ohm", rf_input_ohm, 1e-3, 1e12)
+        self.bias_input_ohm = require_range("bias_input_ohm", bias_input_ohm, 1e-3, 1e12)
         if eo_response not in KINDS:
             raise ValueError(f"eo_response={eo_response!r} is not one of {KINDS}")
         self.eo_filter = None
         if eo_bandwidth_hz is not None:
-            _require("eo_bandwidth_hz", eo_bandwidth_hz, 1e6, 1e13)
+            require_range("eo_bandwidth_hz", eo_bandwidth_hz, 1e6, 1e13)
             self.eo_filter = LowPass(float(eo_bandwidth_hz), eo_response, eo_order)
             self._eo_response = ResponseCache(delay_free(self.eo_filter))
 
@@ -487,14 +481,16 @@ class MachZehnderModulator(Component):
         return 0.5 * np.pi * ((np.asarray(v_bias) + self.phase_offset_v) / self.v_pi
                               + np.asarray(v_rf) / self.v_pi_rf)
 
-    def _power_of_theta(self, theta):
+    def transmission(self, v_rf, v_bias):
+        """Power transmission IL [eps + (1 - 2 eps) cos^2 theta] for an RF drive ``v_rf`` (V, already
+        through the EO response) and a bias ``v_bias`` (V); vectorised over both."""
         il = 10 ** (-self.insertion_loss_db / 10)
         eps = 1.0 / (10 ** (self.extinction_ratio_db / 10) + 1.0)
-        return il * (eps + (1 - 2 * eps) * np.cos(theta) ** 2)
+        return il * (eps + (1 - 2 * eps) * np.cos(self._theta(v_rf, v_bias)) ** 2)
 
     def power_transmission(self, volts):
         """Power transmission for a voltage on the DC (bias) electrode, RF drive 0 (vectorised)."""
-        return self._power_of_theta(self._theta(0.0, volts))
+        return self.transmission(0.0, volts)
 
     def field_transmission(self, v_rf, v_bias):
         """Real field transmission sign(cos theta) sqrt(T(theta)) for the filtered RF drive and the bias."""
@@ -536,6 +532,58 @@ class MachZehnderModulator(Component):
 
 # -- photodiode ------------------------------------------------------------------------------------
 
+#: Photodiode parameter -> the Receiver argument it sets.
+_RECEIVER_ARGS = {"responsivity_a_per_w": "responsivity", "dark_current_a": "dark_current",
+                  "bandwidth_hz": "bandwidth_hz", "load_ohm": "load_ohm", "transimpedance_ohm": "tia_gain_ohm",
+                  "input_noise_a_per_rthz": "input_noise_a_per_rthz", "saturation_current_a": "saturation_current",
+                  "response": "response", "response_order": "response_order", "rin_db_per_hz": "rin_db_per_hz",
+                  "noise_factor": "noise_factor"}
+
+
+class NoiseTerms(NamedTuple):
+    """One-sided photocurrent-noise PSD N0(P) = a0 + a1 P + a2 P^2 at optical power P (W).
+
+    a0 in A^2/Hz (thermal, dark-current shot), a1 in A^2/Hz/W (signal shot), a2 in A^2/Hz/W^2 (RIN)."""
+
+    a0: float
+    a1: float
+    a2: float
+
+
+def _receiver_for(parameters: dict, temperature_k: float | None) -> Receiver:
+    """The Receiver for photodiode ``parameters``; an invalid one is a ValueError in the photodiode's names."""
+    args = {_RECEIVER_ARGS[k]: v for k, v in parameters.items()}
+    if temperature_k is not None:
+        args["temperature_k"] = temperature_k
+    try:
+        return Receiver(**args)
+    except ValueError as exc:
+        message = str(exc)
+        for outer, inner in _RECEIVER_ARGS.items():
+            if message.startswith(inner + "="):
+                message = outer + message[len(inner):]
+        raise ValueError(message) from None
+
+
+def _noise_terms(rx: Receiver) -> NoiseTerms:
+    """N0(P) of ``rx`` as a quadratic in P, from its noise variances at three powers (exact: the
+    shot, thermal and RIN terms are polynomials of degree <= 2 in P)."""
+    h = 1e-3
+    v = rx.noise_variances(np.array([0.0, h, 2 * h]))["total"] / rx.noise_bandwidth_hz
+    a2 = (v[2] - 2 * v[1] + v[0]) / (2 * h * h)
+    return NoiseTerms(float(v[0]), float((v[1] - v[0]) / h - a2 * h), float(a2))
+
+
+def _magnitude_of(rx: Receiver):
+    """|H(f)| of ``rx``'s response, as a function of f for ResponseCache."""
+    return lambda f: lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order)
+
+
+def _receiver_parameter(name: str) -> property:
+    """A photodiode parameter as a property: read from its settings, written through ``configure``."""
+    return property(lambda pd: pd.parameters()[name], lambda pd, value: pd.configure(**{name: value}),
+                    doc=f"Receiver parameter ``{name}`` (settable on a running bench).")
+
 
 class Photodiode(Component):
     """PIN photodiode into a 50-ohm load or a TIA: :class:`~sim_backends.physics.receiver.Receiver`.
@@ -559,75 +607,95 @@ class Photodiode(Component):
 
     PORTS = {"in": OPTICAL_IN, "out": ELECTRICAL_OUT}
 
+    responsivity_a_per_w = _receiver_parameter("responsivity_a_per_w")
+    dark_current_a = _receiver_parameter("dark_current_a")
+    bandwidth_hz = _receiver_parameter("bandwidth_hz")
+    load_ohm = _receiver_parameter("load_ohm")
+    transimpedance_ohm = _receiver_parameter("transimpedance_ohm")
+    input_noise_a_per_rthz = _receiver_parameter("input_noise_a_per_rthz")
+    saturation_current_a = _receiver_parameter("saturation_current_a")
+    response = _receiver_parameter("response")
+    response_order = _receiver_parameter("response_order")
+    rin_db_per_hz = _receiver_parameter("rin_db_per_hz")
+    noise_factor = _receiver_parameter("noise_factor")
+
     def __init__(self, name: str, responsivity_a_per_w: float = 0.9, dark_current_a: float = 1.5e-9,
                  bandwidth_hz: float = 5e9, load_ohm: float = 50.0, transimpedance_ohm: float | None = None,
                  input_noise_a_per_rthz: float | None = None, saturation_current_a: float = 10e-3,
                  response: str = "brickwall", response_order: int = 4, rin_db_per_hz: float | None = None,
                  noise_factor: float = 1.0):
         self.name = name
-        self._args = dict(responsivity=responsivity_a_per_w, dark_current=dark_current_a,
-                          bandwidth_hz=bandwidth_hz, load_ohm=load_ohm, tia_gain_ohm=transimpedance_ohm,
-                          input_noise_a_per_rthz=input_noise_a_per_rthz, noise_factor=noise_factor,
-                          rin_db_per_hz=rin_db_per_hz, saturation_current=saturation_current_a,
-                          response=response, response_order=response_order)
-        names = {"responsivity": "responsivity_a_per_w", "dark_current": "dark_current_a",
-                 "saturation_current": "saturation_current_a", "tia_gain_ohm": "transimpedance_ohm"}
-        try:
-            self._receiver = Receiver(**self._args)  # validates every parameter now
-        except ValueError as exc:
-            message = str(exc)
-            for inner, outer in names.items():
-                if message.startswith(inner + "="):
-                    message = outer + message[len(inner):]
-            raise ValueError(message) from None
-        self._noise_poly: tuple[float, float, float] | None = None
-        self._response = ResponseCache(self._magnitude)
+        self._parameters: dict[str, object] = {}
+        self._derived_key: tuple | None = None
+        self.configure(responsivity_a_per_w=responsivity_a_per_w, dark_current_a=dark_current_a,
+                       bandwidth_hz=bandwidth_hz, load_ohm=load_ohm, transimpedance_ohm=transimpedance_ohm,
+                       input_noise_a_per_rthz=input_noise_a_per_rthz, saturation_current_a=saturation_current_a,
+                       response=response, response_order=response_order, rin_db_per_hz=rin_db_per_hz,
+                       noise_factor=noise_factor)
+
+    def parameters(self) -> dict[str, object]:
+        """The current parameters, by the constructor's names."""
+        return dict(self._parameters)
+
+    def configure(self, **changes) -> None:
+        """Change receiver parameters (the constructor's names), checked together before any applies:
+        an experiment may change a photodiode on a running bench, and what it detects follows."""
+        unknown = set(changes) - set(_RECEIVER_ARGS)
+        if unknown:
+            raise ValueError(f"unknown photodiode parameter(s) {sorted(unknown)}; known: {sorted(_RECEIVER_ARGS)}")
+        parameters = {**self._parameters, **changes}
+        _receiver_for(parameters, None)  # validates every parameter now
+        self._parameters = parameters
+
+    def _temperature_k(self) -> float | None:
+        world = getattr(self, "world", None)
+        return None if world is None else world.temperature_k
+
+    def _derived(self) -> tuple[Receiver, NoiseTerms, ResponseCache]:
+        """The Receiver, its noise terms and response cache for the current parameters and bench
+        temperature: rebuilt when any of them changes."""
+        key = (tuple(sorted(self._parameters.items())), self._temperature_k())
+        if key != self._derived_key:
+            receiver = _receiver_for(self._parameters, key[1])
+            self._derived_value = (receiver, _noise_terms(receiver), ResponseCache(_magnitude_of(receiver)))
+            self._derived_key = key
+        return self._derived_value
 
     @property
     def receiver(self) -> Receiver:
-        """The Receiver model at the bench temperature."""
-        temperature = getattr(getattr(self, "world", None), "temperature_k", self._receiver.temperature_k)
-        if temperature != self._receiver.temperature_k:
-            self._receiver = Receiver(**self._args, temperature_k=temperature)
-            self._noise_poly = None
-            self._response = ResponseCache(self._magnitude)
-        return self._receiver
+        """The Receiver model for the current parameters at the bench temperature."""
+        return self._derived()[0]
 
     @property
     def responsivity(self) -> float:
-        return self._receiver.responsivity
+        return self.receiver.responsivity
 
     @property
     def dark_current(self) -> float:
-        return self._receiver.dark_current
+        return self.receiver.dark_current
 
     @property
     def bandwidth(self) -> float:
-        return self._receiver.bandwidth_hz
+        return self.receiver.bandwidth_hz
 
     @property
     def gain_ohm(self) -> float:
-        return self._receiver.gain_ohm
+        return self.receiver.gain_ohm
 
     @property
     def saturation_current(self) -> float:
-        return self._receiver.saturation_current
+        return self.receiver.saturation_current
+
+    def noise_terms(self) -> NoiseTerms:
+        """Coefficients of the one-sided current-noise PSD N0(P) = a0 + a1 P + a2 P^2 (A^2/Hz, P in W)
+        for the current parameters (a symbol-level model scales them by its own noise bandwidth)."""
+        return self._derived()[1]
 
     def noise_psd(self, power_w):
         """One-sided current-noise PSD N0(P) in A^2/Hz at optical power ``power_w`` (W)."""
-        rx = self.receiver
-        if self._noise_poly is None:
-            h = 1e-3
-            v = rx.noise_variances(np.array([0.0, h, 2 * h]))["total"] / rx.noise_bandwidth_hz
-            a2 = (v[2] - 2 * v[1] + v[0]) / (2 * h * h)
-            self._noise_poly = (float(v[0]), float((v[1] - v[0]) / h - a2 * h), float(a2))
-        a0, a1, a2 = self._noise_poly
+        a0, a1, a2 = self.noise_terms()
         p = np.asarray(power_w)
         return a0 + p * (a1 + a2 * p) if a2 else a0 + a1 * p
-
-    def _magnitude(self, f):
-        rx = self.receiver
-        return lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order)
 
     def noise_variance_a2(self, power_w):
         """Current-noise variance (A^2) over the receiver noise bandwidth at optical power ``power_w``."""
@@ -654,7 +722,7 @@ class Photodiode(Component):
             current = rng.standard_normal(n, dtype=np.float32)
             current *= np.sqrt(self.noise_psd(power) * fs / 2).astype(np.float32)
             current += (rx.responsivity * power + rx.dark_current).astype(np.float32)
-            current = self._response.filter(current, fs)
+            current = self._derived()[2].filter(current, fs)
         current = grid.take(current).astype(float)
         return np.minimum(current, rx.saturation_current) * rx.gain_ohm
 
@@ -674,11 +742,11 @@ class Photodiode(Component):
         spectrum[0] = spectrum[0].real * np.float32(math.sqrt(2))
         if n % 2 == 0:
             spectrum[-1] = spectrum[-1].real * np.float32(math.sqrt(2))
-        spectrum *= self._response.on_grid(n, fs)
+        spectrum *= self._derived()[2].on_grid(n, fs)
         return sfft.irfft(spectrum, n=n)
 
     def state(self):
-        rx = self._receiver
+        rx = self.receiver
         return {"responsivity_a_per_w": rx.responsivity, "bandwidth_hz": rx.bandwidth_hz,
                 "response": rx.response, "gain_ohm": rx.gain_ohm,
                 "noise_bandwidth_hz": rx.noise_bandwidth_hz}
@@ -698,7 +766,7 @@ class Heater(Component):
 
     def __init__(self, name: str, resistance_ohm: float = 500.0):
         self.name = name
-        self.resistance_ohm = _require("resistance_ohm", resistance_ohm, 1e-3, 1e9)
+        self.resistance_ohm = require_range("resistance_ohm", resistance_ohm, 1e-3, 1e9)
 
     def input_resistance(self, port):
         return self.resistance_ohm

@@ -22,15 +22,9 @@ from typing import Sequence
 
 import numpy as np
 
+from sim_backends.physics.validation import require_range
+
 RESPONSES = ("brickwall", "butterworth", "gaussian")
-
-
-def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
-    """Refuse a non-physical parameter with an error that names it and the allowed range."""
-    value = float(value)
-    if np.isnan(value) or not (low <= value <= high):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 def lowpass_response(f, bandwidth_hz: float, shape: str = "butterworth", order: int = 4) -> np.ndarray:
@@ -90,14 +84,14 @@ class _Converter:
         if int(bits) != bits or not 1 <= bits <= 24:
             raise ValueError(f"bits={bits!r} must be an integer in [1, 24]")
         self.bits = int(bits)
-        self.full_scale_v = _require("full_scale_v", full_scale_v, 1e-6, 1e3)
+        self.full_scale_v = require_range("full_scale_v", full_scale_v, 1e-6, 1e3)
         self.offset_v = float(offset_v)
-        self.sample_rate = _require("sample_rate", sample_rate, 1.0, 1e13)
+        self.sample_rate = require_range("sample_rate", sample_rate, 1.0, 1e13)
         if response not in RESPONSES:
             raise ValueError(f"response={response!r} is not one of {RESPONSES}")
         self.response = response
-        self.response_order = int(_require("response_order", response_order, 1, 20))
-        self.bandwidth_hz = None if bandwidth_hz is None else _require("bandwidth_hz", bandwidth_hz, 1.0, 1e13)
+        self.response_order = int(require_range("response_order", response_order, 1, 20))
+        self.bandwidth_hz = None if bandwidth_hz is None else require_range("bandwidth_hz", bandwidth_hz, 1.0, 1e13)
         if self.bandwidth_hz is not None and self.sample_rate < 2 * self.bandwidth_hz:
             raise ValueError(
                 f"sample_rate={self.sample_rate:g} Sa/s is below twice bandwidth_hz={self.bandwidth_hz:g} Hz; "
@@ -107,15 +101,15 @@ class _Converter:
         if enob is None:
             return
         if np.ndim(enob) == 0:
-            self.enob = _require("enob", enob, 0.0, self.bits)
+            self.enob = require_range("enob", enob, 0.0, self.bits)
             return
         table = np.asarray(enob, dtype=float)
         if table.ndim != 2 or table.shape[1] != 2 or len(table) < 1:
             raise ValueError("enob table must be a sequence of (frequency_hz, enob) pairs")
         table = table[np.argsort(table[:, 0])]
         for f_hz, e in table:
-            _require("enob table frequency", f_hz, 0.0)
-            _require("enob", e, 0.0, self.bits)
+            require_range("enob table frequency", f_hz, 0.0)
+            require_range("enob", e, 0.0, self.bits)
         self._enob_table = table
 
     @property
@@ -167,7 +161,7 @@ class ADC(_Converter):
                  jitter_s: float = 0.0, sample_rate: float = 256e9, bandwidth_hz: float | None = 110e9,
                  offset_v: float = 0.0, response: str = "butterworth", response_order: int = 4):
         self._setup(bits, full_scale_v, enob, sample_rate, bandwidth_hz, offset_v, response, response_order)
-        self.jitter_s = _require("jitter_s", jitter_s, 0.0, 1e-6)
+        self.jitter_s = require_range("jitter_s", jitter_s, 0.0, 1e-6)
 
     def jitter_limited_snr_db(self, frequency_hz: float) -> float:
         """SNR of a sine at f limited by jitter alone: -20 log10(2 pi f sigma_t)."""
@@ -190,7 +184,7 @@ class ADC(_Converter):
         excess noise is set at ``signal_frequency_hz`` (default: the strongest spectral line).
         """
         v = np.asarray(v, dtype=float)
-        rate = self.sample_rate if input_rate is None else _require("input_rate", input_rate, 1.0)
+        rate = self.sample_rate if input_rate is None else require_range("input_rate", input_rate, 1.0)
         step = rate / self.sample_rate
         if abs(step - round(step)) > 1e-9 * step or round(step) < 1:
             raise ValueError(f"input_rate={rate:g} must be an integer multiple (>= 1) of sample_rate="
@@ -284,8 +278,8 @@ class SineFit:
 def sine_fit(samples, fs: float, f_signal: float, iterations: int = 30) -> SineFit:
     """IEEE Std 1241 four-parameter least-squares sine fit, started from the 3-parameter fit at f_signal."""
     x = np.asarray(samples, dtype=float).ravel()
-    fs = _require("fs", fs, 1e-12)
-    f_signal = _require("f_signal", f_signal, 1e-12)
+    fs = require_range("fs", fs, 1e-12)
+    f_signal = require_range("f_signal", f_signal, 1e-12)
     if x.size < 8:
         raise ValueError("sine_fit needs at least 8 samples")
     alias = (f_signal / fs) % 1.0

@@ -38,23 +38,13 @@ import numpy as np
 
 from sim_backends.physics.constants import C, H
 from sim_backends.physics.filters import BANDPASS_SHAPES, bandpass_noise_bandwidth, optical_bandpass
+from sim_backends.physics.validation import require_range, require_wavelengths
 
 SATURATION_MODELS = ("compression", "clamp")
 
 
-def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
-    """Refuse a non-physical parameter with an error that names it and the allowed range."""
-    value = float(value)
-    if np.isnan(value) or not (low <= value <= high):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
-
-
 def _photon_energy(wavelength_m) -> np.ndarray:
-    lam = np.asarray(wavelength_m, dtype=float)
-    if np.any(np.isnan(lam)) or np.any(lam < 200e-9) or np.any(lam > 3e-6):
-        raise ValueError(f"wavelength_m={wavelength_m!r} is outside the physical range [2e-07, 3e-06] m")
-    return H * C / lam
+    return H * C / require_wavelengths(wavelength_m)
 
 
 class EDFA:
@@ -75,20 +65,20 @@ class EDFA:
                  saturation_output_dbm: float = 20.0, optical_bandwidth_hz: float | None = None,
                  filter_shape: str = "rect", filter_order: int = 1,
                  saturation_model: str = "compression"):
-        self.gain_db = _require("gain_db", gain_db, 0.0, 60.0)
+        self.gain_db = require_range("gain_db", gain_db, 0.0, 60.0)
         g0 = 10 ** (self.gain_db / 10)
         # quantum limit: n_sp >= 1  <=>  NF >= 2 - 1/G (3.01 dB at high gain); never below 3 dB
         nf_min_db = max(3.0, 10 * math.log10(2 - 1 / g0))
-        self.noise_figure_db = _require("noise_figure_db", noise_figure_db, nf_min_db, 30.0)
-        self.saturation_output_dbm = _require("saturation_output_dbm", saturation_output_dbm, -30.0, 40.0)
+        self.noise_figure_db = require_range("noise_figure_db", noise_figure_db, nf_min_db, 30.0)
+        self.saturation_output_dbm = require_range("saturation_output_dbm", saturation_output_dbm, -30.0, 40.0)
         if optical_bandwidth_hz is not None:
-            optical_bandwidth_hz = _require("optical_bandwidth_hz", optical_bandwidth_hz, 1.0, 1e15)
+            optical_bandwidth_hz = require_range("optical_bandwidth_hz", optical_bandwidth_hz, 1.0, 1e15)
         self.optical_bandwidth_hz = optical_bandwidth_hz
         filter_shape = str(filter_shape).lower()
         if filter_shape not in BANDPASS_SHAPES:
             raise ValueError(f"filter_shape={filter_shape!r} is not one of {BANDPASS_SHAPES}")
         self.filter_shape = filter_shape
-        self.filter_order = int(_require("filter_order", filter_order, 1, 16))
+        self.filter_order = int(require_range("filter_order", filter_order, 1, 16))
         if saturation_model not in SATURATION_MODELS:
             raise ValueError(f"saturation_model={saturation_model!r} is not one of {SATURATION_MODELS}")
         self.saturation_model = saturation_model
@@ -133,7 +123,7 @@ class EDFA:
         """ASE power in an ideal optical bandwidth: polarisations * S_sp * B (both pols: 2 S_sp B_o)."""
         if polarisations not in (1, 2):
             raise ValueError(f"polarisations={polarisations!r} must be 1 or 2")
-        bandwidth_hz = _require("bandwidth_hz", bandwidth_hz, 0.0)
+        bandwidth_hz = require_range("bandwidth_hz", bandwidth_hz, 0.0)
         return polarisations * self.ase_psd_w_per_hz(wavelength_m, gain) * bandwidth_hz
 
     def noise_bandwidth_hz(self, fs: float) -> float:
@@ -163,7 +153,7 @@ class EDFA:
         return self._amplify(field, fs, wavelength_m, rng, input_power_w, add_noise, True)
 
     def _amplify(self, field, fs, wavelength_m, rng, input_power_w, add_noise, orthogonal):
-        fs = _require("fs", fs, 1e-300)
+        fs = require_range("fs", fs, 1e-300)
         if self.optical_bandwidth_hz is not None and fs < self.optical_bandwidth_hz:
             raise ValueError(f"fs={fs!r} is below optical_bandwidth_hz={self.optical_bandwidth_hz!r}: "
                              "the complex record cannot represent the ASE band; raise fs to at least B_o")
@@ -178,7 +168,7 @@ class EDFA:
 
         if input_power_w is None:
             input_power_w = float(np.sum(np.mean(np.abs(field) ** 2, axis=-1)))
-        g = self.gain(_require("input_power_w", input_power_w, 0.0))
+        g = self.gain(require_range("input_power_w", input_power_w, 0.0))
         out = field * real_dtype(math.sqrt(g))
         ortho = np.zeros_like(out)
         if add_noise:

@@ -10,14 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backends.physics.constants import K_B
+from sim_backends.physics.validation import require_range
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, Component
-
-
-def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
-    value = float(value)
-    if not (low <= value <= high) or np.isnan(value):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 class RFAmplifier(Component):
@@ -37,11 +31,11 @@ class RFAmplifier(Component):
     def __init__(self, name: str, gain_db: float = 20.0, noise_figure_db: float = 5.0,
                  saturated_output_vpp: float = 8.0, noise_bandwidth_hz: float = 40e9, input_ohm: float = 50.0):
         self.name = name
-        self.gain_db = _require("gain_db", gain_db, -20.0, 60.0)
-        self.noise_figure_db = _require("noise_figure_db", noise_figure_db, 0.0, 30.0)
-        self.saturated_output_vpp = _require("saturated_output_vpp", saturated_output_vpp, 0.01, 100.0)
-        self.noise_bandwidth_hz = _require("noise_bandwidth_hz", noise_bandwidth_hz, 1.0, 1e12)
-        self.input_ohm = _require("input_ohm", input_ohm, 1.0, 1e9)
+        self.gain_db = require_range("gain_db", gain_db, -20.0, 60.0)
+        self.noise_figure_db = require_range("noise_figure_db", noise_figure_db, 0.0, 30.0)
+        self.saturated_output_vpp = require_range("saturated_output_vpp", saturated_output_vpp, 0.01, 100.0)
+        self.noise_bandwidth_hz = require_range("noise_bandwidth_hz", noise_bandwidth_hz, 1.0, 1e12)
+        self.input_ohm = require_range("input_ohm", input_ohm, 1.0, 1e9)
 
     @property
     def voltage_gain(self) -> float:

@@ -27,17 +27,11 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import integrate, optimize, signal, special
 
+from sim_backends.physics.validation import require_range
+
 KINDS = ("butterworth", "bessel", "gaussian")
 BANDPASS_SHAPES = ("rect",) + KINDS
 _MAX_ORDER = 16
-
-
-def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
-    """Refuse a non-physical parameter with an error that names it and the allowed range."""
-    value = float(value)
-    if np.isnan(value) or not (low <= value <= high):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 def _check_kind(kind: str, order: int, kinds=KINDS) -> tuple[str, int]:
@@ -67,7 +61,7 @@ def response(f, f3db_hz: float, kind: str = "butterworth", order: int = 1) -> np
     ``f`` may be negative (two-sided spectra); H(-f) = conj(H(f)) (real impulse response).
     """
     kind, order = _check_kind(kind, order)
-    f3db_hz = _require("f3db_hz", f3db_hz, 1e-300)
+    f3db_hz = require_range("f3db_hz", f3db_hz, 1e-300)
     x = np.asarray(f, dtype=float) / f3db_hz
     if kind == "gaussian":
         return np.exp(-0.5 * np.log(2.0) * np.abs(x) ** (2 * order)).astype(complex)
@@ -81,7 +75,7 @@ def response(f, f3db_hz: float, kind: str = "butterworth", order: int = 1) -> np
 def group_delay_s(f3db_hz: float, kind: str = "butterworth", order: int = 1) -> float:
     """DC group delay of the response: tau0 = -sum_k Re(1/p_k) / (2 pi f3db); 0 for Gaussian."""
     kind, order = _check_kind(kind, order)
-    f3db_hz = _require("f3db_hz", f3db_hz, 1e-300)
+    f3db_hz = require_range("f3db_hz", f3db_hz, 1e-300)
     if kind == "gaussian":
         return 0.0
     return float(-np.sum(np.real(1.0 / _poles(kind, order)))) / (2 * np.pi * f3db_hz)
@@ -97,8 +91,8 @@ def noise_bandwidth(f3db_hz: float, kind: str = "butterworth", order: int = 1,
     Nyquist frequency fs/2 of a sampled record), by numerical integration.
     """
     kind, order = _check_kind(kind, order)
-    f3db_hz = _require("f3db_hz", f3db_hz, 1e-300)
-    f_max_hz = _require("f_max_hz", f_max_hz, 0.0)
+    f3db_hz = require_range("f3db_hz", f3db_hz, 1e-300)
+    f_max_hz = require_range("f_max_hz", f_max_hz, 0.0)
     a = 1.0 / (2 * order)
     if kind == "gaussian":
         # int_0^X exp(-ln2 x^2n) dx = Gamma(a) P(a, ln2 X^2n) * a / (ln2)^a
@@ -142,7 +136,7 @@ class LowPass:
         kind, order = _check_kind(self.kind, self.order)
         object.__setattr__(self, "kind", kind)
         object.__setattr__(self, "order", order)
-        object.__setattr__(self, "f3db_hz", _require("f3db_hz", self.f3db_hz, 1e-300))
+        object.__setattr__(self, "f3db_hz", require_range("f3db_hz", self.f3db_hz, 1e-300))
 
     def response(self, f) -> np.ndarray:
         return response(f, self.f3db_hz, self.kind, self.order)
@@ -194,11 +188,11 @@ def cascade_noise_bandwidth(stages: Iterable, f_max_hz: float = np.inf) -> float
     stages = _as_stages(stages)
     scale = min(s.f3db_hz for s in stages)
     power = lambda x: np.abs(cascade_response(x * scale, stages)) ** 2  # noqa: E731
-    return scale * _integrate_power(power, _require("f_max_hz", f_max_hz, 0.0) / scale)
+    return scale * _integrate_power(power, require_range("f_max_hz", f_max_hz, 0.0) / scale)
 
 
 def _check_fs(fs: float) -> float:
-    return _require("fs", fs, 1e-300)
+    return require_range("fs", fs, 1e-300)
 
 
 def apply_response(x, fs: float, h_of_f: Callable[[np.ndarray], np.ndarray],
@@ -246,7 +240,7 @@ def lowpass(x, fs: float, f3db_hz: float, kind: str = "butterworth", order: int 
     """
     fs = _check_fs(fs)
     kind, order = _check_kind(kind, order)
-    _require("f3db_hz", f3db_hz, 1e-300, fs / 2)
+    require_range("f3db_hz", f3db_hz, 1e-300, fs / 2)
     return cascade_lowpass(x, fs, [LowPass(f3db_hz, kind, order)], remove_delay)
 
 
@@ -276,7 +270,7 @@ def bandpass_response(f, center_offset_hz: float, bandwidth_hz: float, shape: st
     """
     shape = str(shape).lower()
     _check_kind(shape, order, BANDPASS_SHAPES)
-    bandwidth_hz = _require("bandwidth_hz", bandwidth_hz, 1e-300)
+    bandwidth_hz = require_range("bandwidth_hz", bandwidth_hz, 1e-300)
     d = np.asarray(f, dtype=float) - float(center_offset_hz)
     if shape != "rect":
         return response(d, bandwidth_hz / 2, shape, order)
@@ -289,7 +283,7 @@ def bandpass_noise_bandwidth(bandwidth_hz: float, shape: str = "gaussian", order
     """Optical noise bandwidth int |H(f)|^2 df (two-sided, over all f) of ``bandpass_response``."""
     shape = str(shape).lower()
     _check_kind(shape, order, BANDPASS_SHAPES)
-    bandwidth_hz = _require("bandwidth_hz", bandwidth_hz, 1e-300)
+    bandwidth_hz = require_range("bandwidth_hz", bandwidth_hz, 1e-300)
     if shape == "rect":
         return bandwidth_hz
     return 2 * noise_bandwidth(bandwidth_hz / 2, shape, order)
@@ -304,7 +298,7 @@ def optical_bandpass(field, fs: float, center_offset_hz: float = 0.0, bandwidth_
     |f| <= fs/2, otherwise the record cannot represent what the filter passes (ValueError).
     """
     fs = _check_fs(fs)
-    bandwidth_hz = _require("bandwidth_hz", bandwidth_hz, 1e-300, fs)
+    bandwidth_hz = require_range("bandwidth_hz", bandwidth_hz, 1e-300, fs)
     if abs(center_offset_hz) + bandwidth_hz / 2 > fs / 2 * (1 + 1e-12):
         raise ValueError(f"center_offset_hz={center_offset_hz!r} with bandwidth_hz={bandwidth_hz!r} "
                          f"reaches beyond the simulated band +-fs/2 = +-{fs / 2!r} Hz")

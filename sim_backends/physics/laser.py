@@ -21,23 +21,10 @@ The simulated Keysight N7714A and Santec TSL-570 both emit this field; their dat
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import numpy as np
 
-__all__ = ["laser_field", "require_param"]
-
-
-def require_param(params: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    """Read a physical parameter, refusing a non-physical value with a ValueError naming it."""
-    value = params.get(name, default)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number") from None
-    if math.isnan(value) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
+__all__ = ["laser_field"]
 
 
 def laser_field(power_w: float, t, rin_db_per_hz: float, linewidth_hz: float, rng: np.random.Generator):

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backends.physics.converters import _require
+from sim_backends.physics.validation import require_range
 
 
 def add_drop_response(phase, r1, r2, a):
@@ -80,19 +80,19 @@ class MicroringBank:
         if int(n_rings) != n_rings or not 1 <= n_rings <= 1024:
             raise ValueError(f"n_rings={n_rings!r} must be an integer in [1, 1024]")
         self.n_rings = n = int(n_rings)
-        self.fsr_m = _require("fsr_m", fsr_m, 1e-12, 1e-6)
+        self.fsr_m = require_range("fsr_m", fsr_m, 1e-12, 1e-6)
         if resonance_wavelengths is None:
             resonance_wavelengths = 1550e-9 + np.arange(n) * self.fsr_m / n
         res = np.broadcast_to(np.asarray(resonance_wavelengths, dtype=float), (n,)).copy()
         for lam in res:
-            _require("resonance_wavelengths", lam, 100e-9, 20e-6)
+            require_range("resonance_wavelengths", lam, 100e-9, 20e-6)
         self.resonance_wavelengths = res
-        self.q_loaded = _require("q_loaded", q_loaded, 2 * res.max() / self.fsr_m, 1e9)  # finesse >= 2
+        self.q_loaded = require_range("q_loaded", q_loaded, 2 * res.max() / self.fsr_m, 1e9)  # finesse >= 2
         self.extinction_db = (None if extinction_db is None or np.isinf(extinction_db)
-                              else _require("extinction_db", extinction_db, 1e-3, 100.0))
-        self.tuning_nm_per_mw = _require("tuning_nm_per_mw", tuning_nm_per_mw, 0.0, 10.0)
-        self.crosstalk_fraction = _require("crosstalk_fraction", crosstalk_fraction, 0.0, 1.0)
-        self.heater_resistance_ohm = _require("heater_resistance_ohm", heater_resistance_ohm, 1e-3, 1e9)
+                              else require_range("extinction_db", extinction_db, 1e-3, 100.0))
+        self.tuning_nm_per_mw = require_range("tuning_nm_per_mw", tuning_nm_per_mw, 0.0, 10.0)
+        self.crosstalk_fraction = require_range("crosstalk_fraction", crosstalk_fraction, 0.0, 1.0)
+        self.heater_resistance_ohm = require_range("heater_resistance_ohm", heater_resistance_ohm, 1e-3, 1e9)
         if crosstalk_matrix is None:
             idx = np.arange(n)
             k = self.crosstalk_fraction ** np.abs(idx[:, None] - idx[None, :]).astype(float)

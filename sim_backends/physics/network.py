@@ -26,25 +26,8 @@ from sim_backends.physics.awgr import AWGR
 from sim_backends.physics.constants import C
 from sim_backends.physics.edfa import EDFA
 from sim_backends.physics.microring import MicroringBank
+from sim_backends.physics.validation import require_int, require_range
 from sim_backends.world import ELECTRICAL_IN, OPTICAL_IN, OPTICAL_OUT, Component, Lightwave
-
-
-def _require(name: str, value, low: float, high: float = float("inf")) -> float:
-    """Refuse a non-physical parameter with an error that names it and the allowed range."""
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number in [{low}, {high}]") from None
-    if math.isnan(value) or not (low <= value <= high):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
-
-
-def _require_int(name: str, value, low: int, high: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer)) or int(value) != value \
-            or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
-    return int(value)
 
 
 def sample_rate(t) -> float | None:
@@ -113,12 +96,12 @@ class EDFAComponent(Component):
                               filter_shape, filter_order, saturation_model)
         # the same amplifier without a filter: its ASE fills a record band narrower than the filter
         self._open = EDFA(gain_db, noise_figure_db, saturation_output_dbm, None, "rect", 1, saturation_model)
-        self.ase_bandwidth_hz = _require("ase_bandwidth_hz", ase_bandwidth_hz, 1e9, 50e12)
+        self.ase_bandwidth_hz = require_range("ase_bandwidth_hz", ase_bandwidth_hz, 1e9, 50e12)
         # unfiltered, on a record wider than the emission band: the ASE occupies the band only
         self._band = EDFA(gain_db, noise_figure_db, saturation_output_dbm, self.ase_bandwidth_hz, "rect", 1,
                           saturation_model)
-        self.ase_center_wavelength_m = _require("ase_center_wavelength_m", ase_center_wavelength_m, 200e-9, 3e-6)
-        self.ase_slices = _require_int("ase_slices", ase_slices, 1, 4096)
+        self.ase_center_wavelength_m = require_range("ase_center_wavelength_m", ase_center_wavelength_m, 200e-9, 3e-6)
+        self.ase_slices = require_int("ase_slices", ase_slices, 1, 4096)
         self.add_ase = bool(add_ase)
         nu_c = C / self.ase_center_wavelength_m
         if nu_c - self.ase_bandwidth_hz / 2 <= 0:
@@ -303,12 +286,12 @@ class Mux(Component):
 
     def __init__(self, name: str, ports: int = 4, insertion_loss_db=3.0):
         self.name = name
-        self.n_ports = _require_int("ports", ports, 2, 1024)
+        self.n_ports = require_int("ports", ports, 2, 1024)
         losses = np.broadcast_to(np.asarray(insertion_loss_db, dtype=float), (self.n_ports,)) \
             if np.ndim(insertion_loss_db) == 0 or np.size(insertion_loss_db) == self.n_ports else None
         if losses is None:
             raise ValueError(f"insertion_loss_db={insertion_loss_db!r} must be one value or a list of ports={self.n_ports}")
-        self.insertion_loss_db = [_require("insertion_loss_db", v, 0.0, 60.0) for v in losses]
+        self.insertion_loss_db = [require_range("insertion_loss_db", v, 0.0, 60.0) for v in losses]
 
     def ports(self):
         out = {f"in{k}": OPTICAL_IN for k in range(1, self.n_ports + 1)}
@@ -338,8 +321,8 @@ class Splitter(Component):
 
     def __init__(self, name: str, ports: int = 2, excess_loss_db: float = 0.2, ratios=None):
         self.name = name
-        self.n_ports = _require_int("ports", ports, 2, 1024)
-        self.excess_loss_db = _require("excess_loss_db", excess_loss_db, 0.0, 60.0)
+        self.n_ports = require_int("ports", ports, 2, 1024)
+        self.excess_loss_db = require_range("excess_loss_db", excess_loss_db, 0.0, 60.0)
         if ratios is None:
             r = np.full(self.n_ports, 1.0 / self.n_ports)
         else:

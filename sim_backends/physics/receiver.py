@@ -25,7 +25,8 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backends.physics.constants import K_B, Q
-from sim_backends.physics.converters import RESPONSES, _require, lowpass_response, noise_bandwidth
+from sim_backends.physics.converters import RESPONSES, lowpass_response, noise_bandwidth
+from sim_backends.physics.validation import require_range
 
 NOISE_TERMS = ("shot", "thermal", "rin", "signal_ase", "ase_ase")
 
@@ -53,21 +54,21 @@ class Receiver:
                  input_noise_a_per_rthz: float | None = None, noise_factor: float = 1.0,
                  rin_db_per_hz: float | None = None, saturation_current: float = 10e-3,
                  temperature_k: float = 295.0, response: str = "brickwall", response_order: int = 4):
-        self.responsivity = _require("responsivity", responsivity, 0.0, 1.3)  # <= q lambda / (h c) ~1.25 at 1550
-        self.dark_current = _require("dark_current", dark_current, 0.0, 1e-3)
-        self.bandwidth_hz = _require("bandwidth_hz", bandwidth_hz, 1.0, 1e12)
-        self.load_ohm = _require("load_ohm", load_ohm, 1e-3, 1e12)
-        self.tia_gain_ohm = None if tia_gain_ohm is None else _require("tia_gain_ohm", tia_gain_ohm, 1e-3, 1e12)
+        self.responsivity = require_range("responsivity", responsivity, 0.0, 1.3)  # <= q lambda / (h c) ~1.25 at 1550
+        self.dark_current = require_range("dark_current", dark_current, 0.0, 1e-3)
+        self.bandwidth_hz = require_range("bandwidth_hz", bandwidth_hz, 1.0, 1e12)
+        self.load_ohm = require_range("load_ohm", load_ohm, 1e-3, 1e12)
+        self.tia_gain_ohm = None if tia_gain_ohm is None else require_range("tia_gain_ohm", tia_gain_ohm, 1e-3, 1e12)
         self.input_noise = (None if input_noise_a_per_rthz is None
-                            else _require("input_noise_a_per_rthz", input_noise_a_per_rthz, 0.0, 1e-6))
-        self.noise_factor = _require("noise_factor", noise_factor, 1.0, 1e3)
-        self.rin_db_per_hz = None if rin_db_per_hz is None else _require("rin_db_per_hz", rin_db_per_hz, -200.0, -60.0)
-        self.saturation_current = _require("saturation_current", saturation_current, 1e-9, 10.0)
-        self.temperature_k = _require("temperature_k", temperature_k, 0.0, 1000.0)
+                            else require_range("input_noise_a_per_rthz", input_noise_a_per_rthz, 0.0, 1e-6))
+        self.noise_factor = require_range("noise_factor", noise_factor, 1.0, 1e3)
+        self.rin_db_per_hz = None if rin_db_per_hz is None else require_range("rin_db_per_hz", rin_db_per_hz, -200.0, -60.0)
+        self.saturation_current = require_range("saturation_current", saturation_current, 1e-9, 10.0)
+        self.temperature_k = require_range("temperature_k", temperature_k, 0.0, 1000.0)
         if response not in RESPONSES:
             raise ValueError(f"response={response!r} is not one of {RESPONSES}")
         self.response = response
-        self.response_order = int(_require("response_order", response_order, 1, 20))
+        self.response_order = int(require_range("response_order", response_order, 1, 20))
 
     # -- closed forms -------------------------------------------------------------------------------
 
@@ -104,8 +105,8 @@ class Receiver:
         }
 
     def _check_ase(self, ase_psd, optical_bw, polarizations):
-        ase_psd = _require("ase_psd", ase_psd, 0.0, 1e-6)
-        optical_bw = _require("optical_bw", optical_bw, 0.0, 1e15)
+        ase_psd = require_range("ase_psd", ase_psd, 0.0, 1e-6)
+        optical_bw = require_range("optical_bw", optical_bw, 0.0, 1e15)
         if polarizations not in (1, 2):
             raise ValueError(f"polarizations={polarizations!r} must be 1 (polariser) or 2")
         if ase_psd > 0 and optical_bw <= 0:
@@ -144,7 +145,7 @@ class Receiver:
         return x
 
     def _check_rate(self, fs):
-        fs = _require("fs", fs, 1.0)
+        fs = require_range("fs", fs, 1.0)
         if fs < 2 * self.bandwidth_hz:
             raise ValueError(f"fs={fs:g} Sa/s is below twice bandwidth_hz={self.bandwidth_hz:g} Hz; "
                              f"allowed fs >= {2 * self.bandwidth_hz:g}")
