@@ -22,12 +22,11 @@ import math
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 from scipy.special import erfc
 
-from experiments.link_response import simulated_fibre_length
+from experiments.common.link import LinkParameters, simulated_fibre_length, transmitter_on
 from labctl.runner import Experiment, ExperimentError, RunContext
-from labctl.units import dbm_to_w
 
 #: Feedback taps (1-based, Fibonacci LFSR) of the ITU-T O.150 PRBS polynomials x^n + x^m + 1.
 PRBS_TAPS = {7: (7, 6), 9: (9, 5), 11: (11, 9), 15: (15, 14), 23: (23, 18), 31: (31, 28)}
@@ -67,14 +66,7 @@ def level_statistics(samples: np.ndarray, sent: np.ndarray, levels: int) -> tupl
     return means, sigmas, q
 
 
-class Parameters(BaseModel):
-    laser: str = "laser"
-    laser_channel: int = Field(1, ge=1)
-    wavelength_nm: float = Field(1550.0, gt=0)
-    laser_power_dbm: float = 7.0
-    bias: str = "bias"
-    awg: str = "awg"
-    awg_channel: int = Field(1, ge=1)
+class Parameters(LinkParameters):
     awg_sample_rate: float = Field(64e9, gt=0, description="nominal DAC rate; adjusted to an integer "
                                    "number of samples per symbol")
     symbol_rate_hz: float = Field(16e9, gt=0)
@@ -82,16 +74,9 @@ class Parameters(BaseModel):
     prbs_order: int = Field(7, description="PRBS 7, 9, 11, 15, 23 or 31")
     pattern_symbols: int = Field(1024, ge=8, description="minimum AWG pattern length in symbols")
     amplitude_vpp: float = Field(1.0, gt=0)
-    scope: str = "scope"
-    scope_channel: int = Field(1, ge=1)
     scope_sample_rate: float = Field(256e9, gt=0)
     periods: int = Field(2, ge=1, description="pattern repetitions captured")
     phases: int = Field(32, ge=1, description="trial sampling phases across the unit interval")
-    switch: str | None = "switch"
-    switch_port: int = Field(2, ge=1)
-    fibre_length_km: float | None = Field(None, ge=0, description="simulated bench only: set the span length")
-    fibre: str = "edge_fibre"
-    settle_s: float = Field(0.01, ge=0)
 
 
 class EyeDiagram(Experiment):
@@ -111,7 +96,6 @@ class EyeDiagram(Experiment):
         bench, rec = ctx.bench, ctx.recorder
         rec.set_units(time_s="s", trace_v="V", symbol_samples_v="V", level_means_v="V", level_sigmas_v="V",
                       sent_symbols="1")
-        laser, bias = bench.role(p.laser, p.laser_channel), bench.role(p.bias)
         awg, channel = bench.role(p.awg), bench.role(p.awg, p.awg_channel)
         scope = bench.role(p.scope)
 
@@ -123,14 +107,8 @@ class EyeDiagram(Experiment):
         levels = values.size
         waveform = np.repeat(values[symbols], sps)
 
-        awg.stop()
-        laser.wavelength = p.wavelength_nm * 1e-9
-        laser.power = dbm_to_w(p.laser_power_dbm)
-        laser.output_enabled = True
-        if p.switch:
-            bench.role(p.switch).route = p.switch_port
-        bias.lock_quadrature(positive=True)
-        bench.settle(p.settle_s)
+        awg.stop()   # the bias lock must see the static transfer
+        laser, _ = transmitter_on(bench, p, route=p.switch_port)
         awg.sample_rate = dac_rate
         channel.upload_waveform(waveform)
         channel.amplitude = p.amplitude_vpp

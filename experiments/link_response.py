@@ -21,8 +21,7 @@ cubic term absorbs; the noise adds a constant, which moves nothing). The null gi
 accumulated dispersion D L = c / (2 lambda^2 f0^2).
 
 ``fibre_length_km``: an experiment cannot change a real fibre. On a *simulated* bench it sets the
-length of the simulated span named ``fibre`` (through the simulated library's world, restored at
-the end) so a sweep over lengths needs no bench files; on a real bench it must stay None (connect
+length of the simulated span named ``fibre`` (``bench.sim_adjust``, restored at the end) so a sweep over lengths needs no bench files; on a real bench it must stay None (connect
 the fibre you want to measure), else the run stops with an error before touching anything. The
 closed-form curve on the plot uses that length, else ``nominal_length_km`` (the span you connected;
 it changes nothing), else the accumulated dispersion of the measured null.
@@ -31,26 +30,18 @@ it changes nothing), else the accumulated dispersion of the measured null.
 from __future__ import annotations
 
 import math
-from contextlib import contextmanager
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from experiments.common.link import LinkParameters, simulated_fibre_length, transmitter_on
 from labctl.runner import Experiment, ExperimentError, RunContext
-from labctl.units import dbm_to_w
 
 C = 299_792_458.0
 
 
-class Parameters(BaseModel):
-    laser: str = "laser"
-    laser_channel: int = Field(1, ge=1)
-    wavelength_nm: float = Field(1550.0, gt=0)
-    laser_power_dbm: float = 7.0
-    bias: str = "bias"
-    awg: str = "awg"
-    awg_channel: int = Field(1, ge=1)
+class Parameters(LinkParameters):
     awg_sample_rate: float = Field(64e9, gt=0, description="Sa/s")
     segment_samples: int = Field(2560, ge=1280, description="AWG segment length; tones are multiples of "
                                  "awg_sample_rate / segment_samples")
@@ -61,44 +52,11 @@ class Parameters(BaseModel):
     refine_null: bool = Field(True, description="fine sweep around the first null and fit it")
     refine_points: int = Field(15, ge=5, le=200)
     null_prominence_db: float = Field(10.0, gt=0, description="depth a dip needs to count as a null")
-    scope: str = "scope"
-    scope_channel: int = Field(1, ge=1)
     scope_sample_rate: float = Field(256e9, gt=0)
     periods: int = Field(2, ge=1, description="AWG segment repetitions per capture (lock-in length)")
-    switch: str | None = "switch"
-    switch_port: int = Field(2, ge=1, description="switch output that feeds the photodiode")
-    fibre_length_km: float | None = Field(None, ge=0, description="simulated bench only: set the span length")
-    fibre: str = Field("edge_fibre", description="simulated fibre item whose length fibre_length_km sets")
     nominal_length_km: float | None = Field(None, ge=0, description="span length for the closed-form curve "
                                             "only (default: fibre_length_km)")
     dispersion_ps_nm_km: float = Field(17.0, description="fibre D for the closed-form curve (SSMF: 17)")
-    settle_s: float = Field(0.01, ge=0)
-
-
-@contextmanager
-def simulated_fibre_length(bench, fibre: str, length_km: float | None) -> Iterator[None]:
-    """Set the length of the simulated fibre ``fibre`` for the duration of the block (restored after).
-
-    ``None`` leaves the bench alone. A length on a real bench raises ExperimentError: software cannot
-    change a real fibre.
-    """
-    if length_km is None:
-        yield
-        return
-    if getattr(bench, "sim", None) is None:
-        raise ExperimentError("fibre_length_km can only be set on a simulated bench; on a real bench connect "
-                              "the fibre to measure and leave fibre_length_km unset")
-    nodes = bench.sim.world.nodes
-    if fibre not in nodes or not hasattr(nodes[fibre], "length_km"):
-        fibres = [name for name, node in nodes.items() if hasattr(node, "length_km")]
-        raise ExperimentError(f"the simulated bench has no fibre {fibre!r}; fibres: {', '.join(fibres) or '(none)'}")
-    span = nodes[fibre]
-    before = span.length_km
-    span.length_km = float(length_km)
-    try:
-        yield
-    finally:
-        span.length_km = before
 
 
 def first_null_hz(length_km: float, dispersion_ps_nm_km: float = 17.0, wavelength_m: float = 1550e-9) -> float:
@@ -138,18 +96,11 @@ class LinkResponse(Experiment):
         bench, rec = ctx.bench, ctx.recorder
         rec.set_units(frequency_hz="Hz", response_db="dB", tone_amplitude_v="V", refine_frequency_hz="Hz",
                       refine_response_db="dB", sweep_frequency_hz="Hz", sweep_response_db="dB")
-        laser, bias = bench.role(p.laser, p.laser_channel), bench.role(p.bias)
         awg, channel = bench.role(p.awg), bench.role(p.awg, p.awg_channel)
         scope = bench.role(p.scope)
 
-        awg.stop()
-        laser.wavelength = p.wavelength_nm * 1e-9
-        laser.power = dbm_to_w(p.laser_power_dbm)
-        laser.output_enabled = True
-        if p.switch:
-            bench.role(p.switch).route = p.switch_port
-        bias.lock_quadrature(positive=True)  # with the AWG stopped: the lock sees the static transfer
-        bench.settle(p.settle_s)
+        awg.stop()   # the bias lock must see the static transfer
+        laser, _ = transmitter_on(bench, p, route=p.switch_port)
 
         awg.sample_rate = p.awg_sample_rate
         channel.amplitude = p.tone_amplitude_vpp

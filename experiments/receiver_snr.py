@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from experiments.link_response import simulated_fibre_length
+from experiments.common.link import simulated_fibre_length
 from labctl.runner import Experiment, ExperimentError, RunContext
 from labctl.units import dbm_to_w, w_to_dbm
 

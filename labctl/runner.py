@@ -16,6 +16,7 @@ from datetime import datetime
 from importlib import import_module
 from importlib.metadata import entry_points
 from pathlib import Path
+from collections.abc import Mapping
 from typing import Any, Callable, ClassVar, Iterable
 
 from pydantic import BaseModel, ValidationError
@@ -197,6 +198,7 @@ def run_experiment(
     overwrite: bool = False,
     show_progress: bool = True,
     bench: Bench | None = None,
+    changes: Mapping[str, Any] | None = None,
     on_results_file: Callable[[Path, Path], None] | None = None,
 ) -> RunResult:
     """Run one experiment on a bench and write its results file; return where and what it found.
@@ -208,9 +210,13 @@ def run_experiment(
     is being written once it exists, and the path asked for (they differ when that name was taken).
 
     Pass ``bench`` to reuse an open bench (it is left open); otherwise one is opened and closed
-    (sources shut down, the report stored in the file as ``shutdown``) around the run, whatever happens.
+    (sources shut down, the report stored in the file as ``shutdown``) around the run, whatever happens;
+    ``changes`` opens it as a simulated variant of its file (:func:`labctl.bench.open_bench`).
     """
     cls = load_experiment(experiment) if isinstance(experiment, str) else experiment
+    if bench is not None and changes:
+        raise ValueError("changes make the bench run_experiment opens; for an open bench, open it with "
+                         "open_bench(..., changes=...) instead")
     params = make_parameters(cls, overrides or {})
     check_seed(seed)
     recorder = Recorder(results_path(out, cls.name), experiment=cls.name,
@@ -222,7 +228,7 @@ def run_experiment(
         if on_results_file is not None:
             on_results_file(recorder.path, recorder.requested)
         if own_bench:
-            bench = open_bench(bench_path, mode=mode, seed=seed)
+            bench = open_bench(bench_path, mode=mode, seed=seed, changes=changes)
         recorder.set_snapshot(bench.snapshot())
         ctx = RunContext(bench, params, recorder, recorder.path.parent, show_progress)
         summary = cls().run(ctx)

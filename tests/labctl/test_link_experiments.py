@@ -9,16 +9,15 @@ scope's ENOB noise range / (2^ENOB sqrt 12).
 
 from __future__ import annotations
 
-import copy
 import math
 
 import h5py
 import numpy as np
 import pytest
-import yaml
 from scipy import integrate
 
-from experiments.link_response import first_null_hz, simulated_fibre_length
+from experiments.common.link import simulated_fibre_length
+from experiments.link_response import first_null_hz
 from labctl import open_bench
 from labctl.runner import ExperimentError, run_experiment
 from sim_backends import DEFAULT_BENCH_PATH
@@ -82,18 +81,20 @@ def test_link_response_finds_the_cd_fading_null(tmp_path, back_to_back, length_k
 
 def test_link_response_restores_the_span_and_refuses_a_length_on_a_real_bench():
     class RealBench:
-        sim = None
+        mode = "real"
 
     with pytest.raises(ExperimentError, match="simulated bench"):
         with simulated_fibre_length(RealBench(), "edge_fibre", 10.0):
             pass
     with simulated_fibre_length(RealBench(), "edge_fibre", None):  # None: nothing to change, fine
         pass
+    own_km = PARTS["edge_fibre"]["length_km"]
     with open_bench(seed=0) as bench:
-        span = bench.sim.world.nodes["edge_fibre"]
         with simulated_fibre_length(bench, "edge_fibre", 10.0):
-            assert span.length_km == 10.0 and span.delay_s == pytest.approx(10e3 * 1.4682 / C)
-        assert span.length_km == PARTS["edge_fibre"]["length_km"]
+            assert [a["params"] for a in bench.snapshot()["adjustments"]] == [{"length_km": 10.0}]
+        # restored on leaving: the results' snapshot says both changes
+        assert [a["params"] for a in bench.snapshot()["adjustments"]] == [{"length_km": 10.0},
+                                                                          {"length_km": own_km}]
         with pytest.raises(ExperimentError, match="no fibre 'mzm1'"):
             with simulated_fibre_length(bench, "mzm1", 10.0):
                 pass
@@ -153,22 +154,16 @@ def mzm_at_quadrature(v_rf):
     return il * (eps + (1 - 2 * eps) * (1 + np.sin(np.pi * np.asarray(v_rf) / m["v_pi_rf"])) / 2)
 
 
-@pytest.fixture(scope="module")
-def quiet_awg_bench(tmp_path_factory):
-    """The default bench with an ideal-noise AWG (ENOB = its 8 bits: no excess noise on held codes)."""
-    config = copy.deepcopy(BENCH)
-    config["instruments"]["awg"]["sim"]["params"]["enob_bits"] = 8.0
-    path = tmp_path_factory.mktemp("bench") / "quiet_awg.yaml"
-    path.write_text(yaml.safe_dump(config))
-    return path
+#: The default bench with an ideal-noise AWG (ENOB = its 8 bits: no excess noise on held codes).
+QUIET_AWG = {"awg.enob_bits": 8.0}
 
 
 # -- eye_diagram -----------------------------------------------------------------------------------
 
 
-def test_nrz_eye_levels_noise_and_q_match_the_closed_form(tmp_path, quiet_awg_bench):
+def test_nrz_eye_levels_noise_and_q_match_the_closed_form(tmp_path):
     # 2 GBd: 32 DAC samples per symbol, the symbol centre is settled (no ISI): the eye is noise-limited
-    result = run_experiment("eye_diagram", bench_path=quiet_awg_bench, out=tmp_path, seed=3, show_progress=False,
+    result = run_experiment("eye_diagram", changes=QUIET_AWG, out=tmp_path, seed=3, show_progress=False,
                             overrides={"symbol_rate_hz": 2e9, "pattern_symbols": 8192, "periods": 1})
     means, sigmas = datasets(result, "level_means_v", "level_sigmas_v")
     pd = PARTS["pd1"]
