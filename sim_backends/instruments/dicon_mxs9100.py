@@ -41,18 +41,12 @@ import math
 import numpy as np
 
 from sim_backends.instrument import ESR_OPC, SimInstrument
+from sim_backends.physics.validation import param
 from sim_backends.scpi import Call, CommandTree, ScpiError, split_message
 from sim_backends.world import OPTICAL_IN, OPTICAL_OUT
 
 ERROR_QUEUE_SIZE = 8
 REGISTERS = 10  # *SAV/*RCL registers 0..9 (0 = all parked)
-
-
-def _param(params: dict, key: str, default: float, low: float, high: float) -> float:
-    value = float(params.get(key, default))
-    if not (low <= value <= high) or math.isnan(value):
-        raise ValueError(f"{key}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 class SimDiConMXS9100(SimInstrument):
@@ -70,15 +64,15 @@ class SimDiConMXS9100(SimInstrument):
         unknown = set(params) - known
         if unknown:
             raise ValueError(f"unknown MXS-9100 parameter(s) {sorted(unknown)}; known: {sorted(known)}")
-        ports = _param(params, "ports", 8, 1, 64)
-        modules = _param(params, "modules", 1, 1, 32)
+        ports = param(params, "ports", 8, 1, 64)
+        modules = param(params, "modules", 1, 1, 32)
         if ports != int(ports) or modules != int(modules):
             raise ValueError("ports and modules must be integers")
         self.port_total = int(ports)
         self.module_total = int(modules)
-        self.insertion_loss_db = _param(params, "insertion_loss_db", 0.8, 0.0, 20.0)
-        self.crosstalk_db = _param(params, "crosstalk_db", 55.0, 0.0, 120.0)
-        self.switching_time_s = _param(params, "switching_time_s", 10e-3, 0.0, 10.0)
+        self.insertion_loss_db = param(params, "insertion_loss_db", 0.8, 0.0, 20.0)
+        self.crosstalk_db = param(params, "crosstalk_db", 55.0, 0.0, 120.0)
+        self.switching_time_s = param(params, "switching_time_s", 10e-3, 0.0, 10.0)
         self._registers = {r: [0] * int(modules) for r in range(REGISTERS)}
         self.write_enable = False
         self.saved_states = 0

@@ -105,6 +105,7 @@ import scipy.fft as sfft
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import ResponseCache, band_grid, lowpass_memory_s
 from sim_backends.physics.converters import RESPONSES, lowpass_response
+from sim_backends.physics.validation import param
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError, definite_block
 from sim_backends.world import ELECTRICAL_IN
 
@@ -136,18 +137,6 @@ _REPLY = {"LEFT": "LEFT", "CENTER": "CENT", "RIGHT": "RIGH", "AUTO": "AUTO", "TR
 
 def _flag(value: bool) -> str:
     return "1" if value else "0"
-
-
-def _param(params: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    """A physical parameter from ``sim.params``; a ValueError names a non-physical value."""
-    value = params.get(name, default)
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number") from None
-    if math.isnan(value) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 def nr3(value: float) -> str:
@@ -231,38 +220,38 @@ class SimKeysightInfiniium(SimInstrument):
                              f"known: {', '.join(sorted(known))}")
         self.model = str(p.get("model", "UXR1104A"))
         self.IDN = ("KEYSIGHT TECHNOLOGIES", self.model, str(p.get("firmware", "11.10.00102")))
-        self.bandwidth_hz = _param(p, "bandwidth_hz", 110e9, 1e6, 1e12)
+        self.bandwidth_hz = param(p, "bandwidth_hz", 110e9, 1e6, 1e12)
         self.response = str(p.get("response", "butterworth"))
         if self.response not in RESPONSES:
             raise ValueError(f"response={self.response!r} is not one of {', '.join(RESPONSES)}")
-        order = _param(p, "response_order", 4, 1, 20)
+        order = param(p, "response_order", 4, 1, 20)
         if order != int(order):
             raise ValueError(f"response_order={order!r} must be an integer in [1, 20]")
         self.response_order = int(order)
-        self.jitter_s = _param(p, "jitter_s", 25e-15, 0.0, 1e-9)
+        self.jitter_s = param(p, "jitter_s", 25e-15, 0.0, 1e-9)
         self._front_response = ResponseCache(
             lambda f: lowpass_response(f, self.bandwidth_hz, self.response, self.response_order), size=8)
         self._derivative = ResponseCache(lambda f: 2 * np.pi * f, imaginary=True)
-        self.max_sample_rate = _param(p, "max_sample_rate", 256e9, 1e3, 1e12)
-        self.max_points = int(_param(p, "max_points", 200e6, 16, 2e9))
+        self.max_sample_rate = param(p, "max_sample_rate", 256e9, 1e3, 1e12)
+        self.max_points = int(param(p, "max_points", 200e6, 16, 2e9))
         self.memory_depth = min(self.max_points, SIM_MAX_POINTS)
-        self.adc_bits = int(_param(p, "adc_bits", 10, 6, 16))
-        if self.adc_bits != _param(p, "adc_bits", 10, 6, 16):
+        self.adc_bits = int(param(p, "adc_bits", 10, 6, 16))
+        if self.adc_bits != param(p, "adc_bits", 10, 6, 16):
             raise ValueError(f"adc_bits={p['adc_bits']!r} must be an integer")
-        self.enob = _param(p, "enob", 6.0, 1.0, float(self.adc_bits))
-        self.min_range_v = _param(p, "min_range_v", 0.016, 1e-4, 1e3)
-        self.max_range_v = _param(p, "max_range_v", 0.8, self.min_range_v, 1e3)
-        self.max_offset_v = _param(p, "max_offset_v", 1.0, 0.0, 1e3)
+        self.enob = param(p, "enob", 6.0, 1.0, float(self.adc_bits))
+        self.min_range_v = param(p, "min_range_v", 0.016, 1e-4, 1e3)
+        self.max_range_v = param(p, "max_range_v", 0.8, self.min_range_v, 1e3)
+        self.max_offset_v = param(p, "max_offset_v", 1.0, 0.0, 1e3)
         modes = p.get("input_modes", ["DC50"])
         valid = ("DC", "DC50", "AC", "LFR1", "LFR2")
         if isinstance(modes, str) or not modes or any(str(m).upper() not in valid for m in modes):
             raise ValueError(f"input_modes={modes!r} must be a non-empty list of DC, DC50, AC, LFR1, LFR2")
         self.input_modes = [str(m).upper() for m in modes]
-        self.aux_level_max_v = _param(p, "aux_level_max_v", 5.0, 0.0, 100.0)
-        self.aux_input_ohm = _param(p, "aux_input_ohm", 50.0, 1.0, 1e9)
-        self.aux_hysteresis_v = _param(p, "aux_hysteresis_v", 0.025, 0.0, 10.0)
-        self.trigger_hysteresis_div = _param(p, "trigger_hysteresis_div", 0.1, 0.0, 4.0)
-        self.trigger_search_points = int(_param(p, "trigger_search_points", 2**13, 1024, 2**26))
+        self.aux_level_max_v = param(p, "aux_level_max_v", 5.0, 0.0, 100.0)
+        self.aux_input_ohm = param(p, "aux_input_ohm", 50.0, 1.0, 1e9)
+        self.aux_hysteresis_v = param(p, "aux_hysteresis_v", 0.025, 0.0, 10.0)
+        self.trigger_hysteresis_div = param(p, "trigger_hysteresis_div", 0.1, 0.0, 4.0)
+        self.trigger_search_points = int(param(p, "trigger_search_points", 2**13, 1024, 2**26))
         self._rates = _sample_rates(self.max_sample_rate)
         self._records: dict[int, Record] = {}
         super().__init__(name, world, params, serial)

@@ -94,6 +94,7 @@ from sim_backends.physics.components import (
     uniform_step,
 )
 from sim_backends.physics.filters import KINDS, LowPass
+from sim_backends.physics.validation import param
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError
 from sim_backends.world import ELECTRICAL_OUT
 
@@ -132,12 +133,6 @@ DATA_CHANNELS = {
 _DAC_MODE_LONG = {"SINGLE": "SING", "DUAL": "DUAL", "FOUR": "FOUR", "MARKER": "MARK",
                   "DCDUPLICATE": "DCD", "DCMARKER": "DCM"}
 
-def _param(params: dict[str, Any], key: str, default: float, low: float, high: float) -> float:
-    value = float(params.get(key, default))
-    if not (low <= value <= high) or math.isnan(value):
-        raise ValueError(f"{key}={value!r} is outside the physical range [{low}, {high}]")
-    return value
-
 
 def _nr3(value: float) -> str:
     return f"{value:.10E}"
@@ -160,16 +155,16 @@ class SimKeysightM8195A(SimInstrument):
         unknown = set(params) - self.PARAMS
         if unknown:
             raise ValueError(f"unknown parameter(s) {sorted(unknown)}; known: {sorted(self.PARAMS)}")
-        self.enob_bits = _param(params, "enob_bits", 5.5, 1.0, 8.0)
+        self.enob_bits = param(params, "enob_bits", 5.5, 1.0, 8.0)
         if params.get("analog_bandwidth_hz", 25e9) is None:
             self.analog_bandwidth_hz = None
             self.analog_filter = None
         else:
-            self.analog_bandwidth_hz = _param(params, "analog_bandwidth_hz", 25e9, 1e6, 1e12)
+            self.analog_bandwidth_hz = param(params, "analog_bandwidth_hz", 25e9, 1e6, 1e12)
             kind = params.get("analog_response", "butterworth")
             if kind not in KINDS:
                 raise ValueError(f"analog_response={kind!r} is not one of {KINDS}")
-            order = _param(params, "analog_order", 4, 1, 16)
+            order = param(params, "analog_order", 4, 1, 16)
             if order != int(order):
                 raise ValueError(f"analog_order={order!r} must be an integer in [1, 16]")
             self.analog_filter = LowPass(self.analog_bandwidth_hz, kind, int(order))
@@ -177,9 +172,9 @@ class SimKeysightM8195A(SimInstrument):
             # the hold (ZOH of one DAC sample, centred) times the analog response, on the bins of a
             # record of DAC samples zero-stuffed to NATIVE_OVERSAMPLE points per sample (see _native)
             self._hold_response: dict[float, ResponseCache] = {}  # by DAC rate
-        self.marker_high_v = _param(params, "marker_high_v", 1.0, 0.0, 5.0)
-        self.internal_memory_samples = int(_param(params, "internal_memory_samples", 131072, MIN_LENGTH, 2**40))
-        self.extended_memory_samples = int(_param(params, "extended_memory_samples", 16 * 2**30, MIN_LENGTH, 2**40))
+        self.marker_high_v = param(params, "marker_high_v", 1.0, 0.0, 5.0)
+        self.internal_memory_samples = int(param(params, "internal_memory_samples", 131072, MIN_LENGTH, 2**40))
+        self.extended_memory_samples = int(param(params, "extended_memory_samples", 16 * 2**30, MIN_LENGTH, 2**40))
         super().__init__(name, world, params, serial)
 
     # -- *RST ---------------------------------------------------------------------------------

@@ -48,6 +48,7 @@ from typing import Any
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.validation import require_non_negative
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError
 from sim_backends.world import ELECTRICAL_OUT
 
@@ -146,7 +147,7 @@ class SimKeysightN6700(SimInstrument):
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; "
                              f"known: {', '.join(sorted(_PARAM_KEYS))}")
         self._outputs = self._build_outputs(params)
-        self._measurement_time = _nonneg(
+        self._measurement_time = require_non_negative(
             "measurement_time_s", params.get("measurement_time_s", DEFAULT_MEASUREMENT_TIME_S), 10.0)
         super().__init__(name, world, params, serial)
 
@@ -171,9 +172,9 @@ class SimKeysightN6700(SimInstrument):
             if key not in MODULES:
                 raise ValueError(f"modules: unknown module {model!r}; known: {', '.join(MODULES)}")
             module = MODULES[key]
-            vn = _nonneg("voltage_noise_v", params.get("voltage_noise_v",
+            vn = require_non_negative("voltage_noise_v", params.get("voltage_noise_v",
                                                       module.voltage_resolution / math.sqrt(12)), 1.0)
-            cn = _nonneg("current_noise_a", params.get("current_noise_a",
+            cn = require_non_negative("current_noise_a", params.get("current_noise_a",
                                                       module.current_resolution / math.sqrt(12)), 1.0)
             outputs[ch] = OutputState(key, module, vn, cn)
         return outputs
@@ -357,13 +358,3 @@ class SimKeysightN6700(SimInstrument):
         return {f"out{ch}": {"model": o.model, "voltage": o.voltage, "current": o.current, "ovp": o.ovp,
                              "enabled": o.enabled, "ov_tripped": o.ov_tripped}
                 for ch, o in self._outputs.items()}
-
-
-def _nonneg(name: str, value: Any, high: float) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}={value!r} is not a number") from None
-    if not 0.0 <= value <= high or math.isnan(value):
-        raise ValueError(f"{name}={value!r} is outside the physical range [0, {high}]")
-    return value

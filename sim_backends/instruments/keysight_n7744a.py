@@ -44,6 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.validation import require_non_negative
 from sim_backends.scpi import Call, CommandTree, ScpiError, definite_block
 from sim_backends.world import OPTICAL_IN, Lightwave
 
@@ -114,9 +115,7 @@ class SimKeysightN7744A(SimInstrument):
         self.port_count = int(merged["ports"])
         if self.port_count not in (4, 8) or merged["ports"] != self.port_count:
             raise ValueError(f"ports={merged['ports']!r} must be 4 (N7744A) or 8 (N7745A)")
-        self.noise_1s_w = float(merged["noise_1s_w"])
-        if not 0.0 <= self.noise_1s_w <= 1e-6:
-            raise ValueError(f"noise_1s_w={self.noise_1s_w!r} is outside the physical range [0, 1e-06] W")
+        self.noise_1s_w = require_non_negative("noise_1s_w", merged["noise_1s_w"], 1e-6, "W")
         self.wavelength_range = self._pair("wavelength_range_m", merged["wavelength_range_m"], 400e-9, 2000e-9)
         self.detector_band = self._pair("detector_band_m", merged["detector_band_m"], 200e-9, 3000e-9)
         super().__init__(name, world, merged, serial)

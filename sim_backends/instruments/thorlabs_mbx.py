@@ -55,6 +55,7 @@ import math
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.validation import param
 from sim_backends.scpi import MAX_RESPONSE_BYTES, Call, CommandTree, ScpiError, absolute_headers, split_message
 from sim_backends.world import ELECTRICAL_OUT, OPTICAL_IN, OPTICAL_OUT, total_power
 
@@ -105,10 +106,7 @@ class SimThorlabsMBX(SimInstrument):
         if unknown:
             raise ValueError(f"unknown MBX parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
         for key, (default, low, high) in DEFAULTS.items():
-            value = float(params.get(key, default))
-            if not (low <= value <= high) or math.isnan(value):
-                raise ValueError(f"{key}={value!r} is outside the physical range [{low}, {high}]")
-            setattr(self, "_" + key, value)
+            setattr(self, "_" + key, param(params, key, default, low, high))
         super().__init__(name, world, params, serial)
 
     # -- settings ---------------------------------------------------------------------------------

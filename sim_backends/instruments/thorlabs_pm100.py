@@ -32,6 +32,7 @@ import re
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.validation import require_range
 from sim_backends.scpi import Call, CommandTree, ScpiError
 from sim_backends.world import OPTICAL_IN, Lightwave
 
@@ -83,18 +84,12 @@ class SimThorlabsPM100(SimInstrument):
         if not 150.0 <= low < high <= 25000.0:
             raise ValueError(f"wavelength_range_nm={p['wavelength_range_nm']!r} is outside the physical range [150, 25000] nm")
         self.wavelength_range_nm = (low, high)
-        self.max_power_w = self._require("max_power_w", p["max_power_w"], 1e-6, 250.0)
-        self.noise_w = self._require("noise_w", p["noise_w"], 0.0, 1e-3)
-        self.sample_time_s = self._require("sample_time_s", p["sample_time_s"], 1e-6, 1.0)
-        self.quantum_efficiency = self._require("quantum_efficiency", p["quantum_efficiency"], 0.01, 1.0)
+        self.max_power_w = require_range("max_power_w", p["max_power_w"], 1e-6, 250.0)
+        self.noise_w = require_range("noise_w", p["noise_w"], 0.0, 1e-3)
+        self.sample_time_s = require_range("sample_time_s", p["sample_time_s"], 1e-6, 1.0)
+        self.quantum_efficiency = require_range("quantum_efficiency", p["quantum_efficiency"], 0.01, 1.0)
         super().__init__(name, world, p, serial)
 
-    @staticmethod
-    def _require(name: str, value, low: float, high: float) -> float:
-        value = float(value)
-        if not low <= value <= high:
-            raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-        return value
 
     # --- command table ---------------------------------------------------------------------
 
