@@ -12,7 +12,6 @@ Two things differ from plain pymeasure, on purpose:
 
 from __future__ import annotations
 
-import math
 import threading
 
 from pymeasure.instruments import Channel, Instrument, SCPIMixin
@@ -36,16 +35,6 @@ def typed_validator(validator):
 
 in_range = typed_validator(strict_range)
 in_set = typed_validator(strict_discrete_set)
-
-
-def dbm_to_w(dbm: float) -> float:
-    """Convert a power in dBm to W."""
-    return 1e-3 * 10 ** (dbm / 10)
-
-
-def w_to_dbm(watt: float) -> float:
-    """Convert a power in W (> 0) to dBm."""
-    return 10 * math.log10(watt / 1e-3)
 
 
 class _LockedIO:

@@ -116,19 +116,9 @@ def channel_members(*ids: int, prefix: str = "ch_") -> dict[str, str]:
 
 # -- SCPI commands that set a limited quantity -------------------------------------------------------
 
-#: SI factor of each unit (dBm is not linear: see :func:`to_si`).
-UNIT_SCALE = {"W": 1.0, "mW": 1e-3, "uW": 1e-6, "nW": 1e-9, "pW": 1e-12,
-              "V": 1.0, "Vpp": 1.0, "mV": 1e-3, "uV": 1e-6, "kV": 1e3, "A": 1.0, "mA": 1e-3, "uA": 1e-6}
 POWER_SUFFIXES = {"PW": "pW", "NW": "nW", "UW": "uW", "MW": "mW", "W": "W", "DBM": "dBm"}
 VOLTAGE_SUFFIXES = {"UV": "uV", "MV": "mV", "V": "V", "KV": "kV"}
 CURRENT_SUFFIXES = {"UA": "uA", "MA": "mA", "A": "A"}
-
-
-def to_si(value: float, unit: str) -> float:
-    """Convert ``value`` in ``unit`` to SI (W, V, A); dBm becomes W."""
-    if unit == "dBm":
-        return 1e-3 * 10 ** (value / 10)
-    return value * UNIT_SCALE[unit]
 
 
 @dataclass(frozen=True)

@@ -27,11 +27,11 @@ from pyvisa import util as visa_util
 from drivers.errors import InstrumentError
 from drivers.limits import (
     CHILD, COMMON_COMMANDS, RAW, READ, SET, Enables, Limited, LimitedCommand, LimitedSetting, Reaches,
-    limited_settings, member_table, split_message, to_si,
+    limited_settings, member_table, split_message,
 )
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
-from labctl.units import dbm_to_w, w_to_dbm
+from labctl.units import dbm_to_w, to_si, w_to_dbm
 
 log = logging.getLogger(__name__)
 

@@ -41,9 +41,10 @@ from enum import IntEnum
 
 import numpy as np
 from pymeasure.instruments import Instrument
-from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set
+from drivers.base import LabChannel, LabInstrument, in_range, in_set
 from drivers.errors import DriverError, InstrumentError, ValueOutOfRange
 from drivers.limits import READ, SET, channel_members
+from drivers.units import dbm_to_w
 
 #: Settable calibration wavelength, in m (InGaAs sensors, data sheet).
 WAVELENGTH_RANGE_M = (1250e-9, 1650e-9)

@@ -42,6 +42,7 @@ from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
 from drivers.limits import READ, SET
+from drivers.units import dbm_to_w
 
 #: Operation wavelength range of the default head (S155C, InGaAs), in nm.
 WAVELENGTH_RANGE_NM = (800.0, 1700.0)
@@ -60,11 +61,6 @@ def _count(value, values):
     if int(value) != value:
         raise ValueOutOfRange(f"averaging count must be an integer, got {value!r}")
     return int(_range(int(value), values))
-
-
-def dbm_to_w(dbm: float) -> float:
-    """Convert a power in dBm to W."""
-    return 1e-3 * 10 ** (dbm / 10)
 
 
 class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):

@@ -20,13 +20,13 @@ from drivers.keysight.n6700 import KeysightN6700
 from drivers.keysight.n7714a import KeysightN7714A
 from drivers.labctl_fw.occ import OCC16
 from drivers.limits import (CHILD, POWER_SUFFIXES, RAW, READ, SET, Enables, Limited, LimitedCommand,
-                            header_pattern, limited_settings, member_table, to_si)
+                            header_pattern, limited_settings, member_table)
 from drivers.santec.tsl570 import SantecTSL570
 from drivers.thorlabs.mbx import ThorlabsMBX
 from labctl.config import SafetyLimits
 from labctl.errors import SafetyLimitError
 from labctl.safety import ROLE_QUANTITIES, Guarded, RawAccess, UnguardedMemberError, checks_for
-from labctl.units import w_to_dbm
+from labctl.units import to_si, w_to_dbm
 from sim_backends import LabSimVisaLibrary
 from sim_backends.scpi import ScpiError
 
