@@ -32,12 +32,12 @@ from enum import IntFlag
 from typing import Iterable, Mapping, Sequence
 
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import LabChannel, LabInstrument
+from drivers.base import LabChannel, LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
 from drivers.limits import (CURRENT_SUFFIXES, READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand,
                             channel_members)
+from drivers.scpi import channel_list, grouped_message
 
 #: What an output emits once on: its voltage setpoint and current limit.
 _OUTPUT_LEVELS = (("voltage", "dc_voltage", "V"), ("current_limit", "dc_current_limit", "A"))
@@ -92,37 +92,6 @@ MODULES: dict[str, ModuleRating] = {
 CHANNEL_IDS = (1, 2, 3, 4)  #: The N6700C mainframe holds up to four modules.
 
 
-def _strict_range(value, values):
-    """pymeasure's strict_range, raising the typed :class:`ValueOutOfRange`."""
-    try:
-        return strict_range(value, values)
-    except (ValueError, TypeError) as exc:
-        raise ValueOutOfRange(str(exc)) from None
-
-
-def channel_list(channels: Iterable[int]) -> str:
-    """Format channels as an N6700 channel list, using ``a:b`` for runs of three or more.
-
-    ``[1, 2, 3, 4]`` -> ``(@1:4)``, ``[1, 3]`` -> ``(@1,3)``, ``[1, 2, 4]`` -> ``(@1,2,4)``.
-    """
-    chans = sorted(set(int(c) for c in channels))
-    if not chans:
-        raise ValueError("a channel list needs at least one channel")
-    parts: list[str] = []
-    start = prev = chans[0]
-    for c in chans[1:] + [None]:
-        if c is not None and c == prev + 1:
-            prev = c
-            continue
-        if prev - start >= 2:
-            parts.append(f"{start}:{prev}")
-        else:
-            parts.extend(str(x) for x in range(start, prev + 1))
-        if c is not None:
-            start = prev = c
-    return "(@" + ",".join(parts) + ")"
-
-
 class N6700Channel(LabChannel):
     """One output (module) of the N6700 mainframe; implements the ``DCSourceChannel`` role."""
 
@@ -139,7 +108,7 @@ class N6700Channel(LabChannel):
         "VOLT %g,(@{ch})",
         """Control the output voltage setpoint (float, V, 0 .. 102 % of the module rating,
         e.g. 0 .. 20.4 V for an N6733B).""",
-        validator=_strict_range,
+        validator=in_range,
         values=(0.0, 20.4),
         dynamic=True,
         check_set_errors=True,
@@ -150,7 +119,7 @@ class N6700Channel(LabChannel):
         "CURR %g,(@{ch})",
         """Control the current limit, the constant-current setpoint (float, A, 0 .. 102 % of the
         module rating, e.g. 0 .. 2.55 A for an N6733B).""",
-        validator=_strict_range,
+        validator=in_range,
         values=(0.0, 2.55),
         dynamic=True,
         check_set_errors=True,
@@ -160,7 +129,7 @@ class N6700Channel(LabChannel):
         "OUTP? (@{ch})",
         "OUTP %d,(@{ch})",
         """Control whether the output is on (bool).""",
-        validator=strict_discrete_set,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -171,7 +140,7 @@ class N6700Channel(LabChannel):
         "VOLT:PROT %g,(@{ch})",
         """Control the over-voltage protection level (float, V, 0 .. module maximum,
         e.g. 0 .. 22 V for an N6733B).""",
-        validator=_strict_range,
+        validator=in_range,
         values=(0.0, 22.0),
         dynamic=True,
         check_set_errors=True,
@@ -351,12 +320,10 @@ class KeysightN6700(LabInstrument):
         if not settings:
             raise ValueError("no channels given")
         self._check_channels(settings)
-        groups: dict[str, list[int]] = {}  # formatted value -> channels, in channel order
-        for ch in sorted(settings):
-            limits = self.channels[ch].limits[prop]
-            value = _strict_range(float(settings[ch]), limits)
-            groups.setdefault(f"{value:g}", []).append(ch)
-        message = ";".join(f"{header} {value},{channel_list(chs)}" for value, chs in groups.items())
+        # %g, as the channel properties send it
+        texts = {ch: f"{in_range(float(settings[ch]), self.channels[ch].limits[prop]):g}"
+                 for ch in sorted(settings)}
+        message = grouped_message(header, texts)
         self.write(message)
         self.check_errors()
         return message

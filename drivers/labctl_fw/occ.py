@@ -38,7 +38,7 @@ from pymeasure.instruments import Instrument
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
 from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand
-from drivers.keysight.n6700 import channel_list
+from drivers.scpi import SCPI_NUMBER, channel_list, format_number, grouped_message
 
 SYMBOL_RATE_RANGE = (1e6, 2.5e9)  #: Hz, symbol (DAC and ADC sample) rate.
 DAC_AMPLITUDE_RANGE = (0.05, 1.0)  #: V peak-to-peak, fast-DAC full scale.
@@ -50,8 +50,6 @@ SLOTS_RANGE = (1, 1 << 20)  #: symbol slots per tile.
 SETTLE_RANGE = (1e-6, 1e-2)  #: s, heater settling time before each tile.
 ADVANCE_RANGE = (0.0, 1e-3)  #: s, input launch advance.
 DEFAULT_RUN_TIMEOUT_S = 60.0  #: s, default wait for ``*OPC?`` after ``:INITiate``.
-
-_NUMBER = "%.10g"  # enough digits for every setting (e.g. 1.234567891e9 Hz) without noise digits
 
 
 class OCCTimeoutError(DriverError, TimeoutError):
@@ -172,7 +170,7 @@ class OCC16(LabInstrument):
 
     symbol_rate = Instrument.control(
         ":SYMB:RATE?",
-        ":SYMB:RATE " + _NUMBER,
+        ":SYMB:RATE " + SCPI_NUMBER,
         """Control the symbol rate, the DAC and ADC sample rate: one input code and one ADC sample per
         slot (float, Hz, 1e6 .. 2.5e9, *RST 1e9).""",
         validator=in_range,
@@ -182,7 +180,7 @@ class OCC16(LabInstrument):
 
     dac_amplitude = Instrument.control(
         ":DAC:AMPL?",
-        ":DAC:AMPL " + _NUMBER,
+        ":DAC:AMPL " + SCPI_NUMBER,
         """Control the fast-DAC full scale, which sets how far an input code swings the modulator: code c
         gives c / 32767 x amplitude / 2 (float, V peak-to-peak, 0.05 .. 1.0, *RST 0.5).""",
         validator=in_range,
@@ -192,7 +190,7 @@ class OCC16(LabInstrument):
 
     adc_range = Instrument.control(
         ":ADC:RANG?",
-        ":ADC:RANG " + _NUMBER,
+        ":ADC:RANG " + SCPI_NUMBER,
         """Control the ADC full-scale span, which sets resolution vs clipping: code c means
         adc_offset + c / 65536 x range (float, V, 0.01 .. 2.0, *RST 0.2).""",
         validator=in_range,
@@ -202,7 +200,7 @@ class OCC16(LabInstrument):
 
     adc_offset = Instrument.control(
         ":ADC:OFFS?",
-        ":ADC:OFFS " + _NUMBER,
+        ":ADC:OFFS " + SCPI_NUMBER,
         """Control the ADC centre voltage, to centre the photodiode signal in the range
         (float, V, -1 .. 1, *RST 0).""",
         validator=in_range,
@@ -212,7 +210,7 @@ class OCC16(LabInstrument):
 
     heater_limit = Instrument.control(
         ":HEAT:LIM?",
-        ":HEAT:LIM " + _NUMBER,
+        ":HEAT:LIM " + SCPI_NUMBER,
         """Control the largest heater voltage a table may hold, the controller's own guard for the
         microring heaters: a table above it is rejected whole (float, V, 0 .. 10, *RST 5).""",
         validator=in_range,
@@ -233,7 +231,7 @@ class OCC16(LabInstrument):
 
     settle_time = Instrument.control(
         ":TILE:SETT?",
-        ":TILE:SETT " + _NUMBER,
+        ":TILE:SETT " + SCPI_NUMBER,
         """Control the wait after the heaters switch to a tile's voltages, so the rings settle before its
         slots play (float, s, 1e-6 .. 1e-2, *RST 2e-5).""",
         validator=in_range,
@@ -243,7 +241,7 @@ class OCC16(LabInstrument):
 
     input_advance = Instrument.control(
         ":INP:ADV?",
-        ":INP:ADV " + _NUMBER,
+        ":INP:ADV " + SCPI_NUMBER,
         """Control how long before their slots the inputs are launched, to cancel the edge -> centre
         fibre delay found by calibration (float, s, 0 .. 1e-3, *RST 0).""",
         validator=in_range,
@@ -363,7 +361,7 @@ class OCC16(LabInstrument):
         value = self._bias_value(volts)
         with self.lock:
             channel = self._channel(channel)
-            self._command(f":BIAS:VOLT {_NUMBER % value},(@{channel})")
+            self._command(f":BIAS:VOLT {format_number(value)},(@{channel})")
 
     def get_bias(self, channel: int) -> float:
         """Get one input modulator's bias DAC setting (V), to check or record the operating point."""
@@ -393,11 +391,8 @@ class OCC16(LabInstrument):
                     f"set_biases needs one voltage per input: {n_in} values for channels 1 .. {n_in}, "
                     f"got {len(values)}; use set_bias(channel, volts) for a single channel"
                 )
-            groups: dict[str, list[int]] = {}
-            for channel, value in enumerate(values, start=1):
-                groups.setdefault(_NUMBER % value, []).append(channel)
-            message = ";".join(f":BIAS:VOLT {text},{channel_list(chs)}" for text, chs in groups.items())
-            self._command(message)
+            texts = {channel: format_number(value) for channel, value in enumerate(values, start=1)}
+            self._command(grouped_message(":BIAS:VOLT", texts))
 
     def get_biases(self) -> np.ndarray:
         """Get every bias DAC setting in one query, ``[k]`` = channel k + 1 (V), for snapshots."""

@@ -11,8 +11,8 @@ from drivers.keysight.n6700 import (
     KeysightN6700,
     N6700Channel,
     OperationStatus,
-    channel_list,
 )
+from drivers.scpi import channel_list
 
 OK = ("SYST:ERR?", '0,"No error"')
 
