@@ -29,11 +29,10 @@ from __future__ import annotations
 from enum import IntEnum
 
 from pymeasure.instruments import Instrument
-from drivers.base import LabChannel, LabInstrument, dbm_to_w, in_range, in_set, w_to_dbm
-from drivers.errors import ValueOutOfRange
+from drivers.base import LabChannel, LabInstrument, in_range, in_set
+from drivers.laser import TunableLaserSI
 from drivers.limits import POWER_SUFFIXES, READ, SET, Enables, Limited, LimitedCommand, channel_members
-
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
+from drivers.units import to_si, w_to_dbm
 
 #: C-band tuning range of the N7711A/N7714A, in m (data sheet: 191.50 THz .. 196.25 THz).
 WAVELENGTH_RANGE_M = (1527.605e-9, 1565.496e-9)
@@ -51,10 +50,11 @@ class PowerUnit(IntEnum):
 _range = in_range
 _choice = in_set
 
+#: The SI unit name of each :class:`PowerUnit`.
+_UNIT_NAMES = {PowerUnit.DBM: "dBm", PowerUnit.W: "W"}
 
 
-
-class KeysightN7714ALaser(LabChannel):
+class KeysightN7714ALaser(TunableLaserSI, LabChannel):
     """One laser port (``:SOURce<n>``) of an N7714A/N7711A; satisfies the ``TunableLaser`` role."""
 
     safety_members = {
@@ -141,28 +141,12 @@ class KeysightN7714ALaser(LabChannel):
 
     # --- role interface (SI) --------------------------------------------------------------------
 
-    def _to_watt(self, reading: float, unit: PowerUnit) -> float:
-        return dbm_to_w(reading) if unit == PowerUnit.DBM else float(reading)
-
-    @property
-    def power(self) -> float:
-        """Control the output power setpoint, in W (float; set range +6 dBm .. +13.5 dBm).
-
-        Reading asks the power unit first, then the setpoint, and converts; setting sends dBm with
-        an explicit suffix.
-        """
+    def _power_reading(self) -> tuple[float, str]:
         unit = self.power_unit
-        return self._to_watt(self.power_level, unit)
+        return self.power_level, _UNIT_NAMES[unit]
 
-    @power.setter
-    def power(self, watt: float) -> None:
-        if not watt > 0:
-            raise ValueOutOfRange(f"power {watt!r} W is not a positive optical power")
-        dbm = w_to_dbm(watt)
-        try:
-            self.power_setpoint_dbm = dbm
-        except ValueOutOfRange as exc:
-            raise ValueOutOfRange(f"power {watt:g} W ({dbm:.2f} dBm) refused for port {self.id}: {exc}") from None
+    def _send_power(self, watt: float, dbm: float) -> None:
+        self.power_setpoint_dbm = dbm
 
     @property
     def power_dbm(self) -> float:
@@ -176,19 +160,8 @@ class KeysightN7714ALaser(LabChannel):
     @property
     def power_range(self) -> tuple[float, float]:
         """Get the (lowest, highest) settable output power the instrument reports, in W."""
-        unit = self.power_unit
-        return self._to_watt(self.power_level_min, unit), self._to_watt(self.power_level_max, unit)
-
-    @property
-    def frequency(self) -> float:
-        """Control the optical frequency setpoint, in Hz, as c / :attr:`wavelength` (float)."""
-        return SPEED_OF_LIGHT / self.wavelength
-
-    @frequency.setter
-    def frequency(self, hertz: float) -> None:
-        if not hertz > 0:
-            raise ValueOutOfRange(f"frequency {hertz!r} Hz is not a positive optical frequency")
-        self.wavelength = SPEED_OF_LIGHT / hertz
+        unit = _UNIT_NAMES[self.power_unit]
+        return to_si(self.power_level_min, unit), to_si(self.power_level_max, unit)
 
     def shutdown(self) -> None:
         """Turn this port's output off (the safe state)."""

@@ -40,9 +40,10 @@ from pymeasure.instruments.validators import strict_discrete_range
 
 from drivers.base import LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
+from drivers.laser import TunableLaserSI
 from drivers.limits import READ, SET, Enables, Limited, LimitedCommand
-
-SPEED_OF_LIGHT = 299_792_458.0  # m/s
+from drivers.scpi import SCPI_NUMBER
+from drivers.units import SPEED_OF_LIGHT, from_si, to_si
 
 #: Wavelength range of the TSL-570 C+L model, in m.
 WAVELENGTH_RANGE_M = (1480e-9, 1640e-9)
@@ -95,7 +96,7 @@ def _frequency_step_ranges(low_m: float, high_m: float):
 
 def _power_ranges(low_dbm: float, high_dbm: float):
     # the mW range is rounded inwards to 0.1 uW so that it never exceeds the dBm range
-    low_mw = math.ceil(10 ** (low_dbm / 10) * 1e4) / 1e4
+    low_mw = math.ceil(10 ** (low_dbm / 10) * 1e4) / 1e4  # 10 ** (dBm / 10) is the power in mW
     high_mw = math.floor(10 ** (high_dbm / 10) * 1e4) / 1e4
     return ((low_dbm, high_dbm), (low_mw, high_mw))
 
@@ -103,7 +104,7 @@ def _power_ranges(low_dbm: float, high_dbm: float):
 def _wavelength_control(command: str, what: str, ranges) -> property:
     return Instrument.control(
         f"{command}?",
-        f"{command} %.10g",
+        f"{command} {SCPI_NUMBER}",
         f"""Control the {what}, in nm (Legacy command set) or m (SCPI command set)
         (float strictly in {ranges[0][0]:g} .. {ranges[0][1]:g} nm or the same range in m).""",
         validator=_either_range,
@@ -116,7 +117,7 @@ def _wavelength_control(command: str, what: str, ranges) -> property:
 def _frequency_control(command: str, what: str, ranges) -> property:
     return Instrument.control(
         f"{command}?",
-        f"{command} %.10g",
+        f"{command} {SCPI_NUMBER}",
         f"""Control the {what}, in THz (Legacy command set) or Hz (SCPI command set)
         (float strictly in {ranges[0][0]:g} .. {ranges[0][1]:g} THz or the same range in Hz).""",
         validator=_either_range,
@@ -126,7 +127,7 @@ def _frequency_control(command: str, what: str, ranges) -> property:
     )
 
 
-class SantecTSL570(LabInstrument, TSL570):
+class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
     """Santec TSL-570 tunable laser; also a ``TunableLaser`` in SI units.
 
     .. code-block:: python
@@ -331,44 +332,20 @@ class SantecTSL570(LabInstrument, TSL570):
         _range(metres, self._wavelength_range_m)
         self.wavelength_setpoint = metres * 1e9 if self._legacy() else metres
 
-    @property
-    def frequency(self) -> float:
-        """Control the output frequency setpoint, in Hz, as c / :attr:`wavelength` (float)."""
-        return SPEED_OF_LIGHT / self.wavelength
-
-    @frequency.setter
-    def frequency(self, hertz: float) -> None:
-        if not hertz > 0:
-            raise ValueOutOfRange(f"frequency {hertz!r} Hz is not a positive optical frequency")
-        self.wavelength = SPEED_OF_LIGHT / hertz
-
-    def _to_watt(self, reading: float, unit: str) -> float:
-        return 1e-3 * 10 ** (reading / 10) if unit == "dBm" else reading * 1e-3
-
-    @property
-    def power(self) -> float:
-        """Control the output power setpoint, in W (float strictly within
-        :attr:`power_range_dbm`). Asks the power unit first, then converts."""
+    def _power_reading(self) -> tuple[float, str]:
         unit = self.power_unit
-        return self._to_watt(self.power_setpoint, unit)
+        return self.power_setpoint, unit
 
-    @power.setter
-    def power(self, watt: float) -> None:
-        if not watt > 0:
-            raise ValueOutOfRange(f"power {watt!r} W is not a positive optical power")
-        dbm = 10 * math.log10(watt / 1e-3)
-        try:
-            _range(dbm, self._power_range_dbm)
-        except ValueOutOfRange as exc:
-            raise ValueOutOfRange(f"power {watt:g} W ({dbm:.2f} dBm) refused: {exc}") from None
+    def _send_power(self, watt: float, dbm: float) -> None:
+        _range(dbm, self._power_range_dbm)
         unit = self.power_unit
-        self.power_setpoint = dbm if unit == "dBm" else watt * 1e3
+        self.power_setpoint = from_si(watt, unit)
 
     @property
     def actual_power(self) -> float:
         """Measure the monitored optical output power, in W (float)."""
         unit = self.power_unit
-        return self._to_watt(self.power_monitor, unit)
+        return to_si(self.power_monitor, unit)
 
     def shutdown(self) -> None:
         """Turn the laser output off (the safe state)."""

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import pytest
 from pymeasure.test import expected_protocol
 
@@ -221,15 +219,6 @@ def test_power_setting_error_raises():
         with pytest.raises(InstrumentError) as info:
             inst.ch_2.power = 10e-3
     assert info.value.codes == [-221]
-
-
-def test_dbm_watt_helpers_are_inverse():
-    from drivers.keysight.n7714a import dbm_to_w, w_to_dbm
-
-    for dbm in (-10.0, 0.0, 6.0, 13.5):
-        assert w_to_dbm(dbm_to_w(dbm)) == pytest.approx(dbm)
-    assert dbm_to_w(0.0) == pytest.approx(1e-3)
-    assert math.isclose(w_to_dbm(10e-3), 10.0)
 
 
 def test_a_garbled_error_queue_reply_is_a_typed_error_naming_the_reply():
