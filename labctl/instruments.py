@@ -36,6 +36,7 @@ class TunableLaser(Protocol):
 
     wavelength: float  #: Control the emission wavelength setpoint, in m.
     power: float  #: Control the optical output power setpoint, in W.
+    power_range: tuple[float, float]  #: Get the (lowest, highest) settable output power, in W.
     output_enabled: bool  #: Control whether light is emitted.
 
     def shutdown(self) -> None:
@@ -73,6 +74,8 @@ class ArbitraryWaveformGenerator(Protocol):
     """Instrument-wide controls of an AWG."""
 
     sample_rate: float  #: Control the DAC sample rate, in Sa/s.
+    segment_granularity: int  #: Get the step of valid waveform lengths, in samples.
+    min_segment_samples: int  #: Get the shortest valid waveform length, in samples.
 
     def run(self) -> None:
         """Start playing the uploaded waveforms on all enabled channels."""
@@ -183,6 +186,9 @@ class OpticalCoreController(Protocol):
 
     def execute(self, heater_volts: np.ndarray, input_codes: np.ndarray, timeout_s: float = 60.0) -> np.ndarray:
         """Load, run and fetch one program; return its int16 ADC codes ``(T, S, n_outputs)``."""
+
+    def to_volts(self, codes: np.ndarray) -> np.ndarray:
+        """Convert ADC codes to volts at the present ADC span and centre (float array, same shape)."""
 
     def shutdown(self) -> None:
         """Turn every output off (the safe state)."""

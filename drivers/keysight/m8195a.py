@@ -339,6 +339,7 @@ class KeysightM8195A(LabInstrument):
     safety_members = {
         **channel_members(1, 2, 3, 4), "sample_rate": SET, "dac_mode": SET, "extended_memory_divider": SET,
         "continuous": SET, "gated": SET, "arm_source": SET, "run": SET, "stop": SET, "send_trigger": SET,
+        "segment_granularity": READ, "min_segment_samples": READ,
     }
     #: Output levels (section 6.16): amplitude in Vpp, offset and the high/low levels in V.
     limited_commands = (
@@ -353,6 +354,16 @@ class KeysightM8195A(LabInstrument):
         kwargs.setdefault("read_termination", "\n")
         kwargs.setdefault("write_termination", "\n")
         super().__init__(adapter, name, **kwargs)
+
+    @property
+    def segment_granularity(self) -> int:
+        """Get the step of valid waveform lengths, in samples (a segment is a multiple of it)."""
+        return SEGMENT_GRANULARITY
+
+    @property
+    def min_segment_samples(self) -> int:
+        """Get the shortest valid waveform length, in samples."""
+        return SEGMENT_MIN_LENGTH
 
     sample_rate = Instrument.control(
         ":FREQ:RAST?",

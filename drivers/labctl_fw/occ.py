@@ -50,6 +50,7 @@ SLOTS_RANGE = (1, 1 << 20)  #: symbol slots per tile.
 SETTLE_RANGE = (1e-6, 1e-2)  #: s, heater settling time before each tile.
 ADVANCE_RANGE = (0.0, 1e-3)  #: s, input launch advance.
 DEFAULT_RUN_TIMEOUT_S = 60.0  #: s, default wait for ``*OPC?`` after ``:INITiate``.
+ADC_CODE_SPAN = 65536.0  #: ADC codes per ``adc_range``: code c is ``adc_offset + c / 65536 x adc_range`` V.
 
 
 class OCCTimeoutError(DriverError, TimeoutError):
@@ -109,7 +110,7 @@ class OCC16(LabInstrument):
         "input_advance": SET, "run": SET,
         # heater tables are checked when loaded; the DAC swing and the biases are what turning on emits
         "output_enabled": Enables((("dac_amplitude", "dac_amplitude", "Vpp"), ("get_biases", "bias_voltage", "V"))),
-        "n_inputs": READ, "n_outputs": READ, "get_bias": READ, "get_biases": READ, "fetch": READ,
+        "n_inputs": READ, "n_outputs": READ, "get_bias": READ, "get_biases": READ, "fetch": READ, "to_volts": READ,
         "table_tile_count": READ, "input_code_count": READ, "result_code_count": READ,
     }
     #: docs/occ_protocol.md: the heater guard, heater tables (float32 LE volts), bias DACs, fast-DAC swing.
@@ -523,6 +524,11 @@ class OCC16(LabInstrument):
                 f"codes are {2 * expected} bytes"
             )
         return np.frombuffer(payload, dtype="<i2").astype(np.int16).reshape(tiles, slots, n_out)
+
+    def to_volts(self, codes: np.ndarray) -> np.ndarray:
+        """Convert ADC codes (from :meth:`fetch` or :meth:`execute`) to volts at the present ADC span and
+        centre: ``adc_offset + code / 65536 x adc_range`` (float64 array, same shape)."""
+        return self.adc_offset + np.asarray(codes, dtype=np.float64) * (self.adc_range / ADC_CODE_SPAN)
 
     def execute(self, heater_volts: np.ndarray, input_codes: np.ndarray,
                 timeout_s: float = DEFAULT_RUN_TIMEOUT_S) -> np.ndarray:

@@ -256,7 +256,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
     safety_members = {
         "power": Limited("optical_power", "W"),
         "power_setpoint": Limited("optical_power", lambda laser: laser.power_unit),  # "dBm" or "mW"
-        "power_unit": SET, "power_monitor": READ, "actual_power": READ, "power_range_dbm": READ,
+        "power_unit": SET, "power_monitor": READ, "actual_power": READ, "power_range_dbm": READ, "power_range": READ,
         "command_set": SET, "output_enabled": Enables((("power", "optical_power", "W"),)), "wavelength": SET, "frequency": SET,
         "wavelength_range": READ, "wavelength_min": READ, "wavelength_max": READ,
         "frequency_min": READ, "frequency_max": READ,
@@ -313,6 +313,11 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
             raise ValueOutOfRange(f"power range {limits!r} is not (low, high) in dBm")
         self._power_range_dbm = (low, high)
         self.power_setpoint_values = _power_ranges(low, high)
+
+    @property
+    def power_range(self) -> tuple[float, float]:
+        """Get the (lowest, highest) settable output power, in W (from :attr:`power_range_dbm`)."""
+        return tuple(to_si(v, "dBm") for v in self._power_range_dbm)
 
     # --- role interface (SI) ----------------------------------------------------------------
 
