@@ -285,6 +285,27 @@ def _no_suffix(suffix: str) -> float:
 # --- binary blocks -------------------------------------------------------------------------
 
 
+#: What SCPI-99 (7.2.1) answers for an infinite or undefined number.
+SCPI_INFINITY = 9.9e37
+SCPI_NAN = 9.91e37
+
+
+def format_number(value: float, digits: int | None = None, *, sign: bool = False, exponent_digits: int = 2) -> str:
+    """A number in NR3 form as a simulated instrument answers it: ``digits`` after the point
+    (None: the fewest, from 6, that read back as exactly the same double), a leading ``+`` when
+    ``sign``, the exponent zero-padded to ``exponent_digits`` (``format_number(1.55e-6, 8, sign=True,
+    exponent_digits=3)`` is ``+1.55000000E-006``). Infinities and NaN are SCPI-99's +-9.9E37 and 9.91E37."""
+    value = float(value)
+    if math.isnan(value):
+        value = SCPI_NAN
+    elif math.isinf(value):
+        value = math.copysign(SCPI_INFINITY, value)
+    if digits is None:
+        digits = next((d for d in range(6, 17) if float(f"{value:.{d}E}") == value), 16)
+    mantissa, exponent = f"{value:{'+' if sign else ''}.{digits}E}".split("E")
+    return f"{mantissa}E{int(exponent):+0{exponent_digits + 1}d}"
+
+
 def definite_block(payload: bytes) -> bytes:
     """Format ``payload`` as an IEEE 488.2 definite-length arbitrary block."""
     length = str(len(payload)).encode()

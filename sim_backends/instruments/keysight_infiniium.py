@@ -106,7 +106,7 @@ from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import ResponseCache, band_grid, lowpass_memory_s
 from sim_backends.physics.converters import RESPONSES, lowpass_response
 from sim_backends.physics.validation import param
-from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError, definite_block
+from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError, definite_block, format_number
 from sim_backends.world import ELECTRICAL_IN
 
 CHANNELS = (1, 2, 3, 4)
@@ -139,14 +139,8 @@ def _flag(value: bool) -> str:
     return "1" if value else "0"
 
 
-def nr3(value: float) -> str:
-    """An NR3 number with the fewest digits that read back as exactly the same double."""
-    value = float(value)
-    for digits in range(6, 17):
-        text = f"{value:.{digits}E}"
-        if float(text) == value:
-            return text
-    return f"{value:.16E}"
+#: NR3 with the fewest digits that read back as exactly the same double.
+nr3 = format_number
 
 
 def _short(mnemonic: str) -> str:

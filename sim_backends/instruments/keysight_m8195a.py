@@ -77,6 +77,7 @@ on a full instrument, and ``:TRACe:FREE?`` reports the capped size.
 from __future__ import annotations
 
 import math
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -95,7 +96,7 @@ from sim_backends.physics.components import (
 )
 from sim_backends.physics.filters import KINDS, LowPass
 from sim_backends.physics.validation import param
-from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError
+from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError, format_number
 from sim_backends.world import ELECTRICAL_OUT
 
 CHANNELS = (1, 2, 3, 4)
@@ -134,8 +135,7 @@ _DAC_MODE_LONG = {"SINGLE": "SING", "DUAL": "DUAL", "FOUR": "FOUR", "MARKER": "M
                   "DCDUPLICATE": "DCD", "DCMARKER": "DCM"}
 
 
-def _nr3(value: float) -> str:
-    return f"{value:.10E}"
+_nr3 = partial(format_number, digits=10)
 
 
 class SimKeysightM8195A(SimInstrument):

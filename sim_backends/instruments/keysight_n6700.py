@@ -43,13 +43,14 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from functools import partial
 from typing import Any
 
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.validation import require_non_negative
-from sim_backends.scpi import Call, CommandTree, Param, ScpiError
+from sim_backends.scpi import Call, CommandTree, Param, ScpiError, format_number
 from sim_backends.world import ELECTRICAL_OUT
 
 
@@ -105,9 +106,8 @@ class OutputState:
     ov_tripped: bool = False
 
 
-def _fmt(value: float) -> str:
-    """Numbers as the N6700 returns them: +n.nnnnnnE+nn."""
-    return f"{value:+.6E}"
+#: Numbers as the N6700 returns them: +n.nnnnnnE+nn.
+_fmt = partial(format_number, digits=6, sign=True)
 
 
 def _rejoin_channel_list(params: list[Param]) -> list[Param]:

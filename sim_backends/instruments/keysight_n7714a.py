@@ -34,32 +34,28 @@ minimum setting, unit dBm, all outputs off.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
+from functools import partial
 
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.laser import laser_field
+from sim_backends.physics.units import dbm_to_w, w_to_dbm
 from sim_backends.physics.validation import param
-from sim_backends.scpi import Call, CommandTree, Param, ScpiError
+from sim_backends.scpi import Call, CommandTree, Param, ScpiError, format_number
 from sim_backends.world import OPTICAL_OUT, Lightwave
 
 # --- unit helpers (the laser field itself is sim_backends.physics.laser.laser_field) -------------
 
 
-def dbm_to_w(dbm: float) -> float:
-    return 1e-3 * 10 ** (dbm / 10)
-
-
-def w_to_dbm(watt: float) -> float:
+def _dbm_of(watt: float) -> float:
+    """A power written in W for a setting kept in dBm: 0 W (or less) has no dBm value (-222)."""
     if not watt > 0:
         raise ScpiError(-222, f"{watt:g} W has no dBm value")
-    return 10 * math.log10(watt / 1e-3)
+    return w_to_dbm(watt)
 
 
-def scpi_float(value: float) -> str:
-    """Format a number the way Keysight lightwave instruments answer: ``+1.55000000E-006``."""
-    mantissa, exponent = f"{value:+.8E}".split("E")
-    return f"{mantissa}E{int(exponent):+04d}"
+#: Numbers the way Keysight lightwave instruments answer: ``+1.55000000E-006``.
+scpi_float = partial(format_number, digits=8, sign=True, exponent_digits=3)
 
 
 # --- the instrument ----------------------------------------------------------------------------------
@@ -161,7 +157,7 @@ class SimKeysightN7714A(SimInstrument):
         """Parse a power value (unsuffixed = current unit); return W."""
         low, high, default = self._power_limits(unit)
         if unit == "DBM":
-            return dbm_to_w(param.number("DBM", low, high, default, alt_units={"W": w_to_dbm}))
+            return dbm_to_w(param.number("DBM", low, high, default, alt_units={"W": _dbm_of}))
         return param.number("W", low, high, default, alt_units={"DBM": dbm_to_w})
 
     def _set_power(self, call: Call) -> None:

@@ -40,12 +40,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.units import dbm_to_w, w_to_dbm
 from sim_backends.physics.validation import require_non_negative
-from sim_backends.scpi import Call, CommandTree, ScpiError, definite_block
+from sim_backends.scpi import Call, CommandTree, ScpiError, definite_block, format_number
 from sim_backends.world import OPTICAL_IN, Lightwave
 
 #: The largest float32: what the meter answers for a reading above its range.
@@ -71,10 +73,8 @@ DEFAULT_PARAMS = {
 }
 
 
-def nr3(value: float) -> str:
-    """Format a float the way the instrument does: ``+1.23456000E-003``."""
-    mantissa, exponent = f"{value:+.8E}".split("E")
-    return f"{mantissa}E{int(exponent):+04d}"
+#: Numbers the way the instrument answers: ``+1.23456000E-003``.
+nr3 = partial(format_number, digits=8, sign=True, exponent_digits=3)
 
 
 @dataclass
@@ -95,7 +95,7 @@ class _Port:
 def _range_max_w(range_dbm: int) -> float:
     """Largest displayable power of a range, in W: range + 3 dB, except the top range."""
     top = range_dbm + (0 if range_dbm == RANGES_DBM[-1] else 3)
-    return 1e-3 * 10 ** (top / 10)
+    return dbm_to_w(top)
 
 
 class SimKeysightN7744A(SimInstrument):
@@ -212,7 +212,7 @@ class SimKeysightN7744A(SimInstrument):
     def _format_power(self, port: _Port, watt: float) -> str:
         if watt >= OVER_RANGE_VALUE or port.unit == 1:
             return nr3(watt)
-        return nr3(10 * math.log10(watt / 1e-3)) if watt > 0 else nr3(-200.0)
+        return nr3(w_to_dbm(watt)) if watt > 0 else nr3(-200.0)
 
     def _log(self, slot: int) -> np.ndarray:
         """Acquire the logging function's samples on ``slot`` (W, float32), advancing the clock."""

@@ -45,13 +45,13 @@ import re
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
-from sim_backends.instruments.keysight_n7714a import dbm_to_w
+from sim_backends.physics.constants import C
 from sim_backends.physics.laser import laser_field
+from sim_backends.physics.units import dbm_to_w, w_to_dbm
 from sim_backends.physics.validation import param
-from sim_backends.scpi import Call, CommandTree, Param, ScpiError
+from sim_backends.scpi import Call, CommandTree, Param, ScpiError, format_number
 from sim_backends.world import OPTICAL_OUT, Lightwave
 
-C = 299_792_458.0
 SWEEP_SPEEDS_NM_S = (1, 2, 5, 10, 20, 50, 100, 200)
 _SUFFIXED = re.compile(r"[0-9.]\s*[A-Za-z/]+\s*$")
 
@@ -110,15 +110,15 @@ class SimSantecTSL570(SimInstrument):
     # -- number formats and parsing ------------------------------------------------------------
 
     def _fmt_wavelength(self, metres: float) -> str:
-        return f"{metres * 1e9:.4f}" if self.legacy else f"{metres:.9E}"
+        return f"{metres * 1e9:.4f}" if self.legacy else format_number(metres, 9)
 
     def _fmt_frequency(self, hertz: float) -> str:
-        return f"{hertz * 1e-12:.5f}" if self.legacy else f"{hertz:.9E}"
+        return f"{hertz * 1e-12:.5f}" if self.legacy else format_number(hertz, 9)
 
     def _fmt_power(self, watt: float) -> str:
         if self.power_unit_mw:
             return f"{watt * 1e3:.4f}"
-        return f"{10 * math.log10(watt / 1e-3):.2f}"
+        return f"{w_to_dbm(watt):.2f}"
 
     def _wavelength_param(self, param: Param, low: float, high: float) -> float:
         """Parse a wavelength (nm or m by command set, or suffixed); return m."""

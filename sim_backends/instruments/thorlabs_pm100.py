@@ -28,12 +28,14 @@ from __future__ import annotations
 
 import math
 import re
+from functools import partial
 
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.units import w_to_dbm
 from sim_backends.physics.validation import require_range
-from sim_backends.scpi import Call, CommandTree, ScpiError
+from sim_backends.scpi import Call, CommandTree, ScpiError, format_number
 from sim_backends.world import OPTICAL_IN, Lightwave
 
 H_C_OVER_Q = 1.23984198e-6  # h c / q, in W m / A: R = eta * lambda / 1.2398e-6 m
@@ -57,9 +59,8 @@ RANGE_DECADES = 7  # max_power_w, /10, ..., /1e6
 _WITH_UNIT = re.compile(r"^[+-]?(\d+(?:\.\d*)?|\.\d+)(E[+-]?\d+)?[A-Z]+$")  # linear time on long digit runs
 
 
-def _number(value: float) -> str:
-    """Format a float the way the PM100 does: ``1.23456789E-03``."""
-    return f"{value:.8E}"
+#: Numbers the way the PM100 answers: ``1.23456789E-03``.
+_number = partial(format_number, digits=8)
 
 
 class SimThorlabsPM100(SimInstrument):
@@ -148,7 +149,7 @@ class SimThorlabsPM100(SimInstrument):
     def _format(self, watt: float) -> str:
         if self.unit == "W":
             return _number(watt)
-        return _number(10 * math.log10(watt / 1e-3) if watt > 0 else -200.0)
+        return _number(w_to_dbm(watt) if watt > 0 else -200.0)
 
     # --- handlers ------------------------------------------------------------------------------
 

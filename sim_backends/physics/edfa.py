@@ -38,6 +38,7 @@ import numpy as np
 
 from sim_backends.physics.constants import C, H
 from sim_backends.physics.filters import BANDPASS_SHAPES, bandpass_noise_bandwidth, optical_bandpass
+from sim_backends.physics.units import dbm_to_w
 from sim_backends.physics.validation import require_range, require_wavelengths
 
 SATURATION_MODELS = ("compression", "clamp")
@@ -93,7 +94,7 @@ class EDFA:
 
     @property
     def saturation_output_w(self) -> float:
-        return 10 ** (self.saturation_output_dbm / 10) * 1e-3
+        return dbm_to_w(self.saturation_output_dbm)
 
     def gain(self, input_power_w=0.0) -> np.ndarray | float:
         """Linear gain at total average input power ``input_power_w`` (W), per ``saturation_model``."""

@@ -10,6 +10,7 @@ from sim_backends.scpi import (
     ScpiError,
     absolute_headers,
     definite_block,
+    format_number,
     parse_pattern,
     parse_unit_suffix,
     split_message,
@@ -224,3 +225,24 @@ def test_very_long_hostile_text_gives_scpi_errors():
         assert err.value.code == code
     with pytest.raises(ScpiError):
         CommandTree().resolve("A" * 40000 + "!")
+
+
+# -- reply numbers ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("value, kwargs, text", [
+    (1.55e-6, dict(digits=8, sign=True, exponent_digits=3), "+1.55000000E-006"),   # Keysight lightwave
+    (1.23456789e-3, dict(digits=8), "1.23456789E-03"),                              # Thorlabs PM100
+    (-2.5, dict(digits=6, sign=True), "-2.500000E+00"),                             # Keysight N6700
+    (1e100, dict(digits=8, sign=True, exponent_digits=3), "+1.00000000E+100"),
+    (0.1, {}, "1.000000E-01"),                     # fewest digits that read back exactly
+    (0.1 + 0.2, {}, "3.0000000000000004E-01"),
+    (float("inf"), dict(digits=1), "9.9E+37"),     # SCPI-99's infinity and not-a-number
+    (float("-inf"), dict(digits=1, sign=True), "-9.9E+37"),
+    (float("nan"), dict(digits=2), "9.91E+37"),
+])
+def test_format_number_writes_nr3_in_the_instrument_s_style(value, kwargs, text):
+    from_text = format_number(value, **kwargs)
+    assert from_text == text
+    if "digits" not in kwargs:
+        assert float(from_text) == value
