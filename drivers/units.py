@@ -12,9 +12,12 @@ import numpy as np
 #: Speed of light in vacuum, m/s (exact, SI definition).
 SPEED_OF_LIGHT = 299_792_458.0
 
-#: SI factor of each linear unit a driver or a SCPI suffix may use (dBm is not linear: see :func:`to_si`).
-UNIT_SCALE = {"W": 1.0, "mW": 1e-3, "uW": 1e-6, "nW": 1e-9, "pW": 1e-12,
-              "V": 1.0, "Vpp": 1.0, "mV": 1e-3, "uV": 1e-6, "kV": 1e3, "A": 1.0, "mA": 1e-3, "uA": 1e-6}
+#: Power of ten of the SI factor of each linear unit a driver or a SCPI suffix may use (dBm is not
+#: linear: see :func:`to_si`). Kept as exponents so both directions multiply by an exact power of ten:
+#: ``from_si(x, "nm")`` is ``x * 1e9``, not ``x / 1e-9``, which differs in the last digit.
+UNIT_EXPONENT = {"W": 0, "mW": -3, "uW": -6, "nW": -9, "pW": -12,
+                 "V": 0, "Vpp": 0, "mV": -3, "uV": -6, "kV": 3, "A": 0, "mA": -3, "uA": -6,
+                 "m": 0, "nm": -9, "Hz": 0, "THz": 12}
 
 
 def _same_kind(value, result):
@@ -34,14 +37,14 @@ def w_to_dbm(watts):
 
 
 def to_si(value: float, unit: str) -> float:
-    """Convert ``value`` in ``unit`` (a key of :data:`UNIT_SCALE`, or ``"dBm"``) to SI (W, V, A)."""
+    """Convert ``value`` in ``unit`` (a key of :data:`UNIT_EXPONENT`, or ``"dBm"``) to SI (W, V, A, m, Hz)."""
     if unit == "dBm":
         return dbm_to_w(value)
-    return float(value) * UNIT_SCALE[unit]
+    return float(value) * 10.0 ** UNIT_EXPONENT[unit]
 
 
 def from_si(value: float, unit: str) -> float:
-    """Convert an SI ``value`` (W, V, A) to ``unit`` (a key of :data:`UNIT_SCALE`, or ``"dBm"``)."""
+    """Convert an SI ``value`` (W, V, A, m, Hz) to ``unit`` (a key of :data:`UNIT_EXPONENT`, or ``"dBm"``)."""
     if unit == "dBm":
         return w_to_dbm(value)
-    return float(value) / UNIT_SCALE[unit]
+    return float(value) * 10.0 ** -UNIT_EXPONENT[unit]

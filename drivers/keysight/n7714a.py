@@ -32,7 +32,7 @@ from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, in_range, in_set
 from drivers.laser import TunableLaserSI
 from drivers.limits import POWER_SUFFIXES, READ, SET, Enables, Limited, LimitedCommand, channel_members
-from drivers.units import to_si, w_to_dbm
+from drivers.units import from_si, to_si, w_to_dbm
 
 #: C-band tuning range of the N7711A/N7714A, in m (data sheet: 191.50 THz .. 196.25 THz).
 WAVELENGTH_RANGE_M = (1527.605e-9, 1565.496e-9)
@@ -74,7 +74,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
         resolution (float strictly from 1527.605e-9 to 1565.496e-9).""",
         validator=_range,
         values=WAVELENGTH_RANGE_M,
-        set_process=lambda m: m * 1e9,
+        set_process=lambda metres: from_si(metres, "nm"),
         check_set_errors=True,
         dynamic=True,
     )

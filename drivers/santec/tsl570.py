@@ -330,12 +330,12 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         :attr:`wavelength_range`). Asks the command set first, then converts."""
         legacy = self._legacy()
         value = self.wavelength_setpoint
-        return value * 1e-9 if legacy else value
+        return to_si(value, "nm") if legacy else value
 
     @wavelength.setter
     def wavelength(self, metres: float) -> None:
         _range(metres, self._wavelength_range_m)
-        self.wavelength_setpoint = metres * 1e9 if self._legacy() else metres
+        self.wavelength_setpoint = from_si(metres, "nm") if self._legacy() else metres
 
     def _power_reading(self) -> tuple[float, str]:
         unit = self.power_unit

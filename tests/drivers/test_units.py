@@ -71,3 +71,10 @@ def test_channel_list_runs():
 def test_grouped_message_shares_a_channel_list_per_value_in_channel_order():
     texts = {4: "2", 1: "1.5", 2: "1.5", 3: "1.5", 5: "1.5"}
     assert grouped_message("VOLT", texts) == "VOLT 1.5,(@1:3,5);VOLT 2,(@4)"
+
+
+def test_lengths_and_frequencies_convert_by_exact_powers_of_ten():
+    assert from_si(1550.1234e-9, "nm") == 1550.1234e-9 * 1e9
+    assert to_si(1550.1234, "nm") == 1550.1234 * 1e-9
+    assert to_si(193.1, "THz") == pytest.approx(193.1e12, rel=1e-15)
+    assert from_si(2e-3, "mW") == 2e-3 * 1e3
