@@ -1,52 +1,47 @@
-"""Simulated OCC-16 optical core controller, evaluated at symbol level (docs/occ_protocol.md).
+"""Simulated OCC-16 optical core controller: its SCPI, its state and its wiring (docs/occ_protocol.md).
 
 The controller (an RFSoC-class converter board with labctl firmware) drives a weight-stationary
 optical core: fast DACs ``dac1..dacN_in`` -> RF drivers -> input MZMs (inputs "modulated into light"),
 bias DACs ``bias1..`` -> the MZMs' DC electrodes, heater DACs ``heater<q>_<k>`` -> microring weight
-banks, and ADCs ``adc1..adcN_out`` <- photodiodes. Its SCPI is the firmware's (docs/occ_protocol.md).
+banks, and ADCs ``adc1..adcN_out`` <- photodiodes. This module is the firmware's SCPI and what the
+controller finds on the bench (through the World's public graph API); the numbers of a program come
+from the symbol-level core model ``sim_backends.physics.stationary_core`` (its docstring: the physics,
+and why symbol level).
 
-Why symbol level: a program moves a whole layer (millions of symbol slots); a waveform simulation
-of every slot through every part would take hours. Between a modulator and a photodiode the
-network is static during a tile (fibre, mux, splitter, AWGR, rings held by their heaters), so the
-photocurrent is linear in the modulators' output powers:
+What the controller measures from the bench physics for the model: the static network gains G[i, k, q]
+(laser power into MZM k x transmission MZM k -> photodiode q during tile i, rings at that tile's heater
+volts, with thermal crosstalk and every loss) and their slope against heater power, from ONE static
+evaluation of the World per new heater row (cached by the state of every part upstream of the
+photodiodes and the row); each input's delay to the photodiodes (paths from one input to different
+photodiodes must share their delay to within half a slot, else NotImplementedError); the ISI taps and
+noise bandwidth of its chain (DAC hold and analog bandwidth, the MZM's EO response, the photodiode,
+the ADC front end and the firmware's averaging window); each photodiode's noise terms.
 
-    I_q[i, s] = R_q * sum_k M_k(v_k[i, s - d_k]) * G_kq[i] + I_bg,q[i] + dark + noise
+What a real controller adds (``sim.params``, validated; defaults cited):
 
-with M_k the modulator's power transmission at the drive voltage (DAC level + DAC excess noise ->
-driver amplifier gain/tanh saturation/noise -> the MZM's cos^2 with its own V_pi, bias, IL and
-finite extinction), G_kq[i] = laser power into MZM k x the power transmission of the static network
-from MZM k's output to photodiode q during tile i, and d_k the whole-slot delay mismatch between the
-fibre path and the programmed input advance. G is measured from the bench's own physics ``World``:
-at the middle of each tile, in ONE evaluation (``World.evaluation``, one noise realisation), the
-power of input k's carrier leaving MZM k and arriving at photodiode q (rings at that tile's heater
-voltages, with thermal crosstalk, AWGR/ring crosstalk, every loss), so the ratio is exact. Light at a
-photodiode on no input's wavelength (ASE, leaks) is a static background. Then one batched float32
-matrix product per program gives every slot (the optical summation on the photodiode).
+* converters: ``inputs``/``outputs`` (16/16), ``dac_bits`` (14), ``dac_enob`` (10.0), ``dac_bandwidth_hz``
+  (4e9), ``adc_bits`` (14), ``adc_enob`` (9.5), ``adc_bandwidth_hz`` (2e9), ``adc_sample_rate_hz`` (2.5e9),
+  ``integration_window`` (0.6): RFSoC Gen3 class, 14-bit DAC/ADC, ~9-10 effective bits at low
+  frequency, 2.5 GSa/s ADCs (AMD DS926 †); the ADC bandwidth is the board's anti-alias front end. The
+  firmware averages the ADC samples within the central ``integration_window`` of each symbol
+  (integrate-and-dump): the window's rect filters the noise and adds to the ISI taps, and the ADC's
+  own noise is divided by the number of samples averaged; readings are reported as 16-bit codes.
+* heater DACs: ``heater_dac_bits`` (16) over ``heater_range_v`` (10.0 V, unipolar): multi-channel
+  precision DACs of the AD5370 (40 ch) / LTC2688 (16 ch) class are 16-bit with 10 V spans †; a table
+  volt is applied as the nearest DAC level. ``heater_noise_v`` (50e-6 V rms): those DACs specify output
+  noise densities of a few hundred nV/rtHz †; over a silicon ring's thermal bandwidth (time constant
+  ~10 us, ~16 kHz) that is ~30-60 uV rms, drawn once per heater per tile (the ring's thermal low-pass
+  averages faster noise within a tile).
+* slow thermal drift: ``thermal_drift_k`` (0.002 K rms) and ``thermal_drift_time_s`` (30 s): the chip's
+  temperature wanders as an Ornstein-Uhlenbeck process under a TEC controller (24-hour stability
+  < 0.002 K of a Thorlabs TED200C-class controller †; silicon rings shift ~70-80 pm/K, Padmaraju &
+  Bergman, Nanophotonics 3, 269 (2014)), acting on every ring like heater power dT / R_th with
+  ``ring_thermal_resistance_k_per_w`` (2500 K/W: 0.2 nm/mW heater tuning / 80 pm/K). The drift runs on
+  the core's own program clock (the time its programs take), so a core's readings do not depend on what
+  other cores ran meanwhile; idle time between programs does not drift the rings.
 
-Filters: the chain's linear responses (DAC hold + analog bandwidth, MZM electro-optic response,
-photodiode, ADC front end) act as ISI taps on the power (``isi_taps``, NRZ symbols, sampled at the
-slot centre shifted by the fractional delay mismatch) -- first order in modulation depth for the
-filters before the cos^2 (the symbol-level approximation of ``sim_backends.physics.symbol_level``).
-Noise: receiver noise (shot, thermal, dark) from the photodiode's own model at the slot's mean power,
-and each input laser's own RIN (independent between inputs), over the noise bandwidth the ADC actually
-sees (int |H_pd H_adc|^2 df), independent per slot;
-DAC and ADC excess (ENOB) noise and quantisation; driver noise over the EO bandwidth. Clipping at the
-photodiode's saturation current and the ADC's range.
-
-Assumptions (documented, not hidden): the network between modulators and photodiodes is static
-within a tile (heaters settled: the settle time >= the thermal time constant, us for silicon rings);
-carriers reaching one photodiode are distinct wavelengths far apart compared with the receiver
-bandwidth (power addition). Paths from one input to different photodiodes must share their delay to
-within a slot (one fibre); otherwise the run raises NotImplementedError naming the paths.
-
-Parameters (``sim.params``): ``inputs``/``outputs`` (16/16), ``dac_bits`` (14), ``dac_enob`` (10.0),
-``dac_bandwidth_hz`` (4e9), ``adc_bits`` (14), ``adc_enob`` (9.5), ``adc_bandwidth_hz`` (2e9),
-``adc_sample_rate_hz`` (2.5e9), ``integration_window`` (0.6) (RFSoC Gen3 class converters: 14-bit
-DAC/ADC, ~9-10 effective bits at low frequency, 2.5 GSa/s ADCs, AMD DS926 †; the ADC bandwidth is the
-board's anti-alias front end). The firmware averages the ADC samples within the central
-``integration_window`` of each symbol (an integrate-and-dump receiver): the window's rect average
-filters the noise (|sinc(f W)|^2 in the noise bandwidth), adds to the ISI taps, and divides the ADC's
-own noise by the number of samples averaged; the reading is reported as a 16-bit code.
+Noise is drawn from the core's own stream ``World.rng_for(<controller name>)``: derived from the bench
+seed and the name, so cores run from several threads give the same readings in any order.
 """
 
 from __future__ import annotations
@@ -56,18 +51,35 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from scipy import integrate
 
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
-from sim_backends.physics.converters import ADC, DAC, lowpass_response
+from sim_backends.physics.converters import DAC, lowpass_response
 from sim_backends.physics.electrical import RFAmplifier
-from sim_backends.physics.symbol_level import isi_taps, standard_normal_f32
+from sim_backends.physics.stationary_core import (Detector, InputChain, Readout, StationaryCore, chain_taps, detector,
+                                                  noise_bandwidth, ou_walk, referred_dac_noise)
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
 
-_PARAM_KEYS = {"inputs", "outputs", "dac_bits", "dac_enob", "dac_bandwidth_hz", "adc_bits", "adc_enob",
-               "adc_bandwidth_hz", "adc_sample_rate_hz", "integration_window"}
+#: sim.params: name -> (kind, default, low, high)
+PARAMETERS: dict[str, tuple[type, float, float, float]] = {
+    "inputs": (int, 16, 1, 64),
+    "outputs": (int, 16, 1, 64),
+    "dac_bits": (int, 14, 4, 16),
+    "adc_bits": (int, 14, 4, 16),
+    "dac_enob": (float, 10.0, 0.0, 16.0),  # <= dac_bits (checked)
+    "adc_enob": (float, 9.5, 0.0, 16.0),  # <= adc_bits (checked)
+    "dac_bandwidth_hz": (float, 4e9, 1e6, 1e11),
+    "adc_bandwidth_hz": (float, 2e9, 1e6, 1e11),
+    "adc_sample_rate_hz": (float, 2.5e9, 1e6, 1e11),
+    "integration_window": (float, 0.6, 0.0, 1.0),
+    "heater_dac_bits": (int, 16, 8, 24),
+    "heater_range_v": (float, 10.0, 1.0, 100.0),
+    "heater_noise_v": (float, 50e-6, 0.0, 0.1),
+    "thermal_drift_k": (float, 0.002, 0.0, 10.0),
+    "thermal_drift_time_s": (float, 30.0, 1e-3, 1e6),
+    "ring_thermal_resistance_k_per_w": (float, 2500.0, 1.0, 1e6),
+}
 
 #: SCPI settings: name -> (unit, low, high, default)
 SETTINGS = {
@@ -80,7 +92,7 @@ SETTINGS = {
     "input_advance": ("S", 0.0, 1e-3, 0.0),
 }
 BIAS_RANGE_V = 10.0
-#: static-gain cache size in tiles (~2 kB each)
+#: static-gain cache size in tiles (~4 kB each)
 GAIN_CACHE_TILES = 50_000
 MAX_SLOTS = 1 << 20
 #: Largest program the simulated controller runs (docs/occ_protocol.md), in values per converter set:
@@ -91,6 +103,9 @@ MAX_PROGRAM_VALUES = MAX_ALLOCATION_BYTES // 8
 MAX_TABLE_VALUES = MAX_ALLOCATION_BYTES // 8
 #: ADC result codes per full-scale range (docs/occ_protocol.md: volts = offset + code / 65536 x range)
 _CODES_PER_RANGE = 65536.0
+#: heater-power step of the gains' slope evaluation: 1 uW moves a 0.2 nm/mW ring by 0.2 pm, ~1/400 of
+#: its linewidth (first order), yet changes the gains far above float64 rounding
+_SLOPE_STEP_W = 1e-6
 
 
 def _fmt(value: float) -> str:
@@ -107,6 +122,7 @@ class _Path:
     delays: np.ndarray  # (n_in,) s, modulator output -> photodiodes
     rin: np.ndarray  # (n_in,) linear RIN (1/Hz) of the source lighting each modulator (0 if none)
     upstream: list[str]  # every part whose state can change what reaches the photodiodes
+    heater_ohm: np.ndarray  # (n_out, n_in) load on each heater DAC
 
 
 class SimLabctlOCC(SimInstrument):
@@ -115,31 +131,31 @@ class SimLabctlOCC(SimInstrument):
     MODEL = "labctl.OCC16"
     IDN = ("LABCTL", "OCC-16", "1.0.0")
     TERMINATION = b"\n"
-    PARAMS = frozenset(_PARAM_KEYS)
+    PARAMS = frozenset(PARAMETERS)
 
     def __init__(self, name, world, params=None, serial=""):
-        params = dict(params or {})
-        unknown = set(params) - _PARAM_KEYS
-        if unknown:
-            raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(_PARAM_KEYS))}")
-        self.n_in = _int_param(params, "inputs", 16, 1, 64)
-        self.n_out = _int_param(params, "outputs", 16, 1, 64)
-        self.dac_bits = _int_param(params, "dac_bits", 14, 4, 16)
-        self.adc_bits = _int_param(params, "adc_bits", 14, 4, 16)
-        self.dac_enob = _float_param(params, "dac_enob", 10.0, 0.0, self.dac_bits)
-        self.adc_enob = _float_param(params, "adc_enob", 9.5, 0.0, self.adc_bits)
-        self.dac_bandwidth_hz = _float_param(params, "dac_bandwidth_hz", 4e9, 1e6, 1e11)
-        self.adc_bandwidth_hz = _float_param(params, "adc_bandwidth_hz", 2e9, 1e6, 1e11)
-        self.adc_sample_rate_hz = _float_param(params, "adc_sample_rate_hz", 2.5e9, 1e6, 1e11)
-        self.integration_window = _float_param(params, "integration_window", 0.6, 0.0, 1.0)
+        values = _parameters(dict(params or {}))
+        self.n_in, self.n_out = values["inputs"], values["outputs"]
+        self.dac_bits, self.adc_bits = values["dac_bits"], values["adc_bits"]
+        self.dac_enob, self.adc_enob = values["dac_enob"], values["adc_enob"]
+        self.dac_bandwidth_hz, self.adc_bandwidth_hz = values["dac_bandwidth_hz"], values["adc_bandwidth_hz"]
+        self.adc_sample_rate_hz = values["adc_sample_rate_hz"]
+        self.integration_window = values["integration_window"]
+        self.heater_dac_bits, self.heater_range_v = values["heater_dac_bits"], values["heater_range_v"]
+        self.heater_noise_v = values["heater_noise_v"]
+        self.thermal_drift_k, self.thermal_drift_time_s = values["thermal_drift_k"], values["thermal_drift_time_s"]
+        self.ring_thermal_resistance_k_per_w = values["ring_thermal_resistance_k_per_w"]
         self._path: _Path | None = None
-        self._cache: dict[tuple, Any] = {}  # ISI taps and noise bandwidths per chain (pure functions)
+        #: ISI taps, noise bandwidths and detectors, keyed by every parameter they depend on
+        self._cache: dict[tuple, Any] = {}
         self._heater_ports = {f"heater{q}_{k}": (q - 1, k - 1) for q in range(1, self.n_out + 1)
                               for k in range(1, self.n_in + 1)}
         self._tile_of: tuple | None = None
-        #: static network gains per (state of the core's other parts, heater row): a layer's weights
-        #: come back at every step of a diffusion model; the physics of the same state is the same
-        self._gain_cache: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        #: static network gains, background and slope per (state of the core's other parts, heater row):
+        #: a layer's weights come back at every step of a diffusion model; the same state has the same physics
+        self._gain_cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: the chip's temperature offset (K) and the core's program clock (s) when it was last drawn
+        self._drift = (0.0, 0.0)
         super().__init__(name, world, params, serial)
 
     # -- ports ----------------------------------------------------------------------------------------
@@ -298,6 +314,11 @@ class SimLabctlOCC(SimInstrument):
             self._tile_of = cached = (t, tile)
         return table[cached[1], q, k]
 
+    def heater_levels(self, volts: np.ndarray) -> np.ndarray:
+        """The heater DACs' output for table volts: the nearest of 2^bits levels over the heater range."""
+        lsb = self.heater_range_v / 2**self.heater_dac_bits
+        return np.clip(np.round(np.asarray(volts, dtype=float) / lsb), 0, 2**self.heater_dac_bits - 1) * lsb
+
     # -- the run ------------------------------------------------------------------------------------------
 
     def _initiate(self, call: Call) -> None:
@@ -319,7 +340,81 @@ class SimLabctlOCC(SimInstrument):
             raise ScpiError(-221, f"input data holds {got} codes; the program needs {expected} "
                                   f"({tiles} tiles x {self.slots} slots x {self.n_in} inputs)")
         self.result = self._run(self.table, self.inputs.reshape(tiles, self.slots, self.n_in))
-        self._held = self.table[-1].copy()
+        self._held = self.heater_levels(self.table[-1])
+
+    def _run(self, table: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """ADC codes (tiles, slots, N_out) of one program: heater rows and input codes per tile."""
+        tiles, slots = codes.shape[0], codes.shape[1]
+        rate = self.symbol_rate
+        period = self.settle_time + slots / rate
+        rows = self.heater_levels(table)
+        with self.world.lock:  # the shared world (clock, memo); the slot work below runs unlocked
+            path = self._find_path()
+            t0 = self.world.time
+            gains, background, slope = self._cached_gains(path, t0, period, slots, rows)
+            bias = [float(self.world.voltage_into(m.name, "bias", np.array([t0]))[0]) for m in path.mzms]
+        rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
+        heater_error = self._heater_errors(path, rows, period, rng)
+        core = self._core(path, bias)
+        volts = codes.astype(np.float32) * np.float32(self.dac_amplitude / 2 / 32767)
+        readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
+        code = np.round((readings - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
+        with self.world.lock:  # cores running in parallel share the clock: it never goes back
+            self.world.time = max(self.world.time, t0 + tiles * period)
+        return np.clip(code, -32767, 32767).astype(np.int16)
+
+    def _heater_errors(self, path: _Path, rows: np.ndarray, period: float, rng) -> np.ndarray:
+        """Heater power error (W) of every ring per tile: DAC output noise and the chip's thermal drift."""
+        tiles = rows.shape[0]
+        error = np.zeros(rows.shape)
+        if self.heater_noise_v > 0:
+            dv = rng.standard_normal(rows.shape) * self.heater_noise_v
+            error += (2 * rows * dv + dv * dv) / path.heater_ohm
+        if self.thermal_drift_k > 0:
+            temperature, clock = self._drift
+            times = clock + self.settle_time + np.arange(tiles) * period
+            drift = ou_walk(times, clock, temperature, self.thermal_drift_k, self.thermal_drift_time_s, rng)
+            self._drift = (float(drift[-1]), clock + tiles * period)
+            error += (drift / self.ring_thermal_resistance_k_per_w)[:, None, None]
+        return error
+
+    def _core(self, path: _Path, bias: list[float]) -> StationaryCore:
+        """The symbol-level model of this core at the current settings."""
+        rate = self.symbol_rate
+        gap = int(round(self.settle_time * rate))  # idle slots between tiles (for the slot timeline)
+        # slot shift of each input: the light of input slot s reaches the detectors delay later; the
+        # program launched it input_advance early
+        mismatch = (path.delays - self.input_advance) * rate
+        shift = np.round(mismatch).astype(np.int64)
+        fraction = mismatch - shift
+        step = 2 ** (16 - self.dac_bits)
+        amplitude = self.dac_amplitude
+        lsb = np.float32(step * amplitude / 2 / 32767)
+        dac_noise = DAC(bits=self.dac_bits, full_scale_v=amplitude, enob=self.dac_enob, sample_rate=rate,
+                        bandwidth_hz=None).excess_noise_rms()
+        pd0 = path.photodiodes[0]
+        band0 = self._band(pd0)  # laser RIN over the noise bandwidth the ADC sees
+        inputs = []
+        for k, (mzm, amp) in enumerate(zip(path.mzms, path.amps)):
+            offsets, taps, referred = self._taps(mzm, pd0, float(fraction[k]), dac_noise)
+            driver = {}
+            if amp is not None:
+                share = 1.0
+                if mzm.eo_filter is not None:
+                    share = min(1.0, mzm.eo_filter.noise_bandwidth() / amp.noise_bandwidth_hz)
+                driver = dict(driver_gain=amp.voltage_gain, driver_saturation_v=amp.saturated_output_vpp / 2,
+                              driver_noise_v=amp.noise_rms_v * math.sqrt(share))
+            inputs.append(InputChain(
+                quantise=lambda v, lsb=lsb: np.round(v / lsb) * lsb,
+                modulator=lambda v, m=mzm, b=bias[k]: m.transmission(v, b).astype(np.float32),
+                offsets=offsets, taps=taps, noise_v=referred, shift=int(shift[k]), rin=float(path.rin[k] * band0),
+                **driver))
+        adc = DAC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob,
+                  sample_rate=self.adc_sample_rate_hz, bandwidth_hz=None)
+        # the average of N samples: excess (ENOB) and quantisation noise, independent per sample, / sqrt(N)
+        adc_noise = math.sqrt(adc.excess_noise_rms() ** 2 + adc.lsb_v ** 2 / 12) / math.sqrt(self._samples_averaged())
+        return StationaryCore(inputs, [self._detector(pd) for pd in path.photodiodes],
+                              Readout(self.adc_offset, self.adc_range, adc_noise), gap_slots=gap)
 
     def _find_path(self) -> _Path:
         """Walk the bench graph: DAC k -> [RF amplifier] -> MZM k rf; ADC q <- photodiode q."""
@@ -328,11 +423,11 @@ class SimLabctlOCC(SimInstrument):
         world = self.world
         amps, mzms = [], []
         for k in range(1, self.n_in + 1):
-            node, port = world._downstream.get((self.name, f"dac{k}"), (None, None))
+            node, port = _one(world.destinations_of(self.name, f"dac{k}"))
             amp = None
             if node is not None and isinstance(world.nodes[node], RFAmplifier):
                 amp = world.nodes[node]
-                node, port = world._downstream.get((node, "out"), (None, None))
+                node, port = _one(world.destinations_of(node, "out"))
             if node is None or not isinstance(world.nodes[node], MachZehnderModulator) or port != "rf":
                 raise ScpiError(-241, f"dac{k} does not drive a modulator's rf port (through at most one RF "
                                       "amplifier): the optical core is wired differently from what the controller runs")
@@ -340,24 +435,21 @@ class SimLabctlOCC(SimInstrument):
             mzms.append(world.nodes[node])
         pds = []
         for q in range(1, self.n_out + 1):
-            node, _ = world._upstream.get((self.name, f"adc{q}"), (None, None))
+            node, _ = world.source_of(self.name, f"adc{q}") or (None, None)
             if node is None or not isinstance(world.nodes[node], Photodiode):
                 raise ScpiError(-241, f"adc{q} is not fed by a photodiode")
             pds.append(world.nodes[node])
         found = [self._delay_to_photodiodes(m, pds) for m in mzms]
         rin = []
         for m in mzms:
-            source = world._upstream.get((m.name, "in"), (None, None))[0]
+            source = (world.source_of(m.name, "in") or (None, None))[0]
             rin_db = getattr(world.nodes[source], "rin_db_per_hz", None) if source else None
             rin.append(0.0 if rin_db is None else 10 ** (rin_db / 10))
-        upstream, stack = set(), [pd.name for pd in pds]
-        while stack:
-            node = stack.pop()
-            if node in upstream:
-                continue
-            upstream.add(node)
-            stack.extend(src for (dst, _), (src, _) in world._upstream.items() if dst == node)
-        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), sorted(upstream))
+        upstream = set().union(*(world.upstream_nodes(pd.name) | {pd.name} for pd in pds))
+        heater_ohm = np.array([[world.load_on(self.name, f"heater{q}_{k}") for k in range(1, self.n_in + 1)]
+                               for q in range(1, self.n_out + 1)])
+        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), sorted(upstream),
+                     heater_ohm)
         if all(lit for _, lit in found):
             # cached only once every input carries light: an unlit input's delay is taken at the fibres'
             # reference wavelength (no chromatic walk-off), which must not stick once its laser is on
@@ -376,19 +468,18 @@ class SimLabctlOCC(SimInstrument):
         seen = set()
         while stack:
             (node, port), delay = stack.pop()
-            dest = world._downstream.get((node, port))
-            if dest is None or dest in seen:
-                continue
-            seen.add(dest)
-            comp = world.nodes[dest[0]]
-            if isinstance(comp, Fibre):
-                delay += float(comp.span.group_delay(wavelengths[0]))
-            if dest[0] in targets:
-                found[dest[0]] = delay
-                continue
-            for out_port, kind in comp.ports().items():
-                if kind == OPTICAL_OUT:
-                    stack.append(((dest[0], out_port), delay))
+            for dest in world.destinations_of(node, port):
+                if dest in seen:
+                    continue
+                seen.add(dest)
+                comp = world.nodes[dest[0]]
+                step = delay + (float(comp.span.group_delay(wavelengths[0])) if isinstance(comp, Fibre) else 0.0)
+                if dest[0] in targets:
+                    found[dest[0]] = step
+                    continue
+                for out_port, kind in comp.ports().items():
+                    if kind == OPTICAL_OUT:
+                        stack.append(((dest[0], out_port), step))
         if not found:
             return 0.0, bool(carriers)
         values = np.array(list(found.values()))
@@ -404,125 +495,77 @@ class SimLabctlOCC(SimInstrument):
         parts = [(name, repr(self.world.nodes[name].state())) for name in path.upstream if name != self.name]
         return hash(tuple(parts))
 
-    def _cached_gains(self, path: _Path, times: np.ndarray, table: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """Static gains per tile, evaluating the physics only for heater rows not seen in this state."""
+    def _cached_gains(self, path: _Path, t0: float, period: float, slots: int,
+                      rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Static gains, background and gain slope per tile, evaluating the physics only for heater rows
+        not seen in this state."""
         state = self._state_key(path)
-        keys = [(state, row.tobytes()) for row in table]
+        keys = [(state, row.tobytes()) for row in rows]
         missing = [i for i, key in enumerate(keys) if key not in self._gain_cache]
         if missing:
             unique = {}
             for i in missing:
                 unique.setdefault(keys[i], i)
-            idx = np.fromiter(unique.values(), dtype=np.int64)
-            gains, background = self._static_gains(path, times[idx])
+            new = rows[np.fromiter(unique.values(), dtype=np.int64)]
+            # the same rows with every heater's power raised by one step: the gains' slope
+            raised = np.sqrt(new**2 + _SLOPE_STEP_W * path.heater_ohm)
+            gains, background = self._static_gains(path, t0, period, slots, np.concatenate([new, raised]))
+            n = new.shape[0]
+            slope = (gains[n:] - gains[:n]) / _SLOPE_STEP_W
             for j, key in enumerate(unique):
-                self._gain_cache[key] = (gains[j], background[j])
+                self._gain_cache[key] = (gains[j], background[j], slope[j])
             while len(self._gain_cache) > GAIN_CACHE_TILES:
                 self._gain_cache.pop(next(iter(self._gain_cache)))
-        gains = np.stack([self._gain_cache[key][0] for key in keys])
-        background = np.stack([self._gain_cache[key][1] for key in keys])
-        return gains, background
+        entries = [self._gain_cache[key] for key in keys]
+        return tuple(np.stack([entry[i] for entry in entries]) for i in range(3))
 
-    def _static_gains(self, path: _Path, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        """G[tile, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
-        [tile, q] (W of light on no input's wavelength), from one evaluation of the bench physics."""
+    def _static_gains(self, path: _Path, t0: float, period: float, slots: int,
+                      rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """G[row, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
+        [row, q] (W of light on no input's wavelength) with the heaters at ``rows``, from one static
+        evaluation of the bench physics (one tile per row, from ``t0``)."""
         world = self.world
-        tiles = times.size
-        gains = np.zeros((tiles, self.n_in, self.n_out))
-        background = np.zeros((tiles, self.n_out))
-        with world.evaluation(static=True):  # static: the heaters change per tile (us), nothing per ns
-            laser, out, carrier = [], [], []
-            for mzm in path.mzms:
-                light_in = world.light_into(mzm.name, "in", times)
-                laser.append(sum((np.broadcast_to(c.power, times.shape) for c in light_in), np.zeros(tiles)))
-                light_out = world.evaluate(mzm.name, "out", times, optical=True)
-                out.append({c.wavelength: np.broadcast_to(c.power, times.shape) for c in light_out})
-                carrier.append([c.wavelength for c in light_in])
-            owner = {}
-            for k, wavelengths in enumerate(carrier):
-                for w in wavelengths:
-                    if w in owner:
-                        raise NotImplementedError(
-                            f"inputs {owner[w] + 1} and {k + 1} share the wavelength {w * 1e9:.4f} nm: the "
-                            "symbol-level core adds powers per carrier and needs distinct wavelengths")
-                    owner[w] = k
-            for q, pd in enumerate(path.photodiodes):
-                for c in world.light_into(pd.name, "in", times):
-                    power = np.broadcast_to(c.power, times.shape)
-                    k = owner.get(c.wavelength)
-                    if k is None:
-                        background[:, q] += power
-                        continue
-                    p_out = out[k].get(c.wavelength)
-                    ratio = np.divide(power, p_out, out=np.zeros(tiles), where=p_out > 0)
-                    gains[:, k, q] += laser[k] * ratio
+        n = rows.shape[0]
+        times = t0 + np.arange(n) * period + self.settle_time + 0.5 * slots / self.symbol_rate
+        gains = np.zeros((n, self.n_in, self.n_out))
+        background = np.zeros((n, self.n_out))
+        self._schedule = (t0, period, rows)
+        try:
+            with world.evaluation(static=True):  # static: the heaters change per tile (us), nothing per ns
+                out, carrier, laser = [], [], []
+                for mzm in path.mzms:
+                    light_in = world.light_into(mzm.name, "in", times)
+                    # the power into the modulator at one instant: the lasers are constant during a program
+                    # (their RIN enters per slot in the model), and one point carries no noise
+                    laser.append(sum(float(np.sum(c.power)) for c in world.light_into(mzm.name, "in", times[:1]))
+                                 if light_in else 0.0)
+                    light_out = world.evaluate(mzm.name, "out", times, optical=True)
+                    out.append({c.wavelength: np.broadcast_to(c.power, times.shape) for c in light_out})
+                    carrier.append([c.wavelength for c in light_in])
+                owner = {}
+                for k, wavelengths in enumerate(carrier):
+                    for w in wavelengths:
+                        if w in owner:
+                            raise NotImplementedError(
+                                f"inputs {owner[w] + 1} and {k + 1} share the wavelength {w * 1e9:.4f} nm: the "
+                                "symbol-level core adds powers per carrier and needs distinct wavelengths")
+                        owner[w] = k
+                for q, pd in enumerate(path.photodiodes):
+                    for c in world.light_into(pd.name, "in", times):
+                        power = np.broadcast_to(c.power, times.shape)
+                        k = owner.get(c.wavelength)
+                        if k is None:
+                            background[:, q] += power
+                            continue
+                        p_out = out[k].get(c.wavelength)
+                        ratio = np.divide(power, p_out, out=np.zeros(n), where=p_out > 0)
+                        gains[:, k, q] += laser[k] * ratio
+        finally:
+            self._schedule = None
+            self._tile_of = None
         return gains, background
 
-    def _modulator_powers(self, path: _Path, codes: np.ndarray, rng, noise: bool = True) -> np.ndarray:
-        """M_k = power transmission of MZM k for each slot's DAC code: codes (..., K) -> float32 (K, ...),
-        input-major so that each input's slots are contiguous."""
-        amplitude = self.dac_amplitude
-        dac = DAC(bits=self.dac_bits, full_scale_v=amplitude, enob=self.dac_enob, sample_rate=self.symbol_rate,
-                  bandwidth_hz=None)
-        by_input = np.ascontiguousarray(np.moveaxis(codes, -1, 0))
-        out = np.empty(by_input.shape, dtype=np.float32)
-        step = 2 ** (16 - self.dac_bits)
-        for k in range(self.n_in):
-            c = by_input[k]
-            volts = (np.round(c.astype(np.float32) / step) * step) * np.float32(amplitude / 2 / 32767)
-            if noise and dac.excess_noise_rms() > 0:
-                volts += standard_normal_f32(rng, volts.shape) * np.float32(dac.excess_noise_rms())
-            amp = path.amps[k]
-            if amp is not None:
-                v_sat = amp.saturated_output_vpp / 2
-                volts = np.float32(v_sat) * np.tanh(np.float32(amp.voltage_gain / v_sat) * volts)
-                mzm = path.mzms[k]
-                share = 1.0
-                if mzm.eo_filter is not None:
-                    share = min(1.0, mzm.eo_filter.noise_bandwidth() / amp.noise_bandwidth_hz)
-                if noise:
-                    volts += standard_normal_f32(rng, volts.shape) * np.float32(amp.noise_rms_v * math.sqrt(share))
-            mzm = path.mzms[k]
-            bias = float(self.world.voltage_into(mzm.name, "bias", np.array([self.world.time]))[0])
-            out[k] = mzm.transmission(volts, bias).astype(np.float32)
-        return out
-
-    def _taps(self, path: _Path, k: int, q: int, fraction: float) -> tuple[np.ndarray, np.ndarray]:
-        """ISI taps of the chain DAC -> EO -> photodiode -> ADC front end for light arriving ``fraction``
-        of a symbol after its slot."""
-        mzm, pd = path.mzms[k], path.photodiodes[q]
-        key = ("taps", id(mzm), id(pd), self.symbol_rate, self.dac_bandwidth_hz, self.adc_bandwidth_hz, self._window_s(),
-               round(fraction, 3))
-        if key not in self._cache:
-            self._cache[key] = self._compute_taps(mzm, pd, round(fraction, 3))
-        return self._cache[key]
-
-    def _compute_taps(self, mzm: MachZehnderModulator, pd: Photodiode, fraction: float):
-        rx = pd.receiver
-
-        def h(f):
-            out = np.abs(lowpass_response(f, self.dac_bandwidth_hz, "butterworth", 2)).astype(complex)
-            if mzm.eo_filter is not None:
-                out = out * np.abs(mzm.eo_filter.response(f))
-            out = out * np.abs(lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order))
-            out = out * np.abs(lowpass_response(f, self.adc_bandwidth_hz, "butterworth", 4))
-            return out * np.sinc(f * self._window_s())  # the firmware's average over the window
-
-        # zero-phase responses: the chain's delays are the fibres' (and the slot shift); the light of the
-        # slot launched for slot s arrives ``fraction`` of a symbol late, so the ADC samples it at 1/2 - fraction
-        return isi_taps(h, self.symbol_rate, (0.5 - fraction) / self.symbol_rate, max_taps=4, tolerance=1e-3,
-                        oversample=128, period_symbols=64)
-
-    def _receiver_row(self, pd: Photodiode) -> tuple[float, ...]:
-        """(responsivity, dark current, a0, a1, a2, saturation current, gain) of a photodiode, with its
-        current-noise variance a0 + a1 P + a2 P^2 (A^2) over the band the ADC's window sees."""
-        key = ("receiver", id(pd), self.adc_bandwidth_hz, self._window_s())
-        if key not in self._cache:
-            rx = pd.receiver
-            band = rx.noise_bandwidth_hz * self._noise_share(pd)
-            a0, a1, a2 = (c * band for c in pd.noise_terms())
-            self._cache[key] = (rx.responsivity, rx.dark_current, a0, a1, a2, rx.saturation_current, rx.gain_ohm)
-        return self._cache[key]
+    # -- the chain's filters and noise, cached by what they depend on ------------------------------------
 
     def _window_s(self) -> float:
         """Length of the averaging window in s (0: one sample at the symbol centre)."""
@@ -531,111 +574,80 @@ class SimLabctlOCC(SimInstrument):
     def _samples_averaged(self) -> int:
         return max(1, int(self._window_s() * self.adc_sample_rate_hz))
 
-    def _noise_share(self, pd: Photodiode) -> float:
-        """Fraction of the receiver's noise bandwidth that reaches the ADC sampler."""
-        key = ("noise", id(pd), self.adc_bandwidth_hz, self._window_s())
+    def _receiver_stages(self, pd: Photodiode) -> list:
+        rx = pd.receiver
+        return [lambda f: np.abs(lowpass_response(f, rx.bandwidth_hz, rx.response, rx.response_order)),
+                lambda f: np.abs(lowpass_response(f, self.adc_bandwidth_hz, "butterworth", 4))]
+
+    def _taps(self, mzm: MachZehnderModulator, pd: Photodiode, fraction: float,
+              dac_noise: float) -> tuple[np.ndarray, np.ndarray, float]:
+        """ISI taps of the chain DAC -> EO -> photodiode -> ADC front end -> window for light arriving
+        ``fraction`` of a symbol after its slot, and the DAC noise referred to one value per slot."""
+        fraction = round(fraction, 3)
+        key = ("taps", mzm.eo_filter, _receiver_key(pd.receiver), self.symbol_rate, self.dac_bandwidth_hz,
+               self.adc_bandwidth_hz, self._window_s(), fraction, dac_noise)
         if key not in self._cache:
-            self._cache[key] = self._compute_noise_share(pd)
+            stages = [lambda f: np.abs(lowpass_response(f, self.dac_bandwidth_hz, "butterworth", 2))]
+            if mzm.eo_filter is not None:
+                stages.append(lambda f, e=mzm.eo_filter: np.abs(e.response(f)))
+            stages += self._receiver_stages(pd)
+            # zero-phase responses: the chain's delays are the fibres' (and the slot shift); the light of
+            # the slot launched for slot s arrives ``fraction`` of a symbol late, so the ADC samples it at
+            # 1/2 - fraction
+            kw = dict(sample_time_s=(0.5 - fraction) / self.symbol_rate, window_s=self._window_s())
+            offsets, taps = chain_taps(stages, self.symbol_rate, **kw)
+            referred = referred_dac_noise(dac_noise, stages, self.symbol_rate, **kw)
+            self._cache[key] = (offsets, taps, referred)
         return self._cache[key]
 
-    def _compute_noise_share(self, pd: Photodiode) -> float:
+    def _band(self, pd: Photodiode) -> float:
+        """Noise bandwidth (Hz) the ADC's samples see behind photodiode ``pd``: receiver, ADC front end
+        and the averaging window."""
         rx = pd.receiver
-        top = 50 * max(rx.bandwidth_hz, self.adc_bandwidth_hz)
-        window = self._window_s()
+        key = ("band", _receiver_key(rx), self.adc_bandwidth_hz, self._window_s())
+        if key not in self._cache:
+            self._cache[key] = noise_bandwidth(self._receiver_stages(pd), [rx.bandwidth_hz, self.adc_bandwidth_hz],
+                                               window_s=self._window_s())
+        return self._cache[key]
 
-        def density(f):
-            h_rx = np.abs(lowpass_response(np.array([f]), rx.bandwidth_hz, rx.response, rx.response_order)[0])
-            h_adc = np.abs(lowpass_response(np.array([f]), self.adc_bandwidth_hz, "butterworth", 4)[0])
-            return float((h_rx * h_adc * np.sinc(f * window)) ** 2)
-
-        b_eff, _ = integrate.quad(density, 0.0, top, limit=400, points=[rx.bandwidth_hz, self.adc_bandwidth_hz])
-        return min(1.0, b_eff / rx.noise_bandwidth_hz)
-
-    def _run(self, table: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        tiles, slots = codes.shape[0], codes.shape[1]
-        rate = self.symbol_rate
-        gap = int(round(self.settle_time * rate))  # idle slots between tiles (for the slot timeline)
-        period = self.settle_time + slots / rate
-        with self.world.lock:  # the shared world (clock, generator, memo); the slot work below runs unlocked
-            path = self._find_path()
-            rng = np.random.default_rng(self.world.rng.integers(1 << 63))  # this run's own noise stream
-            t0 = self.world.time
-            mid = t0 + np.arange(tiles) * period + self.settle_time + 0.5 * slots / rate
-            self._schedule = (t0, period, table)
-            try:
-                gains, background = self._cached_gains(path, mid, table)
-            finally:
-                self._schedule = None
-        # slot shift of each input: the light of input slot s reaches the detectors delay later; the
-        # program launched it input_advance early
-        mismatch = (path.delays - self.input_advance) * rate
-        shift = np.round(mismatch).astype(np.int64)
-        fraction = mismatch - shift
-        idle = self._modulator_powers(path, np.zeros((1, self.n_in), dtype=np.int16), rng, noise=False)[:, 0]
-        powers = self._modulator_powers(path, codes, rng)  # (n_in, tiles, slots)
-        effective = np.empty((tiles, slots, self.n_in), dtype=np.float32)
-        # laser RIN: each input's own laser, independent from input to input and slot to slot, over the
-        # noise bandwidth the ADC sees (the lasers' field model carries it at waveform level)
-        share = self._noise_share(path.photodiodes[0]) * path.photodiodes[0].receiver.noise_bandwidth_hz
-        for k in range(self.n_in):
-            offsets, taps = self._taps(path, k, 0, float(fraction[k]))
-            if len(taps) == 1 and shift[k] + offsets[0] == 0:
-                acc = powers[k] * np.float32(taps[0])
-            else:
-                acc = np.zeros((tiles, slots), dtype=np.float32)
-                for off, tap in zip(offsets, taps):
-                    acc += np.float32(tap) * _shifted(powers[k], int(shift[k] + off), gap, idle[k])
-            if path.rin[k] > 0:
-                acc *= 1 + standard_normal_f32(rng, (tiles, slots)).reshape(tiles, slots) * np.float32(
-                    math.sqrt(path.rin[k] * share))
-            effective[..., k] = acc
-        power = np.matmul(effective, gains.astype(np.float32))  # (tiles, slots, n_out): optical summation
-        power += background[:, None, :].astype(np.float32)
-        adc = ADC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob, offset_v=self.adc_offset,
-                  sample_rate=self.adc_sample_rate_hz, bandwidth_hz=None)
-        # the average of N samples: excess (ENOB) and quantisation noise, independent per sample, / sqrt(N)
-        adc_noise = math.sqrt(adc.excess_noise_rms() ** 2 + adc.lsb_v ** 2 / 12) / math.sqrt(self._samples_averaged())
-        low, high = self.adc_offset - self.adc_range / 2, self.adc_offset + self.adc_range / 2
-        # every photodiode at once: its own responsivity, dark current, noise polynomial N0(P) = a0 + a1 P +
-        # a2 P^2 (shot, TIA, dark; Photodiode.noise_psd), saturation and gain, float32 over (tiles, slots, Q)
-        rx_params = np.array([self._receiver_row(pd) for pd in path.photodiodes], dtype=np.float64).T
-        resp, dark, a0, a1, a2, sat, gain = (np.float32(1.0) * rx_params[i].astype(np.float32) for i in range(7))
-        sigma = np.sqrt(np.maximum(a0 + power * (a1 + a2 * power), 0.0))
-        current = resp * power + dark
-        current += standard_normal_f32(rng, current.shape).reshape(current.shape) * sigma
-        volts = np.minimum(current, sat) * gain
-        np.clip(volts, low, high, out=volts)  # each sample clips at the converter's range
-        volts += standard_normal_f32(rng, volts.shape).reshape(volts.shape) * np.float32(adc_noise)
-        code = np.round((volts - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
-        codes_out = np.clip(code, -32767, 32767).astype(np.int16)
-        with self.world.lock:  # cores running in parallel share the clock: it never goes back
-            self.world.time = max(self.world.time, t0 + tiles * period)
-        return codes_out
+    def _detector(self, pd: Photodiode) -> Detector:
+        rx = pd.receiver
+        key = ("detector", _receiver_key(rx), self.adc_bandwidth_hz, self._window_s())
+        if key not in self._cache:
+            self._cache[key] = detector(rx, self._band(pd))
+        return self._cache[key]
 
 
-def _shifted(x: np.ndarray, shift: int, gap: int, idle: float) -> np.ndarray:
-    """x[i, s - shift] on the program's timeline (tiles separated by ``gap`` idle slots at ``idle``)."""
-    if shift == 0:
-        return x
-    tiles, slots = x.shape
-    period = gap + slots
-    position = (np.arange(tiles)[:, None] * period + gap + np.arange(slots)[None, :]) - shift
-    tile, offset = np.divmod(position, period)
-    valid = (offset >= gap) & (tile >= 0) & (tile < tiles)
-    out = np.full(x.shape, idle, dtype=x.dtype)
-    out[valid] = x[tile[valid], offset[valid] - gap]
+def _receiver_key(rx) -> tuple:
+    """Every parameter of a photodiode's receiver model that its taps and noise depend on."""
+    return (rx.responsivity, rx.dark_current, rx.bandwidth_hz, rx.response, rx.response_order, rx.gain_ohm,
+            rx.thermal_psd, rx.rin_lin, rx.saturation_current, rx.noise_bandwidth_hz)
+
+
+def _one(destinations: list[tuple[str, str]]) -> tuple[str | None, str | None]:
+    """The one input an electrical output feeds, or (None, None)."""
+    return destinations[0] if len(destinations) == 1 else (None, None)
+
+
+def _parameters(params: dict[str, Any]) -> dict[str, Any]:
+    """The controller's sim parameters, defaults filled in, each checked against its physical range."""
+    unknown = set(params) - set(PARAMETERS)
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(PARAMETERS))}")
+    out = {}
+    for name, (kind, default, low, high) in PARAMETERS.items():
+        value = params.get(name, default)
+        if kind is int:
+            if isinstance(value, bool) or int(value) != value or not low <= int(value) <= high:
+                raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
+            out[name] = int(value)
+        else:
+            value = float(value)
+            if math.isnan(value) or not low <= value <= high:
+                raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
+            out[name] = value
+    for converter in ("dac", "adc"):
+        if out[f"{converter}_enob"] > out[f"{converter}_bits"]:
+            raise ValueError(f"{converter}_enob={out[f'{converter}_enob']!r} is outside the physical range "
+                             f"[0, {out[f'{converter}_bits']}] ({converter}_bits)")
     return out
-
-
-def _int_param(params: dict[str, Any], name: str, default: int, low: int, high: int) -> int:
-    value = params.get(name, default)
-    if int(value) != value or not low <= int(value) <= high:
-        raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
-    return int(value)
-
-
-def _float_param(params: dict[str, Any], name: str, default: float, low: float, high: float) -> float:
-    value = float(params.get(name, default))
-    if math.isnan(value) or not low <= value <= high:
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value

@@ -1,0 +1,327 @@
+"""Symbol-level model of a weight-stationary optical core: one reading per symbol slot per photodiode.
+
+This is the model the simulated OCC-16 controller runs (``sim_backends/instruments/labctl_occ.py``) and
+the one ``tests/physics/test_symbol_level.py`` validates against the waveform level (``waveform_link``).
+It imports no instrument, SCPI or World code: the caller measures the static network and hands over
+numbers and device transfer functions.
+
+Why symbol level: a program moves a whole layer (millions of symbol slots); a waveform simulation of
+every slot through every part would take hours. Between a modulator and a photodiode the network is
+static during a tile (fibre, mux, splitter, rings held by their heaters), so the photocurrent is linear
+in the modulators' output powers:
+
+    I_q[i, s] = R_q sum_k (h_k * M_k(v_k))[i, s - d_k] G_kq[i] + R_q B_q[i] + I_dark,q + noise
+
+* ``M_k``: power transmission of modulator k at its drive voltage, per slot: DAC level (the DAC's own
+  quantiser) + DAC excess noise -> driver gain / tanh saturation / driver noise -> the modulator's
+  transfer (``InputChain.modulator``, e.g. ``MachZehnderModulator.transmission`` at its bias).
+* ``h_k``: ISI taps of the chain's linear responses acting on the power (``chain_taps``: NRZ symbols
+  through DAC, electro-optic, fibre small-signal, photodiode and ADC front-end responses and the
+  receiver's averaging window), exact to first order in modulation depth for the responses before
+  the modulator's cos^2; ``d_k`` whole-slot delay mismatch (``InputChain.shift``), earlier tiles of the
+  program and idle settle gaps on the timeline.
+* ``G[i, k, q]``: laser power into modulator k x the static network's power transmission to photodiode
+  q during tile i; ``B[i, q]``: light on no input's wavelength (ASE, leaks). Heater noise and slow
+  thermal drift of the rings enter to first order: ``G + dG/dP x dP`` with ``dP[i, q, k]`` the heater
+  power error of ring k of bank q and ``dG/dP`` the gains' response to the heater power of that
+  bank (``readings(gain_slope=..., heater_error_w=...)``; the ring on input k's channel dominates it).
+* Noise: each input laser's RIN (independent between inputs, per slot), receiver noise as a
+  quadratic in the detected power ``a0 + a1 P + a2 P^2`` (A^2 per reading: shot, thermal, dark,
+  signal-ASE, ASE-ASE over the bandwidth the sampler sees, ``detector``), the ADC's excess and
+  quantisation noise over the samples averaged per reading; clipping at the photodiode's saturation
+  current and the ADC range.
+
+Assumptions: carriers reaching one photodiode are distinct wavelengths far apart compared with the
+receiver bandwidth (power addition); noise is independent from slot to slot; heater errors are small
+against a ring's linewidth (first order).
+
+Gaussian deviates come from the caller's seeded ``numpy.random.Generator`` in a fixed order, so one
+generator per core gives the same readings whatever other cores do.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, Sequence
+
+import numpy as np
+from scipy import integrate
+
+from sim_backends.physics.receiver import NOISE_TERMS
+from sim_backends.physics.symbol_level import isi_taps, pulse_response, standard_normal_f32
+
+__all__ = ["Detector", "InputChain", "Readout", "StationaryCore", "chain_taps", "detector", "noise_bandwidth", "referred_dac_noise",
+           "ou_walk"]
+
+
+@dataclass(frozen=True)
+class InputChain:
+    """One input's drive chain and its light's path to the photodiodes.
+
+    ``quantise``: the DAC's levels for target volts; ``noise_v``: DAC excess noise per slot (V rms);
+    ``driver_gain``/``driver_saturation_v``/``driver_noise_v``: RF driver small-signal voltage gain, half
+    its saturated swing (tanh; inf = linear) and output noise per slot (V rms); ``modulator``: power
+    transmission at the driver's output voltage; ``offsets``/``taps``: ISI taps (``chain_taps``);
+    ``shift``: whole slots the light arrives after its slot; ``rin``: laser RIN variance per reading
+    (RIN_lin x the noise bandwidth the sampler sees).
+    """
+
+    quantise: Callable[[np.ndarray], np.ndarray]
+    modulator: Callable[[np.ndarray], np.ndarray]
+    offsets: np.ndarray
+    taps: np.ndarray
+    noise_v: float = 0.0
+    driver_gain: float = 1.0
+    driver_saturation_v: float = math.inf
+    driver_noise_v: float = 0.0
+    shift: int = 0
+    rin: float = 0.0
+
+
+@dataclass(frozen=True)
+class Detector:
+    """Photodiode q: responsivity (A/W), dark current (A), noise variance a0 + a1 P + a2 P^2 (A^2 per
+    reading, P the detected optical power in W), saturation current (A), transimpedance or load (V/A)."""
+
+    responsivity: float
+    dark_current: float
+    noise: tuple[float, float, float]
+    saturation_current: float
+    gain_ohm: float
+
+
+@dataclass(frozen=True)
+class Readout:
+    """The ADC: centre and span of its range (V) and its own noise per reading (V rms)."""
+
+    offset_v: float
+    range_v: float
+    noise_v: float = 0.0
+
+
+@dataclass
+class StationaryCore:
+    """N_in inputs x N_out photodiodes: readings of a program of tiles x slots (see the module docstring).
+
+    ``gap_slots``: idle slots between tiles (the heaters' settle time) on the program's timeline, where
+    the modulators sit at their idle drive (DAC level 0).
+    """
+
+    inputs: Sequence[InputChain]
+    detectors: Sequence[Detector]
+    readout: Readout
+    gap_slots: int = 0
+    _rx: tuple = field(init=False, repr=False)
+
+    def __post_init__(self):
+        if not self.inputs or not self.detectors:
+            raise ValueError("a core needs at least one input and one photodiode")
+        if self.readout.range_v <= 0:
+            raise ValueError(f"readout range_v={self.readout.range_v!r} must be > 0 V")
+        if int(self.gap_slots) != self.gap_slots or self.gap_slots < 0:
+            raise ValueError(f"gap_slots={self.gap_slots!r} must be a whole number >= 0")
+        rows = np.array([(d.responsivity, d.dark_current, *d.noise, d.saturation_current, d.gain_ohm)
+                         for d in self.detectors], dtype=np.float64).T
+        self._rx = tuple(rows[i].astype(np.float32) for i in range(rows.shape[0]))
+
+    @property
+    def n_in(self) -> int:
+        return len(self.inputs)
+
+    @property
+    def n_out(self) -> int:
+        return len(self.detectors)
+
+    def modulator_powers(self, volts: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
+        """M_k for DAC target volts (..., N_in) -> float32 (N_in, ...) (input-major: each input's slots
+        contiguous); ``rng`` None: noiseless."""
+        volts = np.asarray(volts, dtype=np.float32)
+        if volts.shape[-1] != self.n_in:
+            raise ValueError(f"volts must end in the {self.n_in} inputs; got shape {volts.shape}")
+        by_input = np.ascontiguousarray(np.moveaxis(volts, -1, 0))
+        out = np.empty(by_input.shape, dtype=np.float32)
+        for k, chain in enumerate(self.inputs):
+            v = np.asarray(chain.quantise(by_input[k]), dtype=np.float32)
+            if rng is not None and chain.noise_v > 0:
+                v = v + standard_normal_f32(rng, v.shape) * np.float32(chain.noise_v)
+            if math.isfinite(chain.driver_saturation_v):
+                sat = np.float32(chain.driver_saturation_v)
+                v = sat * np.tanh(np.float32(chain.driver_gain / chain.driver_saturation_v) * v)
+            elif chain.driver_gain != 1.0:
+                v = v * np.float32(chain.driver_gain)
+            if rng is not None and chain.driver_noise_v > 0:
+                v += standard_normal_f32(rng, v.shape) * np.float32(chain.driver_noise_v)
+            out[k] = chain.modulator(v)
+        return out
+
+    def readings(self, volts: np.ndarray, gains: np.ndarray, background: np.ndarray,
+                 rng: np.random.Generator | None, *, gain_slope: np.ndarray | None = None,
+                 heater_error_w: np.ndarray | None = None) -> np.ndarray:
+        """ADC readings (V, float32, tiles x slots x N_out, clipped to the range) of a program.
+
+        ``volts`` (tiles, slots, N_in) DAC target volts; ``gains`` (tiles, N_in, N_out) W; ``background``
+        (tiles, N_out) W; ``gain_slope`` (tiles, N_in, N_out) dG/dP in W per W of heater power and
+        ``heater_error_w`` (tiles, N_out, N_in) each ring heater's power error; ``rng`` None: noiseless.
+        """
+        volts = np.asarray(volts)
+        if volts.ndim != 3 or volts.shape[2] != self.n_in:
+            raise ValueError(f"volts must have shape (tiles, slots, {self.n_in}); got {volts.shape}")
+        tiles, slots = volts.shape[:2]
+        gains = np.asarray(gains, dtype=np.float64)
+        if gains.shape != (tiles, self.n_in, self.n_out):
+            raise ValueError(f"gains must have shape ({tiles}, {self.n_in}, {self.n_out}); got {gains.shape}")
+        if (gain_slope is None) != (heater_error_w is None):
+            raise ValueError("gain_slope and heater_error_w go together")
+        if gain_slope is not None:
+            gains = np.maximum(gains + gain_slope * np.swapaxes(heater_error_w, 1, 2), 0.0)
+        idle = self.modulator_powers(np.zeros((1, self.n_in), dtype=np.float32), None)[:, 0]
+        powers = self.modulator_powers(volts, rng)  # (n_in, tiles, slots)
+        effective = np.empty((tiles, slots, self.n_in), dtype=np.float32)
+        for k, chain in enumerate(self.inputs):
+            offsets, taps = chain.offsets, chain.taps
+            if len(taps) == 1 and chain.shift + int(offsets[0]) == 0:
+                acc = powers[k] * np.float32(taps[0])
+            else:
+                acc = np.zeros((tiles, slots), dtype=np.float32)
+                for off, tap in zip(offsets, taps):
+                    acc += np.float32(tap) * _shifted(powers[k], int(chain.shift + off), self.gap_slots, idle[k])
+            if rng is not None and chain.rin > 0:
+                acc *= 1 + standard_normal_f32(rng, (tiles, slots)) * np.float32(math.sqrt(chain.rin))
+            effective[..., k] = acc
+        power = np.matmul(effective, gains.astype(np.float32))  # the optical summation on each photodiode
+        power += np.asarray(background, dtype=np.float32)[:, None, :]
+        resp, dark, a0, a1, a2, sat, gain = self._rx
+        current = resp * power + dark
+        if rng is not None:
+            sigma = np.sqrt(np.maximum(a0 + power * (a1 + a2 * power), 0.0))
+            current += standard_normal_f32(rng, current.shape) * sigma
+        volts_out = np.minimum(current, sat) * gain
+        r = self.readout
+        np.clip(volts_out, r.offset_v - r.range_v / 2, r.offset_v + r.range_v / 2, out=volts_out)
+        if rng is not None and r.noise_v > 0:
+            volts_out += standard_normal_f32(rng, volts_out.shape) * np.float32(r.noise_v)
+        return volts_out
+
+
+def _shifted(x: np.ndarray, shift: int, gap: int, idle: float) -> np.ndarray:
+    """x[i, s - shift] on the program's timeline (tiles separated by ``gap`` idle slots at ``idle``)."""
+    if shift == 0:
+        return x
+    tiles, slots = x.shape
+    period = gap + slots
+    position = (np.arange(tiles)[:, None] * period + gap + np.arange(slots)[None, :]) - shift
+    tile, offset = np.divmod(position, period)
+    valid = (offset >= gap) & (tile >= 0) & (tile < tiles)
+    out = np.full(x.shape, idle, dtype=x.dtype)
+    out[valid] = x[tile[valid], offset[valid] - gap]
+    return out
+
+
+# -- building the numbers from device models ---------------------------------------------------------------
+
+
+def chain_taps(stages: Sequence[Callable[[np.ndarray], np.ndarray]], symbol_rate: float, *,
+               sample_time_s: float | None = None, window_s: float = 0.0, max_taps: int = 4,
+               tolerance: float = 1e-3, oversample: int = 128, period_symbols: int = 64):
+    """ISI taps (offsets, taps) of NRZ symbols through the product of the ``stages`` responses H(f) and a
+    receiver averaging ``window_s`` seconds around the sampling instant (rect: sinc(f W))."""
+
+    def h(f):
+        out = np.ones(np.shape(f), dtype=complex)
+        for stage in stages:
+            out = out * stage(f)
+        return out * np.sinc(f * window_s)
+
+    return isi_taps(h, symbol_rate, sample_time_s, max_taps=max_taps, tolerance=tolerance, oversample=oversample,
+                    period_symbols=period_symbols)
+
+
+def noise_bandwidth(stages: Sequence[Callable[[np.ndarray], np.ndarray]], breakpoints: Sequence[float], *,
+                    window_s: float = 0.0) -> float:
+    """int_0^inf |prod H(f)|^2 sinc(f W)^2 df (Hz): the band of white current noise the sampler sees."""
+
+    def density(f):
+        out = np.ones(1, dtype=complex)
+        for stage in stages:
+            out = out * stage(np.array([f]))
+        return float(np.abs(out[0] * np.sinc(f * window_s)) ** 2)
+
+    top = 50 * max(breakpoints)
+    edges = sorted({0.0, *breakpoints, *(4 * b for b in breakpoints), top})
+    total = sum(integrate.quad(density, lo, hi, limit=400, epsabs=0.0, epsrel=1e-9)[0]
+                for lo, hi in zip(edges[:-1], edges[1:]))
+    return total + top * integrate.quad(lambda u: density(top * u), 1.0, np.inf, limit=400, epsabs=1e-12 * total / top,
+                                        epsrel=1e-8)[0]
+
+
+def detector(receiver, band_hz: float, *, ase_psd_w_per_hz: float = 0.0, optical_bw_hz: float = 0.0,
+             polarizations: int = 2, ase_ase_band_hz: float | None = None) -> Detector:
+    """A ``Detector`` from a ``receiver.Receiver``: its noise over ``band_hz`` (the sampler's band,
+    ``noise_bandwidth``) as a quadratic in the TOTAL detected power (signal + ASE background
+    P_ASE = m S_sp B_o), from ``Receiver.noise_variances`` (each term at most quadratic).
+    ``ase_ase_band_hz``: band replacing (2 B_o - b) b for the ASE-ASE beat (its PSD is triangular)."""
+    p1 = 1e-3
+    vals = [receiver.noise_variances(p, ase_psd_w_per_hz, optical_bw_hz, polarizations) for p in (0.0, p1, 2 * p1)]
+    b_rx = receiver.noise_bandwidth_hz
+    c = np.zeros(3)
+    for name in NOISE_TERMS:
+        v0, v1, v2 = (float(v[name]) for v in vals)
+        c2 = (v2 - 2 * v1 + v0) / (2 * p1 * p1)
+        c1 = (v1 - v0) / p1 - c2 * p1
+        scale = band_hz / b_rx
+        if name == "ase_ase" and v0 > 0 and ase_ase_band_hz is not None:
+            b = min(b_rx, optical_bw_hz)
+            scale = ase_ase_band_hz / ((2 * optical_bw_hz - b) * b)
+        c += np.array([v0, c1, c2]) * scale
+    # variance in the signal power p = P - P_ASE -> in the total power P
+    p_ase = polarizations * ase_psd_w_per_hz * optical_bw_hz
+    noise = (c[0] - c[1] * p_ase + c[2] * p_ase**2, c[1] - 2 * c[2] * p_ase, c[2])
+    return Detector(receiver.responsivity, receiver.dark_current, tuple(float(x) for x in noise),
+                    receiver.saturation_current, receiver.gain_ohm)
+
+
+def ou_walk(times: np.ndarray, start_time: float, start_value: float, sigma: float, tau_s: float,
+            rng: np.random.Generator) -> np.ndarray:
+    """An Ornstein-Uhlenbeck process (stationary std ``sigma``, correlation time ``tau_s``) at increasing
+    ``times``, continuing from ``start_value`` at ``start_time``: slow drift on the simulated clock."""
+    times = np.asarray(times, dtype=float)
+    if sigma <= 0 or times.size == 0:
+        return np.zeros(times.shape)
+    dt = np.diff(np.concatenate([[start_time], times]))
+    if np.any(dt < 0):
+        raise ValueError("drift times must not go back")
+    decay = np.exp(-dt / tau_s)
+    kicks = rng.standard_normal(times.size) * sigma * np.sqrt(1.0 - decay**2)
+    out = np.empty(times.size)
+    value = float(start_value)
+    for i in range(times.size):
+        value = value * decay[i] + kicks[i]
+        out[i] = value
+    return out
+
+
+def referred_dac_noise(noise_v: float, stages: Sequence[Callable[[np.ndarray], np.ndarray]], symbol_rate: float, *,
+                       samples_per_symbol: int = 1, sample_time_s: float | None = None, window_s: float = 0.0,
+                       max_taps: int = 4, oversample: int = 128, period_symbols: int = 64) -> float:
+    """DAC excess noise (``noise_v`` rms per DAC sample, ``samples_per_symbol`` independent samples per
+    symbol) as one value per symbol at the DAC output: the variance the chain passes to a reading,
+    sigma^2 sum g^2, divided by what one symbol's value reaches it with, sum h^2 (g, h: pulse responses
+    of one DAC sample and of one symbol at the symbol-spaced sampling instants)."""
+    if noise_v <= 0:
+        return 0.0
+    t_sym = 1.0 / symbol_rate
+    t_s = 0.5 * t_sym if sample_time_s is None else sample_time_s
+
+    def h(f):
+        out = np.ones(np.shape(f), dtype=complex)
+        for stage in stages:
+            out = out * stage(f)
+        return out * np.sinc(f * window_s)
+
+    kw = dict(symbol_rate=symbol_rate, oversample=oversample, period_symbols=period_symbols)
+    span = (max_taps + 1) * samples_per_symbol
+    width = t_sym / samples_per_symbol
+    g = pulse_response(h, width, t_s, width, span, span, **kw)
+    full = pulse_response(h, t_sym, t_s, t_sym, max_taps, max_taps, **kw)
+    return float(noise_v * math.sqrt(np.sum(g**2) / np.sum(full**2)))
