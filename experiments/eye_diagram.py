@@ -30,7 +30,6 @@ from labctl.runner import Experiment, ExperimentError, RunContext
 
 #: Feedback taps (1-based, Fibonacci LFSR) of the ITU-T O.150 PRBS polynomials x^n + x^m + 1.
 PRBS_TAPS = {7: (7, 6), 9: (9, 5), 11: (11, 9), 15: (15, 14), 23: (23, 18), 31: (31, 28)}
-AWG_GRANULARITY, AWG_MIN_LENGTH = 256, 1280
 
 
 def prbs_bits(order: int, count: int, seed: int = 1) -> np.ndarray:
@@ -101,8 +100,9 @@ class EyeDiagram(Experiment):
 
         sps = max(1, round(p.awg_sample_rate / p.symbol_rate_hz))
         dac_rate = sps * p.symbol_rate_hz
-        step = AWG_GRANULARITY // math.gcd(sps, AWG_GRANULARITY)  # symbols per granularity block
-        n_symbols = step * math.ceil(max(p.pattern_symbols, AWG_MIN_LENGTH / sps) / step)
+        granularity, shortest = int(awg.segment_granularity), int(awg.min_segment_samples)
+        step = granularity // math.gcd(sps, granularity)  # symbols per granularity block
+        n_symbols = step * math.ceil(max(p.pattern_symbols, shortest / sps) / step)
         symbols, values = symbols_for(p.format, p.prbs_order, n_symbols)
         levels = values.size
         waveform = np.repeat(values[symbols], sps)

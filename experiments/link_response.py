@@ -43,8 +43,8 @@ C = 299_792_458.0
 
 class Parameters(LinkParameters):
     awg_sample_rate: float = Field(64e9, gt=0, description="Sa/s")
-    segment_samples: int = Field(2560, ge=1280, description="AWG segment length; tones are multiples of "
-                                 "awg_sample_rate / segment_samples")
+    segment_samples: int = Field(2560, ge=1, description="AWG segment length (a valid length for the AWG); "
+                                 "tones are multiples of awg_sample_rate / segment_samples")
     tone_amplitude_vpp: float = Field(0.5, gt=0, description="small-signal drive (<< 2 V_pi)")
     f_start_hz: float = Field(0.5e9, gt=0, description="lowest tone: the 0 dB reference")
     f_stop_hz: float = Field(30e9, gt=0)
@@ -85,8 +85,11 @@ class LinkResponse(Experiment):
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]
-        if p.segment_samples % 256:
-            raise ExperimentError(f"segment_samples={p.segment_samples} must be a multiple of 256 (AWG granularity)")
+        awg = ctx.bench.role(p.awg)
+        step, shortest = int(awg.segment_granularity), int(awg.min_segment_samples)
+        if p.segment_samples % step or p.segment_samples < shortest:
+            raise ExperimentError(f"segment_samples={p.segment_samples}: the AWG {p.awg!r} plays multiples of {step} "
+                                  f"samples, at least {shortest}")
         if p.f_stop_hz <= p.f_start_hz:
             raise ExperimentError(f"f_stop_hz={p.f_stop_hz:g} must be above f_start_hz={p.f_start_hz:g}")
         with simulated_fibre_length(ctx.bench, p.fibre, p.fibre_length_km):

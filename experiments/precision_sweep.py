@@ -92,21 +92,22 @@ second or two per state)::
 
 from __future__ import annotations
 
-import copy
+import json
 import math
 import time
 import warnings
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Literal
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from experiments.common.operands import ModelOperandError, model_operands
+from experiments.common.precision import STATES, Point, plot_ablation, plot_sweep, products
+from experiments.common.stationary import CORRECTIONS, received_power_dbm, rescaled, without
 from labctl.bench import open_bench
+from labctl.config import simulated_value
 from labctl.errors import LabctlError
-from labctl.opu.precision import ErrorStats, error_stats
 from labctl.opu.stationary import StationaryCalibration, StationaryConfig, StationaryOPU, architecture
 from labctl.opu.stationary_calibration import calibrate, drift_check
 from labctl.runner import Experiment, ExperimentError, RunContext
@@ -116,14 +117,6 @@ SWEEPS = ("power", "symbol_rate", "fibre", "adc")
 DEFAULT_RATE_FACTORS = (0.5, 1.0, 2.0, 4.0)
 DEFAULT_LENGTH_FACTORS = (0.2, 1.0, 1.5)
 DEFAULT_ADC_BITS = (8, 10, 12)
-STATES = ("calibrated", "partial", "uncalibrated")
-STATE_STYLE = {"calibrated": "-", "partial": ":", "uncalibrated": "--"}
-OPERANDS = ("random", "model")
-#: corrections removed for the "uncalibrated" state (each alone in the ablation at the base point)
-CORRECTIONS = ("crosstalk", "floor", "decoder")
-#: photodiode values used when the bench file does not describe its photodiodes
-DEFAULT_RESPONSIVITY_A_PER_W = 0.9
-DEFAULT_LOAD_OHM = 50.0
 
 
 class Parameters(BaseModel):
@@ -190,22 +183,6 @@ class Parameters(BaseModel):
         if self.adc_bits and min(self.adc_bits) - self.adc_enob_loss < 0:
             raise ValueError(f"adc_enob_loss={self.adc_enob_loss} leaves a negative ENOB at {min(self.adc_bits)} bits")
         return self
-
-
-@dataclass
-class Point:
-    """One operating point of a sweep and what was measured there."""
-
-    value: float                                     # the swept variable (x)
-    label: str
-    recalibrated: bool
-    status: str = "ok"
-    received_dbm: float = float("nan")
-    extra: dict[str, float] = field(default_factory=dict)
-    results: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)   # state -> operand -> figures
-
-    def figure(self, state: str, operand: str, key: str) -> float:
-        return float(self.results.get(state, {}).get(operand, {}).get(key, float("nan")))
 
 
 class PrecisionSweep(Experiment):
@@ -283,7 +260,7 @@ class PrecisionSweep(Experiment):
             return make
 
         base = Point(0.0, "bench", recalibrated=False)
-        base.received_dbm = received_power_dbm(bench, base_cal, controller)
+        base.received_dbm = received_power_dbm(on_bench(bench)(base_cal))
         base.results = self._measure(on_bench(bench), base_cal, operands, p, ablation=p.ablation)
         step("base point measured")
         self._record_ablation(rec, base, operands)
@@ -324,8 +301,10 @@ class PrecisionSweep(Experiment):
 
         for sweep, points in sweeps.items():
             self._record(rec, sweep, points, operands)
-            self._plot(ctx, sweep, points, p, base)
+            plot_sweep(ctx.artefact(f"precision_{sweep}.png"), sweep, points, p, controller)
             summary.update(self._summarise(sweep, points, operands))
+        if p.ablation and len(base.results) > 1:
+            plot_ablation(ctx.artefact("precision_ablation.png"), base)
         summary["runtime_s"] = round(time.perf_counter() - t_start, 1)
         return summary
 
@@ -415,7 +394,7 @@ class PrecisionSweep(Experiment):
             pt.status = f"failed: {type(exc).__name__}: {exc}"
             warnings.warn(f"{pt.label}: calibration failed, point skipped: {exc}", stacklevel=2)
             return None
-        pt.received_dbm = received_power_dbm(opu.bench, cal, controller)
+        pt.received_dbm = received_power_dbm(make(cal))
         pt.results = self._measure(make, cal, operands, p)
         return cal
 
@@ -449,34 +428,34 @@ class PrecisionSweep(Experiment):
                 self._calibrate_and_measure(pt, opu, make, operands, p, controller)
             else:
                 cal = rescaled(base_cal, 10 ** (offset / 10))
-                pt.received_dbm = received_power_dbm(bench, cal, controller)
+                pt.received_dbm = received_power_dbm(make(cal))   # the lasers at the offset, read at the ADCs
                 pt.results = self._measure(make, cal, operands, p)
             points.append(pt)
             step(f"power {offset:+g} dB")
         return points
 
-    def _modified_bench_points(self, ctx: RunContext, p: Parameters, base: Point, operands, controller: str,
-                               variants: list[tuple[float, str, str, dict[str, Any], dict[str, float]]],
-                               step) -> list[Point]:
-        """Points on modified copies of the bench file: (x, label, file name, bench dict or None = base, extra)."""
+    def _variant_points(self, ctx: RunContext, p: Parameters, base: Point, operands, controller: str,
+                        variants: list[tuple[float, str, dict[str, Any] | None, dict[str, float]]],
+                        step) -> list[Point]:
+        """Points on simulated variants of the bench: (x, label, changes or None = the bench itself, extra).
+        Each variant is opened with ``open_bench(changes=...)`` and the run's seed (its snapshot records the
+        changes) and recalibrated there."""
         points = []
-        for x, label, filename, data, extra in variants:
-            if data is None:
+        for x, label, changes, extra in variants:
+            if changes is None:
                 pt = _reuse(base, x, label)
                 pt.extra.update(extra)
                 points.append(pt)
                 step(f"{label}: base point")
                 continue
             pt = Point(x, label, recalibrated=True, extra=dict(extra))
-            path = ctx.artefact(filename)
-            path.write_text(f"# written by labctl run precision_sweep: {label} variant of "
-                            f"{ctx.bench.path or ctx.bench.config.name}\n"
-                            + yaml.safe_dump(data, sort_keys=False, width=200))
+            pt.changes = dict(changes)
             try:
-                variant = open_bench(path, mode="sim", seed=ctx.bench.seed)
+                variant = open_bench(ctx.bench.path, mode="sim", seed=ctx.bench.seed,
+                                     changes={**ctx.bench.changes, **changes})
             except _POINT_ERRORS as exc:
                 pt.status = f"failed: {type(exc).__name__}: {exc}"
-                warnings.warn(f"{label}: the modified bench does not open, point skipped: {exc}", stacklevel=2)
+                warnings.warn(f"{label}: the bench variant does not open, point skipped: {exc}", stacklevel=2)
             else:
                 with variant:
                     opu = StationaryOPU(variant, core=p.core)
@@ -488,9 +467,9 @@ class PrecisionSweep(Experiment):
 
     def _fibre_sweep(self, ctx: RunContext, p: Parameters, lengths: list[float], base: Point, operands,
                      controller: str, step):
-        data = ctx.bench.config.to_dict()
+        components = ctx.bench.config.components
         name = p.fibre.format(n=p.core + 1)
-        spec = data["components"][name]
+        spec = components[name]
         own = float(spec["length_km"])
         dcf_name = p.dcf.format(n=p.core + 1) if p.dcf else None
         variants = []
@@ -498,38 +477,34 @@ class PrecisionSweep(Experiment):
             extra = {"length_km": length}
             if math.isclose(length, own, rel_tol=1e-9, abs_tol=1e-12):
                 if dcf_name:
-                    extra["dcf_km"] = float(data["components"][dcf_name]["length_km"])
-                variants.append((length, f"{length:g} km (bench)", "", None, extra))
+                    extra["dcf_km"] = float(components[dcf_name]["length_km"])
+                variants.append((length, f"{length:g} km (bench)", None, extra))
                 continue
-            d = copy.deepcopy(data)
-            d["components"][name]["length_km"] = float(length)
+            changes: dict[str, Any] = {f"{name}.length_km": float(length)}
             if dcf_name:
-                dcf = d["components"][dcf_name]
+                dcf = components[dcf_name]
                 # keep sum(D L): the DCF takes up the dispersion the length change adds
                 added = (length - own) * float(spec.get("dispersion_ps_nm_km", 0.0))
                 dcf_len = float(dcf["length_km"]) - added / float(dcf["dispersion_ps_nm_km"])
                 if dcf_len < 0:
                     warnings.warn(f"{length:g} km: the matched DCF would be {dcf_len:.3g} km; set to 0", stacklevel=2)
                     dcf_len = 0.0
-                dcf["length_km"] = round(dcf_len, 6)
-                extra["dcf_km"] = dcf["length_km"]
-            variants.append((length, f"{length:g} km", f"bench_fibre_{length:g}km.yaml", d, extra))
-        return self._modified_bench_points(ctx, p, base, operands, controller, variants, step)
+                changes[f"{dcf_name}.length_km"] = extra["dcf_km"] = round(dcf_len, 6)
+            variants.append((length, f"{length:g} km", changes, extra))
+        return self._variant_points(ctx, p, base, operands, controller, variants, step)
 
     def _adc_sweep(self, ctx: RunContext, p: Parameters, adc_bits: list[int], base: Point, operands,
                    controller: str, step):
-        data = ctx.bench.config.to_dict()
-        own_bits, own_enob = own_adc(ctx.bench, controller)
-        variants = [(own_enob, f"{own_bits} bit, ENOB {own_enob:g} (bench)", "", None,
+        own_bits = int(simulated_value(ctx.bench.config, controller, "adc_bits"))
+        own_enob = float(simulated_value(ctx.bench.config, controller, "adc_enob"))
+        variants = [(own_enob, f"{own_bits} bit, ENOB {own_enob:g} (bench)", None,
                      {"adc_bits": own_bits, "adc_enob": own_enob, "reference": 1.0})]
         for bits in adc_bits:
             enob = round(bits - p.adc_enob_loss, 6)
-            d = copy.deepcopy(data)
-            params = d["instruments"][controller].setdefault("sim", {}).setdefault("params", {})
-            params["adc_bits"], params["adc_enob"] = int(bits), float(enob)
-            variants.append((enob, f"{bits} bit, ENOB {enob:g}", f"bench_adc_{bits}bit.yaml", d,
+            variants.append((enob, f"{bits} bit, ENOB {enob:g}",
+                             {f"{controller}.adc_bits": int(bits), f"{controller}.adc_enob": float(enob)},
                              {"adc_bits": bits, "adc_enob": enob, "reference": 0.0}))
-        return self._modified_bench_points(ctx, p, base, operands, controller, variants, step)
+        return self._variant_points(ctx, p, base, operands, controller, variants, step)
 
     # -- recording, summary, plots --------------------------------------------------------------------------
 
@@ -548,6 +523,8 @@ class PrecisionSweep(Experiment):
         rec.write(f"{sweep}.received_dbm", np.array([pt.received_dbm for pt in points]))
         rec.write(f"{sweep}.recalibrated", np.array([pt.recalibrated for pt in points]))
         rec.write(f"{sweep}.status", np.array([pt.status[:200] for pt in points], dtype="S"))
+        if any(pt.changes for pt in points):
+            rec.write(f"{sweep}.changes", np.array([json.dumps(pt.changes) for pt in points], dtype="S"))
         units = {f"{sweep}.{x_name}": unit, f"{sweep}.received_dbm": "dBm (per channel, full transmission and weight)"}
         for key in sorted({k for pt in points for k in pt.extra}):
             rec.write(f"{sweep}.{key}", np.array([pt.extra.get(key, np.nan) for pt in points]))
@@ -585,95 +562,6 @@ class PrecisionSweep(Experiment):
             out[f"{sweep}_problems"] = "; ".join(s[:240] for s in problems)
         return out
 
-    def _plot(self, ctx: RunContext, sweep: str, points: list[Point], p: Parameters, base: Point) -> None:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        if sweep == "power":
-            xs = [pt.received_dbm for pt in points]
-            xlabel = "received power per channel, full transmission and weight (dBm)"
-            how = "recalibrated at each power" if p.power_recalibrate else "calibration at 0 dB, gains rescaled"
-            title = f"laser power offsets {', '.join(f'{pt.value:+g}' for pt in points)} dB ({how})"
-        elif sweep == "symbol_rate":
-            xs = [pt.value / 1e9 for pt in points]
-            xlabel, title = "symbol rate (GBd)", "symbol rate (recalibrated at each)"
-        elif sweep == "fibre":
-            xs = [pt.value for pt in points]
-            xlabel = "metro fibre length (km)"
-            title = ("fibre length, DCF matched" if p.dcf else "fibre length, DCF fixed") + \
-                " (simulated, recalibrated at each)"
-        else:
-            xs = [pt.value for pt in points]
-            xlabel, title = "ADC ENOB (bits)", f"ADC resolution, ENOB = bits - {p.adc_enob_loss:g} (simulated)"
-        fig, axes = plt.subplots(1, 2, figsize=(13, 5.4))
-        operands = [o for o in OPERANDS if any(o in pt.results.get("calibrated", {}) for pt in points)]
-        for ax, key, conv in ((axes[0], "bits_range", "log2(range / σ)"), (axes[1], "enob", "(SNR_dB - 1.76) / 6.02")):
-            for j, operand in enumerate(operands):
-                for state, style in STATE_STYLE.items():
-                    mask = [not (sweep == "adc" and pt.extra.get("reference")) for pt in points]
-                    x = [xv for xv, keep in zip(xs, mask) if keep]
-                    y = [pt.figure(state, operand, key) for pt, keep in zip(points, mask) if keep]
-                    if not np.any(np.isfinite(y)):
-                        continue
-                    order = np.argsort(x)
-                    ax.plot(np.asarray(x)[order], np.asarray(y)[order], ("o" if operand == "random" else "s") + style,
-                            color=f"C{j}", mfc="white" if state != "calibrated" else None,
-                            label=f"{operand}, {state}")
-                    if sweep == "adc":
-                        ref = [(xv, pt) for xv, pt in zip(xs, points) if pt.extra.get("reference")]
-                        for xv, pt in ref:
-                            first = j == 0 and state == "calibrated"
-                            ax.plot([xv], [pt.figure(state, operand, key)], "*", ms=12, color=f"C{j}",
-                                    mfc="white" if state != "calibrated" else None,
-                                    label=(f"★ the bench's own ADC ({pt.extra['adc_bits']:g} bit, ENOB "
-                                           f"{pt.extra['adc_enob']:g})") if first else None)
-            for xv, pt in zip(xs, points):
-                if pt.status != "ok" and np.isfinite(xv):
-                    ax.annotate(pt.status.split(":")[0], (xv, ax.get_ylim()[0]), fontsize=7, color="C3")
-                elif pt.status != "ok":
-                    ax.text(0.02, 0.02, f"{pt.label}: {pt.status[:60]}", transform=ax.transAxes, fontsize=6, color="C3")
-            if key == "bits_range":
-                ax.axhline(6, color="k", lw=0.5, ls=":")
-            ax.set(xlabel=xlabel, ylabel=f"effective bits, {conv}", title=title)
-            ax.title.set_fontsize(9)
-            ax.grid(alpha=0.3)
-        handles, labels = axes[0].get_legend_handles_labels()
-        if handles:
-            fig.legend(handles, labels, loc="lower center", ncol=min(4, len(handles)), fontsize=7, frameon=False)
-        controller = StationaryConfig.from_bench(ctx.bench).cores[p.core].controller
-        fig.suptitle(f"precision of optical products on {controller}"
-                     f": random ({p.m}x{p.k})@({p.k}x{p.n}) uniform, model = "
-                     f"{p.model or 'off'} UNet layers (mean over layers)\n" + _state_note(p), fontsize=9)
-        rows = -(-len(handles) // 4) if handles else 0
-        fig.tight_layout(rect=(0, 0.035 * rows + 0.01, 1, 1))
-        fig.savefig(ctx.artefact(f"precision_{sweep}.png"), dpi=100)
-        plt.close(fig)
-        if p.ablation and not (ctx.out_dir / "precision_ablation.png").exists():
-            self._plot_ablation(ctx, base, plt)
-
-    @staticmethod
-    def _plot_ablation(ctx: RunContext, base: Point, plt) -> None:
-        states = list(base.results)
-        if len(states) < 2:
-            return
-        operands = [o for o in OPERANDS if o in base.results[states[0]]]
-        fig, axes = plt.subplots(1, 2, figsize=(12, 4))
-        width = 0.8 / max(1, len(operands))
-        for ax, key, conv in ((axes[0], "bits_range", "log2(range / σ)"), (axes[1], "enob", "(SNR_dB - 1.76) / 6.02")):
-            for j, operand in enumerate(operands):
-                ax.bar(np.arange(len(states)) + (j - (len(operands) - 1) / 2) * width,
-                       [base.figure(s, operand, key) for s in states], width=width, color=f"C{j}", label=operand)
-            ax.set_xticks(np.arange(len(states)), [s.replace("_", " ") for s in states], fontsize=8)
-            ax.set(ylabel=f"effective bits, {conv}", title="corrections removed at the bench's operating point")
-            ax.title.set_fontsize(9)
-            ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(ctx.artefact("precision_ablation.png"), dpi=100)
-        plt.close(fig)
-
-
 #: what makes one sweep point fail (recorded in its status) rather than the whole run
 _POINT_ERRORS = (LabctlError, ValueError, RuntimeError)   # RuntimeError includes NotImplementedError
 
@@ -681,196 +569,6 @@ _AXES = {"power": ("offset_db", "dB"), "symbol_rate": ("symbol_rate_hz", "Hz"), 
          "adc": ("adc_enob", "bit")}
 
 
-def _state_note(p: Parameters) -> str:
-    notes = ["calibrated: full calibration"]
-    if p.partial_removes:
-        notes.append("partial: without " + "/".join(p.partial_removes))
-    if p.compare_uncalibrated:
-        notes.append("uncalibrated: without " + "/".join(p.uncalibrated_removes))
-    return ("; ".join(notes)
-            + " (crosstalk = thermal-crosstalk solve, floor = modulator floor eps, decoder = affine fit)")
-
-
 def _reuse(base: Point, value: float, label: str) -> Point:
     return Point(value, label, recalibrated=False, status=base.status, received_dbm=base.received_dbm,
                  results=base.results)
-
-
-# -- helpers (usable on their own) ---------------------------------------------------------------------------
-
-
-def without(cal: StationaryCalibration, corrections) -> StationaryCalibration:
-    """A copy of ``cal`` with corrections removed: ``crosstalk`` (no thermal-crosstalk solve in the heater
-    table), ``floor`` (modulator floor eps = 0), ``decoder`` (no end-to-end affine decoder)."""
-    unknown = set(corrections) - set(CORRECTIONS)
-    if unknown:
-        raise ValueError(f"unknown corrections {sorted(unknown)}; known: {list(CORRECTIONS)}")
-    out = copy.deepcopy(cal)
-    if "crosstalk" in corrections:
-        out.thermal_crosstalk = np.zeros_like(np.asarray(out.thermal_crosstalk, dtype=float))
-    if "floor" in corrections:
-        out.eps = 0.0
-        out.steps = [s for s in out.steps if s != "floor"]
-    if "decoder" in corrections:
-        out.decoder_gain = out.decoder_offset = None
-        out.steps = [s for s in out.steps if s != "decoder"]
-    return out
-
-
-def rescaled(cal: StationaryCalibration, ratio: float) -> StationaryCalibration:
-    """``cal`` for input lasers ``ratio`` times as strong: every path gain (ADC volts per unit u) scales with
-    the optical power; the dark level, ADC settings, lookups and heater map (a ratio of gains) do not."""
-    out = copy.deepcopy(cal)
-    for key in ("g_lo_v", "g_span_v", "ring_peak_v"):
-        setattr(out, key, np.asarray(getattr(out, key), dtype=float) * ratio)
-    return out
-
-
-def products(opu: StationaryOPU, operands: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Run the operands on ``opu``: {"random": figures of the pooled outputs, "model": mean over layers}."""
-    out: dict[str, dict[str, Any]] = {}
-    measured, exact = [], []
-    for a, b in operands["random"]:
-        measured.append(np.asarray(opu.matmul(a, b)).ravel())
-        exact.append((a @ b).ravel())
-    out["random"] = _figures(error_stats(np.concatenate(measured), np.concatenate(exact)))
-    if operands.get("model"):
-        layers = {}
-        for name, (a, b) in operands["model"].items():
-            layers[name] = _figures(error_stats(np.asarray(opu.matmul(a, b)), a @ b))
-        out["model"] = {key: float(np.mean([v[key] for v in layers.values()]))
-                        for key in ("bits_range", "enob", "nrmse")}
-        out["model"]["layers"] = layers
-    return out
-
-
-def _figures(st: ErrorStats) -> dict[str, float]:
-    return {"bits_range": st.bits_range, "enob": st.enob, "nrmse": st.nrmse, "sigma": st.sigma, "bias": st.bias}
-
-
-def received_power_dbm(bench, cal: StationaryCalibration, controller: str) -> float:
-    """Received optical power per channel at full transmission and full weight (dBm, mean over banks):
-    the top of the calibrated path-gain range (ADC volts per unit u) over responsivity x load of the
-    photodiodes the bench file wires to the controller's ADCs (datasheet values; defaults 0.9 A/W, 50 ohm)."""
-    resp, load = DEFAULT_RESPONSIVITY_A_PER_W, DEFAULT_LOAD_OHM
-    config = bench.config
-    for link in config.connections:
-        text = link if isinstance(link, str) else " -> ".join(link)
-        src, _, dst = (s.strip() for s in text.partition("->"))
-        if dst.startswith(f"{controller}.adc"):
-            spec = config.components.get(src.partition(".")[0], {})
-            if spec.get("type") == "photodiode":
-                resp = float(spec.get("responsivity_a_per_w", resp))
-                load = float(spec.get("transimpedance_ohm") or spec.get("load_ohm", load))
-                break
-    volts = float(np.mean(np.asarray(cal.g_lo_v) + np.asarray(cal.g_span_v)))
-    watts = volts / (resp * load)
-    return float(10 * np.log10(watts / 1e-3)) if watts > 0 else float("nan")
-
-
-def own_adc(bench, controller: str) -> tuple[int, float]:
-    """(bits, ENOB) of the controller's ADC: from the bench file's sim params, else from the simulated
-    instrument itself (its defaults)."""
-    sim = bench.config.instruments[controller].sim
-    params = dict(getattr(sim, "params", None) or {})
-    bits, enob = params.get("adc_bits"), params.get("adc_enob")
-    node = None
-    try:
-        node = bench.sim.world.nodes[controller]
-    except (AttributeError, KeyError, TypeError):
-        pass
-    if bits is None:
-        bits = getattr(node, "adc_bits", 14)
-    if enob is None:
-        enob = getattr(node, "adc_enob", float(bits))
-    return int(bits), float(enob)
-
-
-# -- model operands --------------------------------------------------------------------------------------------
-
-
-class ModelOperandError(LabctlError):
-    """The model-weight operands cannot be made (model missing, layer unknown or unsupported)."""
-
-
-_MODEL_CACHE: dict[tuple, dict[str, tuple[np.ndarray, np.ndarray]]] = {}
-
-
-def model_operands(model: str, layer_names: list[str], *, rows: int = 64, batch: int = 4, timestep: int = 500,
-                   activations: str = "forward", seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """{layer: (A, B)} with A @ B = the layer's output without bias (float64).
-
-    B: the layer's weight as (in, out) -- Linear W^T, Conv2d W.reshape(out, in*kh*kw)^T. A: the layer's
-    input recorded by a forward hook during one UNet pass on ``batch`` N(0, 1) images at ``timestep``
-    (Conv2d inputs unfolded into patch rows, the im2col form of the convolution), ``rows`` rows drawn
-    at random; or N(0, 1) entries with ``activations="gaussian"``.
-    """
-    key = (model, tuple(layer_names), rows, batch, timestep, activations, seed)
-    if key in _MODEL_CACHE:
-        return _MODEL_CACHE[key]
-    try:
-        import torch
-        import torch.nn.functional as F
-
-        from experiments.genai.models import load_model
-    except ImportError as exc:
-        raise ModelOperandError(f"torch / the genai models cannot be imported ({exc}); "
-                                "pip install -e '.[ml,gen]'") from None
-    try:
-        gen = load_model(model)
-    except LabctlError as exc:
-        raise ModelOperandError(str(exc)) from None
-    unet = gen.components.get("unet")
-    if unet is None:
-        raise ModelOperandError(f"{model} has no UNet (components: {', '.join(gen.components)})")
-    modules = dict(unet.named_modules())
-    for name in layer_names:
-        m = modules.get(name)
-        if not isinstance(m, (torch.nn.Linear, torch.nn.Conv2d)):
-            known = [n for n, mod in modules.items() if isinstance(mod, (torch.nn.Linear, torch.nn.Conv2d))]
-            raise ModelOperandError(f"{name!r} is not a Linear or Conv2d layer of {model}'s UNet; they are: "
-                                    + ", ".join(known))
-        if isinstance(m, torch.nn.Conv2d) and (m.groups != 1 or m.padding_mode != "zeros"
-                                               or isinstance(m.padding, str)):
-            raise ModelOperandError(f"{name}: grouped, non-zero-padded or 'same'-padded convolutions are not supported")
-    captured: dict[str, Any] = {}
-
-    def recorder(name: str):
-        def hook(module, inputs, output) -> None:   # returns None: the layer's output is left as it is
-            captured.setdefault(name, inputs[0].detach().clone())
-        return hook
-
-    hooks = [modules[name].register_forward_hook(recorder(name)) for name in layer_names]
-    g = torch.Generator().manual_seed(seed)
-    cfg = unet.config
-    size = cfg.sample_size if isinstance(cfg.sample_size, int) else tuple(cfg.sample_size)[0]
-    sample = torch.randn(batch, cfg.in_channels, size, size, generator=g)
-    try:
-        with torch.no_grad():
-            unet(sample, torch.full((batch,), int(timestep), dtype=torch.long))
-    finally:
-        for h in hooks:
-            h.remove()
-    rng = np.random.default_rng(seed)
-    out = {}
-    for name in layer_names:
-        m = modules[name]
-        x = captured.get(name)
-        if x is None:
-            raise ModelOperandError(f"{name} was not called in the UNet's forward pass")
-        w = m.weight.detach().double()
-        if isinstance(m, torch.nn.Linear):
-            a = x.double().reshape(-1, x.shape[-1])
-            b = w.T
-        else:
-            a = F.unfold(x.double(), m.kernel_size, dilation=m.dilation, padding=m.padding, stride=m.stride)
-            a = a.transpose(1, 2).reshape(-1, a.shape[1])
-            b = w.reshape(w.shape[0], -1).T
-        a = a.numpy()
-        pick = rng.choice(a.shape[0], size=min(rows, a.shape[0]), replace=False)
-        a = np.ascontiguousarray(a[np.sort(pick)])
-        if activations == "gaussian":
-            a = rng.standard_normal(a.shape)
-        out[name] = (a, np.ascontiguousarray(b.numpy()))
-    _MODEL_CACHE[key] = out
-    return out

@@ -344,6 +344,21 @@ def apply_changes(config: BenchConfig, changes: Mapping[str, Any], path: str | P
     return varied
 
 
+def simulated_value(config: BenchConfig, instrument: str, param: str) -> Any:
+    """The value a simulated instrument uses for one of its ``sim.params``: the bench file's, else the
+    simulated model's default (what a variant's sweep is compared with)."""
+    spec = config.instruments.get(instrument)
+    if spec is None:
+        raise ConfigError(None, f"instruments.{instrument}", "no such instrument")
+    if param in spec.sim.params:
+        return spec.sim.params[param]
+    model = sim_model(spec.driver)
+    if param not in model.PARAMS:
+        raise ConfigError(None, f"instruments.{instrument}.sim.params.{param}", f"the simulated {spec.driver} "
+                          f"has no parameter {param!r}; it has {', '.join(sorted(model.PARAMS))}")
+    return getattr(model(instrument, World(), params=spec.sim.params, serial=spec.sim.serial), param)
+
+
 def opu_section(bench: Any, model: type[BaseModel], hint: str = "") -> Any:
     """The bench file's ``opu:`` section validated as ``model``; errors name the file and the dotted field."""
     config = getattr(bench, "config", bench)

@@ -219,3 +219,10 @@ def test_receiver_snr_follows_the_receiver_noise_closed_form(tmp_path):
     assert 0.3 < rin_share < 0.9
     assert result.summary["volts_per_watt"] == pytest.approx(pd["responsivity_a_per_w"] * pd["load_ohm"], rel=0.01)
     assert (tmp_path / "receiver_snr.png").exists()
+
+
+@pytest.mark.parametrize("samples", [2600, 1024])
+def test_link_response_asks_the_awg_which_segment_lengths_it_plays(tmp_path, samples):
+    # the M8195A's rule (multiples of 256, at least 1280), read from its role, refused before measuring
+    with pytest.raises(ExperimentError, match="multiples of 256 samples, at least 1280"):
+        run_experiment("link_response", out=tmp_path, show_progress=False, overrides={"segment_samples": samples})
