@@ -37,6 +37,13 @@ in_range = typed_validator(strict_range)
 in_set = typed_validator(strict_discrete_set)
 
 
+def _block_size(values) -> str:
+    """How an error report names a binary block: its size, never its content."""
+    if isinstance(values, (bytes, bytearray, memoryview)):
+        return f"{len(values)}-byte"
+    return f"{len(values)}-value"
+
+
 class _LockedIO:
     """Hold the resource lock across each query's write and read, and remember the last command."""
 
@@ -52,7 +59,7 @@ class _LockedIO:
 
     def write_binary_values(self, command, values, *args, **kwargs):
         with self._resource_lock():
-            self._root()._last_command = command
+            self._root()._last_command = f"{command}<{_block_size(values)} block>"
             super().write_binary_values(command, values, *args, **kwargs)
 
     def ask(self, command, query_delay=None):

@@ -292,9 +292,7 @@ class KeysightM8195AChannel(LabChannel):
         strict_range(segment, SEGMENT_ID_RANGE)
         codes = np.ascontiguousarray(codes, dtype=np.int8)
         command = ":TRAC{ch}:DATA %d,%d," % (segment, offset)
-        root = self._root()
         with self._resource_lock():
-            root._last_command = f"{self.insert_id(command)}<{codes.size}-byte block>"
             # One IEEE 488.2 definite-length block of signed bytes, never one command per sample.
             # Handing pyvisa the raw bytes (datatype "b") spares it a conversion copy per transfer.
             self.write_binary_values(command, codes.tobytes(), datatype="b", termination="\n")

@@ -275,6 +275,17 @@ def test_upload_error_reply_raises_with_the_command():
         assert info.value.command == ":TRAC1:DEF 1,1280"
 
 
+def test_a_refused_segment_write_is_reported_with_its_block_size_not_its_content():
+    codes = np.array([1, 2, 3], dtype=np.int8)
+    with expected_protocol(
+        KeysightM8195A,
+        [(b":TRAC1:DATA 1,0,#13\x01\x02\x03\n", None), ("SYST:ERR?", '-222,"Data out of range"'), OK],
+    ) as inst:
+        with pytest.raises(InstrumentError) as info:
+            inst.channels[1].write_segment(1, codes)
+        assert info.value.command == ":TRAC1:DATA 1,0,<3-byte block>"
+
+
 @pytest.mark.parametrize("bad", [np.full(1280, 1.01), np.full(1280, np.nan), np.array([]), np.zeros((2, 1280))])
 def test_upload_refuses_bad_samples_before_sending(bad):
     with expected_protocol(KeysightM8195A, []) as inst:
