@@ -103,7 +103,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from sim_backends.instrument import SimInstrument
-from sim_backends.physics.components import ResponseCache, band_grid, lowpass_memory_s
+from sim_backends.physics.grids import ResponseCache, band_grid, lowpass_memory_s
 from sim_backends.physics.converters import RESPONSES, lowpass_response
 from sim_backends.physics.validation import param
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, ScpiError, definite_block, format_number

@@ -84,7 +84,7 @@ import numpy as np
 import scipy.fft as sfft
 
 from sim_backends.instrument import SimInstrument
-from sim_backends.physics.components import (
+from sim_backends.physics.grids import (
     MAX_GRID_POINTS,
     ResponseCache,
     band_grid,

@@ -18,7 +18,8 @@ from scipy import integrate, signal
 from drivers.keysight.infiniium import KeysightInfiniium
 from drivers.keysight.m8195a import KeysightM8195A
 from sim_backends.bench import BenchFileError
-from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode, band_grid, uniform_step
+from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
+from sim_backends.physics.grids import band_grid, uniform_step
 from sim_backends.physics.constants import C, K_B, Q
 from sim_backends.physics.laser import laser_field
 from sim_backends.world import ELECTRICAL_OUT, OPTICAL_IN, OPTICAL_OUT, Component, Lightwave, World
