@@ -17,9 +17,9 @@ import argparse
 import time
 from pathlib import Path
 
-from labctl import open_bench, run_experiment
-from sim_backends import DEFAULT_BENCH_PATH
-from sim_backends.bench import load_bench_file
+from labctl import load_bench, open_bench, run_experiment
+from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH
+from labctl.opu import open_opus
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -46,7 +46,7 @@ def main(argv: list[str] | None = None) -> int:
         print("   scope triggered by the AWG marker")
         link = run_experiment("modulation_trace", bench=bench, out=args.out, seed=args.seed)
 
-    truth = load_bench_file(DEFAULT_BENCH_PATH)["components"]["mzm1"]
+    truth = load_bench(DEFAULT_BENCH_PATH).components["mzm1"]
     s = result.summary
     print("\n4. results (fitted from measurements; the simulated modulator's true values in brackets)")
     print(f"   V_pi from power meter : {s['v_pi_v']:.3f} V   [{truth['v_pi']} V]")
@@ -71,15 +71,13 @@ def main(argv: list[str] | None = None) -> int:
 
 def generative_showcase(args: argparse.Namespace) -> None:
     """Three generative models in parallel on the three optical cores, against electronics."""
-    from experiments.genai.generate import generate_parallel
-    from labctl.opu import open_cores
-    from sim_backends import OPU_BENCH_PATH
+    from experiments.genai.generate import generate_parallel  # imports torch (optional): only for this part
 
     print(f"\n5. generative AI on the optical computing center ({OPU_BENCH_PATH.name}): three 16 x 16")
     print("   weight-stationary cores (microring weight banks, inputs sent over 12 km of edge + metro fibre)")
     with open_bench(OPU_BENCH_PATH, mode="sim", seed=args.seed) as bench:
         started = time.perf_counter()
-        cores = open_cores(bench, args.out / "calibration")
+        cores = open_opus(bench, args.out / "calibration")
         print(f"   calibrated {len(cores)} cores in {time.perf_counter() - started:.0f} s "
               f"(files in {args.out / 'calibration'})")
         labels = [i % 10 for i in range(args.images)]

@@ -187,13 +187,15 @@ def experiments() -> None:
 @_sim_option
 @_seed_option
 @click.option("--set", "settings", multiple=True, metavar="NAME=VALUE", help="Set a parameter (repeatable).")
+@click.option("--change", "changes", multiple=True, metavar="ITEM.PARAM=VALUE",
+              help="Simulate a variant of the bench file, e.g. edge_fibre.length_km=50 (repeatable; --sim only).")
 @click.option("--out", type=click.Path(path_type=Path), help="Results file (.h5) or directory.")
 @click.option("--overwrite", is_flag=True,
               help="Replace an existing results file, but only once the new run completes "
                    "(default: keep it and write to the next free name, name-1.h5...).")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(experiment: str, bench_file: Path | None, sim: bool, seed: int, settings: tuple[str, ...],
-        out: Path | None, overwrite: bool, quiet: bool) -> None:
+        changes: tuple[str, ...], out: Path | None, overwrite: bool, quiet: bool) -> None:
     """Run EXPERIMENT and write its HDF5 results file (see `labctl experiments`)."""
     mode, path = _mode_and_path(sim, bench_file)
 
@@ -207,7 +209,8 @@ def run(experiment: str, bench_file: Path | None, sim: bool, seed: int, settings
         click.echo(f"writing {results}{note}", err=True)
 
     result = run_experiment(experiment, bench_path=path, mode=mode, seed=seed, overrides=parse_overrides(settings),
-                            out=out, overwrite=overwrite, show_progress=not quiet, on_results_file=announce)
+                            changes=parse_overrides(changes, "--change"), out=out, overwrite=overwrite,
+                            show_progress=not quiet, on_results_file=announce)
     _print_summary(result.summary)
     click.echo(f"results: {result.results_path}")
     for artefact in result.artefacts:

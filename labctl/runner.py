@@ -102,13 +102,14 @@ def load_experiment(name: str) -> type[Experiment]:
     return cls
 
 
-def parse_overrides(pairs: Iterable[str]) -> dict[str, Any]:
-    """``["points=41", "wavelengths_nm=[1550,1551]"]`` -> dict (JSON values where they parse)."""
+def parse_overrides(pairs: Iterable[str], option: str = "--set") -> dict[str, Any]:
+    """``["points=41", "wavelengths_nm=[1550,1551]"]`` -> dict (JSON values where they parse); ``option``
+    names the command-line option in errors."""
     values: dict[str, Any] = {}
     for pair in pairs:
         key, sep, text = pair.partition("=")
         if not sep or not key.strip():
-            raise ExperimentError(f"--set expects name=value, got {pair!r}")
+            raise ExperimentError(f"{option} expects name=value, got {pair!r}")
         try:
             values[key.strip()] = json.loads(text)
         except json.JSONDecodeError:

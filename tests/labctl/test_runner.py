@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from pydantic import BaseModel
 
+import labctl
 from labctl.errors import ConfigError
 from labctl.runner import Experiment, ExperimentError, load_experiment, parse_overrides, run_experiment
 from labctl.store import read_results
@@ -101,3 +102,16 @@ def test_overrides_parse_json_values_or_keep_strings():
         "points": 5, "scope": "", "name": "abc", "xs": [1, 2]}
     with pytest.raises(ExperimentError):
         parse_overrides(["novalue"])
+    with pytest.raises(ExperimentError, match="--change expects"):
+        parse_overrides(["edge_fibre.length_km"], "--change")
+
+
+def test_a_run_on_a_bench_variant_measures_the_variant_and_records_the_change(tmp_path):
+    # another modulator in the same bench file: the fit finds the changed V_pi (as precisely as the file's own)
+    run = run_experiment("mzm_transfer", overrides={"points": 41, "scope_points": 500}, out=tmp_path, seed=2,
+                         show_progress=False, changes={"mzm1.v_pi": 4.2})
+    assert run.summary["v_pi_v"] == pytest.approx(4.2, rel=0.02)
+    assert read_results(run.results_path)["attrs"]["bench_snapshot"]["changes"] == {"mzm1.v_pi": 4.2}
+    with labctl.open_bench(seed=2) as bench, pytest.raises(ValueError, match="open_bench"):
+        run_experiment("mzm_transfer", bench=bench, out=tmp_path / "x", changes={"mzm1.v_pi": 4.2},
+                       show_progress=False)
