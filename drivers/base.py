@@ -37,6 +37,20 @@ in_range = typed_validator(strict_range)
 in_set = typed_validator(strict_discrete_set)
 
 
+def in_integer_range(value, values):
+    """Strictly accept an integer (not a bool) within ``values`` = (low, high), as an ``int``.
+
+    Why not ``in_range``: a count, port or channel number of 2.5 must be refused, not truncated.
+    """
+    try:
+        whole = int(value)
+    except (TypeError, ValueError, OverflowError):
+        raise ValueOutOfRange(f"{value!r} is not an integer") from None
+    if isinstance(value, bool) or whole != value:
+        raise ValueOutOfRange(f"{value!r} is not an integer")
+    return int(in_range(whole, values))
+
+
 def _block_size(values) -> str:
     """How an error report names a binary block: its size, never its content."""
     if isinstance(values, (bytes, bytearray, memoryview)):

@@ -31,9 +31,8 @@ defaults to 1 (one 1xN module); pass ``module=`` to address another one, or use
 from __future__ import annotations
 
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_range
 
-from drivers.base import LabChannel, LabInstrument
+from drivers.base import LabChannel, LabInstrument, in_integer_range
 from drivers.errors import ValueOutOfRange
 from drivers.limits import CHILD, RAW, READ, SET
 
@@ -42,16 +41,6 @@ __all__ = ["DiConMXS9100", "DiConSwitchModule", "MODULE_STATUS"]
 #: ``STATus?`` replies (manual p. 22, table 1).
 MODULE_STATUS = ("UNINITIALIZED", "INITINPROGRESS", "READY", "BUSY", "DISCONNECTED", "DEFECTIVE",
                  "UNCONFIGURED")
-
-
-def _port(value, values):
-    """Strictly accept an integer output number within ``values`` = (1, port_count)."""
-    if isinstance(value, bool) or int(value) != value:
-        raise ValueOutOfRange(f"output port must be an integer, got {value!r}")
-    try:
-        return int(strict_discrete_range(int(value), values, 1))
-    except ValueError as exc:
-        raise ValueOutOfRange(str(exc)) from None
 
 
 class DiConSwitchModule(LabChannel):
@@ -65,7 +54,7 @@ class DiConSwitchModule(LabChannel):
         "ROUT{ch}:SCAN %d",
         """Control the output the common port is connected to (int, 1..port_count; reads 0 when
         the module is parked).""",
-        validator=_port,
+        validator=in_integer_range,
         values=(1, 8),
         cast=int,
         dynamic=True,

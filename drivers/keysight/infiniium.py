@@ -33,7 +33,7 @@ from typing import Any, Sequence
 
 import numpy as np
 from pymeasure.instruments import Instrument
-from drivers.base import LabChannel, LabInstrument, in_range, in_set
+from drivers.base import LabChannel, LabInstrument, in_integer_range, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
 from drivers.limits import READ, SET, channel_members
 
@@ -89,16 +89,6 @@ class Units(IntEnum):
     CONSTANT = 3
     AMP = 4
     DECIBEL = 5
-
-
-_in_range = in_range
-_in_set = in_set
-
-
-def _integer_in_range(value, values):
-    if isinstance(value, bool) or int(value) != value:
-        raise ValueOutOfRange(f"{value!r} is not an integer")
-    return int(_in_range(int(value), values))
 
 
 def _mnemonic(reply: str, options: dict[str, str]) -> str:
@@ -191,7 +181,7 @@ class InfiniiumChannel(LabChannel):
     display = Instrument.control(
         ":CHANnel{ch}:DISPlay?", ":CHANnel{ch}:DISPlay %d",
         """Control whether the channel is turned on (displayed and acquired) (bool).""",
-        validator=_in_set, values={True: 1, False: 0}, map_values=True,
+        validator=in_set, values={True: 1, False: 0}, map_values=True,
         cast=int, check_set_errors=True,
     )
 
@@ -199,27 +189,27 @@ class InfiniiumChannel(LabChannel):
         ":CHANnel{ch}:RANGe?", ":CHANnel{ch}:RANGe %g",
         """Control the full-scale vertical range (8 divisions), in V (float, 8 mV to 40 V for the
         family; the model's own limits are enforced by the instrument).""",
-        validator=_in_range, values=(8e-3, 40.0), check_set_errors=True,
+        validator=in_range, values=(8e-3, 40.0), check_set_errors=True,
     )
 
     scale = Instrument.control(
         ":CHANnel{ch}:SCALe?", ":CHANnel{ch}:SCALe %g",
         """Control the vertical scale, in V/div (float, 1 mV/div to 5 V/div; range = 8 x scale).""",
-        validator=_in_range, values=(1e-3, 5.0), check_set_errors=True,
+        validator=in_range, values=(1e-3, 5.0), check_set_errors=True,
     )
 
     offset = Instrument.control(
         ":CHANnel{ch}:OFFSet?", ":CHANnel{ch}:OFFSet %g",
         """Control the vertical offset, the voltage at the centre of the screen, in V
         (float, -40 V to 40 V; the model's own limits are enforced by the instrument).""",
-        validator=_in_range, values=(-40.0, 40.0), check_set_errors=True,
+        validator=in_range, values=(-40.0, 40.0), check_set_errors=True,
     )
 
     input = Instrument.control(
         ":CHANnel{ch}:INPut?", ":CHANnel{ch}:INPut %s",
         """Control the input coupling and impedance (str: 'DC' 1 MOhm, 'DC50' 50 Ohm, 'AC',
         'LFR1', 'LFR2'; 50-Ohm-only models such as the UXR accept 'DC50' only).""",
-        validator=_in_set, values=INPUTS, map_values=True,
+        validator=in_set, values=INPUTS, map_values=True,
         cast=str, get_process=lambda reply: _parse_input(reply), check_set_errors=True,
     )
 
@@ -227,7 +217,7 @@ class InfiniiumChannel(LabChannel):
         ":TRIGger:LEVel? CHANnel{ch}", ":TRIGger:LEVel CHANnel{ch},%g",
         """Control the trigger level used when this channel is the trigger source, in V
         (float, -40 V to 40 V; the instrument limits it to the channel's screen).""",
-        validator=_in_range, values=(-40.0, 40.0), check_set_errors=True,
+        validator=in_range, values=(-40.0, 40.0), check_set_errors=True,
     )
 
 
@@ -273,13 +263,13 @@ class KeysightInfiniium(LabInstrument):
         ":ACQuire:SRATe:ANALog?", ":ACQuire:SRATe:ANALog %g",
         """Control the analog sample rate, in Sa/s (float, 1 Sa/s to 256 GSa/s; the instrument rounds
         up to its next available rate and rejects rates above its maximum).""",
-        validator=_in_range, values=(1.0, 256e9), check_set_errors=True,
+        validator=in_range, values=(1.0, 256e9), check_set_errors=True,
     )
 
     acquire_sample_rate_auto = Instrument.control(
         ":ACQuire:SRATe:ANALog:AUTO?", ":ACQuire:SRATe:ANALog:AUTO %d",
         """Control whether the instrument chooses the sample rate itself (bool).""",
-        validator=_in_set, values={True: 1, False: 0}, map_values=True,
+        validator=in_set, values={True: 1, False: 0}, map_values=True,
         cast=int, check_set_errors=True,
     )
 
@@ -287,14 +277,14 @@ class KeysightInfiniium(LabInstrument):
         ":ACQuire:POINts:ANALog?", ":ACQuire:POINts:ANALog %d",
         """Control the memory depth, the number of points per channel per acquisition
         (int, 16 to 2e9; the model's own memory limit is enforced by the instrument).""",
-        validator=_integer_in_range, values=(16, 2_000_000_000), cast=lambda v: int(float(v)),
+        validator=in_integer_range, values=(16, 2_000_000_000), cast=lambda v: int(float(v)),
         check_set_errors=True,
     )
 
     acquire_points_auto = Instrument.control(
         ":ACQuire:POINts:AUTO?", ":ACQuire:POINts:AUTO %d",
         """Control whether the instrument chooses the memory depth itself (bool).""",
-        validator=_in_set, values={True: 1, False: 0}, map_values=True,
+        validator=in_set, values={True: 1, False: 0}, map_values=True,
         cast=int, check_set_errors=True,
     )
 
@@ -303,19 +293,19 @@ class KeysightInfiniium(LabInstrument):
     timebase_scale = Instrument.control(
         ":TIMebase:SCALe?", ":TIMebase:SCALe %g",
         """Control the horizontal scale, in s/div (float, 1 ps/div to 20 s/div; 10 divisions).""",
-        validator=_in_range, values=(1e-12, 20.0), check_set_errors=True,
+        validator=in_range, values=(1e-12, 20.0), check_set_errors=True,
     )
 
     timebase_position = Instrument.control(
         ":TIMebase:POSition?", ":TIMebase:POSition %g",
         """Control the time from the trigger to the delay reference point, in s (float, -200 s to 200 s).""",
-        validator=_in_range, values=(-200.0, 200.0), check_set_errors=True,
+        validator=in_range, values=(-200.0, 200.0), check_set_errors=True,
     )
 
     timebase_reference = Instrument.control(
         ":TIMebase:REFerence?", ":TIMebase:REFerence %s",
         """Control where on screen the delay reference point is (str: 'LEFT', 'CENTER', 'RIGHT').""",
-        validator=_in_set, values=REFERENCES, map_values=True,
+        validator=in_set, values=REFERENCES, map_values=True,
         cast=str, get_process=lambda reply: _mnemonic(reply, REFERENCES), check_set_errors=True,
     )
 
@@ -324,21 +314,21 @@ class KeysightInfiniium(LabInstrument):
     trigger_mode = Instrument.control(
         ":TRIGger:MODE?", ":TRIGger:MODE %s",
         """Control the trigger mode (str: 'EDGE').""",
-        validator=_in_set, values={"EDGE": "EDGE"}, map_values=True,
+        validator=in_set, values={"EDGE": "EDGE"}, map_values=True,
         cast=str, get_process=lambda reply: str(reply).strip().upper(), check_set_errors=True,
     )
 
     trigger_source = Instrument.control(
         ":TRIGger:EDGE:SOURce?", ":TRIGger:EDGE:SOURce %s",
         """Control the edge trigger source (int channel 1-4, or 'AUX' for the auxiliary trigger input).""",
-        validator=_in_set, values=(*CHANNELS, "AUX"), set_process=_source_scpi,
+        validator=in_set, values=(*CHANNELS, "AUX"), set_process=_source_scpi,
         cast=str, get_process=_parse_source, check_set_errors=True,
     )
 
     trigger_slope = Instrument.control(
         ":TRIGger:EDGE:SLOPe?", ":TRIGger:EDGE:SLOPe %s",
         """Control the edge trigger slope (str: 'POSITIVE', 'NEGATIVE', 'EITHER').""",
-        validator=_in_set, values=SLOPES, map_values=True,
+        validator=in_set, values=SLOPES, map_values=True,
         cast=str, get_process=lambda reply: _mnemonic(reply, SLOPES), check_set_errors=True,
     )
 
@@ -346,14 +336,14 @@ class KeysightInfiniium(LabInstrument):
         ":TRIGger:SWEep?", ":TRIGger:SWEep %s",
         """Control the trigger sweep (str: 'AUTO' triggers by itself when no edge comes, 'TRIGGERED'
         waits for an edge, 'SINGLE' acquires once on the next edge).""",
-        validator=_in_set, values=SWEEPS, map_values=True,
+        validator=in_set, values=SWEEPS, map_values=True,
         cast=str, get_process=lambda reply: _mnemonic(reply, SWEEPS), check_set_errors=True,
     )
 
     aux_trigger_level = Instrument.control(
         ":TRIGger:LEVel? AUX", ":TRIGger:LEVel AUX,%g",
         """Control the trigger level of the auxiliary trigger input, in V (float, -5 V to 5 V).""",
-        validator=_in_range, values=(-5.0, 5.0), check_set_errors=True,
+        validator=in_range, values=(-5.0, 5.0), check_set_errors=True,
     )
 
     # -- waveform transfer ---------------------------------------------------------------------
@@ -361,7 +351,7 @@ class KeysightInfiniium(LabInstrument):
     waveform_source = Instrument.control(
         ":WAVeform:SOURce?", ":WAVeform:SOURce CHANnel%d",
         """Control the channel the waveform queries read (int, 1-4).""",
-        validator=_in_set, values=CHANNELS,
+        validator=in_set, values=CHANNELS,
         cast=str, get_process=_parse_source, check_set_errors=True,
     )
 
@@ -369,14 +359,14 @@ class KeysightInfiniium(LabInstrument):
         ":WAVeform:FORMat?", ":WAVeform:FORMat %s",
         """Control the waveform data format (str: 'WORD' signed 16-bit, 'BYTE' signed 8-bit,
         'ASCII' comma-separated volts).""",
-        validator=_in_set, values=FORMATS, map_values=True,
+        validator=in_set, values=FORMATS, map_values=True,
         cast=str, get_process=lambda reply: _mnemonic(reply, FORMATS), check_set_errors=True,
     )
 
     waveform_byteorder = Instrument.control(
         ":WAVeform:BYTeorder?", ":WAVeform:BYTeorder %s",
         """Control the byte order of WORD data (str: 'LSBFIRST' little-endian, 'MSBFIRST' big-endian).""",
-        validator=_in_set, values=BYTE_ORDERS, map_values=True,
+        validator=in_set, values=BYTE_ORDERS, map_values=True,
         cast=str, get_process=lambda reply: _mnemonic(reply, BYTE_ORDERS), check_set_errors=True,
     )
 
@@ -384,7 +374,7 @@ class KeysightInfiniium(LabInstrument):
         ":WAVeform:STReaming?", ":WAVeform:STReaming %s",
         """Control waveform streaming (bool): on, :WAVeform:DATA? answers a '#0' block of any size;
         off, a definite-length block limited to 999,999,999 bytes.""",
-        validator=_in_set, values={True: "ON", False: "OFF"}, map_values=True,
+        validator=in_set, values={True: "ON", False: "OFF"}, map_values=True,
         cast=str, get_process=lambda reply: _ON_OFF.get(str(reply).strip().upper(), reply),
         check_set_errors=True,
     )
@@ -427,7 +417,7 @@ class KeysightInfiniium(LabInstrument):
             if channels is None:
                 self.write(":DIGitize")
             else:
-                chans = [_in_set(c, CHANNELS) for c in channels]
+                chans = [in_set(c, CHANNELS) for c in channels]
                 if not chans:
                     raise ValueOutOfRange("digitize needs at least one channel")
                 self.write(":DIGitize " + ",".join(f"CHANnel{c}" for c in chans))
@@ -538,7 +528,7 @@ class KeysightInfiniium(LabInstrument):
 
     def set_vertical(self, channel: int, range_v: float, offset_v: float = 0.0) -> None:
         """Set a channel's full-scale vertical range and centre offset, in V, and turn it on."""
-        ch = self.channels[_in_set(channel, CHANNELS)]
+        ch = self.channels[in_set(channel, CHANNELS)]
         ch.range = range_v
         ch.offset = offset_v
         ch.display = True
@@ -551,7 +541,7 @@ class KeysightInfiniium(LabInstrument):
         if source == "AUX":
             self.aux_trigger_level = level_v
         else:
-            self.channels[_in_set(source, CHANNELS)].trigger_level = level_v
+            self.channels[in_set(source, CHANNELS)].trigger_level = level_v
 
     def capture(self, channels: Sequence[int]) -> tuple[np.ndarray, dict[int, np.ndarray]]:
         """Acquire once on ``channels`` and return ``(time_s, {channel: volts})``.
@@ -560,7 +550,7 @@ class KeysightInfiniium(LabInstrument):
         (little-endian, streaming on), each scaled with its own preamble. ``time_s`` is relative to
         the trigger (the first channel's time axis; all channels share the timebase).
         """
-        chans = list(dict.fromkeys(_in_set(c, CHANNELS) for c in channels))
+        chans = list(dict.fromkeys(in_set(c, CHANNELS) for c in channels))
         if not chans:
             raise ValueOutOfRange("capture needs at least one channel")
         with self.lock:

@@ -45,9 +45,8 @@ from typing import Sequence
 
 import numpy as np
 from pymeasure.instruments import Instrument
-from pymeasure.instruments.validators import strict_discrete_set, strict_range
 
-from drivers.base import LabChannel, LabInstrument
+from drivers.base import LabChannel, LabInstrument, in_range, in_set
 from drivers.errors import ValueOutOfRange
 from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand, channel_members
 
@@ -105,7 +104,7 @@ def _member(enum_cls, settable=None):
             member = next((m for m in enum_cls if word in (m.value, m.name)), None)
         if member not in allowed:
             names = ", ".join(f"{m.name} ({m.value})" for m in allowed)
-            raise ValueError(f"{value!r} is not one of {names}")
+            raise ValueOutOfRange(f"{value!r} is not one of {names}")
         return member
 
     return validate
@@ -131,16 +130,16 @@ def waveform_to_codes(samples: Sequence[float] | np.ndarray, pad: str | None = "
     # Check, scale and round in cache-sized chunks: one pass over memory instead of five.
     codes = np.empty(x.size, dtype=np.int8)
     scratch = np.empty(min(x.size, _CHUNK), dtype=float)
-    in_range = True
+    within = True
     with np.errstate(invalid="ignore"):  # NaN/inf only reach the cast when the waveform is refused
         for start in range(0, x.size, _CHUNK):
             part = x[start:start + _CHUNK]
-            in_range = in_range and -1.0 <= part.min() and part.max() <= 1.0  # False for NaN
+            within = within and -1.0 <= part.min() and part.max() <= 1.0  # False for NaN
             buf = scratch[:part.size]
             np.multiply(part, DAC_FULL_SCALE, out=buf)
             np.rint(buf, out=buf)
             codes[start:start + part.size] = buf
-    if not in_range:
+    if not within:
         if not np.all(np.isfinite(x)):
             raise ValueError("the waveform contains NaN or infinite samples")
         raise ValueOutOfRange(
@@ -201,7 +200,7 @@ class KeysightM8195AChannel(LabChannel):
         ":VOLT{ch} %g",
         """Control the output amplitude in V peak-to-peak, single ended into 50 ohm
         (float, 0.075 ... 1.0 V; a sample of +1 reaches offset + amplitude/2).""",
-        validator=strict_range,
+        validator=in_range,
         values=AMPLITUDE_RANGE,
         check_set_errors=True,
     )
@@ -210,7 +209,7 @@ class KeysightM8195AChannel(LabChannel):
         ":VOLT{ch}:OFFS?",
         ":VOLT{ch}:OFFS %g",
         """Control the output offset voltage in V (float, -1.0 ... +1.0 V).""",
-        validator=strict_range,
+        validator=in_range,
         values=OFFSET_RANGE,
         check_set_errors=True,
     )
@@ -219,7 +218,7 @@ class KeysightM8195AChannel(LabChannel):
         ":OUTP{ch}?",
         ":OUTP{ch} %d",
         """Control whether the output is switched on (bool).""",
-        validator=strict_discrete_set,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -243,7 +242,7 @@ class KeysightM8195AChannel(LabChannel):
         ":TRAC{ch}:SEL?",
         ":TRAC{ch}:SEL %d",
         """Control the segment played in arbitrary mode (int, 1 ... 16777216).""",
-        validator=strict_range,
+        validator=in_range,
         values=SEGMENT_ID_RANGE,
         cast=int,
         check_set_errors=True,
@@ -266,7 +265,7 @@ class KeysightM8195AChannel(LabChannel):
 
     def define_segment(self, segment: int, length: int, init_value: int | None = None) -> None:
         """Set a new segment of ``length`` samples (``:TRACe:DEFine``), optionally filled with a DAC code."""
-        strict_range(segment, SEGMENT_ID_RANGE)
+        in_range(segment, SEGMENT_ID_RANGE)
         if not valid_segment_length(int(length)):
             raise ValueOutOfRange(
                 f"segment length {length} is invalid: a multiple of {SEGMENT_GRANULARITY} samples, "
@@ -275,12 +274,12 @@ class KeysightM8195AChannel(LabChannel):
         if init_value is None:
             self._command(":TRAC{ch}:DEF %d,%d" % (segment, length))
         else:
-            strict_range(init_value, (-128, 127))
+            in_range(init_value, (-128, 127))
             self._command(":TRAC{ch}:DEF %d,%d,%d" % (segment, length, init_value))
 
     def delete_segment(self, segment: int) -> None:
         """Set: delete one segment (``:TRACe:DELete``; only while stopped)."""
-        strict_range(segment, SEGMENT_ID_RANGE)
+        in_range(segment, SEGMENT_ID_RANGE)
         self._command(":TRAC{ch}:DEL %d" % segment)
 
     def delete_all_segments(self) -> None:
@@ -289,7 +288,7 @@ class KeysightM8195AChannel(LabChannel):
 
     def write_segment(self, segment: int, codes: np.ndarray, offset: int = 0) -> None:
         """Set: write int8 DAC ``codes`` into ``segment`` at sample ``offset`` in one binary block."""
-        strict_range(segment, SEGMENT_ID_RANGE)
+        in_range(segment, SEGMENT_ID_RANGE)
         codes = np.ascontiguousarray(codes, dtype=np.int8)
         command = ":TRAC{ch}:DATA %d,%d," % (segment, offset)
         with self._resource_lock():
@@ -367,7 +366,7 @@ class KeysightM8195A(LabInstrument):
         ":FREQ:RAST?",
         ":FREQ:RAST %.12g",
         """Control the DAC sample rate in Sa/s (float, 53.76e9 ... 65e9).""",
-        validator=strict_range,
+        validator=in_range,
         values=SAMPLE_RATE_RANGE,
         check_set_errors=True,
     )
@@ -389,7 +388,7 @@ class KeysightM8195A(LabInstrument):
         ":INST:MEM:EXT:RDIV DIV%d",
         """Control the sample rate divider of extended memory (int 1, 2 or 4; the DAC rate is unchanged,
         extended-memory samples are interpolated by the channel's FIR filter).""",
-        validator=strict_discrete_set,
+        validator=in_set,
         values=(1, 2, 4),
         get_process=lambda v: int(str(v).strip().upper().removeprefix("DIV")),
         cast=str,
@@ -400,7 +399,7 @@ class KeysightM8195A(LabInstrument):
         ":INIT:CONT?",
         ":INIT:CONT %d",
         """Control continuous mode (bool; True = play as soon as started, False = triggered or gated).""",
-        validator=strict_discrete_set,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -410,7 +409,7 @@ class KeysightM8195A(LabInstrument):
         ":INIT:GATE?",
         ":INIT:GATE %d",
         """Control gate mode (bool; with continuous off, True = gated, False = triggered).""",
-        validator=strict_discrete_set,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,

@@ -47,9 +47,6 @@ class PowerUnit(IntEnum):
     W = 1
 
 
-_range = in_range
-_choice = in_set
-
 #: The SI unit name of each :class:`PowerUnit`.
 _UNIT_NAMES = {PowerUnit.DBM: "dBm", PowerUnit.W: "W"}
 
@@ -72,7 +69,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
         ":SOUR{ch}:WAV %.4fNM",
         """Control the emission wavelength setpoint of this port, in m, sent in nm with 0.1 pm
         resolution (float strictly from 1527.605e-9 to 1565.496e-9).""",
-        validator=_range,
+        validator=in_range,
         values=WAVELENGTH_RANGE_M,
         set_process=lambda metres: from_si(metres, "nm"),
         check_set_errors=True,
@@ -96,7 +93,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
         ":SOUR{ch}:POW:UNIT %s",
         """Control the unit in which the instrument reports power and reads unsuffixed power
         values (:class:`PowerUnit` DBM or W).""",
-        validator=_choice,
+        validator=in_set,
         values=list(PowerUnit),
         set_process=lambda unit: PowerUnit(unit).name,
         get_process=lambda reply: PowerUnit(int(reply)),
@@ -123,7 +120,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
         ":SOUR{ch}:POW %.4fDBM",
         """Set the output power setpoint in dBm, with an explicit DBM suffix so that it does not
         depend on :attr:`power_unit` (float strictly from +6 to +13.5).""",
-        validator=_range,
+        validator=in_range,
         values=POWER_RANGE_DBM,
         check_set_errors=True,
         dynamic=True,
@@ -133,7 +130,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
         ":SOUR{ch}:POW:STAT?",
         ":SOUR{ch}:POW:STAT %d",
         """Control whether this port emits light (bool).""",
-        validator=_choice,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,

@@ -65,10 +65,6 @@ class PowerUnit(IntEnum):
     W = 1
 
 
-_range = in_range
-_choice = in_set
-
-
 def _logging_parameters(value, values):
     """Validate ``(points, averaging_time)`` for the logging function."""
     try:
@@ -78,11 +74,9 @@ def _logging_parameters(value, values):
     if int(points) != points:
         raise ValueOutOfRange(f"logging points must be an integer, got {points!r}")
     point_range, time_range = values
-    _range(int(points), point_range)
-    _range(averaging_time, time_range)
+    in_range(int(points), point_range)
+    in_range(averaging_time, time_range)
     return int(points), float(averaging_time)
-
-
 
 
 class KeysightN7744AChannel(LabChannel):
@@ -102,7 +96,7 @@ class KeysightN7744AChannel(LabChannel):
         ":SENS{ch}:POW:WAV %.7E",
         """Control the calibration wavelength of this port, in m (float strictly from 1250e-9 to
         1650e-9).""",
-        validator=_range,
+        validator=in_range,
         values=WAVELENGTH_RANGE_M,
         check_set_errors=True,
         dynamic=True,
@@ -112,7 +106,7 @@ class KeysightN7744AChannel(LabChannel):
         ":SENS{ch}:POW:ATIM?",
         ":SENS{ch}:POW:ATIM %.6E",
         """Control the averaging time of one reading, in s (float strictly from 1e-6 to 10).""",
-        validator=_range,
+        validator=in_range,
         values=AVERAGING_TIME_RANGE_S,
         check_set_errors=True,
         dynamic=True,
@@ -122,7 +116,7 @@ class KeysightN7744AChannel(LabChannel):
         ":SENS{ch}:POW:UNIT?",
         ":SENS{ch}:POW:UNIT %d",
         """Control the unit of the power readings (:class:`PowerUnit` DBM or W).""",
-        validator=_choice,
+        validator=in_set,
         values=list(PowerUnit),
         set_process=int,
         get_process=lambda reply: PowerUnit(int(reply)),
@@ -134,7 +128,7 @@ class KeysightN7744AChannel(LabChannel):
         ":SENS{ch}:POW:RANG %dDBM",
         """Control the manual power range (its nominal upper limit), in dBm; setting it turns
         auto ranging off (int strictly one of -30, -20, -10, 0, +10).""",
-        validator=_choice,
+        validator=in_set,
         values=POWER_RANGES_DBM,
         check_set_errors=True,
         dynamic=True,
@@ -144,7 +138,7 @@ class KeysightN7744AChannel(LabChannel):
         ":SENS{ch}:POW:RANG:AUTO?",
         ":SENS{ch}:POW:RANG:AUTO %d",
         """Control whether the port selects its power range automatically (bool).""",
-        validator=_choice,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -155,7 +149,7 @@ class KeysightN7744AChannel(LabChannel):
         ":INIT{ch}:CONT %d",
         """Control whether the port measures continuously (bool); with it off, each
         :meth:`initiate` takes one reading.""",
-        validator=_choice,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,

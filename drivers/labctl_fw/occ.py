@@ -35,7 +35,7 @@ import numpy as np
 import pyvisa
 from pymeasure.instruments import Instrument
 
-from drivers.base import LabInstrument, in_range, in_set
+from drivers.base import LabInstrument, in_integer_range, in_range, in_set
 from drivers.errors import DriverError, ValueOutOfRange
 from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand
 from drivers.scpi import SCPI_NUMBER, channel_list, format_number, grouped_message
@@ -55,15 +55,6 @@ ADC_CODE_SPAN = 65536.0  #: ADC codes per ``adc_range``: code c is ``adc_offset 
 
 class OCCTimeoutError(DriverError, TimeoutError):
     """The controller did not answer in time (a program still running, or a query it refused)."""
-
-
-def _whole_in_range(value, values):
-    """A validator accepting integers (also integral floats) in ``values``; refuses bools and fractions."""
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
-        raise ValueOutOfRange(f"{value!r} is not an integer")
-    if not float(value).is_integer():
-        raise ValueOutOfRange(f"{value!r} is not an integer")
-    return int(in_range(int(value), values))
 
 
 def _parse_state(reply) -> bool:
@@ -224,7 +215,7 @@ class OCC16(LabInstrument):
         ":TILE:SLOT %d",
         """Control S, the symbol slots played per tile (int, 1 .. 1048576, *RST 1024); load_program
         sets it from the input codes' shape.""",
-        validator=_whole_in_range,
+        validator=in_integer_range,
         values=SLOTS_RANGE,
         cast=int,
         check_set_errors=True,

@@ -36,9 +36,8 @@ import math
 from pymeasure.instruments import Instrument
 from pymeasure.instruments.santec.tsl570 import TSL570
 from pymeasure.instruments.santec.tsl500series import SweepMode
-from pymeasure.instruments.validators import strict_discrete_range
 
-from drivers.base import LabInstrument, in_range, in_set
+from drivers.base import LabInstrument, in_integer_range, in_range, in_set
 from drivers.errors import ValueOutOfRange
 from drivers.laser import TunableLaserSI
 from drivers.limits import READ, SET, Enables, Limited, LimitedCommand
@@ -49,10 +48,6 @@ from drivers.units import SPEED_OF_LIGHT, from_si, to_si
 WAVELENGTH_RANGE_M = (1480e-9, 1640e-9)
 #: Output power setting range, in dBm.
 POWER_RANGE_DBM = (-15.0, 13.0)
-
-
-_range = in_range
-_choice = in_set
 
 
 def _either_range(value, values):
@@ -66,13 +61,6 @@ def _either_range(value, values):
             return value
     listed = " or ".join(f"[{low:g}, {high:g}]" for low, high in values)
     raise ValueOutOfRange(f"Value of {value:g} is not in {listed}")
-
-
-def _cycles(value, values):
-    try:
-        return strict_discrete_range(value, values, step=1)
-    except ValueError as exc:
-        raise ValueOutOfRange(str(exc)) from None
 
 
 def _wavelength_ranges(low_m: float, high_m: float):
@@ -144,7 +132,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":SYSTem:COMMunicate:CODe?",
         ":SYSTem:COMMunicate:CODe %d",
         """Control the command set, "Legacy" (nm, THz) or "SCPI" (m, Hz) (str).""",
-        validator=_choice,
+        validator=in_set,
         values={"Legacy": 0, "SCPI": 1},
         map_values=True,
         check_set_errors=True,
@@ -154,7 +142,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":POWer:STATe?",
         ":POWer:STATe %d",
         """Control whether the laser output is on (bool).""",
-        validator=_choice,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -164,7 +152,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":POWer:UNIT?",
         ":POWer:UNIT %d",
         """Control the unit of power values on the wire (str, 'dBm' or 'mW').""",
-        validator=_choice,
+        validator=in_set,
         values={"dBm": 0, "mW": 1},
         map_values=True,
         check_set_errors=True,
@@ -209,7 +197,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":WAVelength:SWEep:MODe?",
         ":WAVelength:SWEep:MODe %d",
         """Control the sweep mode (:class:`SweepMode`: stepped/continuous, one-/two-way).""",
-        validator=_choice,
+        validator=in_set,
         values=[m.value for m in SweepMode],
         get_process=lambda v: SweepMode(int(v)),
         set_process=lambda v: int(SweepMode(v)),
@@ -220,7 +208,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":WAVelength:SWEep:SPEed?",
         ":WAVelength:SWEep:SPEed %d",
         """Control the sweep speed, in nm/s (int one of 1, 2, 5, 10, 20, 50, 100, 200).""",
-        validator=_choice,
+        validator=in_set,
         values={1, 2, 5, 10, 20, 50, 100, 200},
         check_set_errors=True,
     )
@@ -230,7 +218,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":WAVelength:SWEep:DWELl %.1f",
         """Control the wait time between steps of a stepped sweep, in s
         (float strictly from 0 to 999.9).""",
-        validator=_range,
+        validator=in_range,
         values=(0, 999.9),
         check_set_errors=True,
     )
@@ -239,7 +227,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":WAVelength:SWEep:DELay?",
         ":WAVelength:SWEep:DELay %.1f",
         """Control the wait time between consecutive sweeps, in s (float strictly from 0 to 999.9).""",
-        validator=_range,
+        validator=in_range,
         values=(0, 999.9),
         check_set_errors=True,
     )
@@ -248,7 +236,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         ":WAVelength:SWEep:CYCLes?",
         ":WAVelength:SWEep:CYCLes %d",
         """Control the number of sweep repetitions (int strictly from 0 to 999).""",
-        validator=_cycles,
+        validator=in_integer_range,
         values=(0, 999),
         check_set_errors=True,
     )
@@ -334,7 +322,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
 
     @wavelength.setter
     def wavelength(self, metres: float) -> None:
-        _range(metres, self._wavelength_range_m)
+        in_range(metres, self._wavelength_range_m)
         self.wavelength_setpoint = from_si(metres, "nm") if self._legacy() else metres
 
     def _power_reading(self) -> tuple[float, str]:
@@ -342,7 +330,7 @@ class SantecTSL570(TunableLaserSI, LabInstrument, TSL570):
         return self.power_setpoint, unit
 
     def _send_power(self, watt: float, dbm: float) -> None:
-        _range(dbm, self._power_range_dbm)
+        in_range(dbm, self._power_range_dbm)
         unit = self.power_unit
         self.power_setpoint = from_si(watt, unit)
 

@@ -96,10 +96,6 @@ class LockMode(IntEnum):
     QUADRATURE_NEGATIVE = MzmMode.AUTOQUADNEG
 
 
-_range = in_range
-_choice = in_set
-
-
 def _is_query(command: str) -> bool:
     return "?" in command.split(" ", 1)[0]
 
@@ -136,7 +132,7 @@ class ThorlabsMBXModulator(_MBXChannelIO, ThorlabsMBXSeriesMZM):
         "MZM:MODE: %d",
         """Control the bias mode (:class:`MzmMode`: OFF, AUTOPEAK, AUTONULL, AUTOQUADPOS,
         AUTOQUADNEG, HOLDQUADPOS, HOLDQUADNEG, MANUAL, AUTOPOWERPOS, AUTOPOWERNEG; int 0..9).""",
-        validator=_choice,
+        validator=in_set,
         values=list(MzmMode),
         cast=int,
         get_process=lambda v: MzmMode(v),
@@ -147,7 +143,7 @@ class ThorlabsMBXModulator(_MBXChannelIO, ThorlabsMBXSeriesMZM):
         "MZM:HOLD:VOLTAGE?",
         "MZM:HOLD:VOLTAGE: %d",
         """Control the bias voltage held in MANUAL mode (float, V, strictly -10..10; sent in mV).""",
-        validator=_range,
+        validator=in_range,
         values=BIAS_RANGE_V,
         get_process=lambda v: v / 1000,
         set_process=lambda v: round(v * 1000),
@@ -159,7 +155,7 @@ class ThorlabsMBXModulator(_MBXChannelIO, ThorlabsMBXSeriesMZM):
         "MZM:HOLD:RATIO: %d",
         """Control the output/peak power ratio held in AUTOPOWERPOS/AUTOPOWERNEG mode
         (float, %, strictly 2.5..100; sent in 1/100 %).""",
-        validator=_range,
+        validator=in_range,
         values=RATIO_RANGE_PCT,
         get_process=lambda v: v / 100,
         set_process=lambda v: round(v * 100),
@@ -209,7 +205,7 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
         "VOA:POWER?",
         "VOA:POWER: %d",
         """Control whether the VOA control loop is on; off = 0 V VOA bias, minimum loss (bool).""",
-        validator=_choice,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -219,7 +215,7 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
         "VOA:ATTEN?",
         "VOA:ATTEN: %g",
         """Control the attenuation held in ATTENUATION mode (float, dB, strictly 1.0..20.0).""",
-        validator=_range,
+        validator=in_range,
         values=VOA_ATTENUATION_RANGE_DB,
         check_set_errors=True,
     )
@@ -228,7 +224,7 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
         "VOA:OUTPUT:MW?",
         "VOA:OUTPUT:MW: %g",
         """Control the output power held in POWER mode (float, mW, strictly 0.01..100).""",
-        validator=_range,
+        validator=in_range,
         values=VOA_POWER_RANGE_MW,
         check_set_errors=True,
     )
@@ -262,7 +258,7 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
 
     @mode.setter
     def mode(self, value):
-        _choice(value, list(VoaMode))
+        in_set(value, list(VoaMode))
         self.ask(f"VOA:MODE: {int(value)}")
 
 
@@ -367,7 +363,7 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
 
     @bias_voltage.setter
     def bias_voltage(self, volts: float) -> None:
-        _range(volts, BIAS_RANGE_V)
+        in_range(volts, BIAS_RANGE_V)
         with self.lock:
             self.mzm.voltage_setpoint = volts
             self.mzm.mode = MzmMode.MANUAL
@@ -386,7 +382,7 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
 
     def lock_to(self, point: LockMode) -> None:
         """Lock the bias to a point of the transfer curve (:class:`LockMode`)."""
-        _choice(point, list(LockMode))
+        in_set(point, list(LockMode))
         self.mzm.mode = MzmMode(int(point))
 
     @property

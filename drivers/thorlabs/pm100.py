@@ -39,7 +39,7 @@ import threading
 
 from pymeasure.instruments import Instrument, SCPIMixin
 from pymeasure.instruments.thorlabs import ThorlabsPM100USB
-from drivers.base import LabInstrument, in_range, in_set
+from drivers.base import LabInstrument, in_integer_range, in_range, in_set
 from drivers.errors import ValueOutOfRange
 from drivers.limits import READ, SET
 from drivers.units import dbm_to_w
@@ -50,17 +50,6 @@ WAVELENGTH_RANGE_NM = (800.0, 1700.0)
 AVERAGING_COUNT_RANGE = (1, 10000)
 #: Duration of one averaged sample, in s (manual: "1 sample takes approx. 3 ms").
 SAMPLE_TIME_S = 3e-3
-
-
-_range = in_range
-_choice = in_set
-
-
-def _count(value, values):
-    """Validate an integer averaging count."""
-    if int(value) != value:
-        raise ValueOutOfRange(f"averaging count must be an integer, got {value!r}")
-    return int(_range(int(value), values))
 
 
 class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
@@ -93,7 +82,7 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
         "SENS:CORR:WAV %.3f",
         """Control the operation (calibration) wavelength, in nm (float strictly from 800 to 1700
         for the default head; :meth:`identify_sensor` sets the connected head's range).""",
-        validator=_range,
+        validator=in_range,
         values=WAVELENGTH_RANGE_NM,
         check_set_errors=True,
         dynamic=True,
@@ -104,7 +93,7 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
         "SENS:AVER:COUN %d",
         """Control the number of samples averaged per reading, ~3 ms each (int strictly from 1 to
         10000).""",
-        validator=_count,
+        validator=in_integer_range,
         values=AVERAGING_COUNT_RANGE,
         cast=int,
         check_set_errors=True,
@@ -115,7 +104,7 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
         "SENS:POW:RANG:AUTO?",
         "SENS:POW:RANG:AUTO %d",
         """Control whether the console selects its power range automatically (bool).""",
-        validator=_choice,
+        validator=in_set,
         values={True: 1, False: 0},
         map_values=True,
         check_set_errors=True,
@@ -126,7 +115,7 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
         "SENS:POW:RANG %.6E",
         """Control the manual power range (upper limit), in W; setting it turns auto ranging off
         and the console rounds up to its next range (float strictly from 1e-9 to 1).""",
-        validator=_range,
+        validator=in_range,
         values=(1e-9, 1.0),
         check_set_errors=True,
         dynamic=True,
@@ -136,7 +125,7 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
         "SENS:POW:UNIT?",
         "SENS:POW:UNIT %s",
         """Control the unit of power readings (str strictly 'W' or 'DBM').""",
-        validator=_choice,
+        validator=in_set,
         values=("W", "DBM"),
         cast=str,
         get_process=lambda reply: reply.strip().upper(),

@@ -35,7 +35,7 @@ def test_sample_rate_get():
 @pytest.mark.parametrize("rate", [53.7e9, 65.1e9, 0])
 def test_sample_rate_out_of_range_sends_nothing(rate):
     with expected_protocol(KeysightM8195A, []) as inst:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueOutOfRange):
             inst.sample_rate = rate
 
 
@@ -57,7 +57,7 @@ def test_dac_mode_accepts_scpi_values_and_names(given, sent):
 @pytest.mark.parametrize("bad", ["QUAD", 4, None])
 def test_dac_mode_rejects_unknown_before_sending(bad):
     with expected_protocol(KeysightM8195A, []) as inst:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueOutOfRange):
             inst.dac_mode = bad
 
 
@@ -129,7 +129,7 @@ def test_amplitude(ch, value, text):
 @pytest.mark.parametrize("value", [0.07, 1.01, -0.5])
 def test_amplitude_out_of_range_sends_nothing(value):
     with expected_protocol(KeysightM8195A, []) as inst:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueOutOfRange):
             inst.channels[1].amplitude = value
 
 
@@ -156,7 +156,7 @@ def test_offset(ch, value, text):
 @pytest.mark.parametrize("value", [-1.01, 1.5])
 def test_offset_out_of_range_sends_nothing(value):
     with expected_protocol(KeysightM8195A, []) as inst:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueOutOfRange):
             inst.channels[3].offset = value
 
 
@@ -182,7 +182,7 @@ def test_memory_mode(mode):
 def test_memory_mode_none_is_query_only():
     with expected_protocol(KeysightM8195A, [(":TRAC2:MMOD?", "NONE")]) as inst:
         assert inst.channels[2].memory_mode is MemoryMode.NONE
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueOutOfRange):
             inst.channels[2].memory_mode = MemoryMode.NONE
 
 

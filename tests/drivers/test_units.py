@@ -1,4 +1,4 @@
-"""The shared driver helpers: unit conversions (also labctl's) and SCPI number and channel-list formats."""
+"""The shared driver helpers: unit conversions (also labctl's), validators, SCPI numbers and channel lists."""
 
 import math
 
@@ -6,6 +6,8 @@ import numpy as np
 import pytest
 
 import labctl.units
+from drivers.base import in_integer_range
+from drivers.errors import ValueOutOfRange
 from drivers.keysight.n7714a import KeysightN7714ALaser
 from drivers.laser import TunableLaserSI
 from drivers.santec.tsl570 import SantecTSL570
@@ -78,3 +80,15 @@ def test_lengths_and_frequencies_convert_by_exact_powers_of_ten():
     assert to_si(1550.1234, "nm") == 1550.1234 * 1e-9
     assert to_si(193.1, "THz") == pytest.approx(193.1e12, rel=1e-15)
     assert from_si(2e-3, "mW") == 2e-3 * 1e3
+
+
+@pytest.mark.parametrize("value", [0, 7, 3.0, np.int64(5), np.float32(2.0)])
+def test_integer_validator_accepts_whole_numbers_as_int(value):
+    accepted = in_integer_range(value, (0, 10))
+    assert accepted == value and type(accepted) is int
+
+
+@pytest.mark.parametrize("value", [2.5, True, "3", None, math.nan, math.inf, 11, -1])
+def test_integer_validator_refuses_fractions_bools_non_numbers_and_out_of_range(value):
+    with pytest.raises(ValueOutOfRange):
+        in_integer_range(value, (0, 10))
