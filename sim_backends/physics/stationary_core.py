@@ -205,17 +205,25 @@ class StationaryCore:
 
 
 def _shifted(x: np.ndarray, shift: int, gap: int, idle: float) -> np.ndarray:
-    """x[i, s - shift] on the program's timeline (tiles separated by ``gap`` idle slots at ``idle``)."""
+    """x[i, s - shift] on the program's timeline (tiles separated by ``gap`` idle slots at ``idle``; before
+    the first and after the last tile: ``idle``)."""
     if shift == 0:
         return x
     tiles, slots = x.shape
     period = gap + slots
-    position = (np.arange(tiles)[:, None] * period + gap + np.arange(slots)[None, :]) - shift
-    tile, offset = np.divmod(position, period)
-    valid = (offset >= gap) & (tile >= 0) & (tile < tiles)
-    out = np.full(x.shape, idle, dtype=x.dtype)
-    out[valid] = x[tile[valid], offset[valid] - gap]
-    return out
+    if gap:
+        timeline = np.full((tiles, period), idle, dtype=x.dtype)
+        timeline[:, gap:] = x
+    else:
+        timeline = x
+    flat = timeline.reshape(-1)
+    n = flat.size
+    out = np.full(n, idle, dtype=x.dtype)
+    if 0 < shift < n:
+        out[shift:] = flat[:n - shift]
+    elif -n < shift < 0:
+        out[:n + shift] = flat[-shift:]
+    return out.reshape(tiles, period)[:, gap:]
 
 
 # -- building the numbers from device models ---------------------------------------------------------------
