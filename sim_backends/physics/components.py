@@ -13,6 +13,7 @@ override them.
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 from typing import NamedTuple
 
 import numpy as np
@@ -34,6 +35,7 @@ from sim_backends.physics.grids import (
     signal_grid,
     uniform_step,
 )
+from sim_backends.physics.modulator import MachZehnderModel
 from sim_backends.physics.receiver import Receiver
 from sim_backends.physics.validation import require_range
 from sim_backends.world import (
@@ -206,6 +208,14 @@ def _same_carrier(light: list[Lightwave], like: Lightwave, index: int) -> Lightw
 # -- modulator -------------------------------------------------------------------------------------
 
 
+def _model_parameter(name: str) -> property:
+    """A modulator parameter as a property of the node: read from its model, written as a validated
+    new model (an experiment may move a bias point on a running bench)."""
+    return property(lambda mzm: getattr(mzm.model, name),
+                    lambda mzm, value: setattr(mzm, "model", replace(mzm.model, **{name: value})),
+                    doc=f"``MachZehnderModel.{name}`` of this modulator (settable on a running bench).")
+
+
 class MachZehnderModulator(Component):
     """Chirp-free push-pull MZM: P_out = P_in IL [eps + (1 - 2 eps) cos^2(theta)].
 
@@ -224,17 +234,22 @@ class MachZehnderModulator(Component):
 
     PORTS = {"in": OPTICAL_IN, "out": OPTICAL_OUT, "rf": ELECTRICAL_IN, "bias": ELECTRICAL_IN}
 
+    v_pi = _model_parameter("v_pi")
+    v_pi_rf = _model_parameter("v_pi_rf")
+    insertion_loss_db = _model_parameter("insertion_loss_db")
+    extinction_ratio_db = _model_parameter("extinction_ratio_db")
+    phase_offset_v = _model_parameter("phase_offset_v")
+
     def __init__(self, name: str, v_pi: float = 5.0, insertion_loss_db: float = 4.0,
                  extinction_ratio_db: float = 25.0, phase_offset_v: float = 0.0,
                  v_pi_rf: float | None = None, eo_bandwidth_hz: float | None = None,
                  eo_response: str = "butterworth", eo_order: int = 1,
                  rf_input_ohm: float = 50.0, bias_input_ohm: float = 1e6):
         self.name = name
-        self.v_pi = require_range("v_pi", v_pi, 0.1, 100.0)
-        self.v_pi_rf = self.v_pi if v_pi_rf is None else require_range("v_pi_rf", v_pi_rf, 0.1, 100.0)
-        self.insertion_loss_db = require_range("insertion_loss_db", insertion_loss_db, 0.0, 40.0)
-        self.extinction_ratio_db = require_range("extinction_ratio_db", extinction_ratio_db, 0.0, 80.0)
-        self.phase_offset_v = float(phase_offset_v)
+        v_pi = require_range("v_pi", v_pi, 0.1, 100.0)
+        #: The device physics (settable parameters above replace it with a validated copy).
+        self.model = MachZehnderModel(v_pi, v_pi if v_pi_rf is None else v_pi_rf, insertion_loss_db,
+                                      extinction_ratio_db, phase_offset_v)
         self.rf_input_ohm = require_range("rf_input_ohm", rf_input_ohm, 1e-3, 1e12)
         self.bias_input_ohm = require_range("bias_input_ohm", bias_input_ohm, 1e-3, 1e12)
         if eo_response not in KINDS:
@@ -249,27 +264,18 @@ class MachZehnderModulator(Component):
     def eo_bandwidth_hz(self) -> float | None:
         return None if self.eo_filter is None else self.eo_filter.f3db_hz
 
-    def _theta(self, v_rf, v_bias):
-        return 0.5 * np.pi * ((np.asarray(v_bias) + self.phase_offset_v) / self.v_pi
-                              + np.asarray(v_rf) / self.v_pi_rf)
-
     def transmission(self, v_rf, v_bias):
         """Power transmission IL [eps + (1 - 2 eps) cos^2 theta] for an RF drive ``v_rf`` (V, already
         through the EO response) and a bias ``v_bias`` (V); vectorised over both."""
-        il = 10 ** (-self.insertion_loss_db / 10)
-        eps = 1.0 / (10 ** (self.extinction_ratio_db / 10) + 1.0)
-        return il * (eps + (1 - 2 * eps) * np.cos(self._theta(v_rf, v_bias)) ** 2)
+        return self.model.transmission(v_rf, v_bias)
 
     def power_transmission(self, volts):
         """Power transmission for a voltage on the DC (bias) electrode, RF drive 0 (vectorised)."""
-        return self.transmission(0.0, volts)
+        return self.model.transmission(0.0, volts)
 
     def field_transmission(self, v_rf, v_bias):
         """Real field transmission sign(cos theta) sqrt(T(theta)) for the filtered RF drive and the bias."""
-        c = np.cos(self._theta(v_rf, v_bias))
-        il = 10 ** (-self.insertion_loss_db / 10)
-        eps = 1.0 / (10 ** (self.extinction_ratio_db / 10) + 1.0)
-        return np.copysign(np.sqrt(il * (eps + (1 - 2 * eps) * c * c)), c)
+        return self.model.field_transmission(v_rf, v_bias)
 
     def rf_drive(self, t) -> np.ndarray:
         """RF voltage acting on the light at times ``t``: the drive after the EO response."""

@@ -7,6 +7,7 @@ import pytest
 
 from sim_backends.physics.components import MachZehnderModulator, NoiseTerms, Photodiode
 from sim_backends.physics.constants import K_B, Q
+from sim_backends.physics.modulator import MachZehnderModel
 from sim_backends.physics.validation import (
     param,
     require_int,
@@ -28,6 +29,29 @@ def test_mzm_transmission_is_cos_squared_of_rf_plus_bias_with_finite_extinction(
     # consistent with the field the modulator puts on the light and with the bias-only transmission
     assert np.allclose(mzm.field_transmission(v_rf, v_bias) ** 2, mzm.transmission(v_rf, v_bias), rtol=1e-12)
     assert mzm.power_transmission(v_bias) == pytest.approx(mzm.transmission(0.0, v_bias), rel=1e-12)
+
+
+def test_the_modulator_model_works_without_a_bench_and_the_node_applies_it():
+    model = MachZehnderModel(v_pi=4.0, v_pi_rf=2.0, insertion_loss_db=3.0, extinction_ratio_db=20.0, phase_offset_v=0.5)
+    assert model.transmission(0.0, -0.5) == pytest.approx(model.loss * (1 - model.leak), rel=1e-12)  # peak
+    assert model.transmission(0.0, 3.5) == pytest.approx(model.loss * model.leak, rel=1e-12)  # null
+    node = MachZehnderModulator("m", v_pi=4.0, v_pi_rf=2.0, insertion_loss_db=3.0, extinction_ratio_db=20.0,
+                                phase_offset_v=0.5)
+    assert node.model == model
+    with pytest.raises(ValueError, match="v_pi=0.0 is outside the physical range"):
+        MachZehnderModel(v_pi=0.0)
+
+
+def test_a_modulator_bias_point_moved_on_a_running_bench_moves_its_transfer_and_is_validated():
+    mzm = MachZehnderModulator("m", v_pi=4.0, phase_offset_v=0.0)
+    before = mzm.transmission(0.0, 1.0)
+    mzm.phase_offset_v += 0.8
+    assert mzm.transmission(0.0, 1.0) == pytest.approx(MachZehnderModel(4.0, 4.0, 4.0, 25.0, 0.8).transmission(0.0, 1.0),
+                                                       rel=1e-12)
+    assert mzm.transmission(0.0, 1.0) != before and mzm.state()["phase_offset_v"] == 0.8
+    with pytest.raises(ValueError, match="extinction_ratio_db=-1.0 is outside"):
+        mzm.extinction_ratio_db = -1.0
+    assert mzm.extinction_ratio_db == 25.0
 
 
 def test_photodiode_noise_terms_are_thermal_plus_shot_in_a2_per_hz():
