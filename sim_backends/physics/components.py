@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import replace
-from typing import NamedTuple
 
 import numpy as np
 import scipy.fft as sfft
@@ -36,7 +35,7 @@ from sim_backends.physics.grids import (
     uniform_step,
 )
 from sim_backends.physics.modulator import MachZehnderModel
-from sim_backends.physics.receiver import Receiver
+from sim_backends.physics.receiver import NoiseTerms, Receiver
 from sim_backends.physics.validation import require_range
 from sim_backends.world import (
     ELECTRICAL_IN,
@@ -81,7 +80,7 @@ class Fibre(Component):
         self.span = FibreSpan(length_km, attenuation_db_per_km, dispersion_ps_nm_km, gamma_per_w_km,
                               group_index, reference_wavelength_nm * 1e-9)
         self._walk_pad_s = 0.0  # largest walk-off seen so far: padding for the next evaluation
-        self._cache: dict = {}  # transfer functions by (points, rate, wavelength, span)
+        self._cache: dict = {}  # transfer functions by (points, rate, wavelength, span parameters)
 
     # -- parameters (settable: an experiment on a simulated bench may change the span) -------------
 
@@ -179,7 +178,9 @@ class Fibre(Component):
 
     def _transfer(self, n: int, fs: float, wavelength: float) -> np.ndarray:
         """``FibreSpan.transfer_function`` on the FFT bins of an n-point grid at fs (complex64, cached)."""
-        key = (n, rounded(fs), wavelength, id(self.span))
+        span = self.span
+        key = (n, rounded(fs), wavelength, span.length_km, span.attenuation_db_per_km, span.dispersion_ps_nm_km,
+               span.group_index, span.reference_wavelength_m)
         h = self._cache.get(key)
         if h is None:
             f = sfft.fftfreq(n, 1.0 / fs)
@@ -318,16 +319,6 @@ _RECEIVER_ARGS = {"responsivity_a_per_w": "responsivity", "dark_current_a": "dar
                   "noise_factor": "noise_factor"}
 
 
-class NoiseTerms(NamedTuple):
-    """One-sided photocurrent-noise PSD N0(P) = a0 + a1 P + a2 P^2 at optical power P (W).
-
-    a0 in A^2/Hz (thermal, dark-current shot), a1 in A^2/Hz/W (signal shot), a2 in A^2/Hz/W^2 (RIN)."""
-
-    a0: float
-    a1: float
-    a2: float
-
-
 def _receiver_for(parameters: dict, temperature_k: float | None) -> Receiver:
     """The Receiver for photodiode ``parameters``; an invalid one is a ValueError in the photodiode's names."""
     args = {_RECEIVER_ARGS[k]: v for k, v in parameters.items()}
@@ -341,15 +332,6 @@ def _receiver_for(parameters: dict, temperature_k: float | None) -> Receiver:
             if message.startswith(inner + "="):
                 message = outer + message[len(inner):]
         raise ValueError(message) from None
-
-
-def _noise_terms(rx: Receiver) -> NoiseTerms:
-    """N0(P) of ``rx`` as a quadratic in P, from its noise variances at three powers (exact: the
-    shot, thermal and RIN terms are polynomials of degree <= 2 in P)."""
-    h = 1e-3
-    v = rx.noise_variances(np.array([0.0, h, 2 * h]))["total"] / rx.noise_bandwidth_hz
-    a2 = (v[2] - 2 * v[1] + v[0]) / (2 * h * h)
-    return NoiseTerms(float(v[0]), float((v[1] - v[0]) / h - a2 * h), float(a2))
 
 
 def _magnitude_of(rx: Receiver):
@@ -435,7 +417,7 @@ class Photodiode(Component):
         key = (tuple(sorted(self._parameters.items())), self._temperature_k())
         if key != self._derived_key:
             receiver = _receiver_for(self._parameters, key[1])
-            self._derived_value = (receiver, _noise_terms(receiver), ResponseCache(_magnitude_of(receiver)))
+            self._derived_value = (receiver, receiver.noise_terms(), ResponseCache(_magnitude_of(receiver)))
             self._derived_key = key
         return self._derived_value
 

@@ -22,6 +22,8 @@ so each term's variance is N0 B_e with B_e = integral_0^{fs/2} |H|^2 df. The cur
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from sim_backends.physics.constants import K_B, Q
@@ -34,6 +36,16 @@ NOISE_TERMS = ("shot", "thermal", "rin", "signal_ase", "ase_ase")
 def snr_to_enob(snr_db):
     """Effective bits from SNR with the full-scale-sine convention: (SNR_dB - 1.76) / 6.02."""
     return (np.asarray(snr_db) - 1.76) / 6.02
+
+
+class NoiseTerms(NamedTuple):
+    """One-sided photocurrent-noise PSD N0(P) = a0 + a1 P + a2 P^2 at optical power P (W).
+
+    a0 in A^2/Hz (thermal, dark-current shot), a1 in A^2/Hz/W (signal shot), a2 in A^2/Hz/W^2 (RIN)."""
+
+    a0: float
+    a1: float
+    a2: float
 
 
 class Receiver:
@@ -124,6 +136,14 @@ class Receiver:
         out["ase_ase"] = polarizations * self.responsivity**2 * ase_psd**2 * (2 * optical_bw - b) * b * np.ones_like(power)
         out["total"] = sum(out[name] for name in NOISE_TERMS)
         return out
+
+    def noise_terms(self) -> NoiseTerms:
+        """N0(P) without ASE as a quadratic in P, from the noise variances at three powers (exact:
+        the shot, thermal and RIN terms are polynomials of degree <= 2 in P)."""
+        h = 1e-3
+        v = self.noise_variances(np.array([0.0, h, 2 * h]))["total"] / self.noise_bandwidth_hz
+        a2 = (v[2] - 2 * v[1] + v[0]) / (2 * h * h)
+        return NoiseTerms(float(v[0]), float((v[1] - v[0]) / h - a2 * h), float(a2))
 
     def snr(self, power_w, ase_psd: float = 0.0, optical_bw: float = 0.0, polarizations: int = 2):
         """Electrical SNR = (R P)^2 / sum of variances (linear)."""

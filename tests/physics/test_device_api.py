@@ -5,9 +5,10 @@ import math
 import numpy as np
 import pytest
 
-from sim_backends.physics.components import MachZehnderModulator, NoiseTerms, Photodiode
+from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
 from sim_backends.physics.constants import K_B, Q
 from sim_backends.physics.modulator import MachZehnderModel
+from sim_backends.physics.receiver import NoiseTerms, Receiver
 from sim_backends.physics.validation import (
     param,
     require_int,
@@ -138,3 +139,24 @@ def test_validation_returns_the_checked_value():
     assert require_int("n", 4.0, 1, 4) == 4 and isinstance(require_int("n", np.int64(2), 1, 4), int)
     assert param({"a": 2.0}, "a", 1.0, 0.0, 5.0) == 2.0 and param({}, "a", 1.0, 0.0, 5.0) == 1.0
     assert np.array_equal(require_wavelengths(1550e-9), np.asarray(1550e-9))
+
+
+def test_receiver_noise_terms_need_no_bench_and_are_what_the_photodiode_node_uses():
+    rx = Receiver(responsivity=0.8, dark_current=2e-9, load_ohm=50.0, rin_db_per_hz=-150.0)
+    pd = Photodiode("pd", responsivity_a_per_w=0.8, dark_current_a=2e-9, load_ohm=50.0, rin_db_per_hz=-150.0)
+    assert rx.noise_terms() == pd.noise_terms()
+    p = np.array([0.0, 1e-4, 2e-3])
+    a0, a1, a2 = rx.noise_terms()
+    assert np.allclose(a0 + a1 * p + a2 * p**2, rx.noise_variances(p)["total"] / rx.noise_bandwidth_hz, rtol=1e-9)
+
+
+def test_a_fibre_span_changed_in_place_is_propagated_with_its_new_dispersion():
+    world = World(seed=0)
+    world.add("src", _Light())
+    fibre = world.add("f", Fibre("f", 20.0))
+    world.connect("src.out", "f.in")
+    t = np.arange(4096) / 200e9
+    world.evaluate("f", "out", t, optical=True)  # fills the transfer-function cache
+    fibre.span.attenuation_db_per_km = 0.5      # the span's parameters, not the object, key the cache
+    (out,) = world.evaluate("f", "out", t, optical=True)
+    assert np.mean(np.abs(out.field) ** 2) == pytest.approx(1e-3 * 10 ** (-0.5 * 20 / 10), rel=1e-4)
