@@ -8,7 +8,16 @@ import yaml
 from pydantic import ValidationError
 
 from labctl import files
-from labctl.config import LIMIT_KEYS, LIMIT_RANGES, SAFETY_KEYS_BY_ROLE, SafetyLimits, load_bench, parse_bench
+from labctl.config import (
+    LIMIT_KEYS,
+    LIMIT_RANGES,
+    SAFETY_KEYS_BY_ROLE,
+    SafetyLimits,
+    apply_changes,
+    load_bench,
+    parse_bench,
+    simulated_value,
+)
 from labctl.errors import ConfigError
 from labctl.safety import checks_for
 from sim_backends import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
@@ -401,3 +410,30 @@ def test_the_simulators_own_reader_refuses_a_key_given_twice(tmp_path):
         load_bench_file(path)
     assert str(path) in str(err.value)
     assert load_bench_file(DEFAULT_BENCH_PATH) == default_data()
+
+
+def test_a_variant_is_a_validated_copy_and_leaves_the_config_alone():
+    config = load_bench(DEFAULT_BENCH_PATH)
+    varied = apply_changes(config, {"edge_fibre.length_km": 40.0, "laser.linewidth_hz": 1e6}, DEFAULT_BENCH_PATH)
+    assert varied.components["edge_fibre"]["length_km"] == 40.0
+    assert varied.instruments["laser"].sim.params["linewidth_hz"] == 1e6
+    assert config.components["edge_fibre"]["length_km"] == default_data()["components"]["edge_fibre"]["length_km"]
+    assert config.instruments["laser"].sim.params["linewidth_hz"] == 100e3       # the file's own value
+    # the same checks as the file: a NaN is refused by the plain-data check, before any model sees it
+    with pytest.raises(ConfigError, match="not a finite number") as err:
+        apply_changes(config, {"edge_fibre.length_km": math.nan})
+    assert err.value.field == "components.edge_fibre.length_km"
+    # two changes of one component refused together: the field named is the one the model refuses
+    with pytest.raises(ConfigError, match="v_pi") as err:
+        apply_changes(config, {"mzm1.phase_offset_v": 0.5, "mzm1.v_pi": -1.0})
+    assert err.value.field == "components.mzm1.v_pi"
+
+
+def test_simulated_value_is_the_files_or_the_models_default():
+    config = load_bench(OPU_BENCH_PATH)
+    assert simulated_value(config, "occ1", "inputs") == config.instruments["occ1"].sim.params["inputs"]
+    defaults = sim_model("labctl.OCC16")("occ1", None, params={})     # the simulated model, built alone
+    assert simulated_value(config, "occ1", "adc_bits") == defaults.adc_bits
+    with pytest.raises(ConfigError) as err:
+        simulated_value(config, "occ1", "adc_bitz")
+    assert err.value.field == "instruments.occ1.sim.params.adc_bitz"
