@@ -77,7 +77,7 @@ PARAMETERS: dict[str, tuple[type, float, float, float]] = {
     "heater_range_v": (float, 10.0, 1.0, 100.0),
     "heater_noise_v": (float, 50e-6, 0.0, 0.1),
     "thermal_drift_k": (float, 0.002, 0.0, 10.0),
-    "thermal_drift_time_s": (float, 30.0, 1e-3, 1e6),
+    "thermal_drift_time_s": (float, 30.0, 1e-9, 1e6),
     "ring_thermal_resistance_k_per_w": (float, 2500.0, 1.0, 1e6),
 }
 
@@ -106,6 +106,11 @@ _CODES_PER_RANGE = 65536.0
 #: heater-power step of the gains' slope evaluation: 1 uW moves a 0.2 nm/mW ring by 0.2 pm, ~1/400 of
 #: its linewidth (first order), yet changes the gains far above float64 rounding
 _SLOPE_STEP_W = 1e-6
+#: spacing of the instants at which the static network is evaluated, one per heater row: the static physics
+#: does not depend on them, and a source's noise over a 1 mHz sampling bandwidth (RIN -145 dB/Hz: 2e-9
+#: relative) is far below float32 resolution, so the gains carry no noise that another core's draws could
+#: change
+_EVALUATION_SPACING_S = 1e3
 
 
 def _fmt(value: float) -> str:
@@ -123,6 +128,7 @@ class _Path:
     rin: np.ndarray  # (n_in,) linear RIN (1/Hz) of the source lighting each modulator (0 if none)
     upstream: list[str]  # every part whose state can change what reaches the photodiodes
     heater_ohm: np.ndarray  # (n_out, n_in) load on each heater DAC
+    fibres: list[tuple[Fibre, ...]]  # per input: the fibres from its modulator to the photodiodes, in order
 
 
 class SimLabctlOCC(SimInstrument):
@@ -351,7 +357,7 @@ class SimLabctlOCC(SimInstrument):
         with self.world.lock:  # the shared world (clock, memo); the slot work below runs unlocked
             path = self._find_path()
             t0 = self.world.time
-            gains, background, slope = self._cached_gains(path, t0, period, slots, rows)
+            gains, background, slope = self._cached_gains(path, t0, rows)
             bias = [float(self.world.voltage_into(m.name, "bias", np.array([t0]))[0]) for m in path.mzms]
         rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
         heater_error = self._heater_errors(path, rows, period, rng)
@@ -448,46 +454,48 @@ class SimLabctlOCC(SimInstrument):
         upstream = set().union(*(world.upstream_nodes(pd.name) | {pd.name} for pd in pds))
         heater_ohm = np.array([[world.load_on(self.name, f"heater{q}_{k}") for k in range(1, self.n_in + 1)]
                                for q in range(1, self.n_out + 1)])
-        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), sorted(upstream),
-                     heater_ohm)
-        if all(lit for _, lit in found):
+        path = _Path(amps, mzms, pds, np.array([delay for delay, _, _ in found]), np.array(rin), sorted(upstream),
+                     heater_ohm, [fibres for _, _, fibres in found])
+        if all(lit for _, lit, _ in found):
             # cached only once every input carries light: an unlit input's delay is taken at the fibres'
             # reference wavelength (no chromatic walk-off), which must not stick once its laser is on
             self._path = path
         return path
 
-    def _delay_to_photodiodes(self, mzm: MachZehnderModulator, pds: list[Photodiode]) -> tuple[float, bool]:
+    def _delay_to_photodiodes(self, mzm: MachZehnderModulator,
+                              pds: list[Photodiode]) -> tuple[float, bool, tuple[Fibre, ...]]:
         """(group delay from ``mzm``'s output to the photodiodes (fibres on the way), one value per input;
-        whether light reaches ``mzm``, i.e. whether the delay is at its carrier's wavelength)."""
+        whether light reaches ``mzm``, i.e. whether the delay is at its carrier's wavelength; the fibres on
+        the way, in order)."""
         world = self.world
         carriers = [c.wavelength for c in world.light_into(mzm.name, "in", np.zeros(1))]
         wavelengths = carriers or [None]
         targets = {pd.name for pd in pds}
-        found: dict[str, float] = {}
-        stack = [((mzm.name, "out"), 0.0)]
+        found: dict[str, tuple[Fibre, ...]] = {}
+        stack: list[tuple[tuple[str, str], tuple[Fibre, ...]]] = [((mzm.name, "out"), ())]
         seen = set()
         while stack:
-            (node, port), delay = stack.pop()
+            (node, port), fibres = stack.pop()
             for dest in world.destinations_of(node, port):
                 if dest in seen:
                     continue
                 seen.add(dest)
                 comp = world.nodes[dest[0]]
-                step = delay + (float(comp.span.group_delay(wavelengths[0])) if isinstance(comp, Fibre) else 0.0)
+                on_way = fibres + ((comp,) if isinstance(comp, Fibre) else ())
                 if dest[0] in targets:
-                    found[dest[0]] = step
+                    found[dest[0]] = on_way
                     continue
                 for out_port, kind in comp.ports().items():
                     if kind == OPTICAL_OUT:
-                        stack.append(((dest[0], out_port), step))
+                        stack.append(((dest[0], out_port), on_way))
         if not found:
-            return 0.0, bool(carriers)
-        values = np.array(list(found.values()))
+            return 0.0, bool(carriers), ()
+        values = np.array([sum(float(f.span.group_delay(wavelengths[0])) for f in way) for way in found.values()])
         if np.ptp(values) * self.symbol_rate > 0.5:
             raise NotImplementedError(
                 f"light from {mzm.name} reaches the photodiodes over paths whose delays differ by "
                 f"{np.ptp(values) * 1e9:.2f} ns (> half a symbol): the symbol-level core needs one delay per input")
-        return float(values.mean()), bool(carriers)
+        return float(values.mean()), bool(carriers), next(iter(found.values()))
 
     def _state_key(self, path: _Path) -> int:
         """Fingerprint of the settings of every part upstream of this core's photodiodes (lasers,
@@ -495,8 +503,7 @@ class SimLabctlOCC(SimInstrument):
         parts = [(name, repr(self.world.nodes[name].state())) for name in path.upstream if name != self.name]
         return hash(tuple(parts))
 
-    def _cached_gains(self, path: _Path, t0: float, period: float, slots: int,
-                      rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _cached_gains(self, path: _Path, t0: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Static gains, background and gain slope per tile, evaluating the physics only for heater rows
         not seen in this state."""
         state = self._state_key(path)
@@ -509,7 +516,7 @@ class SimLabctlOCC(SimInstrument):
             new = rows[np.fromiter(unique.values(), dtype=np.int64)]
             # the same rows with every heater's power raised by one step: the gains' slope
             raised = np.sqrt(new**2 + _SLOPE_STEP_W * path.heater_ohm)
-            gains, background = self._static_gains(path, t0, period, slots, np.concatenate([new, raised]))
+            gains, background = self._static_gains(path, t0, np.concatenate([new, raised]))
             n = new.shape[0]
             slope = (gains[n:] - gains[:n]) / _SLOPE_STEP_W
             for j, key in enumerate(unique):
@@ -519,27 +526,34 @@ class SimLabctlOCC(SimInstrument):
         entries = [self._gain_cache[key] for key in keys]
         return tuple(np.stack([entry[i] for entry in entries]) for i in range(3))
 
-    def _static_gains(self, path: _Path, t0: float, period: float, slots: int,
-                      rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def _static_gains(self, path: _Path, t0: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """G[row, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
         [row, q] (W of light on no input's wavelength) with the heaters at ``rows``, from one static
-        evaluation of the bench physics (one tile per row, from ``t0``)."""
+        evaluation of the bench physics (one instant per row from ``t0``)."""
         world = self.world
         n = rows.shape[0]
-        times = t0 + np.arange(n) * period + self.settle_time + 0.5 * slots / self.symbol_rate
+        times = t0 + (np.arange(n) + 0.5) * _EVALUATION_SPACING_S
         gains = np.zeros((n, self.n_in, self.n_out))
         background = np.zeros((n, self.n_out))
-        self._schedule = (t0, period, rows)
+        self._schedule = (t0, _EVALUATION_SPACING_S, rows)
+        # the noise the parts draw during this evaluation (the lasers' phase, the drivers' noise: it cancels in
+        # the ratios below, but not their float32 rounding) comes from this core's own stream, so the gains do
+        # not depend on what other cores drew before; the world lock keeps every other user out meanwhile
+        shared = world.rng
         try:
+            world.rng = world.rng_for(f"{self.name}:network")
             with world.evaluation(static=True):  # static: the heaters change per tile (us), nothing per ns
                 out, carrier, laser = [], [], []
-                for mzm in path.mzms:
+                for mzm, fibres in zip(path.mzms, path.fibres):
                     light_in = world.light_into(mzm.name, "in", times)
-                    # the power into the modulator at one instant: the lasers are constant during a program
-                    # (their RIN enters per slot in the model), and one point carries no noise
-                    laser.append(sum(float(np.sum(c.power)) for c in world.light_into(mzm.name, "in", times[:1]))
-                                 if light_in else 0.0)
-                    light_out = world.evaluate(mzm.name, "out", times, optical=True)
+                    laser.append(sum(float(np.mean(c.power)) for c in light_in))
+                    # the modulator's light at the instants the fibres ask it for (each delays by its group
+                    # delay in a static evaluation): the same drive-noise realisation as the light that
+                    # reaches the photodiodes, so the ratio below is the network's transmission exactly
+                    leaving = times
+                    for fibre in reversed(fibres):
+                        leaving = leaving - fibre.span.group_delay()
+                    light_out = world.evaluate(mzm.name, "out", leaving, optical=True)
                     out.append({c.wavelength: np.broadcast_to(c.power, times.shape) for c in light_out})
                     carrier.append([c.wavelength for c in light_in])
                 owner = {}
@@ -561,6 +575,7 @@ class SimLabctlOCC(SimInstrument):
                         ratio = np.divide(power, p_out, out=np.zeros(n), where=p_out > 0)
                         gains[:, k, q] += laser[k] * ratio
         finally:
+            world.rng = shared
             self._schedule = None
             self._tile_of = None
         return gains, background

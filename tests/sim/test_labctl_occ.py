@@ -60,14 +60,15 @@ def config(full_config) -> dict:
 
 
 class Core:
-    """Core 1 of a built bench, driven through SCPI: the controller and its four lasers."""
+    """One core of a built bench (default: the first of the file's ``opu.cores``), driven through SCPI: the
+    controller and its four lasers. ``sim`` reuses a bench already built (several cores of one bench)."""
 
-    def __init__(self, config: dict, seed: int = 1):
+    def __init__(self, config: dict, seed: int = 1, index: int = 0, sim=None):
         self.config = config
-        self.sim = build_bench(config, seed=seed)
+        self.sim = build_bench(config, seed=seed) if sim is None else sim
         self.world = self.sim.world
-        self.occ = self.sim.by_name["occ1"]
-        self.channels = config["opu"]["cores"][0]["channels"]
+        self.occ = self.sim.by_name[config["opu"]["cores"][index]["controller"]]
+        self.channels = config["opu"]["cores"][index]["channels"]
 
     # SCPI
     @staticmethod
@@ -507,3 +508,182 @@ def test_results_are_reproducible_for_a_seed_and_differ_for_another(config):
     assert differ > 0.5  # noise in (nearly) every reading
     # ...but only noise: the same signal
     assert np.abs(a.astype(float).mean() - c.astype(float).mean()) < 0.01 * np.abs(a.astype(float)).mean()
+
+
+# -- reproducible per core, whatever the other cores do ------------------------------------------------------
+
+
+def two_core_config(config: dict) -> dict:
+    """Cores 1 and 2 of the bench file in one bench."""
+    one, two = core_config(config, 1), core_config(config, 2)
+    merged = {"name": one["name"], "connections": one["connections"] + two["connections"]}
+    for part in ("instruments", "components"):
+        merged[part] = {**one[part], **two[part]}
+    merged["opu"] = {**one["opu"], "cores": one["opu"]["cores"] + two["opu"]["cores"]}
+    return merged
+
+
+def _lit_program(core: Core, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Lasers 1-4 on at quadrature, their rings of bank 1 half-way up the resonance; random input codes."""
+    table = tiles(2, 0.0)
+    for k in range(4):
+        core.laser(k)
+        m = core.config["components"][f"mzm{core.occ.name[-1]}_{k + 1}"]
+        core.write_ok(f":BIAS:VOLT {-m['phase_offset_v'] - m['v_pi'] / 2:.6f},(@{k + 1})")
+        table[:, 0, k] = 0.8
+    core.write_ok(":OUTP ON;:ADC:RANG 0.5;:ADC:OFFS 0.2")
+    codes = np.random.default_rng(seed).integers(-16000, 16000, (2, 512, N)).astype(np.int16)
+    return table, codes
+
+
+def test_each_core_has_its_own_noise_stream_whatever_the_order_or_threads(full_config):
+    """One seed, two benches: cores run one after the other in opposite orders, or at once from two threads,
+    read identical codes per core (each draws from World.rng_for(<its name>), not a shared stream)."""
+    import threading
+
+    config = two_core_config(full_config)
+
+    def bench():
+        sim = build_bench(config, seed=5)
+        cores = [Core(config, index=i, sim=sim) for i in (0, 1)]
+        return cores, [_lit_program(c, 20 + i) for i, c in enumerate(cores)]
+
+    def run_twice(core, program):
+        return [core.run(*program) for _ in range(2)]  # the stream (and the drift) continue between programs
+
+    cores, programs = bench()
+    forward = [run_twice(c, p) for c, p in zip(cores, programs)]
+    cores, programs = bench()
+    backward = [run_twice(c, p) for c, p in reversed(list(zip(cores, programs)))][::-1]
+    cores, programs = bench()
+    threaded = [None, None]
+
+    def work(i):
+        threaded[i] = run_twice(cores[i], programs[i])
+
+    workers = [threading.Thread(target=work, args=(i,)) for i in (0, 1)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    for i in (0, 1):
+        for a, b, c in zip(forward[i], backward[i], threaded[i]):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_array_equal(a, c)
+    assert np.mean(forward[0][0] != forward[0][1]) > 0.5  # the second program has fresh noise
+    assert np.mean(forward[0][0][:, :, 0] != forward[1][0][:, :, 0]) > 0.5  # and the cores differ
+
+
+# -- what a real controller adds: heater DAC levels, heater noise, thermal drift ------------------------------
+
+
+def _quiet(config: dict, **params) -> dict:
+    """``config`` with occ1's sim params updated."""
+    config["instruments"]["occ1"]["sim"]["params"].update(params)
+    return config
+
+
+def test_heaters_get_the_nearest_dac_level(config):
+    """8-bit heater DACs over 10 V (39 mV steps): table volts within one level give identical readings (the
+    same seed), another level a different one; the bank's heater sees the level."""
+    lsb = 10.0 / 256
+    results = []
+    for volts in (25.2 * lsb, 24.8 * lsb, 26.0 * lsb):
+        core = Core(_quiet(copy.deepcopy(config), heater_dac_bits=8), seed=3)
+        table, codes = _lit_program(core, 0)
+        table[:, 0, :4] = volts
+        results.append(core.run(table, codes))
+        applied = core.world.voltage_into("bank1_1", "heater1", np.zeros(1))[0]
+        assert applied == pytest.approx(round(volts / lsb) * lsb, abs=1e-12)
+    np.testing.assert_array_equal(results[0], results[1])
+    assert abs(results[2][:, :, 0].astype(float).mean() - results[0][:, :, 0].astype(float).mean()) > 100
+    with pytest.raises(ValueError, match="heater_dac_bits"):
+        Core(_quiet(copy.deepcopy(config), heater_dac_bits=4))
+
+
+def _slope_setup(config: dict, seed: int, **params):
+    """Ring 3 of bank 1 at the steepest point of its Lorentzian, laser 3 on, MZM at full transmission; many
+    short tiles. Returns (core, table, codes, expected reading slope in V per W of heater power)."""
+    q, k = 0, 2
+    core = Core(_quiet(copy.deepcopy(config), **params), seed=seed)
+    core.laser(k)
+    core.write_ok(f":OUTP ON;:BIAS:VOLT {-core.mzm(k)['phase_offset_v']},(@{k + 1});:ADC:RANG 0.2;:ADC:OFFS 0.09")
+    bank = core.bank(q)
+    half_width_w = bank.fwhm_m[k] / 2 / bank.tuning_m_per_w
+    p_res = core.resonance_volts(q, k) ** 2 / bank.heater_resistance_ohm
+    p_slope = p_res - half_width_w / math.sqrt(3)  # a Lorentzian's steepest point: detuning fwhm / (2 sqrt 3)
+    n_tiles = 400
+    table = tiles(n_tiles, 0.0)
+    table[:, q, k] = math.sqrt(p_slope * bank.heater_resistance_ohm)
+    codes = zero_codes(n_tiles, 64)
+    # closed form: the drop's derivative there, scaled by the reading per unit drop (fitted on two points)
+    powers = np.zeros((3, bank.n_rings))
+    powers[:, k] = [p_slope - 1e-7, p_slope + 1e-7, p_res]
+    drop = bank.drop(core.wavelength(k), powers)[:, 0]
+    on = core.volts(core.run(tiles(1, 0.0) + np.where(np.arange(N) == k, core.resonance_volts(q, k), 0.0)[None, None, :]
+                              * (np.arange(N) == q)[None, :, None], zero_codes(1, 256)))[0, :, q].mean()
+    dark_v = core.config["components"]["pd1_1"]["dark_current_a"] * 500.0
+    volts_per_drop = (on - dark_v) / drop[2]
+    return core, table, codes, volts_per_drop * (drop[1] - drop[0]) / 2e-7
+
+
+def _tile_means(core: Core, table, codes) -> np.ndarray:
+    return core.volts(core.run(table, codes))[:, :, 0].mean(axis=1)
+
+
+def test_heater_noise_spreads_the_weights_by_the_rings_slope(config):
+    """Per-tile heater noise sigma_v moves the heater power by 2 v sigma_v / R: the tile-to-tile spread of the
+    reading is |dV/dP| 2 v sigma_v / R (closed form from the bank's Lorentzian), on top of the receiver's."""
+    quiet, table, codes, slope = _slope_setup(config, 1, heater_noise_v=0.0, thermal_drift_k=0.0)
+    base = _tile_means(quiet, table, codes).std()
+    sigma_v = 2e-3
+    noisy, table, codes, _ = _slope_setup(config, 1, heater_noise_v=sigma_v, thermal_drift_k=0.0)
+    spread = _tile_means(noisy, table, codes).std()
+    v = table[0, 0, 2]
+    expected = abs(slope) * 2 * v * sigma_v / 500.0
+    assert expected > 10 * base
+    assert math.sqrt(spread**2 - base**2) == pytest.approx(expected, rel=0.15)  # 400 tiles: 3.5 % std error
+
+
+def test_thermal_drift_wanders_the_weights_on_the_program_clock(config):
+    """The chip temperature (OU, sigma_T, tau) acts like heater power dT / R_th: with tau far below a tile,
+    tile means spread by |dV/dP| sigma_T / R_th; with tau far above the program, consecutive tiles agree."""
+    sigma_t, r_th = 0.02, 2500.0
+    fast, table, codes, slope = _slope_setup(config, 2, heater_noise_v=0.0, thermal_drift_k=sigma_t,
+                                             thermal_drift_time_s=1e-7)
+    spread = _tile_means(fast, table, codes).std()
+    quiet, _, _, _ = _slope_setup(config, 2, heater_noise_v=0.0, thermal_drift_k=0.0)
+    base = _tile_means(quiet, table, codes).std()
+    expected = abs(slope) * sigma_t / r_th
+    assert expected > 10 * base
+    assert math.sqrt(spread**2 - base**2) == pytest.approx(expected, rel=0.15)
+    slow, table, codes, _ = _slope_setup(config, 2, heater_noise_v=0.0, thermal_drift_k=sigma_t,
+                                         thermal_drift_time_s=1e3)
+    means = _tile_means(slow, table, codes)
+    assert np.diff(means).std() < 3 * base  # ~10 ms of program against 1000 s: no visible change tile to tile
+
+
+def test_unknown_or_unphysical_parameters_are_refused(config):
+    for params, match in (({"heater_noise_volts": 1e-5}, "unknown"), ({"thermal_drift_k": -1.0}, "thermal_drift_k"),
+                          ({"adc_enob": 15.0}, "adc_enob"), ({"inputs": 2.5}, "inputs")):
+        with pytest.raises(ValueError, match=match):
+            Core(_quiet(copy.deepcopy(config), **params))
+
+
+def test_a_photodiode_changed_on_a_running_bench_changes_the_readings(core):
+    """The detector's noise and dark level are cached by the parameters they depend on: changing the
+    photodiode's dark current or its amplifier noise between two programs shows in the next one."""
+    core.write_ok(":OUTP ON;:ADC:RANG MIN;:ADC:OFFS 0")
+    program = (tiles(1, 0.0), zero_codes(1, 4096))
+    before = core.volts(core.run(*program))[0, :, 0]
+    pd = core.sim.by_name["pd1_1"] if "pd1_1" in core.sim.by_name else core.world.nodes["pd1_1"]
+    pd.configure(dark_current_a=2e-6, input_noise_a_per_rthz=8e-12)
+    after = core.volts(core.run(*program))[0, :, 0]
+    assert after.mean() - before.mean() == pytest.approx((2e-6 - 5e-9) * 500.0, rel=0.02)
+    assert after.std() > 1.5 * before.std()  # twice the TIA noise (the ADC's own noise adds to both)
+
+
+def test_the_bench_file_is_what_its_generator_writes():
+    from sim_backends.benches import make_ring_core
+
+    assert BENCH.read_text() == make_ring_core.build()
