@@ -285,10 +285,6 @@ class FaultInjector:
     def active(self) -> list[InjectedFault]:
         return list(self._faults)
 
-    def is_down(self, name: str) -> bool:
-        """Whether a disconnect keeps ``name``'s resource away right now."""
-        return name in self._outages
-
     # -- hooks of the VISA library ------------------------------------------------------------------
 
     def open(self, handle: int, name: str) -> None:

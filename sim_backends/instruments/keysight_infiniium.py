@@ -143,10 +143,6 @@ def _flag(value: bool) -> str:
 nr3 = format_number
 
 
-def _short(mnemonic: str) -> str:
-    return "".join(c for c in mnemonic if not c.islower()).upper()
-
-
 def _sample_rates(max_rate: float) -> np.ndarray:
     """Available sample rates: the maximum divided by 1, 2, 4, 5, then 1-2-2.5-4-5 decades, >= 1 Sa/s."""
     divisors = {1.0, 2.0, 4.0, 5.0}

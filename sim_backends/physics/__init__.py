@@ -1,5 +1,10 @@
-"""Physical models of the passive parts of a bench (fibre, modulator, photodiode, heater load).
+"""Physics of the simulated bench, in two kinds of module.
 
-Instruments that are sources or detectors model their own physics in ``sim_backends.instruments``;
-the parts here have no front panel and are configured only in the bench file.
+Pure device models (no World, no ports; parameters validated by ``validation``): ``fibre``
+(FibreSpan), ``modulator`` (MachZehnderModel), ``receiver`` (Receiver), ``edfa``, ``awgr``,
+``microring``, ``filters``, ``converters``, ``laser``; with ``constants``, ``units`` (dBm <-> W) and
+``grids`` (evaluating parts with memory on a time grid). World graph nodes that wrap them for the
+bench files' passive parts: ``components`` (fibre, modulator, photodiode, heater), ``network`` (EDFA,
+AWGR, mux, splitter, ring bank), ``electrical`` (RF amplifier). Instruments, which are sources or
+detectors with a front panel, model their own physics in ``sim_backends.instruments``.
 """

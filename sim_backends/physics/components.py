@@ -360,9 +360,9 @@ class Photodiode(Component):
     band-limited: variance N0 integral_0^{fs/2} |H|^2 df (= N0 B_e once fs/2 is well above the
     band). On single points each sample gets the variance N0 B_e over the receiver's noise bandwidth.
 
-    Defaults (kept for bench files that predate the waveform model): InGaAs PIN of the Thorlabs
-    DET08CFC class, R = 0.9 A/W at 1550 nm, 1.5 nA dark current, 5 GHz, 50-ohm load (Thorlabs DET08CFC
-    datasheet), 'brickwall' response (then ``bandwidth_hz`` is B_e exactly).
+    Defaults: InGaAs PIN of the Thorlabs DET08CFC class, R = 0.9 A/W at 1550 nm, 1.5 nA dark current,
+    5 GHz, 50-ohm load (Thorlabs DET08CFC datasheet), 'brickwall' response (then ``bandwidth_hz`` is
+    B_e exactly). Every parameter is settable on a running bench (``configure`` or the property).
     """
 
     PORTS = {"in": OPTICAL_IN, "out": ELECTRICAL_OUT}

@@ -109,11 +109,6 @@ class EDFA:
             g = 2 * g0 / (1 + np.sqrt(1 + 4 * g0 * p_in / p_sat))
         return float(g) if np.ndim(g) == 0 else g
 
-    def spontaneous_emission_factor(self, gain=None) -> float:
-        """n_sp = (NF G - 1) / (2 (G - 1)) (>= 1 for a physical amplifier); inf at G = 1."""
-        g = self.small_signal_gain if gain is None else float(gain)
-        return math.inf if g == 1 else (self.noise_figure * g - 1) / (2 * (g - 1))
-
     def ase_psd_w_per_hz(self, wavelength_m=1550e-9, gain=None) -> np.ndarray | float:
         """One-sided ASE PSD per polarisation S_sp = n_sp (G - 1) h nu = (NF G - 1) h nu / 2, W/Hz."""
         g = self.small_signal_gain if gain is None else np.asarray(gain, dtype=float)
