@@ -19,7 +19,7 @@ from labctl.errors import (
     UnknownResourceError,
 )
 from labctl.runner import Experiment, RunContext, run_experiment
-from labctl.opu.engine import OPU  # noqa: E402  (after the bench and config modules it uses)
+from labctl.opu import OPU  # noqa: E402  (after the bench and config modules it uses)
 
 __version__ = "0.1.0"
 

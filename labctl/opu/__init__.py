@@ -6,9 +6,14 @@
 * :mod:`~labctl.opu.predistortion` -- MZM transfer inversion, lookup tables, AWG code mapping;
 * :mod:`~labctl.opu.precision` -- error statistics and effective bits (both conventions);
 * :mod:`~labctl.opu.calibration_file` -- versioned calibration files bound to a bench and an operating point;
-* :mod:`~labctl.opu.engine` -- :class:`OPU`, the engine that runs products on a bench's roles;
-* :mod:`~labctl.opu.calibrate` -- the calibration steps, ``calibrate`` (exported here as
-  :func:`calibrate_opu`) and :func:`drift_check`.
+* :mod:`~labctl.opu.interface` -- :class:`OpticalMatmul`, what every engine offers (``offload`` needs only it);
+* :mod:`~labctl.opu.frontend` -- operand checks, result types and statistics both engines share;
+* :mod:`~labctl.opu.streaming` -- :class:`StreamingOPU` (AWG-driven lanes read by a scope), its
+  calibration (:func:`calibrate_opu`) and drift check;
+* :mod:`~labctl.opu.stationary` -- :class:`StationaryOPU` (weights held on microring banks), its
+  calibration and drift check;
+* :mod:`~labctl.opu.open` -- :func:`open_opus` / :func:`open_opu`: the engines a bench file's ``opu``
+  section describes.
 
 Only NumPy is used here; torch tensors are accepted at the edges and converted.
 """
@@ -50,16 +55,27 @@ from labctl.opu.timing import (
     prbs,
     sample_symbols,
 )
-from labctl.opu.engine import OPU, OPUCalibration, OPUConfig, OPUError  # noqa: E402  (uses the modules above)
+from labctl.opu.interface import STATS_KEYS, OpticalMatmul, architecture
+from labctl.opu.streaming import (
+    CalibrationResult,
+    DriftReport,
+    OPUCalibration,
+    OPUConfig,
+    OPUError,
+    StreamingConfig,
+    StreamingOPU,
+    drift_check,
+)
 # the function is exported as calibrate_opu: the name labctl.opu.calibrate stays the module
-from labctl.opu.calibrate import CalibrationResult, DriftReport, drift_check  # noqa: E402
-from labctl.opu.calibrate import calibrate as calibrate_opu  # noqa: E402
-from labctl.opu.stationary import StationaryOPU  # noqa: E402
-from labctl.opu.interface import STATS_KEYS, OpticalMatmul  # noqa: E402
-from labctl.opu.open import OPUSection, architecture, open_cores, open_opu, open_opus, opu_config  # noqa: E402
+from labctl.opu.streaming import calibrate as calibrate_opu
+from labctl.opu.stationary import StationaryConfig, StationaryOPU
+from labctl.opu.open import OPU, OPUSection, open_cores, open_opu, open_opus, opu_config
 
 __all__ = [
     "STATS_KEYS",
+    "StationaryConfig",
+    "StreamingConfig",
+    "StreamingOPU",
     "OPUSection",
     "OpticalMatmul",
     "StationaryOPU",

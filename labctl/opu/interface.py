@@ -9,7 +9,10 @@ from __future__ import annotations
 
 from typing import Any, Protocol, runtime_checkable
 
-__all__ = ["STATS_KEYS", "OpticalMatmul"]
+__all__ = ["ARCHITECTURES", "STATS_KEYS", "OpticalMatmul", "architecture", "section_architecture"]
+
+#: The engine families a bench file's ``opu:`` section can name (``architecture:``; the first is the default).
+ARCHITECTURES = ("streaming", "weight_stationary")
 
 #: Keys every engine's ``last_stats`` holds after a product, with the same meaning on both:
 #: ``macs`` (multiply-accumulates of the product asked for), ``optical_macs`` (those done optically,
@@ -33,3 +36,17 @@ class OpticalMatmul(Protocol):
         """``a @ b`` (``np.matmul`` semantics) in ``a``'s type (NumPy or torch); with ``return_error`` also
         the per-output standard error estimate: ``(product, error_sigma)``. ``scale_a``/``scale_b`` fix
         the operands' full scale (values beyond are clipped); by default each tensor's max |value|."""
+
+
+def section_architecture(section: Any) -> str:
+    """The engine family an ``opu:`` section (a dict, or a validated config) names; ``"streaming"`` when
+    it does not say."""
+    if isinstance(section, dict):
+        return section.get("architecture", ARCHITECTURES[0])
+    return getattr(section, "architecture", ARCHITECTURES[0])
+
+
+def architecture(bench) -> str:
+    """The engine family the bench's ``opu:`` section names (the raw value; :func:`labctl.opu.opu_config`
+    validates it): ``"streaming"`` (AWG + scope lanes, the default) or ``"weight_stationary"``."""
+    return section_architecture(getattr(getattr(bench, "config", bench), "opu", None) or {})

@@ -14,36 +14,25 @@ from typing import Annotated, Any, Union
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from labctl.errors import ConfigError
-from labctl.opu.engine import OPU as StreamingOPU
-from labctl.opu.engine import OPUConfig as StreamingConfig
-from labctl.opu.interface import OpticalMatmul
-from labctl.opu.stationary import StationaryConfig, StationaryOPU, StationaryOPUError
-from labctl.opu.stationary_calibration import calibrate as calibrate_core
+from labctl.opu.interface import OpticalMatmul, architecture, section_architecture
+from labctl.opu.stationary.calibration import calibrate as calibrate_core
+from labctl.opu.stationary.config import StationaryConfig, StationaryOPUError
+from labctl.opu.stationary.engine import StationaryOPU
+from labctl.opu.streaming.config import StreamingConfig
+from labctl.opu.streaming.engine import StreamingOPU
 
-__all__ = ["OPUSection", "architecture", "open_cores", "open_opu", "open_opus", "opu_config"]
+__all__ = ["OPU", "OPUSection", "architecture", "open_cores", "open_opu", "open_opus", "opu_config"]
 
 #: File name of the streaming OPU's calibration inside a calibration folder.
 STREAMING_CALIBRATION_NAME = "opu_calibration.json"
 
 
-def _architecture_of(section: Any) -> str:
-    if isinstance(section, dict):
-        return section.get("architecture", "streaming")
-    return getattr(section, "architecture", "streaming")
-
-
 #: The bench file's ``opu:`` section: the config of the engine its ``architecture`` names.
 OPUSection = Annotated[
     Union[Annotated[StreamingConfig, Tag("streaming")], Annotated[StationaryConfig, Tag("weight_stationary")]],
-    Discriminator(_architecture_of),
+    Discriminator(section_architecture),
 ]
 _SECTION = TypeAdapter(OPUSection)
-
-
-def architecture(bench) -> str:
-    """The bench's OPU architecture: ``"streaming"`` (AWG + scope lanes) or ``"weight_stationary"``."""
-    section = getattr(getattr(bench, "config", bench), "opu", None) or {}
-    return _architecture_of(section)
 
 
 def opu_config(bench) -> StreamingConfig | StationaryConfig:
@@ -124,3 +113,18 @@ def open_opu(bench, calibration: Any = None, *, core: int = 0, accept_stale: boo
 def open_cores(bench, calibration_dir: Any = None, *, accept_stale: bool = False) -> list[OpticalMatmul]:
     """Every OPU of a bench (:func:`open_opus` with a calibration folder)."""
     return open_opus(bench, calibration_dir, accept_stale=accept_stale)
+
+
+class OPU(StreamingOPU):
+    """The streaming OPU under the name ``labctl.OPU``.
+
+    On a weight-stationary bench, ``OPU(bench, ...)`` warns (DeprecationWarning) and returns
+    ``open_opu(bench, ...)``: use :func:`open_opu` (or :func:`open_opus`), which open either architecture.
+    """
+
+    def __new__(cls, bench, *args: Any, **kwargs: Any):
+        if cls is OPU and architecture(bench) == "weight_stationary":
+            warnings.warn("labctl.OPU(bench) on a weight-stationary bench is deprecated: use "
+                          "labctl.opu.open_opu(bench)", DeprecationWarning, stacklevel=2)
+            return open_opu(bench, *args, **kwargs)
+        return super().__new__(cls)

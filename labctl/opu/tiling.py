@@ -40,10 +40,12 @@ import numpy as np
 from labctl.opu.encoding import scale_to_unit
 from labctl.opu.precision import output_sigma
 
-__all__ = ["Schedule", "plan_gemm"]
+__all__ = ["Schedule", "matmul_shapes", "plan_gemm"]
 
 
-def _matmul_shapes(a: np.ndarray, b: np.ndarray):
+def matmul_shapes(a: np.ndarray, b: np.ndarray):
+    """``a @ b`` shapes with ``np.matmul`` semantics: (a as >= 2-D, b as >= 2-D, broadcast batch, M, K', N,
+    result shape); a 1-D ``a`` is one row, a 1-D ``b`` one column. Mismatches raise ``ValueError``."""
     if a.ndim == 0 or b.ndim == 0:
         raise ValueError("matmul operands must have at least one dimension (scalars are not matrices)")
     drop_m = a.ndim == 1
@@ -250,7 +252,7 @@ def plan_gemm(a: Any, b: Any, lanes: int, channels: int, *, shared_inputs: bool 
         raise ValueError(f"stream_dtype must be a floating-point type, got {np.dtype(stream_dtype)}")
     a_scaled = scale_to_unit(a, scale_a, name="a")
     b_scaled = scale_to_unit(b, scale_b, name="b")
-    a2, b2, batch, m, k_inner, n, out_shape = _matmul_shapes(a_scaled.values, b_scaled.values)
+    a2, b2, batch, m, k_inner, n, out_shape = matmul_shapes(a_scaled.values, b_scaled.values)
     n_chunks = max(1, -(-k_inner // channels))
     a_batch, b_batch = a2.shape[:-2], b2.shape[:-2]
 

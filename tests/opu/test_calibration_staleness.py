@@ -22,9 +22,9 @@ import yaml
 import labctl
 from labctl.errors import LabctlError
 from labctl.opu import calibration_file as calfile
-from labctl.opu import stationary_calibration as stcal
 from labctl.opu.calibration_file import CalibrationDrift, CalibrationStale, CalibrationVersionError
-from labctl.opu.stationary import StationaryOPU, open_cores
+from labctl.opu import open_cores
+from labctl.opu.stationary import StationaryOPU
 from tests.shared_files import RING_CORE, ring_core_calibration
 
 RNG = np.random.default_rng(11)
@@ -151,8 +151,8 @@ def counting_drift_checks(monkeypatch) -> list:
         reports.append(real(opu, *args, **kwargs))
         return reports[-1]
 
-    real = stcal.drift_check
-    monkeypatch.setattr(stcal, "drift_check", counted)
+    real = StationaryOPU.drift_check
+    monkeypatch.setattr(StationaryOPU, "drift_check", counted)
     return reports
 
 

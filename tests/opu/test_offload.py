@@ -19,6 +19,8 @@ from torch import nn  # noqa: E402
 import torch.nn.functional as F  # noqa: E402
 
 import labctl  # noqa: E402
+from labctl.opu import OpticalMatmul  # noqa: E402
+from labctl.opu.streaming import calibrate  # noqa: E402
 from labctl import offload as offload_mod  # noqa: E402  (the callable module)
 from labctl.offload import (  # noqa: E402
     OffloadWarning,
@@ -419,15 +421,6 @@ def test_bad_input():
 # -- end to end on the real OPU (simulated bench) ----------------------------------------------------
 
 
-def _real_opu_or_skip():
-    opu_cls = getattr(labctl, "OPU", None)
-    if opu_cls is None:
-        pytest.skip("labctl.OPU is not exported yet (issue 5, labctl/opu/engine.py)")
-    if not OPU_BENCH.exists():
-        pytest.skip(f"{OPU_BENCH} does not exist yet")
-    return opu_cls
-
-
 # A quick calibration (~5 s): biases, delays and the lane fit (offset terms, gains, residual noise) with a
 # linear drive. The full one (drive predistortion, sampling phase, decoder) takes ~8-12 s here and gives
 # ~4x smaller errors; the wrapper's check (error consistent with the OPU's estimate) is the same.
@@ -436,8 +429,6 @@ CAL_STEPS = ("bias", "timing", "lanes")
 
 def test_mlp_end_to_end_on_simulated_opu():
     """A 16-32-10 MLP on the simulated OPU bench against the same MLP in float64."""
-    opu_cls = _real_opu_or_skip()
-    from labctl.opu.calibrate import calibrate
 
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(16, 32), nn.ReLU(), nn.Linear(32, 10))
@@ -452,7 +443,7 @@ def test_mlp_end_to_end_on_simulated_opu():
     t0 = time.perf_counter()
     with labctl.open_bench(str(OPU_BENCH)) as bench:
         opu = calibrate(bench, None, steps=CAL_STEPS, lane_slots=1024, decoder_products=1).opu
-        assert isinstance(opu, opu_cls)
+        assert isinstance(opu, OpticalMatmul)
         t1 = time.perf_counter()
         model = offload(mlp, opu)
         model[0].register_forward_hook(keep("0"))

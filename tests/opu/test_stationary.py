@@ -27,9 +27,11 @@ import yaml
 import labctl
 from labctl.opu import CalibrationBenchMismatch, EncodingRangeWarning
 from labctl.opu import calibration_file as calfile
-from labctl.opu import stationary_calibration as stcal
+from labctl.opu.stationary import calibration as stcal
 from labctl.opu.precision import error_stats
-from labctl.opu.stationary import StationaryCalibration, StationaryOPU, StationaryOPUError, open_cores
+import labctl.opu.open as opu_open
+from labctl.opu import open_cores, open_opu
+from labctl.opu.stationary import StationaryCalibration, StationaryOPU, StationaryOPUError
 from sim_backends.bench import load_bench_file
 from tests.shared_files import ring_core_calibration, shared_file
 
@@ -177,7 +179,7 @@ def perturbed_cal(cores_dir):
 def opu(default_cal_path):
     """Core occ1 of the bench as written, with the shared calibration (products only: read-only use)."""
     bench = labctl.open_bench(BENCH, seed=2)
-    core = labctl.OPU(bench, default_cal_path)
+    core = open_opu(bench, default_cal_path)
     yield core
     bench.close()
 
@@ -287,7 +289,9 @@ def test_a_less_calibrated_core_is_measurably_worse(opu, degrade):
         cal.thermal_crosstalk = np.zeros_like(cal.thermal_crosstalk)
     worse = StationaryOPU(opu.bench, cal)
     bad = rms(worse.matmul(a, b) - a @ b)
-    assert bad > 1.2 * good  # rms over 4096 outputs: ~1 % sampling spread
+    # rms over 4096 outputs has a ~1 % sampling spread; without the decoder the error grows ~20 % (heater-DAC
+    # steps and heater noise set much of the floor), so 10 % is a margin of ~10 spreads on each side
+    assert bad > 1.1 * good
 
 
 def test_torch_tensors_in_torch_float32_out(opu):
@@ -357,12 +361,13 @@ def test_scale_smaller_than_the_operand_clips_with_a_warning(opu):
 
 def test_calibration_file_round_trip(default_cal_path, tmp_path):
     with labctl.open_bench(BENCH, seed=1) as bench:
-        core = labctl.OPU(bench, default_cal_path)
+        with pytest.warns(DeprecationWarning, match=r"labctl\.opu\.open_opu\(bench\)"):
+            core = labctl.OPU(bench, default_cal_path)     # the old entry point still opens the first core
         assert isinstance(core, StationaryOPU) and core.calibrated and core.name == "occ1"
         again = tmp_path / "again.json"
         calfile.save(again, {"core:occ1": core.calibration.to_section()}, bench_name=bench.config.name,
                      bench_fingerprint=calfile.bench_fingerprint(bench), operating_point=core.operating_point())
-        reloaded = labctl.OPU(bench, again).calibration
+        reloaded = open_opu(bench, again).calibration
     for key, value in core.calibration.to_section().items():
         got = getattr(reloaded, key)
         if isinstance(value, np.ndarray):
@@ -380,15 +385,15 @@ def test_a_calibration_file_of_another_bench_is_refused(default_cal_path, tmp_pa
                  bench_fingerprint=calfile.bench_fingerprint(other))
     with labctl.open_bench(BENCH, seed=1) as bench:
         with pytest.raises(CalibrationBenchMismatch):
-            labctl.OPU(bench, foreign)
+            open_opu(bench, foreign)
         with pytest.raises(StationaryOPUError, match="occ2"):  # the file has occ1 only
             StationaryOPU(bench, default_cal_path, core=1)
 
 
 def test_uncalibrated_core_refuses_products():
     with labctl.open_bench(BENCH, seed=1) as bench:
-        core = labctl.OPU(bench)
-        assert isinstance(core, StationaryOPU) and not core.calibrated
+        core = StationaryOPU(bench)
+        assert not core.calibrated
         with pytest.raises(StationaryOPUError, match="not calibrated"):
             core.matmul(np.ones((2, 16)), np.ones((16, 2)))
 
@@ -415,7 +420,7 @@ def _lower_the_laser_setting(bench, core):  # someone turns the lasers 6 dB down
 @pytest.mark.parametrize("perturb", [_dim_the_light, _drift_the_modulators, _lower_the_laser_setting])
 def test_drift_check_good_after_calibration_then_recalibrate_after_a_change(default_cal_path, perturb):
     with labctl.open_bench(BENCH, seed=5) as bench:
-        core = labctl.OPU(bench, default_cal_path)
+        core = open_opu(bench, default_cal_path)
         fresh = stcal.drift_check(core)
         assert not fresh.recalibrate and 0.6 < fresh.ratio < 1.5
         assert "still good" in str(fresh)
@@ -445,7 +450,7 @@ def test_open_cores_calibrates_missing_cores_then_reuses_their_files(cores_dir, 
     def no_calibration(*args, **kwargs):
         raise AssertionError("open_cores recalibrated a core that has a calibration file")
 
-    monkeypatch.setattr(stcal, "calibrate", no_calibration)
+    monkeypatch.setattr(opu_open, "calibrate_core", no_calibration)
     a, b = random_operands(8, 32, 32, 32)
     with labctl.open_bench(perturbed_bench[0], seed=7) as bench:
         cores = open_cores(bench, cores_dir)

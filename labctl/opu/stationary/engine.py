@@ -13,7 +13,7 @@ to the controller as one program: one heater table and one input block, one resu
 binary transfers per layer, never one transaction per multiply.
 
 Encoding (all values scaled into [-1, 1] per tensor, scales kept digitally; offset encoding
-x' = (1 + x)/2, w' = (1 + w)/2). The calibration (:mod:`labctl.opu.stationary_calibration`) gives
+x' = (1 + x)/2, w' = (1 + w)/2). The calibration (:mod:`labctl.opu.stationary.calibration`) gives
 
 * per input k a lookup code(u): the DAC code at which the modulator's transmission above its minimum
   is the fraction u of its range (u = x');
@@ -34,173 +34,23 @@ encoded operands, never of the product.
 from __future__ import annotations
 
 import time
-import warnings
-from dataclasses import MISSING, dataclass, field, fields
-from typing import Any, Literal
+from pathlib import Path
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
 
-from labctl.config import ConfigError, opu_section
-from labctl.errors import LabctlError
-from labctl.opu.encoding import EncodingRangeWarning, as_float_array
+from labctl.errors import ConfigError
+from labctl.opu import calibration_file as calfile
+from labctl.opu.frontend import deliver, product_stats, take_operands, warn_clipped
+from labctl.opu.stationary.config import StationaryConfig, StationaryOPUError
+from labctl.opu.stationary.drift import CoreDriftReport, judge_drift, reference_operands
+from labctl.opu.stationary.state import StationaryCalibration
+from labctl.opu.tiling import matmul_shapes
 
-
-__all__ = ["CoreConfig", "StationaryConfig", "StationaryCalibration", "StationaryOPU", "architecture",
-           "open_cores"]
+__all__ = ["MAX_PROGRAM_CODES", "StationaryOPU"]
 
 #: largest program (tiles x slots x inputs codes) sent at once: 64 MB of int16 codes
 MAX_PROGRAM_CODES = 1 << 25
-#: ADC code scale (docs/occ_protocol.md): volts = offset + code / 65536 x range
-_ADC_SCALE = 65536.0
-
-
-class StationaryOPUError(LabctlError, RuntimeError):
-    """The weight-stationary OPU cannot run (missing calibration, bad wiring, bad operands)."""
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-
-class InputChannel(_Strict):
-    """One input of a core: the laser port that lights its modulator and the wavelength it emits."""
-
-    laser: str
-    laser_port: int = Field(ge=1)
-    wavelength_m: float = Field(gt=1.0e-7, lt=3.0e-6)
-
-
-class CoreConfig(_Strict):
-    """One core: its controller (role ``optical_core``) and its input channels in DAC order."""
-
-    controller: str
-    channels: list[InputChannel] = Field(min_length=1)
-
-
-class Nominal(_Strict):
-    """Datasheet values used to place the modulator bias before it is measured."""
-
-    v_pi: float = Field(5.0, gt=0)
-    v_pi_rf: float = Field(5.5, gt=0)
-    driver_gain_db: float = Field(20.0, ge=-20, le=60)
-    driver_saturated_vpp: float = Field(8.0, gt=0)
-
-
-class StationaryConfig(_Strict):
-    """The bench file's ``opu:`` section for ``architecture: weight_stationary``."""
-
-    architecture: Literal["weight_stationary"]
-    laser_power_dbm: float
-    symbol_rate_hz: float = Field(1e9, gt=0)
-    dac_amplitude_vpp: float = Field(0.9, gt=0, le=1.0)
-    heater_max_v: float = Field(1.6, gt=0, le=10.0)
-    settle_time_s: float = Field(20e-6, ge=1e-6, le=1e-2)
-    nominal: Nominal = Field(default_factory=Nominal)
-    cores: list[CoreConfig] = Field(min_length=1)
-
-    @classmethod
-    def from_bench(cls, bench) -> "StationaryConfig":
-        return opu_section(bench, cls, "see sim_backends/benches/ring_core.yaml")
-
-
-def architecture(bench) -> str:
-    """The bench's OPU architecture: ``"streaming"`` (AWG + scope lanes) or ``"weight_stationary"``."""
-    section = getattr(getattr(bench, "config", bench), "opu", None) or {}
-    return section.get("architecture", "streaming") if isinstance(section, dict) else "streaming"
-
-
-@dataclass
-class StationaryCalibration:
-    """What calibration measured for one core (arrays indexed [output q, input k] or [input k])."""
-
-    biases_v: np.ndarray                 # (K,) modulator bias DAC volts
-    input_advance_s: float
-    adc_range_v: float
-    adc_offset_v: float
-    dark_v: np.ndarray                   # (Q,) ADC volts with the lasers off
-    code_table: np.ndarray               # (K, L) DAC codes, increasing transmission
-    u_table: np.ndarray                  # (K, L) transmission above minimum / range, 0..1 increasing
-    ring_peak_v: np.ndarray              # (Q, K) path gain at resonance, ADC volts per unit u
-    ring_center_p: np.ndarray            # (Q, K) heater V^2 at resonance (neighbours cold)
-    ring_half_width_p: np.ndarray        # (Q, K) Lorentzian half width in heater V^2
-    thermal_crosstalk: np.ndarray        # (Q,) nearest-neighbour fraction f of each bank (K_ij = f^|i-j|)
-    g_lo_v: np.ndarray                   # (Q,) common path-gain range: low end
-    g_span_v: np.ndarray                 # (Q,) and its width
-    eps: float = 0.0                     # modulator floor relative to its range
-    decoder_gain: np.ndarray | None = None    # (Q,) affine decoder: sum xw -> gain * decoded + offset
-    decoder_offset: np.ndarray | None = None
-    slot_sigma_v: np.ndarray | None = None    # (Q,) rms noise of one slot reading (ADC volts)
-    drift_reference_rms: float = 0.0          # error of the drift-check product at calibration time
-    steps: list[str] = field(default_factory=list)
-
-    def to_section(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v is not None}
-
-    @classmethod
-    def from_section(cls, section: dict, path: Any = None) -> "StationaryCalibration":
-        """The calibration a file's ``core:<controller>`` section holds; anything missing, of the wrong
-        type or shape, or not finite raises :class:`~labctl.opu.calibration_file.CalibrationCorrupt`."""
-        from labctl.opu.calibration_file import CalibrationCorrupt
-
-        if not isinstance(section, dict):
-            raise CalibrationCorrupt(path, "the core section is not a dict of parameters")
-        known = {f.name: f for f in fields(cls)}
-        unknown = sorted(set(section) - set(known))
-        missing = sorted(name for name, f in known.items() if name not in section
-                         and f.default is MISSING and f.default_factory is MISSING)
-        if unknown or missing:
-            raise CalibrationCorrupt(path, f"core section: unknown fields {unknown}, missing fields {missing}")
-        data: dict[str, Any] = {}
-        try:
-            for name, value in section.items():
-                kind = str(known[name].type)
-                if name == "steps":
-                    if not isinstance(value, list) or not all(isinstance(step, str) for step in value):
-                        raise ValueError("steps must be a list of step names")
-                    data[name] = list(value)
-                elif value is None and "None" in kind:
-                    data[name] = None
-                elif "np.ndarray" in kind:
-                    if isinstance(value, (str, bytes, dict, bool)):
-                        raise ValueError(f"{name} must be a numeric array")
-                    data[name] = np.asarray(value, dtype=float)
-                elif isinstance(value, bool) or not isinstance(value, (int, float, np.number)):
-                    raise ValueError(f"{name} must be a number, not {type(value).__name__}")
-                else:
-                    data[name] = float(value)
-        except (TypeError, ValueError, OverflowError) as exc:
-            raise CalibrationCorrupt(path, f"core section: {exc}") from None
-        k = data["biases_v"].shape[0] if data["biases_v"].ndim == 1 else -1
-        q = data["dark_v"].shape[0] if data["dark_v"].ndim == 1 else -1
-        table = data["code_table"].shape[1:] if data["code_table"].ndim == 2 else (-1,)
-        for name, value in data.items():
-            if isinstance(value, np.ndarray):
-                want = _SHAPES[name](k, q, table)
-                if value.shape != want or k < 1 or q < 1 or table[0] < 2:
-                    raise CalibrationCorrupt(path, f"core section: {name} has shape {value.shape}; a core with "
-                                             f"{k} inputs and {q} outputs needs {want}")
-                if not np.all(np.isfinite(value)):
-                    raise CalibrationCorrupt(path, f"core section: {name} holds non-finite values")
-            elif isinstance(value, float) and not np.isfinite(value):
-                raise CalibrationCorrupt(path, f"core section: {name} is not finite")
-        if not np.all(data["g_span_v"] > 0) or data["adc_range_v"] <= 0:
-            raise CalibrationCorrupt(path, "core section: g_span_v and adc_range_v must be positive")
-        if not np.all((data["thermal_crosstalk"] >= 0) & (data["thermal_crosstalk"] < 1)):
-            raise CalibrationCorrupt(path, "core section: thermal_crosstalk must be in [0, 1) (a fraction of the "
-                                     "neighbour's heat)")
-        return cls(**data)
-
-
-#: expected shape of each array field for K inputs, Q outputs and table shape (L,)
-_SHAPES = {
-    "biases_v": lambda k, q, t: (k,), "dark_v": lambda k, q, t: (q,), "code_table": lambda k, q, t: (k, *t),
-    "u_table": lambda k, q, t: (k, *t), "ring_peak_v": lambda k, q, t: (q, k),
-    "ring_center_p": lambda k, q, t: (q, k), "ring_half_width_p": lambda k, q, t: (q, k),
-    "thermal_crosstalk": lambda k, q, t: (q,), "g_lo_v": lambda k, q, t: (q,), "g_span_v": lambda k, q, t: (q,),
-    "decoder_gain": lambda k, q, t: (q,), "decoder_offset": lambda k, q, t: (q,),
-    "slot_sigma_v": lambda k, q, t: (q,),
-}
 
 
 class StationaryOPU:
@@ -248,8 +98,6 @@ class StationaryOPU:
         check now; a failed one raises :class:`~labctl.opu.calibration_file.CalibrationDrift`, a passing
         one is recorded in the file. ``accept_stale=True`` turns both errors into WARNING log records.
         """
-        from labctl.opu import calibration_file as calfile
-
         if isinstance(calibration, StationaryCalibration):
             self.calibration = calibration
             self._prepared = False
@@ -278,18 +126,13 @@ class StationaryOPU:
             self._prepared = False
             raise
 
-    def _drift_check_at_load(self, cal, accept_stale: bool) -> None:
-        from labctl.opu import calibration_file as calfile
-        from labctl.opu.stationary_calibration import drift_check
-
-        report = drift_check(self)
+    def _drift_check_at_load(self, cal: calfile.CalibrationFile, accept_stale: bool) -> None:
+        report = self.drift_check()
         calfile.conclude_drift_check(cal, drifted=report.recalibrate, reason=str(report),
                                      recalibrate=self.recalibrate_command(cal.path), accept_stale=accept_stale)
 
     def recalibrate_command(self, calibration_path: Any = None) -> str:
         """The command that recalibrates this core (into the folder of ``calibration_path``)."""
-        from pathlib import Path
-
         bench_file = getattr(self.bench, "path", None) or "<bench file>"
         sim = " --sim" if getattr(self.bench, "mode", None) == "sim" else ""
         out = Path(calibration_path).parent if calibration_path is not None else "<calibration folder>"
@@ -299,8 +142,6 @@ class StationaryOPU:
         """What this core's products depend on besides the calibration itself: the settings the lasers
         and the controller report now (call it in the calibrated state, after :meth:`prepare`) and the
         bench file's optical path of the core (fibres, mux, splitter, rings, receivers, temperature)."""
-        from labctl.opu import calibration_file as calfile
-
         channels = self.core_config.channels
         point = calfile.path_operating_point(self.bench, [*dict.fromkeys(ch.laser for ch in channels), self.name])
         for laser, ch in zip(self.lasers, channels):
@@ -335,7 +176,7 @@ class StationaryOPU:
         """Put the core in its calibrated operating state (lasers, rates, ranges, biases, advance)."""
         if self._prepared and not force:
             return
-        cal = self._require_calibration()
+        cal = self.require_calibration()
         ctl = self.controller
         self.lasers_on(True)
         ctl.symbol_rate = self.config.symbol_rate_hz
@@ -349,11 +190,28 @@ class StationaryOPU:
         ctl.output_enabled = True
         self._prepared = True
 
-    def _require_calibration(self) -> StationaryCalibration:
+    def invalidate(self) -> None:
+        """Apply the calibrated operating state afresh before the next product (after calibration or
+        anything else changed the lasers or the controller)."""
+        self._prepared = False
+
+    def require_calibration(self) -> StationaryCalibration:
+        """The core's calibration; :class:`StationaryOPUError` (what to run) when it has none."""
         if self.calibration is None:
             raise StationaryOPUError(f"core {self.name} is not calibrated: run `labctl run calibrate_core --sim "
-                                     "--bench <file>` (or labctl.opu.stationary_calibration.calibrate) first")
+                                     "--bench <file>` (or labctl.opu.stationary.calibrate) first")
         return self.calibration
+
+    def reference_product_error(self) -> float:
+        """RMS error (in units of full-scale operands) of the drift reference product, run as the core is."""
+        a, b = reference_operands()
+        y = self.matmul(a, b, scale_a=1.0, scale_b=1.0)
+        return float(np.sqrt(np.mean((y - a @ b) ** 2)))
+
+    def drift_check(self, threshold: float = 2.0) -> CoreDriftReport:
+        """Rerun the calibration's reference product in the bench's present state (nothing is re-applied:
+        a bias or laser changed since shows up); recommend recalibration when its error grew ``threshold``-fold."""
+        return judge_drift(self.reference_product_error(), self.require_calibration().drift_reference_rms, threshold)
 
     # -- the hardware program -------------------------------------------------------------------
 
@@ -366,13 +224,13 @@ class StationaryOPU:
         # float32 rounding must not lift a value at the limit above it (the table would be refused)
         heaters = np.minimum(np.asarray(heater_volts, dtype=np.float64), self.config.heater_max_v * (1 - 1e-6))
         raw = ctl.execute(np.ascontiguousarray(heaters, dtype=np.float32), np.ascontiguousarray(codes, dtype=np.int16))
-        return ctl.adc_offset + raw.astype(np.float64) * (ctl.adc_range / _ADC_SCALE)
+        return ctl.to_volts(raw)
 
     # -- encoding --------------------------------------------------------------------------------
 
     def input_codes(self, u: np.ndarray) -> np.ndarray:
         """DAC codes for target fractions u (..., K) in [0, 1] (per-input measured lookup)."""
-        cal = self._require_calibration()
+        cal = self.require_calibration()
         out = np.empty(u.shape, dtype=np.int16)
         for k in range(self.n_in):
             out[..., k] = np.round(np.interp(u[..., k], cal.u_table[k], cal.code_table[k])).astype(np.int16)
@@ -380,7 +238,7 @@ class StationaryOPU:
 
     def heater_volts(self, w_prime: np.ndarray) -> np.ndarray:
         """Heater volts (T, Q, K) that give path gains G_lo + w' dG, thermal crosstalk solved out."""
-        cal = self._require_calibration()
+        cal = self.require_calibration()
         g = cal.g_lo_v[None, :, None] + w_prime * cal.g_span_v[None, :, None]
         peak, center, half = cal.ring_peak_v[None], cal.ring_center_p[None], cal.ring_half_width_p[None]
         ratio = np.clip(peak / np.maximum(g, 1e-30) - 1.0, 0.0, None)
@@ -406,22 +264,8 @@ class StationaryOPU:
         clipped with an EncodingRangeWarning and counted in ``last_stats``); default max |value|.
         """
         t_all = time.perf_counter()
-        from labctl.opu.engine import _result_dtype, _to_torch, _torch_info
-
-        info = _torch_info(a) or _torch_info(b)
-        out_dtype = _result_dtype(a, b)
-        a_arr = as_float_array(a, "a")
-        b_arr = as_float_array(b, "b")
-        drop_m, drop_n = a_arr.ndim == 1, b_arr.ndim == 1
-        a2 = a_arr[None, :] if drop_m else a_arr
-        b2 = b_arr[:, None] if drop_n else b_arr
-        if a_arr.ndim == 0 or b_arr.ndim == 0:
-            raise ValueError("matmul operands must have at least one dimension (scalars are not matrices)")
-        if a2.shape[-1] != b2.shape[-2]:
-            raise ValueError(f"shapes {a_arr.shape} and {b_arr.shape} do not match for a matrix product: "
-                             f"the inner dimensions are {a2.shape[-1]} and {b2.shape[-2]}")
-        batch = np.broadcast_shapes(a2.shape[:-2], b2.shape[:-2])
-        m, kk, n = a2.shape[-2], a2.shape[-1], b2.shape[-1]
+        ops = take_operands(a, b)
+        a2, b2, batch, m, kk, n, out_shape = matmul_shapes(ops.a, ops.b)
         a_b = np.broadcast_to(a2, (*batch, m, kk)).reshape(-1, m, kk)
         b_b = np.broadcast_to(b2, (*batch, kk, n)).reshape(-1, kk, n)
         if b2.ndim == 2 or all(s == 1 for s in b2.shape[:-2]):
@@ -435,9 +279,7 @@ class StationaryOPU:
         sb = np.where(sb > 0, sb, 1.0)
         clipped_a = int(np.count_nonzero(np.abs(a_b) > sa[:, :, None] * (1 + 1e-12)))
         clipped_b = int(np.count_nonzero(np.abs(b_b) > sb[:, None, :] * (1 + 1e-12)))
-        if clipped_a or clipped_b:
-            warnings.warn(EncodingRangeWarning(f"clipped {clipped_a} value(s) of a and {clipped_b} of b to the "
-                                               "encodable range"), stacklevel=2)
+        warn_clipped(clipped_a, clipped_b)
         self.prepare()
         stats = {"programs": 0, "tiles": 0, "slots": 0, "upload_bytes": 0, "hardware_s": 0.0}
         if a_b.size == 0 or b_b.size == 0:
@@ -450,28 +292,21 @@ class StationaryOPU:
             scale = sa[:, :, None] * sb[:, None, :]
             y_out = (out * scale).reshape(*batch, m, n)
             var = (v * scale ** 2).reshape(*batch, m, n)
-        sigma = np.sqrt(var)
-        if drop_m:
-            y_out, sigma = y_out[..., 0, :], sigma[..., 0, :]
-        if drop_n:
-            y_out, sigma = y_out[..., 0], sigma[..., 0]
+        y_out, sigma = y_out.reshape(out_shape), np.sqrt(var).reshape(out_shape)
         wall = time.perf_counter() - t_all
-        self.last_stats = {"macs": int(np.prod(batch, dtype=np.int64)) * m * kk * n, "wall_s": wall,
-                           "clipped_a": clipped_a, "clipped_b": clipped_b, "calibrated": self.calibrated,
-                           "core": self.name, **stats, "uploads": stats["programs"], "captures": stats["programs"],
-                           "optical_macs": stats["slots"] * self.n_in * self.n_out,
-                           "optical_time_s": stats["slots"] / self.config.symbol_rate_hz
-                           + stats["tiles"] * self.config.settle_time_s}
-        y_out = y_out.astype(out_dtype)
-        sigma = sigma.astype(out_dtype)
-        if info is not None:
-            y_out, sigma = _to_torch(y_out, info), _to_torch(sigma, info)
-        return (y_out, sigma) if return_error else y_out
+        self.last_stats = product_stats(
+            macs=int(np.prod(batch, dtype=np.int64)) * m * kk * n, optical_macs=stats["slots"] * self.n_in * self.n_out,
+            wall_s=wall, optical_time_s=stats["slots"] / self.config.symbol_rate_hz
+            + stats["tiles"] * self.config.settle_time_s, uploads=stats["programs"],
+            upload_bytes=stats["upload_bytes"], captures=stats["programs"], calibrated=self.calibrated,
+            core=self.name, programs=stats["programs"], tiles=stats["tiles"], slots=stats["slots"],
+            hardware_s=stats["hardware_s"], clipped_a=clipped_a, clipped_b=clipped_b)
+        return deliver(ops, y_out, sigma, return_error)
 
     def _product(self, x: np.ndarray, w: np.ndarray, stats: dict) -> tuple[np.ndarray, np.ndarray]:
         """x (B x M x K') in [-1,1] @ w (B x K' x N) in [-1,1] -> (sum xw, variance), one program per
         at most ``MAX_PROGRAM_CODES`` codes: every tile of every batch element goes in the same program."""
-        cal = self._require_calibration()
+        cal = self.require_calibration()
         kin, kout = self.n_in, self.n_out
         nb, m, kk = x.shape
         n = w.shape[2]
@@ -536,30 +371,3 @@ class StationaryOPU:
                                  sb_blk.reshape(nb, nk, nn, kout) ** 2) * slot_var  # (B, nn, S, Q)
             var[:, r0:r1] = tile_var.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
         return acc[:, :, :n], var[:, :, :n]
-
-
-def open_cores(bench, calibration_dir: Any = None, *, accept_stale: bool = False) -> list:
-    """Every OPU of a bench, ready to use: one per weight-stationary core (or the one streaming OPU).
-
-    ``calibration_dir``: a folder with one calibration file per core (``<controller>.json``, written by
-    ``labctl run calibrate_core``); cores without a file there are calibrated now (and saved there).
-    A file made at another operating point, or one that fails its drift check, is an error unless
-    ``accept_stale`` (see :meth:`StationaryOPU.load_calibration`).
-    """
-    from pathlib import Path
-
-    if architecture(bench) != "weight_stationary":
-        from labctl.opu.engine import OPU
-
-        return [OPU(bench)]
-    from labctl.opu.stationary_calibration import calibrate
-
-    config = StationaryConfig.from_bench(bench)
-    cores = []
-    for index, core in enumerate(config.cores):
-        path = Path(calibration_dir) / f"{core.controller}.json" if calibration_dir else None
-        if path is not None and path.is_file():
-            cores.append(StationaryOPU(bench, path, core=index, accept_stale=accept_stale))
-        else:
-            cores.append(calibrate(StationaryOPU(bench, core=index), path).opu)
-    return cores
