@@ -77,6 +77,7 @@ def generative_showcase(args: argparse.Namespace) -> None:
     print("   weight-stationary cores (microring weight banks, inputs sent over 12 km of edge + metro fibre)")
     with open_bench(OPU_BENCH_PATH, mode="sim", seed=args.seed) as bench:
         started = time.perf_counter()
+        (args.out / "calibration").mkdir(parents=True, exist_ok=True)
         cores = open_opus(bench, args.out / "calibration")
         print(f"   calibrated {len(cores)} cores in {time.perf_counter() - started:.0f} s "
               f"(files in {args.out / 'calibration'})")

@@ -1,5 +1,5 @@
 """Image quality of optically generated images against electronic ones (same seeds) vs effective bits and
-received optical power, on one weight-stationary core (issue 6, item 4).
+received optical power, on one weight-stationary core.
 
     labctl run genai_quality --sim --bench sim_backends/benches/ring_core.yaml --out results/genai-quality
 
@@ -20,9 +20,9 @@ At every **operating point** (``power_offsets_db``, default 0, -6, -10, -14 dB r
 2. its **effective bits** are measured on ``trials`` random ``product_size``-cubed products (default one
    64 x 64 x 64, uniform [-1, 1], seed ``operand_seed``) in both conventions of
    :mod:`labctl.opu.precision`: ``bits = log2(range / sigma)`` and ENOB ``(SNR_dB - 1.76) / 6.02``;
-   and the **received optical power per channel** (at full transmission and full weight, from the
-   calibrated path gains and the photodiodes' responsivity and load:
-   :func:`experiments.precision_sweep.received_power_dbm`);
+   and the **received optical power per channel** (at full transmission and full weight, measured at the
+   controller's ADCs and divided by the photodiodes' responsivity and load:
+   :func:`experiments.common.stationary.received_power_dbm`);
 3. every model of ``models`` (default ``ddpm-digits``, ``latent-digits`` with the labels ``i % 10``,
    ``vae-digits``) makes images ``seed .. seed + n - 1`` (default 8 images, ``steps`` denoising steps)
    electronically and with its matrix products on the core
@@ -39,8 +39,9 @@ attenuator role, so no optical power reduction exists in a simulation-independen
   from the instruments, or ``laser_min_dbm``) is made by **the lasers**: it runs on real benches too;
 * a lower offset sets the lasers to their minimum and puts the remaining loss into the bench as **extra
   insertion loss** of ``loss_component`` (default ``mux<n>``, the WDM multiplexer of core n, 1-based).
-  **Simulation only**: a modified copy of the bench file, ``bench_loss_<x>dB.yaml`` in the output
-  directory, opened with ``labctl.open_bench(path, mode="sim")`` and the run's seed. On a real bench such
+  **Simulation only**: a variant of the bench, ``labctl.open_bench(path, mode="sim",
+  changes={"<component>.insertion_loss_db": ...})`` with the run's seed (the results record the change as
+  ``points.changes`` and in the variant's snapshot). On a real bench such
   offsets are refused with an error before anything is measured (put a real attenuator in the link
   and use offsets within the lasers' range).
 
@@ -56,8 +57,8 @@ per point; NaN where not measured or not defined, e.g. the accuracy of an uncond
 ``<model>.electronic_accuracy | electronic_confidence``, and the images: ``<model>.electronic`` (n, 8, 8),
 ``<model>.optical`` (points, n, 8, 8), ``<model>.seeds``, ``<model>.requested_labels``. Artefacts:
 ``quality_vs_bits.png`` (bits vs received power; classifier agreement / conditional accuracy vs bits;
-PSNR vs bits), ``quality_table.txt`` (the plain-text table, also the summary's ``table``), the
-calibration of the bench's own point (``<controller>.json``) and the modified bench files. The summary's
+PSNR vs bits), ``quality_table.txt`` (the plain-text table, also the summary's ``table``) and the
+calibration of the bench's own point (``<controller>.json``). The summary's
 ``rows`` hold one dict per (point, model).
 
 **Run time.** The simulated core computes every symbol: optical generation costs ~0.05-0.3 s per matrix
@@ -78,7 +79,7 @@ rescaled calibration, ``--set steps=50`` for the diffusion models' full quality 
 from __future__ import annotations
 
 import contextlib
-import copy
+import json
 import math
 import time
 import warnings
@@ -87,11 +88,11 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from pydantic import BaseModel, Field, field_validator
 
-from experiments.precision_sweep import received_power_dbm, rescaled
-from labctl.bench import open_bench
+from experiments.common.stationary import received_power_dbm, rescaled
+from experiments.genai.quality import format_table
+from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, open_bench
 from labctl.errors import LabctlError
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import StationaryCalibration, StationaryConfig, StationaryOPU, architecture
@@ -181,7 +182,7 @@ class PointResult:
     bits_range: float = float("nan")
     enob: float = float("nan")
     nrmse: float = float("nan")
-    bench_file: str = ""
+    changes: dict[str, Any] = field(default_factory=dict)   # the bench variant this point ran on
     seconds: float = 0.0
     models: dict[str, dict[str, Any]] = field(default_factory=dict)   # model -> figures (+ "status")
 
@@ -200,21 +201,17 @@ def plan_points(offsets: list[float], base_dbm: float, laser_min_dbm: float | No
 
 
 def laser_floor_dbm(opu: StationaryOPU) -> float | None:
-    """The highest of the core's lasers' lowest power settings (dBm), asked from the instruments
-    (``power_level_min`` in ``power_unit``, as the N7714A driver has them); None if they cannot say."""
+    """The highest of the core's lasers' lowest power settings (dBm), asked from the lasers' roles
+    (``power_range``, W); None if they cannot say."""
     floors = []
     for laser in opu.lasers:
         try:
-            unit = laser.power_unit
-            low = float(laser.power_level_min)
+            low = float(laser.power_range[0])
         except (AttributeError, LabctlError, ValueError, OSError):
             return None
-        name = str(getattr(unit, "name", unit)).upper()
-        if name in ("W", "1"):
-            if not low > 0:
-                return None
-            low = 10 * math.log10(low / 1e-3)
-        floors.append(low)
+        if not low > 0:
+            return None
+        floors.append(10 * math.log10(low / 1e-3))
     return max(floors) if floors else None
 
 
@@ -244,8 +241,6 @@ class GenAIQuality(Experiment):
         bench = ctx.bench
         if architecture(bench) == "weight_stationary":
             return bench, False
-        from sim_backends.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH
-
         path = getattr(bench, "path", None)
         is_default = path is not None and Path(path).resolve() == Path(DEFAULT_BENCH_PATH).resolve()
         if getattr(bench, "mode", None) == "sim" and is_default:
@@ -338,7 +333,7 @@ class GenAIQuality(Experiment):
                                 "calibration of the 0 dB point, path gains rescaled by the power ratio",
         })
         if component:
-            summary["extra_loss_in"] = f"{component} (modified bench files, simulation only)"
+            summary["extra_loss_in"] = f"{component} (bench variants, simulation only)"
         bar = ctx.progress(total=len(plans) * (1 + len(gens)) + 1, desc="genai quality")
 
         def step(message: str) -> None:
@@ -408,16 +403,10 @@ class GenAIQuality(Experiment):
         variant = None
         try:
             if plan.on_modified_bench:
-                path = ctx.artefact(f"bench_loss_{plan.extra_loss_db:g}dB.yaml")
-                data = copy.deepcopy(bench.config.to_dict())
-                spec = data["components"][component]
-                spec["insertion_loss_db"] = round(float(spec["insertion_loss_db"]) + plan.extra_loss_db, 9)
-                path.write_text(f"# written by labctl run genai_quality: the bench "
-                                f"{bench.path or bench.config.name} with {plan.extra_loss_db:g} dB more insertion "
-                                f"loss in {component} ({plan.label}; lasers at {plan.laser_dbm:g} dBm)\n"
-                                + yaml.safe_dump(data, sort_keys=False, width=200))
-                res.bench_file = str(path)
-                variant = where = open_bench(path, mode="sim", seed=bench.seed)
+                loss = bench.config.components[component]["insertion_loss_db"]
+                res.changes = {f"{component}.insertion_loss_db": round(float(loss) + plan.extra_loss_db, 9)}
+                variant = where = open_bench(bench.path, mode="sim", seed=bench.seed,
+                                             changes={**bench.changes, **res.changes})
             opu = StationaryOPU(where, core=p.core)
             opu.config.laser_power_dbm = plan.laser_dbm
             if plan.offset_db == 0 and base_cal is not None and not plan.on_modified_bench:
@@ -430,8 +419,7 @@ class GenAIQuality(Experiment):
             else:
                 opu.lasers_on(True)
                 opu.load_calibration(rescaled(base_cal, 10 ** (plan.offset_db / 10)))
-            opu.prepare(force=True)
-            res.received_dbm = received_power_dbm(where, opu.calibration, controller)
+            res.received_dbm = received_power_dbm(opu)
             measured = np.concatenate([np.asarray(opu.matmul(a, b)).ravel() for a, b in operands])
             exact = np.concatenate([(a @ b).ravel() for a, b in operands])
             st = error_stats(measured, exact)
@@ -454,7 +442,7 @@ class GenAIQuality(Experiment):
 
     @staticmethod
     def _generate(gen, p: Parameters, opu: StationaryOPU, reference: dict[str, dict[str, Any]]) -> dict[str, Any]:
-        from experiments.genai.generate import generate
+        from experiments.genai.generate import generate  # imports torch (optional): only when generating
 
         label = [i % 10 for i in range(p.n)] if gen.conditional else None
         guidance = p.guidance if gen.conditional else None
@@ -517,7 +505,7 @@ class GenAIQuality(Experiment):
         rec.write("points.recalibrated", np.array([r.recalibrated for r in results]))
         rec.write("points.seconds", np.array([r.seconds for r in results]))
         rec.write("points.status", _text([r.status for r in results]))
-        rec.write("points.bench_file", _text([r.bench_file for r in results]))
+        rec.write("points.changes", _text([json.dumps(r.changes) if r.changes else "" for r in results]))
         units = {"points.offset_db": "dB", "points.laser_dbm": "dBm", "points.extra_loss_db": "dB",
                  "points.received_dbm": "dBm (per channel, full transmission and weight)",
                  "points.bits_range": "bit (log2(range/sigma))", "points.enob": "bit ((SNR_dB - 1.76)/6.02)",
@@ -623,8 +611,6 @@ def _threads(n: int | None):
 
 def format_rows(rows: list[dict[str, Any]]) -> str:
     """The rows as an aligned plain-text table (experiments.genai.quality.format_table)."""
-    from experiments.genai.quality import format_table
-
     return format_table(rows, list(TABLE_COLUMNS), TABLE_COLUMNS)
 
 

@@ -1,4 +1,4 @@
-"""Generative AI on the optical computing center (issue 6): bundled, trained digit generators and the digit
+"""Generative AI on the optical computing center: bundled, trained digit generators and the digit
 classifier that judges their images.
 
     >>> from experiments.genai import load_model, MODEL_NAMES

@@ -1,4 +1,4 @@
-"""Image quality of a generated set against a reference set made from the same seeds (issue 6, item 4):
+"""Image quality of a generated set against a reference set made from the same seeds:
 optical images against the electronic ones.
 
 Per image (reference ``a[i]`` against test ``b[i]``, both in [0, 1]):
@@ -168,7 +168,8 @@ def _bundled_classifier():
     return load_classifier()
 
 
-def _clf(classifier):
+def classifier_or_default(classifier):
+    """``classifier``, or the bundled digit classifier when it is None (loaded on first use)."""
     return _bundled_classifier() if classifier is None else classifier
 
 
@@ -199,13 +200,13 @@ def classifier_agreement(images_a, images_b, classifier=None) -> float:
     a, b = _images(images_a), _images(images_b)
     if a.shape != b.shape:
         raise ValueError(f"images: the two sets must have the same shape, got {a.shape} and {b.shape}")
-    clf = _clf(classifier)
+    clf = classifier_or_default(classifier)
     return float(np.mean(clf.classify(a)[0] == clf.classify(b)[0]))
 
 
 def mean_confidence(images, classifier=None) -> float:
     """Mean over images of the classifier's maximum class probability."""
-    return float(np.mean(_clf(classifier).classify(_images(images))[1]))
+    return float(np.mean(classifier_or_default(classifier).classify(_images(images))[1]))
 
 
 def _requested(requested, n: int) -> np.ndarray:
@@ -224,7 +225,7 @@ def conditional_accuracy(images, requested, classifier=None) -> float | None:
     asked = r >= 0
     if not asked.any():
         return None
-    labels = _clf(classifier).classify(x[asked])[0]
+    labels = classifier_or_default(classifier).classify(x[asked])[0]
     return float(np.mean(labels == r[asked]))
 
 
@@ -232,7 +233,7 @@ def feature_frechet_distance(images_a, images_b, classifier=None) -> float:
     """Frechet distance between the classifier's penultimate features of two sets (each n >= 2)."""
     from .classifier import frechet_distance
 
-    clf = _clf(classifier)
+    clf = classifier_or_default(classifier)
     return frechet_distance(clf.features(_images(images_a)), clf.features(_images(images_b)))
 
 
@@ -263,7 +264,7 @@ def compare(reference, test, *, requested=None, classifier=None) -> dict[str, An
     ref, tst = _images(reference), _images(test)
     if ref.shape != tst.shape:
         raise ValueError(f"images: the two sets must have the same shape, got {ref.shape} and {tst.shape}")
-    clf = _clf(classifier)
+    clf = classifier_or_default(classifier)
     ref_labels = clf.classify(ref)[0]
     labels, conf = clf.classify(tst)
     row: dict[str, Any] = {"n": int(len(tst))}
@@ -298,7 +299,7 @@ def quality_table(reference, candidates: Mapping[str, Any], *, reference_name: s
     sets = ({reference_name: reference} if include_reference else {}) | dict(candidates)
     if include_reference and reference_name in candidates:
         raise ValueError(f"candidates: {reference_name!r} is the reference's name")
-    clf = _clf(classifier) if classifier_note(reference) is None else None
+    clf = classifier_or_default(classifier) if classifier_note(reference) is None else None
     rows = []
     for name, images in sets.items():
         row = {"set": name, **dict(extra.get(name, {}))}

@@ -2,7 +2,7 @@
 
 The optical path is tested here only for its plumbing (offload, ledger, metrics, files, one OPU per model)
 with :class:`ElectronicStandIn`, which is NOT optical. Real optical end-to-end tests come with the
-weight-stationary core bench (``labctl.opu.open_cores``).
+weight-stationary core bench (``labctl.opu.open_opus``).
 """
 
 from __future__ import annotations
@@ -17,6 +17,8 @@ import torch
 from click.testing import CliRunner
 
 import experiments.genai.generate as gen_mod
+import experiments.genai.output as output_mod
+import experiments.genai.running as running_mod
 from experiments.genai.generate import (
     METRICS_KEYS,
     GenerationError,
@@ -173,7 +175,7 @@ def test_failure_while_writing_removes_partial_directory(models, tmp_path, monke
         path.write_bytes(b"half a png")
         raise OSError("disk full")
 
-    monkeypatch.setattr(gen_mod, "_write_grid", broken_grid)
+    monkeypatch.setattr(output_mod, "write_grid", broken_grid)
     with pytest.raises(OSError, match="disk full"):
         generate(models["vae-digits"], seed=2, out_dir=out, **FAST)
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
@@ -297,19 +299,18 @@ def test_cli_usage_and_errors(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "x").exists()
 
 
-def test_cli_bench_path_uses_open_cores(tmp_path, monkeypatch):
-    """The bench path with labctl.opu.open_cores replaced by electronic stand-ins (plumbing only)."""
-    import labctl.opu
+def test_cli_bench_path_uses_open_opus(tmp_path, monkeypatch):
+    """The bench path with labctl.opu.open_opus replaced by electronic stand-ins (plumbing only)."""
     from labctl.cli import main
 
     handed_out = []
 
-    def fake_open_cores(bench, calibration_dir=None):
-        assert bench.config is not None and calibration_dir == tmp_path / "cal"
+    def fake_open_opus(bench, calibration=None, *, accept_stale=False):
+        assert bench.config is not None and calibration == tmp_path / "cal" and not accept_stale
         handed_out[:] = [ElectronicStandIn()]
         return list(handed_out)
 
-    monkeypatch.setattr(labctl.opu, "open_cores", fake_open_cores, raising=False)
+    monkeypatch.setattr(running_mod, "open_opus", fake_open_opus)
     (tmp_path / "cal").mkdir()
     args = ["generate", "--n", "2", "--steps", "2", "--sim", "--calibration", str(tmp_path / "cal"), "--quiet"]
     r = CliRunner().invoke(main, args + ["--model", "vae-digits", "--out", str(tmp_path / "one")])

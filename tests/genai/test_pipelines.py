@@ -10,7 +10,7 @@
 
 The optical core is core occ1 of ``sim_backends/benches/ring_core.yaml``, calibrated once per test session
 (shared with tests/opu/test_stationary.py through tests/shared_files.py). The command would open (and
-calibrate) all three cores of the bench; here ``labctl.opu.open_cores`` hands it core occ1 only, opened
+calibrate) all three cores of the bench; here ``labctl.opu.open_opus`` hands it core occ1 only, opened
 from the calibration directory the command was given, to keep the test short.
 
 Bounds: random-weight models are chaotic, so the images are compared with margins measured once (SD image
@@ -130,17 +130,17 @@ def sd(sd_folder):
 
 def test_stable_diffusion_folder_through_the_optics_with_labctl_generate(sd_folder, calibration_dir, tmp_path,
                                                                          monkeypatch):
-    import labctl.opu
+    import experiments.genai.running as running_mod
     from labctl.cli import main
-    from labctl.opu.stationary import StationaryOPU
+    from labctl.opu import open_opu
 
     opened = []
 
-    def first_core(bench, calibration_dir=None):  # the real core occ1, from the directory given to the command
-        opened.append(StationaryOPU(bench, Path(calibration_dir) / "occ1.json", core=0))
+    def first_core(bench, calibration=None, *, accept_stale=False):  # the real occ1, from the command's folder
+        opened.append(open_opu(bench, calibration, core=0, accept_stale=accept_stale))
         return list(opened)
 
-    monkeypatch.setattr(labctl.opu, "open_cores", first_core)
+    monkeypatch.setattr(running_mod, "open_opus", first_core)
     out = tmp_path / "sd"
     r = CliRunner().invoke(main, ["generate", "--model", str(sd_folder), "--prompt", PROMPT, "--n", "1", "--steps",
                                   "2", "--sim", "--calibration", str(calibration_dir), "--out", str(out), "--quiet"])
