@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from sim_backends.physics.constants import C
-from sim_backends.physics.validation import require_range
+from sim_backends.physics.validation import require_int, require_range
 
 PASSBANDS = {"gaussian": 1, "flat-top": 3}
 _NEIGHBOUR_CHANNELS = 3  # S(3 dlambda) < 2^-36 for w <= dlambda: farther channels are negligible
@@ -50,9 +50,7 @@ class AWGR:
                  center_wavelength_m: float = 1550.12e-9, insertion_loss_db: float = 5.0,
                  adjacent_crosstalk_db: float = -25.0, nonadjacent_crosstalk_db: float = -35.0,
                  passband: str = "gaussian", passband_3db_hz: float | None = None):
-        if int(ports) != ports or not 2 <= ports <= 4096:
-            raise ValueError(f"ports={ports!r} must be an integer in [2, 4096]")
-        self.ports = int(ports)
+        self.ports = require_int("ports", ports, 2, 4096)
         self.center_wavelength_m = require_range("center_wavelength_m", center_wavelength_m, 100e-9, 20e-6)
         lam0 = self.center_wavelength_m
         if dlambda_m is not None:

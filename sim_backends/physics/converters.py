@@ -22,7 +22,7 @@ from typing import Sequence
 
 import numpy as np
 
-from sim_backends.physics.validation import require_range
+from sim_backends.physics.validation import require_int, require_range
 
 RESPONSES = ("brickwall", "butterworth", "gaussian")
 
@@ -81,9 +81,7 @@ class _Converter:
     """Shared quantiser / ENOB bookkeeping for the ADC and the DAC."""
 
     def _setup(self, bits, full_scale_v, enob, sample_rate, bandwidth_hz, offset_v, response, response_order):
-        if int(bits) != bits or not 1 <= bits <= 24:
-            raise ValueError(f"bits={bits!r} must be an integer in [1, 24]")
-        self.bits = int(bits)
+        self.bits = require_int("bits", bits, 1, 24)
         self.full_scale_v = require_range("full_scale_v", full_scale_v, 1e-6, 1e3)
         self.offset_v = float(offset_v)
         self.sample_rate = require_range("sample_rate", sample_rate, 1.0, 1e13)
@@ -244,9 +242,7 @@ class DAC(_Converter):
             v = v + sigma * rng.standard_normal(v.shape)
         if not analog:
             return v
-        if int(upsample) != upsample or upsample < 1:
-            raise ValueError(f"upsample={upsample!r} must be an integer >= 1")
-        upsample = int(upsample)
+        upsample = require_int("upsample", upsample, 1, 1 << 20)
         v = np.repeat(v, upsample, axis=-1)
         if self.bandwidth_hz is not None:
             v = apply_lowpass(v, self.sample_rate * upsample, self.bandwidth_hz, self.response, self.response_order)

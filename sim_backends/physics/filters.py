@@ -27,7 +27,7 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import integrate, optimize, signal, special
 
-from sim_backends.physics.validation import require_range
+from sim_backends.physics.validation import require_int, require_range
 
 KINDS = ("butterworth", "bessel", "gaussian")
 BANDPASS_SHAPES = ("rect",) + KINDS
@@ -38,9 +38,7 @@ def _check_kind(kind: str, order: int, kinds=KINDS) -> tuple[str, int]:
     kind = str(kind).lower()
     if kind not in kinds:
         raise ValueError(f"kind={kind!r} is not one of {kinds}")
-    if int(order) != order or not 1 <= order <= _MAX_ORDER:
-        raise ValueError(f"order={order!r} must be an integer in [1, {_MAX_ORDER}]")
-    return kind, int(order)
+    return kind, require_int("order", order, 1, _MAX_ORDER)
 
 
 @lru_cache(maxsize=None)

@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from sim_backends.physics.validation import require_range
+from sim_backends.physics.validation import require_int, require_range
 
 
 def add_drop_response(phase, r1, r2, a):
@@ -77,9 +77,7 @@ class MicroringBank:
     def __init__(self, n_rings: int = 4, resonance_wavelengths=None, fsr_m: float = 9e-9, q_loaded: float = 1e4,
                  extinction_db: float | None = 20.0, tuning_nm_per_mw: float = 0.2, crosstalk_fraction: float = 0.05,
                  heater_resistance_ohm: float = 500.0, crosstalk_matrix=None):
-        if int(n_rings) != n_rings or not 1 <= n_rings <= 1024:
-            raise ValueError(f"n_rings={n_rings!r} must be an integer in [1, 1024]")
-        self.n_rings = n = int(n_rings)
+        self.n_rings = n = require_int("n_rings", n_rings, 1, 1024)
         self.fsr_m = require_range("fsr_m", fsr_m, 1e-12, 1e-6)
         if resonance_wavelengths is None:
             resonance_wavelengths = 1550e-9 + np.arange(n) * self.fsr_m / n
