@@ -1,5 +1,11 @@
 """Real instrument drivers, one module per model, built on pymeasure.
 
+Vendor packages (``keysight``, ``santec``, ...) never import each other; what they share is here:
+:mod:`drivers.base` (locking, raising error checks, typed validators), :mod:`drivers.errors` (the
+project's root error), :mod:`drivers.units` (unit conversions, also labctl's), :mod:`drivers.scpi`
+(number and channel-list formats), :mod:`drivers.laser` (the tunable-laser role in SI) and
+:mod:`drivers.limits` (what each member does to a source, for labctl's safety layer).
+
 `DRIVERS` maps the driver names used in bench files to ``module:Class`` so a bench file can name a
 driver without importing every vendor module up front.
 """
