@@ -263,24 +263,29 @@ class World:
         return value
 
     @contextmanager
-    def evaluation(self, static: bool = False):
+    def evaluation(self, static: bool = False, rng: np.random.Generator | None = None):
         """One outermost evaluation spanning several pulls: every output evaluated at the same times
         inside it is evaluated once, so all the pulls see one noise realisation (e.g. the light out of
         a modulator and the same light after the network, whose ratio is the network's transmission).
 
         ``static``: the caller asserts that every source is constant over the fibres' walk-off spread
         (ns) around the requested instants, so fibres may delay all carriers by one group delay
-        instead of re-evaluating their input once per carrier (``static_evaluation``)."""
+        instead of re-evaluating their input once per carrier (``static_evaluation``).
+        ``rng``: the generator the parts draw their noise from inside this evaluation (e.g. a
+        ``rng_for`` stream, so what one core's evaluation draws does not depend on other cores);
+        ``self.rng`` again afterwards."""
         with self.lock:
             started = time.perf_counter() if self._depth == 0 else None
-            previous = self.static_evaluation
+            previous, shared = self.static_evaluation, self.rng
             self.static_evaluation = previous or static
+            if rng is not None:
+                self.rng = rng
             self._depth += 1
             try:
                 yield self
             finally:
                 self._depth -= 1
-                self.static_evaluation = previous
+                self.static_evaluation, self.rng = previous, shared
                 if started is not None:
                     self._memo.clear()
                     self.physics_seconds += time.perf_counter() - started

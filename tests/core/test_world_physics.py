@@ -175,3 +175,15 @@ def test_named_streams_depend_on_seed_and_name_only_not_on_draw_order():
     assert not np.array_equal(World(seed=7).rng_for("core0").random(5), World(seed=8).rng_for("core0").random(5))
     b.rng_for("core9").random(3)
     assert a.rng.random() == b.rng.random()  # the shared generator is untouched by named streams
+
+
+def test_an_evaluation_may_draw_its_noise_from_a_named_stream_and_leaves_the_shared_one_untouched():
+    t = np.zeros(64)
+    a, b = _modulated_link(), _modulated_link()
+    b.rng.random(10)  # the shared generators differ ...
+    with a.evaluation(rng=a.rng_for("core")):
+        first = a.evaluate("pd", "out", t, optical=False)
+    with b.evaluation(rng=b.rng_for("core")):
+        second = b.evaluate("pd", "out", t, optical=False)
+    assert np.array_equal(first, second)  # ... the named streams do not
+    assert a.rng.random() == _modulated_link().rng.random()  # the shared stream was not drawn from
