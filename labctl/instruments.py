@@ -116,6 +116,9 @@ class BiasController(Protocol):
     def read_output_power(self) -> float:
         """Measure the modulator output power at the controller's tap, in W."""
 
+    def lock_quadrature(self, positive: bool = True) -> None:
+        """Lock the bias at quadrature, on the rising (``positive``) or falling slope of the transfer."""
+
     def shutdown(self) -> None:
         """Put the bias output in its safe state."""
 
