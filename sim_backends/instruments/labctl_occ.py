@@ -54,10 +54,11 @@ import numpy as np
 
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
-from sim_backends.physics.converters import DAC, lowpass_response
+from sim_backends.physics.converters import ADC, DAC, lowpass_response
 from sim_backends.physics.electrical import RFAmplifier
 from sim_backends.physics.stationary_core import (Detector, InputChain, Readout, StationaryCore, chain_taps, detector,
                                                   noise_bandwidth, ou_walk, referred_dac_noise)
+from sim_backends.physics.validation import require_int, require_range
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
 
@@ -415,7 +416,7 @@ class SimLabctlOCC(SimInstrument):
                 modulator=lambda v, m=mzm, b=bias[k]: m.transmission(v, b).astype(np.float32),
                 offsets=offsets, taps=taps, noise_v=referred, shift=int(shift[k]), rin=float(path.rin[k] * band0),
                 **driver))
-        adc = DAC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob,
+        adc = ADC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob,
                   sample_rate=self.adc_sample_rate_hz, bandwidth_hz=None)
         # the average of N samples: excess (ENOB) and quantisation noise, independent per sample, / sqrt(N)
         adc_noise = math.sqrt(adc.excess_noise_rms() ** 2 + adc.lsb_v ** 2 / 12) / math.sqrt(self._samples_averaged())
@@ -652,15 +653,7 @@ def _parameters(params: dict[str, Any]) -> dict[str, Any]:
     out = {}
     for name, (kind, default, low, high) in PARAMETERS.items():
         value = params.get(name, default)
-        if kind is int:
-            if isinstance(value, bool) or int(value) != value or not low <= int(value) <= high:
-                raise ValueError(f"{name}={value!r} must be an integer in [{low}, {high}]")
-            out[name] = int(value)
-        else:
-            value = float(value)
-            if math.isnan(value) or not low <= value <= high:
-                raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-            out[name] = value
+        out[name] = require_int(name, value, low, high) if kind is int else require_range(name, value, low, high)
     for converter in ("dac", "adc"):
         if out[f"{converter}_enob"] > out[f"{converter}_bits"]:
             raise ValueError(f"{converter}_enob={out[f'{converter}_enob']!r} is outside the physical range "

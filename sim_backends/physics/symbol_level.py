@@ -26,17 +26,11 @@ import numpy as np
 import scipy.fft as sfft
 from scipy import special
 
+from sim_backends.physics.validation import require_range
+
 __all__ = ["isi_taps", "pulse_response", "standard_normal_f32", "waveform_link"]
 
 _TABLE_BITS = 16
-
-
-def _require(name: str, value: float, low: float, high: float = float("inf")) -> float:
-    """Refuse a non-physical parameter with an error that names it and the allowed range."""
-    value = float(value)
-    if math.isnan(value) or not (low <= value <= high):
-        raise ValueError(f"{name}={value!r} is outside the physical range [{low}, {high}]")
-    return value
 
 
 # -- fast Gaussian deviates --------------------------------------------------------------------------
@@ -131,10 +125,10 @@ def isi_taps(h_of_f: Callable[[np.ndarray], np.ndarray], symbol_rate: float, sam
     taps is added to the main cursor so a constant input is reproduced exactly (sum taps = H(0)).
     ``sample_time_s`` is measured from the start of the symbol; default T / 2 (zero-phase chains).
     """
-    symbol_rate = _require("symbol_rate", symbol_rate, 1.0, 1e13)
+    symbol_rate = require_range("symbol_rate", symbol_rate, 1.0, 1e13)
     if int(max_taps) != max_taps or not 0 <= max_taps <= 64:
         raise ValueError(f"max_taps={max_taps!r} must be an integer in [0, 64]")
-    tolerance = _require("tolerance", tolerance, 0.0, 1.0)
+    tolerance = require_range("tolerance", tolerance, 0.0, 1.0)
     t_sym = 1.0 / symbol_rate
     t_s = 0.5 * t_sym if sample_time_s is None else float(sample_time_s)
     all_taps = pulse_response(h_of_f, t_sym, t_s, t_sym, max_taps, max_taps, symbol_rate=symbol_rate,
@@ -156,7 +150,7 @@ def waveform_link(drive_v, rng: np.random.Generator, *, symbol_rate: float, dac,
                   bias_v: float = 0.0, laser_power_w: float = 1e-3, drive_gain: float = 1.0, eo_filter=None,
                   fibre=None, wavelength_m: float | None = None, preamp=None, upsample: int = 2,
                   noise: bool = True, sample_index: int | None = None, return_waveform: bool = False):
-    """Simulate one path at waveform level from the same objects as ``SymbolCore.from_physics``.
+    """Simulate one path at waveform level (the reference for ``stationary_core.StationaryCore``).
 
     ``drive_v`` (n_symbols,) DAC target voltages -> ``dac.convert`` (quantise, ENOB noise, hold,
     analogue filter; ``upsample`` points per DAC sample) -> x ``drive_gain`` -> MZM EO filter
@@ -168,7 +162,7 @@ def waveform_link(drive_v, rng: np.random.Generator, *, symbol_rate: float, dac,
     sample_time_s is the equivalent continuous-time instant from the symbol's start (the held DAC
     sample n covers [(n - 1/2), (n + 1/2)) fine steps), or also the ADC waveform.
     """
-    symbol_rate = _require("symbol_rate", symbol_rate, 1.0, 1e13)
+    symbol_rate = require_range("symbol_rate", symbol_rate, 1.0, 1e13)
     m = dac.sample_rate / symbol_rate
     if abs(m - round(m)) > 1e-9 * m:
         raise ValueError("symbol_rate must divide the DAC sample_rate")

@@ -676,8 +676,7 @@ def test_a_photodiode_changed_on_a_running_bench_changes_the_readings(core):
     core.write_ok(":OUTP ON;:ADC:RANG MIN;:ADC:OFFS 0")
     program = (tiles(1, 0.0), zero_codes(1, 4096))
     before = core.volts(core.run(*program))[0, :, 0]
-    pd = core.sim.by_name["pd1_1"] if "pd1_1" in core.sim.by_name else core.world.nodes["pd1_1"]
-    pd.configure(dark_current_a=2e-6, input_noise_a_per_rthz=8e-12)
+    core.world.nodes["pd1_1"].configure(dark_current_a=2e-6, input_noise_a_per_rthz=8e-12)
     after = core.volts(core.run(*program))[0, :, 0]
     assert after.mean() - before.mean() == pytest.approx((2e-6 - 5e-9) * 500.0, rel=0.02)
     assert after.std() > 1.5 * before.std()  # twice the TIA noise (the ADC's own noise adds to both)
