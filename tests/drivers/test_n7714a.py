@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymeasure.test import expected_protocol
 
-from drivers.errors import InstrumentError, ValueOutOfRange
+from drivers.errors import InstrumentError, MalformedReply, ValueOutOfRange
 from drivers.keysight.n7714a import (
     KeysightN7711A,
     KeysightN7714A,
@@ -222,8 +222,6 @@ def test_power_setting_error_raises():
 
 
 def test_a_garbled_error_queue_reply_is_a_typed_error_naming_the_reply():
-    from drivers.errors import MalformedReply
-
     with expected_protocol(KeysightN7714A, [(b"SYST:ERR?", b"+?0,\"No error\"")]) as inst:
         with pytest.raises(MalformedReply, match="SYST:ERR"):
             inst.drain_errors()

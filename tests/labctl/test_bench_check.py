@@ -117,6 +117,7 @@ def test_call_with_deadline_gives_up_on_a_call_that_blocks():
 
 
 def test_the_default_visa_library_falls_back_to_pyvisa_py_without_an_ivi_library():
+    # imported here: pyvisa-py is the optional 'real' extra, needed by this test only
     from pyvisa.ctwrapper import IVIVisaLibrary
     from pyvisa_py.highlevel import PyVisaLibrary
 
