@@ -26,10 +26,9 @@ fitted with another band can be opened up per instance, e.g. ``laser.ch_1.wavele
 
 from __future__ import annotations
 
-from enum import IntEnum
-
 from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, in_range, in_set
+from drivers.keysight.lightwave import PowerUnit
 from drivers.laser import TunableLaserSI
 from drivers.limits import POWER_SUFFIXES, READ, SET, Enables, Limited, LimitedCommand, channel_members
 from drivers.units import from_si, to_si, w_to_dbm
@@ -40,15 +39,6 @@ WAVELENGTH_RANGE_M = (1527.605e-9, 1565.496e-9)
 POWER_RANGE_DBM = (6.0, 13.5)
 
 
-class PowerUnit(IntEnum):
-    """Power unit of ``:SOURce[n]:POWer:UNIT`` (query reply 0 or 1; command mnemonic = name)."""
-
-    DBM = 0
-    W = 1
-
-
-#: The SI unit name of each :class:`PowerUnit`.
-_UNIT_NAMES = {PowerUnit.DBM: "dBm", PowerUnit.W: "W"}
 
 
 class KeysightN7714ALaser(TunableLaserSI, LabChannel):
@@ -140,7 +130,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
 
     def _power_reading(self) -> tuple[float, str]:
         unit = self.power_unit
-        return self.power_level, _UNIT_NAMES[unit]
+        return self.power_level, unit.si_name
 
     def _send_power(self, watt: float, dbm: float) -> None:
         self.power_setpoint_dbm = dbm
@@ -157,7 +147,7 @@ class KeysightN7714ALaser(TunableLaserSI, LabChannel):
     @property
     def power_range(self) -> tuple[float, float]:
         """Get the (lowest, highest) settable output power the instrument reports, in W."""
-        unit = _UNIT_NAMES[self.power_unit]
+        unit = self.power_unit.si_name
         return to_si(self.power_level_min, unit), to_si(self.power_level_max, unit)
 
     def shutdown(self) -> None:

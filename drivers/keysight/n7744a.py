@@ -37,14 +37,14 @@ ranges -30 dBm .. +10 dBm in 10 dB steps, logging up to 1 000 000 samples.
 from __future__ import annotations
 
 import time
-from enum import IntEnum
 
 import numpy as np
 from pymeasure.instruments import Instrument
 from drivers.base import LabChannel, LabInstrument, in_range, in_set
+from drivers.keysight.lightwave import PowerUnit
 from drivers.errors import DriverError, InstrumentError, ValueOutOfRange
 from drivers.limits import READ, SET, channel_members
-from drivers.units import dbm_to_w
+from drivers.units import to_si
 
 #: Settable calibration wavelength, in m (InGaAs sensors, data sheet).
 WAVELENGTH_RANGE_M = (1250e-9, 1650e-9)
@@ -56,13 +56,6 @@ POWER_RANGES_DBM = (-30, -20, -10, 0, 10)
 LOGGING_POINTS_RANGE = (1, 1_000_000)
 #: Readings at or above this value are the instrument's "over range" marker, not a power.
 OVER_RANGE_MARKER = 1e37
-
-
-class PowerUnit(IntEnum):
-    """Power unit of ``:SENSe[n]:POWer:UNIT`` (0 = dBm, 1 = W)."""
-
-    DBM = 0
-    W = 1
 
 
 def _logging_parameters(value, values):
@@ -194,9 +187,6 @@ class KeysightN7744AChannel(LabChannel):
 
     # --- role interface (SI) -------------------------------------------------------------------
 
-    def _to_watt(self, reading: float, unit: PowerUnit) -> float:
-        return dbm_to_w(reading) if unit == PowerUnit.DBM else float(reading)
-
     def read_power(self) -> float:
         """Trigger one measurement and return the optical power, in W.
 
@@ -209,7 +199,7 @@ class KeysightN7744AChannel(LabChannel):
             self.check_errors()  # raises with the instrument's own -231 entry if it queued one
             raise InstrumentError(self.parent.name, self.insert_id(":READ{ch}:POW?"),
                                   [(-231, f"port {self.id}: input power above the selected range")])
-        return self._to_watt(reading, unit)
+        return to_si(reading, unit.si_name)
 
     def log_power(self, points: int, averaging_time: float, timeout: float | None = None) -> np.ndarray:
         """Log ``points`` consecutive readings of ``averaging_time`` s each; return them in W.
