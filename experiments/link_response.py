@@ -21,8 +21,9 @@ cubic term absorbs; the noise adds a constant, which moves nothing). The null gi
 accumulated dispersion D L = c / (2 lambda^2 f0^2).
 
 ``fibre_length_km``: an experiment cannot change a real fibre. On a *simulated* bench it sets the
-length of the simulated span named ``fibre`` (``bench.sim_adjust``, restored at the end) so a sweep over lengths needs no bench files; on a real bench it must stay None (connect
-the fibre you want to measure), else the run stops with an error before touching anything. The
+length of the simulated span named ``fibre`` (``bench.sim_adjust``, restored at the end) so a sweep
+over lengths needs no bench files; on a real bench it must stay None (connect the fibre you want to
+measure), else the run stops with an error before touching anything. The
 closed-form curve on the plot uses that length, else ``nominal_length_km`` (the span you connected;
 it changes nothing), else the accumulated dispersion of the measured null.
 """
