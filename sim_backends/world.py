@@ -28,7 +28,7 @@ import time
 import zlib
 from collections.abc import Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Any, Callable, ClassVar
 
@@ -101,6 +101,15 @@ class Component:
     def modulation_period(self) -> float | None:
         """Period in s of any repeating signal this component generates, or None if static."""
         return None
+
+
+def model_parameter(name: str) -> property:
+    """A node parameter held by the node's frozen device ``model`` (a dataclass): read from it, and
+    written as a validated copy (``dataclasses.replace``), so a part changed on a running bench is
+    checked like one built from a bench file and everything derived from the model follows."""
+    return property(lambda node: getattr(node.model, name),
+                    lambda node, value: setattr(node, "model", replace(node.model, **{name: value})),
+                    doc=f"``{name}`` of this part's device model (settable on a running bench).")
 
 
 class World:

@@ -13,8 +13,6 @@ override them.
 from __future__ import annotations
 
 import math
-from dataclasses import replace
-
 import numpy as np
 import scipy.fft as sfft
 
@@ -44,6 +42,7 @@ from sim_backends.world import (
     OPTICAL_OUT,
     Component,
     Lightwave,
+    model_parameter,
     total_power,
 )
 
@@ -209,14 +208,6 @@ def _same_carrier(light: list[Lightwave], like: Lightwave, index: int) -> Lightw
 # -- modulator -------------------------------------------------------------------------------------
 
 
-def _model_parameter(name: str) -> property:
-    """A modulator parameter as a property of the node: read from its model, written as a validated
-    new model (an experiment may move a bias point on a running bench)."""
-    return property(lambda mzm: getattr(mzm.model, name),
-                    lambda mzm, value: setattr(mzm, "model", replace(mzm.model, **{name: value})),
-                    doc=f"``MachZehnderModel.{name}`` of this modulator (settable on a running bench).")
-
-
 class MachZehnderModulator(Component):
     """Chirp-free push-pull MZM: P_out = P_in IL [eps + (1 - 2 eps) cos^2(theta)].
 
@@ -235,11 +226,11 @@ class MachZehnderModulator(Component):
 
     PORTS = {"in": OPTICAL_IN, "out": OPTICAL_OUT, "rf": ELECTRICAL_IN, "bias": ELECTRICAL_IN}
 
-    v_pi = _model_parameter("v_pi")
-    v_pi_rf = _model_parameter("v_pi_rf")
-    insertion_loss_db = _model_parameter("insertion_loss_db")
-    extinction_ratio_db = _model_parameter("extinction_ratio_db")
-    phase_offset_v = _model_parameter("phase_offset_v")
+    v_pi = model_parameter("v_pi")
+    v_pi_rf = model_parameter("v_pi_rf")
+    insertion_loss_db = model_parameter("insertion_loss_db")
+    extinction_ratio_db = model_parameter("extinction_ratio_db")
+    phase_offset_v = model_parameter("phase_offset_v")
 
     def __init__(self, name: str, v_pi: float = 5.0, insertion_loss_db: float = 4.0,
                  extinction_ratio_db: float = 25.0, phase_offset_v: float = 0.0,

@@ -5,8 +5,10 @@ import math
 import numpy as np
 import pytest
 
+from sim_backends.physics.amplifier import RFAmplifierModel
 from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
 from sim_backends.physics.constants import K_B, Q
+from sim_backends.physics.electrical import RFAmplifier
 from sim_backends.physics.modulator import MachZehnderModel
 from sim_backends.physics.receiver import NoiseTerms, Receiver
 from sim_backends.physics.validation import (
@@ -160,3 +162,17 @@ def test_a_fibre_span_changed_in_place_is_propagated_with_its_new_dispersion():
     fibre.span.attenuation_db_per_km = 0.5      # the span's parameters, not the object, key the cache
     (out,) = world.evaluate("f", "out", t, optical=True)
     assert np.mean(np.abs(out.field) ** 2) == pytest.approx(1e-3 * 10 ** (-0.5 * 20 / 10), rel=1e-4)
+
+
+def test_the_rf_amplifier_model_works_without_a_bench_and_a_gain_change_on_the_node_is_validated():
+    model = RFAmplifierModel(gain_db=20.0, noise_figure_db=3.0, saturated_output_vpp=8.0, noise_bandwidth_hz=10e9)
+    assert model.amplify(1e-3) == pytest.approx(10e-3, rel=1e-4)          # small signal: G = 10
+    assert model.amplify(10.0) == pytest.approx(4.0, rel=1e-6)            # saturates at Vpp / 2
+    f = 10 ** 0.3
+    assert model.noise_rms_v(300.0) == pytest.approx(math.sqrt(f * K_B * 300.0 * 10e9 * 50.0) * 10.0, rel=1e-12)
+    amp = RFAmplifier("a", gain_db=20.0)
+    amp.gain_db = 26.0
+    assert amp.voltage_gain == pytest.approx(10 ** 1.3)
+    with pytest.raises(ValueError, match="gain_db=100.0 is outside the physical range"):
+        amp.gain_db = 100.0
+    assert amp.gain_db == 26.0
