@@ -59,7 +59,7 @@ from sim_backends.physics.electrical import RFAmplifier
 from sim_backends.physics.stationary_core import (Detector, InputChain, Readout, StationaryCore, chain_taps, detector,
                                                   noise_bandwidth, ou_walk, referred_dac_noise)
 from sim_backends.physics.validation import require_int, require_range
-from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block
+from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block, format_number
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
 
 #: sim.params: name -> (kind, default, low, high)
@@ -112,10 +112,6 @@ _SLOPE_STEP_W = 1e-6
 #: relative) is far below float32 resolution, so the gains carry no noise that another core's draws could
 #: change
 _EVALUATION_SPACING_S = 1e3
-
-
-def _fmt(value: float) -> str:
-    return f"{value:+.9E}"
 
 
 @dataclass
@@ -216,7 +212,7 @@ class SimLabctlOCC(SimInstrument):
 
     def _get_number(self, call: Call, name: str) -> str:
         call.expect(0)
-        return _fmt(getattr(self, name))
+        return format_number(getattr(self, name), 9, sign=True)
 
     def _set_slots(self, call: Call) -> None:
         call.expect(1)
@@ -261,7 +257,7 @@ class SimLabctlOCC(SimInstrument):
         head, channels = self._split_channels(call)
         if head:
             raise ScpiError(-108)
-        return ",".join(_fmt(self.bias[ch - 1]) for ch in channels)
+        return ",".join(format_number(self.bias[ch - 1], 9, sign=True) for ch in channels)
 
     def _set_table(self, call: Call) -> None:
         call.expect(1)
