@@ -1,7 +1,7 @@
-"""Run a torch model's matrix products on an optical processing unit (issue 5, item 4).
+"""Run a torch model's matrix products on an optical processing unit.
 
     >>> import labctl
-    >>> opu = labctl.OPU(bench)                          # or any object with ``matmul(a, b)``
+    >>> opu = labctl.opu.open_opu(bench)                 # an OpticalMatmul, or any object with ``matmul(a, b)``
     >>> omodel = labctl.offload(model, opu)              # a deep copy; ``model`` is untouched
     >>> with torch.no_grad():
     ...     y = omodel(x)
@@ -78,6 +78,8 @@ import torch.nn.functional as F
 from torch import nn
 from torch.overrides import TorchFunctionMode
 
+from labctl.opu.interface import STATS_KEYS, OpticalMatmul
+
 __all__ = [
     "LAYER_KINDS",
     "LayerRecord",
@@ -94,11 +96,9 @@ __all__ = [
 #: Layer kinds ``offload(layers=...)`` accepts.
 LAYER_KINDS = ("linear", "conv2d")
 
-#: Entries of ``opu.last_stats`` that add up over calls (summed into ``LayerRecord.opu_stats``).
-ADDITIVE_OPU_STATS = (
-    "macs", "optical_macs", "optical_time_s", "symbols_per_lane", "passes", "uploads", "upload_bytes",
-    "captures", "capture_points", "transfers", "wall_s", "clipped_a", "clipped_b",
-)
+#: Entries of ``opu.last_stats`` that add up over calls (summed into ``LayerRecord.opu_stats``): the counts
+#: and times every engine reports (:data:`labctl.opu.interface.STATS_KEYS`), and the clipped-value counts.
+ADDITIVE_OPU_STATS = tuple(key for key in STATS_KEYS if key != "calibrated") + ("clipped_a", "clipped_b")
 
 
 class OffloadWarning(UserWarning):
@@ -200,7 +200,8 @@ class _OPUHandle:
     def __init__(self, opu: Any):
         matmul = getattr(opu, "matmul", None)
         if matmul is None or not callable(matmul):
-            raise TypeError(f"opu must have a callable matmul(a, b) method (e.g. labctl.OPU), "
+            raise TypeError(f"opu must have a callable matmul(a, b) method (an OpticalMatmul, e.g. from "
+                            f"labctl.opu.open_opu(bench)), "
                             f"got {type(opu).__name__}")
         self.opu = opu
         self.with_error = _accepts_kwarg(matmul, "return_error")
@@ -536,11 +537,12 @@ class _ScopeHook:
 # -- public API ------------------------------------------------------------------------------------
 
 
-def offload(module: nn.Module, opu: Any, *, layers: Iterable[str] | str = LAYER_KINDS, attention: bool = False,
+def offload(module: nn.Module, opu: OpticalMatmul | Any, *, layers: Iterable[str] | str = LAYER_KINDS, attention: bool = False,
             min_macs: int = 0, exclude: Iterable[str] = ()) -> nn.Module:
     """A deep copy of ``module`` whose Linear / Conv2d layers (and optionally attention) run on ``opu``.
 
-    ``opu``: anything with ``matmul(a, b)`` (``labctl.OPU``); ``return_error=True`` is used when accepted.
+    ``opu``: an :class:`~labctl.opu.interface.OpticalMatmul` (``labctl.opu.open_opu(bench)``), or anything
+    with ``matmul(a, b)``; ``return_error=True`` is used when accepted.
     ``layers``: a subset of ``("linear", "conv2d")``. ``attention``: route
     ``F.scaled_dot_product_attention`` (see the module docstring for what is and is not covered).
     ``min_macs``: products smaller than this stay electronic. ``exclude``: module names (as in

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+from pyvisa import rname
 
 from labctl.errors import LabctlError
 
@@ -123,8 +124,6 @@ class CalibrationDrift(CalibrationError, ValueError):
 
 def _canonical_resource(resource: str) -> str:
     try:
-        from pyvisa import rname
-
         return str(rname.parse_resource_name(resource))
     except Exception:  # not a VISA name pyvisa knows: use it as written
         return resource.strip()

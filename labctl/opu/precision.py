@@ -1,6 +1,6 @@
 """Precision of optical products against a float64 reference, in the two usual conventions.
 
-Effective bits are reported two ways (PHYSICS.md section 3, "Precision"; issue 5):
+Effective bits are reported two ways (PHYSICS.md section 3, "Precision"):
 
 * **range convention** (common in optical-neural-network papers):
   ``bits_range = log2(range / sigma)``, ``range = max(ref) - min(ref)`` over the reference outputs,

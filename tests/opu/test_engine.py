@@ -20,6 +20,7 @@ from labctl.errors import ConfigError, RoleError
 from labctl.opu import calibrate as cal_mod
 from labctl.opu.encoding import EncodingRangeWarning
 from labctl.opu.engine import OPU, OPUConfig
+from labctl.opu.interface import STATS_KEYS
 from labctl.opu.precision import error_stats
 
 REPO = Path(__file__).resolve().parents[2]
@@ -130,6 +131,10 @@ def test_matmul_matches_exact_product_within_its_error_estimate(opu):
     # bulk transfers: one waveform per AWG channel (2 AWGs x 4) and one capture per pass
     assert s["uploads"] == 8 and s["captures"] == 1
     assert s["slots_per_lane"] == 10 * 9 * 6            # outputs x ceil(24 / 4) chunks
+    assert tuple(s)[:len(STATS_KEYS)] == STATS_KEYS      # the keys every engine reports, in the same order
+    assert s["optical_macs"] == s["slots_per_lane"] * 4 and s["calibrated"] is True   # 4 channels per slot
+    # one byte per AWG sample; the pattern is padded to a whole number of the AWGs' segment steps
+    assert s["upload_bytes"] == 8 * opu.hw.pattern_symbols(s["symbols_per_lane"]) * opu.config.awg_samples_per_symbol
     assert s["optical_time_s"] == pytest.approx((s["slots_per_lane"] + 79) / 5.12e9)
 
 

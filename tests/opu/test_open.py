@@ -70,3 +70,17 @@ def test_stationary_field_error_names_the_dotted_field():
         bench.config.opu = {**bench.config.opu, "heater_max_v": -1}
         with pytest.raises(ConfigError, match=r"opu\.heater_max_v"):
             open_opus(bench)
+
+
+def test_stationary_stats_have_the_shared_keys_with_true_values(occ1_path):
+    rng = np.random.default_rng(5)
+    a, b = rng.uniform(-1, 1, (3, 20)), rng.uniform(-1, 1, (20, 5))
+    with labctl.open_bench(RING_CORE, seed=1) as bench:
+        core = open_opu(bench, occ1_path)
+        core.matmul(a, b)
+        stationary = core.last_stats
+    # one program: 2 K-tiles (20 inputs on 16-wide tiles) x 1 N-tile, 3 slots each, fetched once
+    assert stationary["macs"] == 3 * 20 * 5 and stationary["optical_macs"] == 2 * 3 * 16 * 16
+    assert stationary["uploads"] == stationary["captures"] == stationary["programs"] == 1
+    assert stationary["calibrated"] is True and stationary["optical_time_s"] > 0
+    assert tuple(stationary)[:len(STATS_KEYS)] == STATS_KEYS   # the streaming engine: tests/opu/test_engine.py
