@@ -105,12 +105,11 @@ MAX_TABLE_VALUES = MAX_ALLOCATION_BYTES // 8
 #: ADC result codes per full-scale range (docs/occ_protocol.md: volts = offset + code / 65536 x range)
 _CODES_PER_RANGE = 65536.0
 #: heater-power step of the gains' slope evaluation: 1 uW moves a 0.2 nm/mW ring by 0.2 pm, ~1/400 of
-#: its linewidth (first order), yet changes the gains far above float64 rounding
+#: its linewidth (first order), yet changes the gains ~1e-3, far above the light's float32 rounding
 _SLOPE_STEP_W = 1e-6
 #: spacing of the instants at which the static network is evaluated, one per heater row: the static physics
-#: does not depend on them, and a source's noise over a 1 mHz sampling bandwidth (RIN -145 dB/Hz: 2e-9
-#: relative) is far below float32 resolution, so the gains carry no noise that another core's draws could
-#: change
+#: does not depend on them, and a laser's RIN over a 1 mHz sampling bandwidth (-145 dB/Hz: 2e-9 relative)
+#: is below float32 resolution, so the gains carry no laser noise (the model adds it per slot)
 _EVALUATION_SPACING_S = 1e3
 
 
@@ -504,18 +503,19 @@ class SimLabctlOCC(SimInstrument):
         """Static gains, background and gain slope per tile, evaluating the physics only for heater rows
         not seen in this state."""
         state = self._state_key(path)
-        keys = [(state, row.tobytes()) for row in rows]
+        sloped = self.heater_noise_v > 0 or self.thermal_drift_k > 0  # the slope is only needed for heater errors
+        keys = [(state, sloped, row.tobytes()) for row in rows]
         missing = [i for i, key in enumerate(keys) if key not in self._gain_cache]
         if missing:
             unique = {}
             for i in missing:
                 unique.setdefault(keys[i], i)
             new = rows[np.fromiter(unique.values(), dtype=np.int64)]
-            # the same rows with every heater's power raised by one step: the gains' slope
-            raised = np.sqrt(new**2 + _SLOPE_STEP_W * path.heater_ohm)
-            gains, background = self._static_gains(path, t0, np.concatenate([new, raised]))
             n = new.shape[0]
-            slope = (gains[n:] - gains[:n]) / _SLOPE_STEP_W
+            if sloped:  # the same rows with every heater's power raised by one step: the gains' slope
+                new = np.concatenate([new, np.sqrt(new**2 + _SLOPE_STEP_W * path.heater_ohm)])
+            gains, background = self._static_gains(path, t0, new)
+            slope = (gains[n:] - gains[:n]) / _SLOPE_STEP_W if sloped else np.zeros_like(gains)
             for j, key in enumerate(unique):
                 self._gain_cache[key] = (gains[j], background[j], slope[j])
             while len(self._gain_cache) > GAIN_CACHE_TILES:
