@@ -1,6 +1,6 @@
 """The optical processing unit (OPU): hardware-independent parts (docs/opu_design.md).
 
-* :mod:`~labctl.opu.encoding` -- per-tensor scaling, offset / differential encoding and the exact decode;
+* :mod:`~labctl.opu.encoding` -- per-tensor scaling, offset encoding and its exact decode;
 * :mod:`~labctl.opu.tiling` -- a matrix product laid out on lanes x wavelength channels x symbol slots;
 * :mod:`~labctl.opu.timing` -- preamble, symbol timing by cross-correlation, levels;
 * :mod:`~labctl.opu.predistortion` -- MZM transfer inversion, lookup tables, AWG code mapping;
@@ -33,13 +33,7 @@ from labctl.opu.calibration_file import load as load_calibration
 from labctl.opu.calibration_file import save as save_calibration
 from labctl.opu.encoding import (
     EncodingRangeWarning,
-    balanced_decode,
-    complementary_encode,
-    differential_decode,
-    differential_split,
     offset_decode,
-    offset_encode,
-    offset_sum,
     scale_to_unit,
 )
 from labctl.opu.precision import ErrorStats, bits_from_snr_db, error_stats, output_sigma, residual_sigma
@@ -107,13 +101,9 @@ __all__ = [
     "Schedule",
     "SymbolTiming",
     "SymbolTimingError",
-    "balanced_decode",
     "bench_fingerprint",
     "bits_from_snr_db",
     "calibrate_opu",
-    "complementary_encode",
-    "differential_decode",
-    "differential_split",
     "drift_check",
     "error_stats",
     "estimate_levels",
@@ -121,8 +111,6 @@ __all__ = [
     "load_calibration",
     "mzm_transmission",
     "offset_decode",
-    "offset_encode",
-    "offset_sum",
     "output_sigma",
     "plan_gemm",
     "prbs",

@@ -1,19 +1,14 @@
 """Signed values on non-negative light: per-tensor scaling, offset encoding and its exact decode.
 
 Light intensities are >= 0, so a signed operand is first scaled into [-1, 1] (one scale factor per tensor,
-kept digitally) and then carried either
+kept digitally) and then **offset-encoded** (docs/opu_design.md, PHYSICS.md section 3): ``x' = (1 + x)/2``
+in [0, 1]. For one chunk of K terms the photodiode adds ``sum x'w' = (K + sum x + sum w + sum xw)/4``,
+hence the exact decode
 
-* **offset-encoded** (docs/opu_design.md, PHYSICS.md section 3): ``x' = (1 + x)/2`` in [0, 1]. For one
-  chunk of K terms the photodiode adds ``sum x'w' = (K + sum x + sum w + sum xw)/4``, hence the exact decode
+    sum xw = 4 sum x'w' - K - sum x - sum w,
 
-      sum xw = 4 sum x'w' - K - sum x - sum w,
-
-  where ``sum x`` and ``sum w`` are exact *digital* sums of the encoded operands (the offset terms, known
-  before anything is sent), never of the product; or
-* **differentially**, for benches with a dual-output (complementary) modulator and balanced detection:
-  ``x = x+ - x-`` with ``x+, x- >= 0`` (:func:`differential_split`), or complementary outputs
-  ``w+ = (1 + w)/2``, ``w- = (1 - w)/2`` so that ``w+ - w- = w`` (:func:`complementary_encode`,
-  :func:`balanced_decode`).
+where ``sum x`` and ``sum w`` are exact *digital* sums of the encoded operands (the offset terms, known
+before anything is sent), never of the product.
 
 Values outside the encodable range are clipped with an :class:`EncodingRangeWarning` and the number of
 clipped values is returned; NaN or infinite inputs raise ``ValueError``. Torch tensors are accepted at
@@ -32,14 +27,8 @@ __all__ = [
     "EncodingRangeWarning",
     "Scaled",
     "as_float_array",
-    "balanced_decode",
     "clip_to_range",
-    "complementary_encode",
-    "differential_decode",
-    "differential_split",
     "offset_decode",
-    "offset_encode",
-    "offset_sum",
     "scale_to_unit",
 ]
 
@@ -115,62 +104,14 @@ def scale_to_unit(x: Any, scale: float | None = None, *, name: str = "x") -> Sca
     return Scaled(values, scale, n)
 
 
-def offset_encode(x: Any, *, name: str = "x") -> Clipped:
-    """Offset encoding ``x' = (1 + x)/2``: signed values in [-1, 1] become transmissions in [0, 1]."""
-    values, n = clip_to_range(x, name=name)
-    return Clipped((1.0 + values) * 0.5, n)
-
-
-def offset_sum(x_signed: Any, axis=-1) -> np.ndarray:
-    """The digital offset term of a chunk: ``sum x`` of the signed (encoded, post-clip) values.
-
-    Equivalent to ``2 sum x' - K`` for the transmissions ``x'`` actually sent.
-    """
-    return np.sum(np.asarray(x_signed, dtype=float), axis=axis)
-
-
 def offset_decode(lane_sum: Any, sum_x: Any, sum_w: Any, k: int) -> np.ndarray:
     """Exact decode of one K-term chunk: ``sum xw = 4 sum x'w' - K - sum x - sum w``.
 
     ``lane_sum`` is the measured ``sum x'w'`` (in units of one full-scale channel product),
-    ``sum_x``/``sum_w`` the digital sums of the signed operands of the chunk (:func:`offset_sum`), ``k``
+    ``sum_x``/``sum_w`` the digital sums of the signed operands of the chunk (as sent, after clipping), ``k``
     the number of terms in the chunk, padding included: a padded term has x = w = 0, i.e.
     x' = w' = 1/2, contributes 1/4 to the lane sum and 4/4 - 1 - 0 - 0 = 0 to the decode.
     """
     if int(k) != k or k < 1:
         raise ValueError(f"k (terms per chunk) must be an integer >= 1, got {k!r}")
     return 4.0 * np.asarray(lane_sum, dtype=float) - float(k) - np.asarray(sum_x, float) - np.asarray(sum_w, float)
-
-
-def differential_split(x: Any, *, name: str = "x") -> tuple[np.ndarray, np.ndarray]:
-    """Split signed values in [-1, 1] into ``x+ = max(x, 0)`` and ``x- = max(-x, 0)``, so x = x+ - x-.
-
-    Both parts are transmissions in [0, 1]; sending them in two slots (or on two rails) and subtracting
-    the detected sums (:func:`differential_decode`) needs no offset terms at all.
-    """
-    values, _ = clip_to_range(x, name=name)
-    return np.maximum(values, 0.0), np.maximum(-values, 0.0)
-
-
-def differential_decode(sum_plus: Any, sum_minus: Any) -> np.ndarray:
-    """``sum x w = sum x+ w - sum x- w`` from the two detected sums of a differential split."""
-    return np.asarray(sum_plus, dtype=float) - np.asarray(sum_minus, dtype=float)
-
-
-def complementary_encode(w: Any, *, name: str = "w") -> tuple[np.ndarray, np.ndarray]:
-    """The two outputs of a complementary (dual-output) modulator: ``w+ = (1 + w)/2``, ``w- = (1 - w)/2``.
-
-    A balanced receiver measures ``I+ - I- ∝ w+ - w- = w``, which is signed.
-    """
-    values, _ = clip_to_range(w, name=name)
-    return (1.0 + values) * 0.5, (1.0 - values) * 0.5
-
-
-def balanced_decode(balanced_sum: Any, sum_w: Any) -> np.ndarray:
-    """Decode balanced detection with offset-encoded inputs: ``sum xw = 2 D - sum w``.
-
-    Inputs ``x' = (1 + x)/2`` drive a complementary weight modulator whose outputs ``x' w+`` and
-    ``x' w-`` reach a balanced photodiode pair, which measures ``D = sum x'(w+ - w-) = sum x' w
-    = (sum w + sum xw)/2`` -- only the weight offset term ``sum w`` remains to be removed digitally.
-    """
-    return 2.0 * np.asarray(balanced_sum, dtype=float) - np.asarray(sum_w, dtype=float)

@@ -118,21 +118,19 @@ def residual_sigma(residuals: Any, robust: bool = False) -> float:
     return float(np.sqrt(np.mean(r * r)))
 
 
-def output_sigma(slot_sigma: Any, n_chunks: int, scale_a: float = 1.0, scale_b: float = 1.0,
-                 decode_gain: float = 4.0) -> np.ndarray | float:
-    """Standard error of a decoded output: ``decode_gain * sqrt(n_chunks) * slot_sigma * scale_a * scale_b``.
+def output_sigma(slot_sigma: Any, n_chunks: int, scale_a: float = 1.0, scale_b: float = 1.0) -> np.ndarray | float:
+    """Standard error of a decoded output: ``4 sqrt(n_chunks) * slot_sigma * scale_a * scale_b``.
 
     ``slot_sigma`` is the noise of one lane sum in units of one full-scale channel product (e.g. from
     :func:`residual_sigma` of calibration residuals, or ``Levels.noise_rms`` normalised); chunks are
-    assumed independent. ``decode_gain`` is 4 for offset encoding, 2 for balanced detection
-    (:func:`labctl.opu.encoding.balanced_decode`), 1 for a differential split.
+    assumed independent; 4 is the offset decode's gain (``sum xw = 4 sum x'w' - ...``).
     """
     if int(n_chunks) != n_chunks or n_chunks < 1:
         raise ValueError(f"n_chunks must be an integer >= 1, got {n_chunks!r}")
     s = np.asarray(slot_sigma, dtype=float)
     if np.any(s < 0) or not np.all(np.isfinite(s)):
         raise ValueError("slot_sigma must be finite and >= 0")
-    out = decode_gain * np.sqrt(n_chunks) * s * abs(scale_a) * abs(scale_b)
+    out = 4.0 * np.sqrt(n_chunks) * s * abs(scale_a) * abs(scale_b)
     return float(out) if out.ndim == 0 else out
 
 

@@ -61,7 +61,7 @@ def test_bit_conversions():
 
 def test_output_sigma_formula():
     assert output_sigma(1e-3, 16, 2.0, 0.5) == pytest.approx(4 * 4 * 1e-3 * 1.0)
-    assert output_sigma(1e-3, 9, decode_gain=2.0) == pytest.approx(2 * 3 * 1e-3)
+    assert output_sigma(1e-3, 9) == pytest.approx(4 * 3 * 1e-3)
     np.testing.assert_allclose(output_sigma(np.array([1e-3, 2e-3]), 4), [8e-3, 16e-3])
     with pytest.raises(ValueError, match="n_chunks"):
         output_sigma(1e-3, 0)
