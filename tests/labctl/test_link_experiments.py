@@ -61,8 +61,9 @@ def test_link_response_finds_the_cd_fading_null(tmp_path, back_to_back, length_k
     fibre = PARTS["edge_fibre"]
     exact = math.sqrt(C / (2 * fibre["dispersion_ps_nm_km"] * 1e-6 * length_km * 1e3 * 1550e-9**2))
     assert s["expected_first_null_hz"] == pytest.approx(exact, rel=1e-12)
-    assert s["first_null_hz"] / 1e9 == pytest.approx(table_ghz, rel=0.05)  # PHYSICS.md table
-    assert s["first_null_hz"] == pytest.approx(exact, rel=0.01)
+    assert s["first_null_hz"] / 1e9 == pytest.approx(table_ghz, rel=0.01)  # PHYSICS.md table (0.1 GHz steps)
+    # README: measured nulls 19.12, 12.12, 8.58, 6.78 GHz against 19.16, 12.12, 8.57, 6.77 (within 0.21 %)
+    assert s["first_null_hz"] == pytest.approx(exact, rel=0.004)
     assert s["accumulated_dispersion_ps_per_nm"] == pytest.approx(17.0 * length_km, rel=0.02)
     f, response = datasets(result, "frequency_hz", "response_db")
     assert f[0] == pytest.approx(0.5e9) and response[0] == 0.0 and np.all(np.diff(f) >= 0)

@@ -27,6 +27,9 @@ def test_pam4_eye_matches_the_mzm_transfer_at_quadrature(tmp_path):
     # P = P_in IL [1/2 + (1 - 2 eps)/2 sin(pi v / V_pi)], so the eye spans P_in IL (1 - 2 eps) sin(pi 0.5 / V_pi)
     expected_eye = received_peak_voltage(bench) * (1 - 2 * eps) * np.sin(np.pi * 0.5 / v_pi)
     summary = result.summary
-    assert summary["eye_amplitude_v"] == pytest.approx(expected_eye, rel=0.04)
-    assert summary["worst_q"] > 5  # four well separated levels
-    assert summary["level_spacing_ratio"] == pytest.approx(1.0, abs=0.05)
+    # README (demo): 15.88 mV against the closed form's 15.86 mV; seeds 0-7 give 15.81-15.91 mV
+    assert summary["eye_amplitude_v"] == pytest.approx(expected_eye, rel=0.01)
+    # four well separated levels: seeds 0-7 give Q 6.4-6.8 (the receiver's noise over the pattern)
+    assert summary["worst_q"] > 6.0
+    # README (demo): level spacing max/min 1.017; seeds 0-7 give 1.007-1.034 (the levels' noise)
+    assert summary["level_spacing_ratio"] == pytest.approx(1.0, abs=0.04)

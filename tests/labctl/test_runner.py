@@ -24,12 +24,15 @@ def mzm_run(tmp_path_factory):
 
 def test_mzm_transfer_recovers_the_modulator_it_was_built_with(mzm_run):
     s = mzm_run.summary
-    assert s["v_pi_v"] == pytest.approx(TRUTH["v_pi"], rel=0.02)
-    assert s["v_pi_scope_v"] == pytest.approx(TRUTH["v_pi"], rel=0.03)
-    assert s["extinction_ratio_db"] == pytest.approx(TRUTH["extinction_ratio_db"], abs=2.0)
+    # README (demo): V_pi 5.000 V from the power meter and from the scope, ER 25.0 dB; with this run's 41
+    # bias points and 500 scope points: 5.0000 / 4.9995 V and 25.00 / 24.89 dB (seeds 2, 3)
+    assert s["v_pi_v"] == pytest.approx(TRUTH["v_pi"], rel=0.001)
+    assert s["v_pi_scope_v"] == pytest.approx(TRUTH["v_pi"], rel=0.001)
+    assert s["extinction_ratio_db"] == pytest.approx(TRUTH["extinction_ratio_db"], abs=0.1)
+    assert s["extinction_ratio_scope_db"] == pytest.approx(TRUTH["extinction_ratio_db"], abs=0.3)
     # the fitted offset is the device's built-in bias point, seen as -V0 modulo 2 V_pi
     offset = (s["phase_offset_v"] - TRUTH["phase_offset_v"] + TRUTH["v_pi"]) % (2 * TRUTH["v_pi"]) - TRUTH["v_pi"]
-    assert abs(offset) < 0.1
+    assert abs(offset) < 0.01     # measured within 0.0001 V
 
 
 def test_results_file_holds_datasets_parameters_snapshot_and_status(mzm_run):
