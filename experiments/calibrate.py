@@ -2,10 +2,10 @@
 
     labctl run calibrate --sim --bench sim_backends/benches/opu_core.yaml --out cal/
 
-runs the steps of :mod:`labctl.opu.calibrate` on the wiring the bench file's ``opu:`` section describes
+runs the steps of :mod:`labctl.opu.streaming.calibration` on the wiring the bench file's ``opu:`` section describes
 (bias sweeps and transfer fits, AWG -> detector delays and sampling phase, AWG staircases ->
 predistortion tables, per-lane gain equalisation and offset terms, end-to-end decoder fit), writes
-``cal/opu_calibration.json`` (load it with ``labctl.OPU(bench, calibration="cal/opu_calibration.json")``;
+``cal/opu_calibration.json`` (load it with ``labctl.opu.open_opu(bench, "cal/opu_calibration.json")``;
 it records the operating point -- laser powers, bias voltages, rates, the bench file's optical path -- and
 loading it at another one is refused with ``CalibrationStale`` until this experiment is run again),
 records every measured curve in the results file and plots them. Roles only: it runs the same on a real
@@ -21,8 +21,7 @@ import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
 from labctl.opu import calibration_file as calfile
-from labctl.opu.calibrate import STEPS, calibrate, drift_check
-from labctl.opu.engine import OPU
+from labctl.opu.streaming import STEPS, StreamingOPU, calibrate, drift_check
 from labctl.runner import Experiment, RunContext
 
 
@@ -62,7 +61,7 @@ class Calibrate(Experiment):
         path = Path(p.output)
         if not path.is_absolute():
             path = ctx.artefact(p.output)
-        opu = OPU(ctx.bench, samples_per_symbol_capture=p.samples_per_symbol_capture)
+        opu = StreamingOPU(ctx.bench, samples_per_symbol_capture=p.samples_per_symbol_capture)
         bar = ctx.progress(total=None, desc="calibrate")
 
         def progress(message: str) -> None:
@@ -118,7 +117,7 @@ class Calibrate(Experiment):
         self._plot(ctx, opu, steps)
         return summary
 
-    def _plot(self, ctx: RunContext, opu: OPU, steps: dict[str, Any]) -> None:
+    def _plot(self, ctx: RunContext, opu: StreamingOPU, steps: dict[str, Any]) -> None:
         import matplotlib
 
         matplotlib.use("Agg")

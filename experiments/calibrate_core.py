@@ -3,11 +3,11 @@
     labctl run calibrate_core --sim --bench sim_backends/benches/ring_core.yaml --out cal/
 
 For each core (parameter ``cores``: indices into the bench file's ``opu.cores``, default all) the steps of
-:mod:`labctl.opu.stationary_calibration` run through the core's controller (dark levels, edge -> center
+:mod:`labctl.opu.stationary.calibration` run through the core's controller (dark levels, edge -> center
 delay, modulator bias and transfer tables, microring Lorentzians with thermal crosstalk, sampling phase,
 modulator floor, end-to-end decoder fit) and ``cal/<controller>.json`` is written (e.g. ``cal/occ1.json``;
-load it with ``labctl.OPU(bench, "cal/occ1.json")`` for core 0, ``StationaryOPU(bench, path, core=i)`` or
-``labctl.opu.stationary.open_cores(bench, "cal/")`` for all). Each file also records the core's operating
+load it with ``labctl.opu.open_opu(bench, "cal/occ1.json")`` for core 0, ``open_opu(bench, "cal/", core=i)``
+or ``labctl.opu.open_opus(bench, "cal/")`` for all). Each file also records the core's operating
 point (laser powers and wavelengths, controller rates, ranges and biases as the instruments report them,
 the bench file's fibres and other components on the core's path, the temperature): loading it at another
 operating point is refused (``CalibrationStale``) until the core is recalibrated with this experiment
@@ -21,7 +21,7 @@ affine fit, the fitted rings and the precision of one calibrated random 64 x 64 
 * ENOB convention: ``bits = (SNR_dB - 1.76) / 6.02``, SNR = var(exact) / sigma^2 (about 2.8-3 bits below
   the range convention for these nearly Gaussian outputs).
 
-After every core is calibrated, a drift check (:func:`labctl.opu.stationary_calibration.drift_check`)
+After every core is calibrated, a drift check (:func:`labctl.opu.stationary.drift_check`)
 reruns each core's reference product and says whether the calibration still holds. The plot
 ``calibrate_core.png`` shows, per core, the ring path-gain ranges (per bank: every ring's peak and
 cold-heater gain and the common range the decoder uses), the measured modulator lookups and the rings'
@@ -38,8 +38,7 @@ from pydantic import BaseModel, Field
 
 from labctl.opu import calibration_file as calfile
 from labctl.opu.precision import error_stats
-from labctl.opu.stationary import StationaryConfig, StationaryOPU, architecture
-from labctl.opu.stationary_calibration import calibrate, drift_check
+from labctl.opu.stationary import StationaryConfig, StationaryOPU, architecture, calibrate, drift_check
 from labctl.runner import Experiment, ExperimentError, RunContext
 
 

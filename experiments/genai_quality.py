@@ -95,8 +95,14 @@ from experiments.genai.quality import format_table
 from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, open_bench
 from labctl.errors import LabctlError
 from labctl.opu.precision import error_stats
-from labctl.opu.stationary import StationaryCalibration, StationaryConfig, StationaryOPU, architecture
-from labctl.opu.stationary_calibration import calibrate, drift_check
+from labctl.opu.stationary import (
+    StationaryCalibration,
+    StationaryConfig,
+    StationaryOPU,
+    architecture,
+    calibrate,
+    drift_check,
+)
 from labctl.runner import Experiment, ExperimentError, RunContext
 
 DEFAULT_MODELS = ("ddpm-digits", "latent-digits", "vae-digits")

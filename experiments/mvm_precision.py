@@ -2,7 +2,7 @@
 
     labctl run mvm_precision --sim --bench sim_backends/benches/opu_core.yaml --out results/precision
 
-For random matrices A (M x K') and B (K' x N) with entries uniform in [-1, 1], ``labctl.OPU.matmul``
+For random matrices A (M x K') and B (K' x N) with entries uniform in [-1, 1], ``StreamingOPU.matmul``
 computes A @ B on the bench; the error against the float64 product gives the effective bits in both
 conventions (:mod:`labctl.opu.precision`):
 
@@ -34,9 +34,9 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
-from labctl.opu.calibrate import _laser_limits, calibrate
-from labctl.opu.engine import OPU, OPUError
 from labctl.opu.precision import error_stats
+from labctl.opu.streaming import OPUError, StreamingOPU, calibrate
+from labctl.opu.streaming.calibration import laser_limits_dbm
 from labctl.opu.timing import SymbolTimingError
 from labctl.runner import Experiment, RunContext
 
@@ -66,18 +66,18 @@ class MVMPrecision(Experiment):
         bench, rec = ctx.bench, ctx.recorder
         if p.calibration:
             # Loaded by the OPU from the file, so its operating point and drift are checked against this bench.
-            cal_opu = OPU(bench, calibration=Path(p.calibration),
+            cal_opu = StreamingOPU(bench, calibration=Path(p.calibration),
                           samples_per_symbol_capture=p.samples_per_symbol_capture)
             cal = cal_opu.calibration
         else:
             result = calibrate(bench if p.samples_per_symbol_capture is None else
-                               OPU(bench, samples_per_symbol_capture=p.samples_per_symbol_capture),
+                               StreamingOPU(bench, samples_per_symbol_capture=p.samples_per_symbol_capture),
                                ctx.artefact("opu_calibration.json"))
             cal = result.opu.calibration
-            cal_opu = OPU(bench, calibration=cal, samples_per_symbol_capture=p.samples_per_symbol_capture)
+            cal_opu = StreamingOPU(bench, calibration=cal, samples_per_symbol_capture=p.samples_per_symbol_capture)
         states = {"calibrated": cal_opu}
         if p.compare_uncalibrated:
-            states["uncalibrated"] = OPU(bench, calibration=cal.only(cal_opu.config, ("bias", "timing")),
+            states["uncalibrated"] = StreamingOPU(bench, calibration=cal.only(cal_opu.config, ("bias", "timing")),
                                          samples_per_symbol_capture=p.samples_per_symbol_capture)
         offsets = self._allowed_offsets(cal_opu, p.power_offsets_db)
         rng = np.random.default_rng(p.seed)
@@ -135,12 +135,12 @@ class MVMPrecision(Experiment):
         return summary
 
     @staticmethod
-    def _allowed_offsets(opu: OPU, offsets: list[float]) -> list[float]:
+    def _allowed_offsets(opu: StreamingOPU, offsets: list[float]) -> list[float]:
         """The requested offsets that keep every laser inside its setting range and safety limit."""
         keep = []
         powers = opu.laser_powers_dbm()
         for off in sorted(set(offsets)):
-            ok = all(_laser_limits(opu, key)[0] - 1e-9 <= dbm + off <= _laser_limits(opu, key)[1] + 1e-9
+            ok = all(laser_limits_dbm(opu, key)[0] - 1e-9 <= dbm + off <= laser_limits_dbm(opu, key)[1] + 1e-9
                      for key, dbm in powers.items())
             if ok:
                 keep.append(float(off))
@@ -152,7 +152,7 @@ class MVMPrecision(Experiment):
         return keep
 
     @staticmethod
-    def _repeatability(opu: OPU, pair, offset: float) -> dict[str, float]:
+    def _repeatability(opu: StreamingOPU, pair, offset: float) -> dict[str, float]:
         """Random vs repeatable error: the same product measured twice."""
         a, b = pair
         opu.laser_power_offset_db = offset
@@ -169,7 +169,7 @@ class MVMPrecision(Experiment):
     @staticmethod
     def _nominal(bench, pair, p: Parameters) -> dict[str, Any]:
         a, b = pair
-        opu = OPU(bench, samples_per_symbol_capture=p.samples_per_symbol_capture)
+        opu = StreamingOPU(bench, samples_per_symbol_capture=p.samples_per_symbol_capture)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")

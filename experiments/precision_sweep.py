@@ -108,8 +108,14 @@ from experiments.common.stationary import CORRECTIONS, received_power_dbm, resca
 from labctl.bench import open_bench
 from labctl.config import simulated_value
 from labctl.errors import LabctlError
-from labctl.opu.stationary import StationaryCalibration, StationaryConfig, StationaryOPU, architecture
-from labctl.opu.stationary_calibration import calibrate, drift_check
+from labctl.opu.stationary import (
+    StationaryCalibration,
+    StationaryConfig,
+    StationaryOPU,
+    architecture,
+    calibrate,
+    drift_check,
+)
 from labctl.runner import Experiment, ExperimentError, RunContext
 
 DEFAULT_LAYERS = ["down_blocks.0.resnets.0.conv1", "mid_block.attentions.0.to_q", "mid_block.resnets.0.conv1"]

@@ -9,7 +9,7 @@ import math
 import numpy as np
 
 from labctl.opu.stationary import StationaryCalibration, StationaryOPU
-from labctl.opu.stationary_calibration import measure_dark
+from labctl.opu.stationary.calibration import measure_dark
 
 #: Corrections a calibration can be stripped of (:func:`without`).
 CORRECTIONS = ("crosstalk", "floor", "decoder")

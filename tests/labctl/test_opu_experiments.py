@@ -13,21 +13,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-from tests.shared_files import shared_file
 import labctl
-from labctl.opu.engine import OPU
-from labctl.runner import ExperimentError, run_experiment
-from labctl.store import read_results
-
 from experiments.calibrate import Calibrate
 from experiments.mvm_precision import MVMPrecision
+from labctl.opu import open_opu
+from labctl.runner import ExperimentError, run_experiment
+from labctl.store import read_results
+from tests.shared_files import shared_file
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "sim_backends" / "benches" / "opu_core.yaml"
 LIGHT = dict(samples_per_symbol_capture=10, bias_points=15, bias_samples=1024, staircase_levels=32,
              staircase_hold=6, lane_slots=2048, decoder_products=2, drift_check=False)
-
-
 
 
 @pytest.fixture(scope="module")
@@ -54,7 +51,7 @@ def test_calibrate_writes_a_calibration_the_opu_loads(calibration_run):
     assert results["attrs"]["status"] == "complete"
     assert results["bias.L1.x1.sweep_v"].size == 15 and results["drive.L1.w3.staircase_samples"].size == 32
     with labctl.open_bench(BENCH) as bench:
-        opu = OPU(bench, calibration=path)
+        opu = open_opu(bench, path)
         assert opu.calibrated and opu.calibration.sections >= {"bias", "timing", "drive", "lanes", "decoder"}
 
 
