@@ -58,6 +58,9 @@ def test_tiny_run_records_table_and_plot_and_lower_power_gives_fewer_bits(core_r
     psnr, ssim = res["vae-digits.psnr_db_mean"], res["vae-digits.ssim_mean"]
     assert psnr.shape == (2,) and np.all(np.isfinite(psnr)) and psnr[1] < psnr[0]
     assert ssim[1] < ssim[0] <= 1.0
+    # README (genai_quality table, the bench's point): vae-digits 35.0 dB PSNR, 100 % agreement over 8 seeds;
+    # 2 seeds here spread by a few dB (measured 33.0 dB, SSIM 0.996)
+    assert psnr[0] > 31.0 and ssim[0] > 0.99 and res["vae-digits.classifier_agreement"][0] == 1.0
     assert np.all((0 <= res["vae-digits.classifier_agreement"]) & (res["vae-digits.classifier_agreement"] <= 1))
     assert np.all(np.isnan(res["vae-digits.accuracy"]))                     # unconditional: no accuracy
     assert np.all(np.isfinite(res["vae-digits.frechet_distance"]))
