@@ -108,7 +108,7 @@ class EyeDiagram(Experiment):
         waveform = np.repeat(values[symbols], sps)
 
         awg.stop()   # the bias lock must see the static transfer
-        laser, _ = transmitter_on(bench, p, route=p.switch_port)
+        laser, _ = transmitter_on(bench, p, switch=p.switch, route=p.switch_port)
         awg.sample_rate = dac_rate
         channel.upload_waveform(waveform)
         channel.amplitude = p.amplitude_vpp

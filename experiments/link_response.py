@@ -104,7 +104,7 @@ class LinkResponse(Experiment):
         scope = bench.role(p.scope)
 
         awg.stop()   # the bias lock must see the static transfer
-        laser, _ = transmitter_on(bench, p, route=p.switch_port)
+        laser, _ = transmitter_on(bench, p, switch=p.switch, route=p.switch_port)
 
         awg.sample_rate = p.awg_sample_rate
         channel.amplitude = p.tone_amplitude_vpp

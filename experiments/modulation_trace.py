@@ -13,18 +13,13 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from experiments.common.link import TransmitterParameters, transmitter_on
 from labctl.runner import Experiment, RunContext
-from labctl.units import dbm_to_w
 
 
-class Parameters(BaseModel):
-    laser: str = "laser"
-    laser_channel: int = Field(1, ge=1)
-    wavelength_nm: float = Field(1550.0, gt=0)
-    laser_power_dbm: float = 7.0
-    bias: str = "bias"
+class Parameters(TransmitterParameters):
     awg: str = "awg"
     awg_channel: int = Field(1, ge=1)
     awg_sample_rate: float = Field(64e9, gt=0, description="Sa/s")
@@ -51,17 +46,10 @@ class ModulationTrace(Experiment):
         p: Parameters = ctx.params  # type: ignore[assignment]
         bench, rec = ctx.bench, ctx.recorder
         rec.set_units(time_s="s", trace_v="V", pattern_levels="1", symbol_samples_v="V")
-        laser, bias = bench.role(p.laser, p.laser_channel), bench.role(p.bias)
         awg, awg_channel = bench.role(p.awg), bench.role(p.awg, p.awg_channel)
         scope = bench.role(p.scope)
 
-        laser.wavelength = p.wavelength_nm * 1e-9
-        laser.power = dbm_to_w(p.laser_power_dbm)
-        laser.output_enabled = True
-        if p.switch:
-            bench.role(p.switch).route = p.switch_port
-        bias.lock_quadrature(positive=True)
-        bench.settle(p.settle_s)
+        laser, _ = transmitter_on(bench, p, switch=p.switch, route=p.switch_port)
 
         rng = np.random.default_rng(p.pattern_seed)
         symbols = rng.integers(0, p.levels, p.symbols)

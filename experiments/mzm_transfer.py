@@ -10,19 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, Field
+from pydantic import Field
 
+from experiments.common.link import TransmitterParameters, transmitter_on
 from labctl.analysis import MZMFit, fit_mzm_transfer
 from labctl.runner import Experiment, RunContext
-from labctl.units import dbm_to_w, w_to_dbm
+from labctl.units import w_to_dbm
 
 
-class Parameters(BaseModel):
-    laser: str = Field("laser", description="tunable laser instrument")
-    laser_channel: int = Field(1, ge=1)
-    wavelength_nm: float = Field(1550.0, gt=0)
-    laser_power_dbm: float = Field(7.0, description="laser output power")
-    bias: str = Field("bias", description="MZM bias controller instrument")
+class Parameters(TransmitterParameters):
     bias_start_v: float = -10.0
     bias_stop_v: float = 10.0
     points: int = Field(81, ge=5, le=10001, description="bias points per sweep")
@@ -50,20 +46,13 @@ class MZMTransfer(Experiment):
         bench, rec = ctx.bench, ctx.recorder
         rec.set_units(bias_voltage_v="V", optical_power_w="W", scope_bias_voltage_v="V",
                       scope_mean_v="V", scope_trace_v="V", scope_time_s="s")
-        laser = bench.role(p.laser, p.laser_channel)
-        bias = bench.role(p.bias)
         meter = bench.role(p.power_meter, p.power_meter_channel)
         switch = bench.role(p.switch) if p.switch else None
         volts = np.linspace(p.bias_start_v, p.bias_stop_v, p.points)
 
-        laser.wavelength = p.wavelength_nm * 1e-9
-        laser.power = dbm_to_w(p.laser_power_dbm)
-        laser.output_enabled = True
         meter.wavelength = p.wavelength_nm * 1e-9
         meter.averaging_time = p.averaging_time_s
-        if switch is not None:
-            switch.route = p.switch_port_power_meter
-        bench.settle(p.settle_s)
+        laser, bias = transmitter_on(bench, p, switch=p.switch, route=p.switch_port_power_meter, lock=False)
 
         powers = []
         for v in ctx.progress(volts, desc="bias sweep (power meter)", unit="pt"):

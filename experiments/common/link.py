@@ -16,12 +16,12 @@ from labctl.units import dbm_to_w
 class TransmitterParameters(BaseModel):
     """The laser and the modulator's bias controller."""
 
-    laser: str = "laser"
+    laser: str = Field("laser", description="tunable laser instrument")
     laser_channel: int = Field(1, ge=1)
     wavelength_nm: float = Field(1550.0, gt=0)
-    laser_power_dbm: float = 7.0
-    bias: str = "bias"
-    settle_s: float = Field(0.01, ge=0)
+    laser_power_dbm: float = Field(7.0, description="laser output power")
+    bias: str = Field("bias", description="MZM bias controller instrument")
+    settle_s: float = Field(0.01, ge=0, description="wait after moving the switch or the bias")
 
 
 class LinkParameters(TransmitterParameters):
@@ -37,15 +37,15 @@ class LinkParameters(TransmitterParameters):
     fibre: str = Field("edge_fibre", description="simulated fibre item whose length fibre_length_km sets")
 
 
-def transmitter_on(bench, p: TransmitterParameters, *, route: int | None = None, lock: bool = True) -> tuple[Any, Any]:
-    """Laser tuned, powered and on; the switch (if any) routed to ``route``; the bias locked at quadrature
-    (positive slope; stop any RF drive first, so the lock sees the static transfer); then settle.
-    Returns the (laser, bias controller) roles."""
+def transmitter_on(bench, p: TransmitterParameters, *, switch: str | None = None, route: int | None = None,
+                   lock: bool = True) -> tuple[Any, Any]:
+    """Laser tuned, powered and on; the optical switch ``switch`` (if any) routed to ``route``; the bias
+    locked at quadrature (positive slope; stop any RF drive first, so the lock sees the static transfer);
+    then settle. Returns the (laser, bias controller) roles."""
     laser, bias = bench.role(p.laser, p.laser_channel), bench.role(p.bias)
     laser.wavelength = p.wavelength_nm * 1e-9
     laser.power = dbm_to_w(p.laser_power_dbm)
     laser.output_enabled = True
-    switch = getattr(p, "switch", None)
     if switch and route is not None:
         bench.role(switch).route = route
     if lock:
