@@ -377,7 +377,7 @@ class Photodiode(Component):
                  noise_factor: float = 1.0):
         self.name = name
         self._parameters: dict[str, object] = {}
-        self._derived_key: tuple | None = None
+        self._derived: tuple | None = None  # (key, (receiver, noise terms, response cache)), replaced whole
         self.configure(responsivity_a_per_w=responsivity_a_per_w, dark_current_a=dark_current_a,
                        bandwidth_hz=bandwidth_hz, load_ohm=load_ohm, transimpedance_ohm=transimpedance_ohm,
                        input_noise_a_per_rthz=input_noise_a_per_rthz, saturation_current_a=saturation_current_a,
@@ -402,20 +402,20 @@ class Photodiode(Component):
         world = getattr(self, "world", None)
         return None if world is None else world.temperature_k
 
-    def _derived(self) -> tuple[Receiver, NoiseTerms, ResponseCache]:
+    def _current(self) -> tuple[Receiver, NoiseTerms, ResponseCache]:
         """The Receiver, its noise terms and response cache for the current parameters and bench
         temperature: rebuilt when any of them changes."""
         key = (tuple(sorted(self._parameters.items())), self._temperature_k())
-        if key != self._derived_key:
+        derived = self._derived
+        if derived is None or derived[0] != key:
             receiver = _receiver_for(self._parameters, key[1])
-            self._derived_value = (receiver, receiver.noise_terms(), ResponseCache(_magnitude_of(receiver)))
-            self._derived_key = key
-        return self._derived_value
+            derived = self._derived = (key, (receiver, receiver.noise_terms(), ResponseCache(_magnitude_of(receiver))))
+        return derived[1]
 
     @property
     def receiver(self) -> Receiver:
         """The Receiver model for the current parameters at the bench temperature."""
-        return self._derived()[0]
+        return self._current()[0]
 
     @property
     def responsivity(self) -> float:
@@ -440,7 +440,7 @@ class Photodiode(Component):
     def noise_terms(self) -> NoiseTerms:
         """Coefficients of the one-sided current-noise PSD N0(P) = a0 + a1 P + a2 P^2 (A^2/Hz, P in W)
         for the current parameters (a symbol-level model scales them by its own noise bandwidth)."""
-        return self._derived()[1]
+        return self._current()[1]
 
     def noise_psd(self, power_w):
         """One-sided current-noise PSD N0(P) in A^2/Hz at optical power ``power_w`` (W)."""
@@ -473,7 +473,7 @@ class Photodiode(Component):
             current = rng.standard_normal(n, dtype=np.float32)
             current *= np.sqrt(self.noise_psd(power) * fs / 2).astype(np.float32)
             current += (rx.responsivity * power + rx.dark_current).astype(np.float32)
-            current = self._derived()[2].filter(current, fs)
+            current = self._current()[2].filter(current, fs)
         current = grid.take(current).astype(float)
         return np.minimum(current, rx.saturation_current) * rx.gain_ohm
 
@@ -493,7 +493,7 @@ class Photodiode(Component):
         spectrum[0] = spectrum[0].real * np.float32(math.sqrt(2))
         if n % 2 == 0:
             spectrum[-1] = spectrum[-1].real * np.float32(math.sqrt(2))
-        spectrum *= self._derived()[2].on_grid(n, fs)
+        spectrum *= self._current()[2].on_grid(n, fs)
         return sfft.irfft(spectrum, n=n)
 
     def state(self):
