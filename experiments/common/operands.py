@@ -1,5 +1,5 @@
 """Operands for precision measurements: real weights and recorded activations of the bundled diffusion
-model's UNet layers (A @ B = the layer's output without bias), next to uniform random ones."""
+model's UNet layers (A @ B = the layer's output without bias)."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from labctl.errors import LabctlError
+
 
 class ModelOperandError(LabctlError):
     """The model-weight operands cannot be made (model missing, layer unknown or unsupported)."""
@@ -28,7 +29,7 @@ def model_operands(model: str, layer_names: list[str], *, rows: int = 64, batch:
     key = (model, tuple(layer_names), rows, batch, timestep, activations, seed)
     if key in _MODEL_CACHE:
         return _MODEL_CACHE[key]
-    try:
+    try:  # torch and the models are optional: imported only when model operands are asked for
         import torch
         import torch.nn.functional as F
 

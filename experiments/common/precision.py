@@ -1,5 +1,5 @@
-"""Precision measurements of a weight-stationary core shared by the precision experiments: sweep points,
-products on random and model operands with their figures, and the plots of a sweep."""
+"""The parts of a precision sweep besides running it: its points, products on random and model operands
+with their figures, and its plots."""
 
 from __future__ import annotations
 
@@ -53,6 +53,7 @@ def products(opu: OpticalMatmul, operands: dict[str, Any]) -> dict[str, dict[str
 
 
 def figures(st: ErrorStats) -> dict[str, float]:
+    """The figures a sweep records for one set of products."""
     return {"bits_range": st.bits_range, "enob": st.enob, "nrmse": st.nrmse, "sigma": st.sigma, "bias": st.bias}
 
 
