@@ -164,7 +164,7 @@ class Parameters(BaseModel):
 
 @dataclass
 class Plan:
-    """How one operating point is made: laser setting and extra loss (>0: a modified bench, sim only)."""
+    """How one operating point is made: laser setting and extra loss (>0: a bench variant, sim only)."""
 
     offset_db: float
     laser_dbm: float
@@ -175,7 +175,7 @@ class Plan:
         return f"{self.offset_db:+g} dB" if self.offset_db else "0 dB (bench)"
 
     @property
-    def on_modified_bench(self) -> bool:
+    def on_bench_variant(self) -> bool:
         return self.extra_loss_db > 1e-9
 
 
@@ -285,7 +285,7 @@ class GenAIQuality(Experiment):
                 raise ExperimentError("the core's lasers do not say their lowest power setting: give "
                                       "--set laser_min_dbm=<dBm>")
         plans = plan_points(p.power_offsets_db, config.laser_power_dbm, floor)
-        lossy = [pl for pl in plans if pl.on_modified_bench]
+        lossy = [pl for pl in plans if pl.on_bench_variant]
         component = None
         if lossy:
             if getattr(bench, "mode", None) != "sim":
@@ -293,7 +293,7 @@ class GenAIQuality(Experiment):
                     f"offsets {', '.join(f'{pl.offset_db:+g}' for pl in lossy)} dB are below what the lasers can "
                     f"set (+{floor:g} dBm = {floor - config.laser_power_dbm:+g} dB around the bench's "
                     f"{config.laser_power_dbm:g} dBm) and this bench has no optical attenuator: they are made by "
-                    "extra loss in a modified bench file, which runs only on a simulated bench (--sim). On this "
+                    "extra loss in a variant of the bench, which runs only on a simulated bench (--sim). On this "
                     "bench use offsets down to "
                     f"{floor - config.laser_power_dbm:+g} dB, or put an attenuator in the link")
             component = self._loss_component(bench, p)
@@ -408,14 +408,14 @@ class GenAIQuality(Experiment):
         where = bench
         variant = None
         try:
-            if plan.on_modified_bench:
+            if plan.on_bench_variant:
                 loss = bench.config.components[component]["insertion_loss_db"]
                 res.changes = {f"{component}.insertion_loss_db": round(float(loss) + plan.extra_loss_db, 9)}
                 variant = where = open_bench(bench.path, mode="sim", seed=bench.seed,
                                              changes={**bench.changes, **res.changes})
             opu = StationaryOPU(where, core=p.core)
             opu.config.laser_power_dbm = plan.laser_dbm
-            if plan.offset_db == 0 and base_cal is not None and not plan.on_modified_bench:
+            if plan.offset_db == 0 and base_cal is not None and not plan.on_bench_variant:
                 opu.load_calibration(base_cal)     # the bench's own point: its own calibration
                 res.recalibrated = True
             elif p.recalibrate:
@@ -550,7 +550,7 @@ class GenAIQuality(Experiment):
         ax.plot(x, [r.bits_range for r in ok], "o-", color="C0", label="log2(range / σ)")
         ax.plot(x, [r.enob for r in ok], "s--", color="C0", mfc="white", label="ENOB (SNR_dB - 1.76) / 6.02")
         for r in ok:
-            tag = f"{r.plan.offset_db:+g} dB" + (f"\n(+{r.plan.extra_loss_db:g} dB loss)" if r.plan.on_modified_bench
+            tag = f"{r.plan.offset_db:+g} dB" + (f"\n(+{r.plan.extra_loss_db:g} dB loss)" if r.plan.on_bench_variant
                                                  else "")
             ax.annotate(tag, (r.received_dbm, r.bits_range), textcoords="offset points", xytext=(4, 4), fontsize=7)
         ax.set(xlabel="received power per channel, full transmission and weight (dBm)", ylabel="effective bits",

@@ -42,16 +42,17 @@ bench's own operating point each correction is also removed alone (``ablation.*`
   rescaled digitally by the commanded power ratio and every receiver setting (ADC range, dark level)
   is kept -- what a calibrated core does when its received power drops. ``power_recalibrate=true``
   recalibrates at each power instead (ADC range re-matched, decoder refitted). The x axis is the
-  received power per channel at full transmission and full weight, from the calibrated path gains and
-  the responsivity and transimpedance/load of the photodiodes the bench file wires to the controller's
-  ADCs. Offsets that take a laser outside its setting range or safety limit are skipped with a warning
+  received power per channel at full transmission and full weight, **measured** at every point: every
+  input at full transmission through every weight at full, read by the controller's ADCs (dark level
+  subtracted), over the responsivity and transimpedance/load of the photodiodes the bench file wires to
+  the controller's ADCs (:func:`experiments.common.stationary.received_power_dbm`). Offsets that take a laser outside its setting range or safety limit are skipped with a warning
   (the N7714A sets +6..+13.5 dBm: -7..+0.5 dB around the ring bench's +13 dBm).
 * ``symbol_rates_hz`` (default: the bench's rate x 0.5, 1, 2, 4): the controller's symbol rate,
   **recalibrated at each rate** (ISI, sampling phase and noise bandwidth change with it).
 * ``fibre_lengths_km`` (default: the bench's length x 0.2, 1, 1.5): length of the core's metro fibre
   (component ``fibre``, default ``metro_fibre<n>`` for core n). **Simulation only**: each point is a
-  modified copy of the bench file written to the output directory (``bench_fibre_<L>km.yaml``), opened
-  with ``labctl.open_bench(path, mode="sim")`` and recalibrated there. With ``dcf`` (default ``dcf<n>``)
+  variant of the bench, ``labctl.open_bench(path, mode="sim", changes={"<fibre>.length_km": L, ...})``
+  (the changes are recorded per point as ``fibre.changes``), recalibrated there. With ``dcf`` (default ``dcf<n>``)
   the dispersion-compensating fibre is rescaled so that the link's total dispersion stays what the bench
   file has (each link deployed with its matched DCF: the sweep shows loss and delay); with ``dcf=null``
   it is kept and the residual dispersion walks the WDM inputs apart by whole symbols, which one common
@@ -59,8 +60,7 @@ bench's own operating point each correction is also removed alone (``ablation.*`
   from ~20 km the weaker signal can defeat the calibration's bias step: reported as failed points. On a
   real bench this is a campaign with fibre spools: refused there.
 * ``adc_bits`` (default 8, 10, 12): resolution of the controller's ADCs, sim params ``adc_bits`` = b and
-  ``adc_enob`` = b - ``adc_enob_loss`` (modified bench files ``bench_adc_<b>bit.yaml``, simulation
-  only, recalibrated at each point). The bench's own converter (RFSoC class: 14 bit, ENOB 9.5) is the
+  ``adc_enob`` = b - ``adc_enob_loss`` (bench variants, simulation only, recalibrated at each point). The bench's own converter (RFSoC class: 14 bit, ENOB 9.5) is the
   reference point (a star in the plot). The simulated converter's noise (quantisation included) is set
   by its ENOB, hence the ENOB axis (10 bit / ENOB 9.5 reads like the bench's 14 bit / ENOB 9.5). At 6-7
   bits the calibration's bias step, which reads its first ramps on the widest ADC range, may no longer
@@ -72,7 +72,7 @@ Plots: ``precision_power.png``, ``precision_symbol_rate.png``, ``precision_fibre
 ``precision_adc.png`` (range convention left, ENOB right; random blue vs model weights orange;
 calibrated solid, partial dotted, uncalibrated dashed) and ``precision_ablation.png``. Every figure is
 also in ``precision_sweep.h5`` (``<sweep>.<state>.<operand>.bits_range|enob|nrmse``, the swept variable,
-``<sweep>.received_dbm``, ``<sweep>.status``, per-layer bits).
+``<sweep>.received_dbm``, ``<sweep>.status``, ``<sweep>.changes`` of bench variants, per-layer bits).
 
 **A bigger campaign** (each recalibrated point costs one calibration, ~10 s; 256^3 products take a
 second or two per state)::
@@ -331,7 +331,7 @@ class PrecisionSweep(Experiment):
                    if values]   # None (the default) means: these sweeps where the bench is simulated
         if refused and not simulated:
             raise ExperimentError(
-                f"the {' and '.join(refused)} sweep(s) change the bench itself (a modified bench file opened in "
+                f"the {' and '.join(refused)} sweep(s) change the bench itself (a variant of the bench opened in "
                 "simulation): they run only on a simulated bench (--sim). On a real bench the fibre sweep is a "
                 "campaign with fibre spools and the ADC sweep needs other converters; run the power and symbol-rate "
                 "sweeps with --set fibre_lengths_km=[] --set adc_bits=[]")

@@ -97,7 +97,7 @@ def test_plan_uses_the_lasers_first_then_extra_loss():
     plans = plan_points([-14, 0, -6], base_dbm=13.0, laser_min_dbm=6.0)
     assert [(p.offset_db, p.laser_dbm, p.extra_loss_db) for p in plans] == [
         (0, 13.0, 0.0), (-6, 7.0, 0.0), (-14, 6.0, 7.0)]
-    assert [p.on_modified_bench for p in plans] == [False, False, True]
+    assert [p.on_bench_variant for p in plans] == [False, False, True]
 
 
 def test_loss_points_are_refused_on_a_real_bench_before_measuring():
