@@ -167,7 +167,7 @@ def test_calibrated_products_beat_uncalibrated(calibrated):
                 samples_per_symbol_capture=10)
     rough_stats = error_stats(rough.matmul(a, b), ref)
     print(f"calibrated: {cal_stats}\nuncalibrated (bias + timing only): {rough_stats}")
-    assert cal_stats.bits_range > 5.0
+    assert cal_stats.bits_range > 5.6   # measured 5.98 on these 144 outputs; ~0.1 bits spread per draw
     assert rough_stats.sigma > 4 * cal_stats.sigma
     # the error estimate is honest
     z = (y - ref) / sigma

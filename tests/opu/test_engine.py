@@ -125,7 +125,9 @@ def test_matmul_matches_exact_product_within_its_error_estimate(opu):
     y, sigma = opu.matmul(a, b, return_error=True)
     assert y.dtype == np.float64
     st = check_against_exact(y, sigma, a @ b)
-    assert st.bits_range > 5
+    # streaming lanes, full calibration: measured 5.72 bits range on these 90 outputs; the figure of so
+    # few outputs spreads by ~0.1 bits (sigma estimated from 90 values: ~7 %), so 5.4 leaves ~3 spreads
+    assert st.bits_range > 5.4
     s = opu.last_stats
     assert s["macs"] == 10 * 24 * 9 and s["passes"] == 1
     # bulk transfers: one waveform per AWG channel (2 AWGs x 4) and one capture per pass

@@ -480,4 +480,6 @@ def test_mlp_end_to_end_on_simulated_opu():
     rel = float(err.norm() / y_ref.norm())
     print(f"end to end: relative error {rel:.3g}, rms z against the propagated estimate {rms_z:.3g}")
     assert 0.2 < rms_z < 3.0
-    assert rel < 1.0
+    # measured 0.79 with the quick calibration (linear drive, no decoder); over 40 outputs the figure spreads
+    # by ~11 %, so 0.95 is ~2 spreads above it (the rms z check above is the tight one)
+    assert rel < 0.95

@@ -260,20 +260,25 @@ def test_perturbed_core_computes_to_its_noise(perturbed_bench, cores_dir):
         core = StationaryOPU(bench, cores_dir / f"occ{PERTURBED}.json", core=PERTURBED - 1)
         y, sigma = core.matmul(a, b, return_error=True)
     observed = rms(y - a @ b)
-    assert rms(sigma) == pytest.approx(observed, rel=0.3)
-    assert error_stats(y, a @ b).bits_range >= 6.0
+    assert rms(sigma) == pytest.approx(observed, rel=0.2)     # measured: the estimate is 0.94x the error
+    # measured 8.09 bits range here, ~0.5 below the unperturbed core (README: 8.66); one 64^3 product's
+    # figure spreads by ~0.1 bits between operand draws, so 7.8 leaves ~3 spreads
+    assert error_stats(y, a @ b).bits_range >= 7.8
 
 
 # -- products -----------------------------------------------------------------------------------------------
 
 
-def test_calibrated_products_reach_six_bits_with_a_faithful_error_estimate(opu):
+def test_calibrated_products_reach_the_readme_precision_with_a_faithful_error_estimate(opu):
     assert isinstance(opu, StationaryOPU) and opu.calibrated
     a, b = random_operands(0)
     y, sigma = opu.matmul(a, b, return_error=True)
     stats = error_stats(y, a @ b)
-    assert stats.bits_range >= 6.0
-    assert rms(sigma) == pytest.approx(rms(y - a @ b), rel=0.3)
+    # README's precision table: 8.66 bits range / 5.47 ENOB for random 64^3 products on core 1. Over
+    # operand draws a product's figures spread by ~0.08 bits (measured 8.47..8.68 / 5.35..5.48 over six
+    # seeds): the thresholds sit ~3 spreads below the claim
+    assert stats.bits_range >= 8.4 and stats.enob >= 5.2
+    assert rms(sigma) == pytest.approx(rms(y - a @ b), rel=0.2)   # measured: 0.85..0.90x the error
     assert opu.last_stats["macs"] == 64 ** 3 and opu.last_stats["calibrated"]
     assert opu.last_stats["clipped_a"] == opu.last_stats["clipped_b"] == 0
 
@@ -458,5 +463,6 @@ def test_open_cores_calibrates_missing_cores_then_reuses_their_files(cores_dir, 
         assert all(isinstance(c, StationaryOPU) and c.calibrated for c in cores)
         assert [c.core for c in cores] == [0, 1, 2]
         for c in cores:
-            assert error_stats(c.matmul(a, b), a @ b).bits_range >= 6.0, c.name
+            # 32^3 products on the perturbed bench: measured 7.93 (occ2) .. 8.39 bits, spread ~0.1 per draw
+            assert error_stats(c.matmul(a, b), a @ b).bits_range >= 7.6, c.name
     assert {name: (cores_dir / name).stat().st_mtime_ns for name in files} == mtimes
