@@ -25,6 +25,9 @@ in the modulators' output powers:
   thermal drift of the rings enter to first order: ``G + dG/dP x dP`` with ``dP[i, q, k]`` the heater
   power error of ring k of bank q and ``dG/dP`` the gains' response to the heater power of that
   bank (``readings(gain_slope=..., heater_error_w=...)``; the ring on input k's channel dominates it).
+  A slope measured with every heater of a bank raised together (as the OCC simulator measures it)
+  includes the neighbours' thermal crosstalk, so it overstates one ring's own slope by the crosstalk's
+  share (~10 % with 5 % nearest-neighbour crosstalk): well inside the uncertainty of the noise figures.
 * Noise: each input laser's RIN (independent between inputs, per slot), receiver noise as a
   quadratic in the detected power ``a0 + a1 P + a2 P^2`` (A^2 per reading: shot, thermal, dark,
   signal-ASE, ASE-ASE over the bandwidth the sampler sees, ``detector``), the ADC's excess and
