@@ -200,12 +200,14 @@ class World:
     # -- graph ----------------------------------------------------------------------------------
 
     def source_of(self, node: str, port: str) -> tuple[str, str] | None:
-        """The output ``(node, port)`` feeding input ``node.port``, or None if nothing is connected."""
-        return self._upstream.get((node, port))
+        """The output ``(node, port)`` feeding input ``node.port``, or None if nothing is connected
+        (a WiringError for a node or port the bench does not have)."""
+        return self._upstream.get(self._port(f"{node}.{port}"))
 
     def destinations_of(self, node: str, port: str) -> list[tuple[str, str]]:
-        """The inputs ``(node, port)`` that output ``node.port`` feeds (empty if unconnected)."""
-        dest = self._downstream.get((node, port))
+        """The inputs ``(node, port)`` that output ``node.port`` feeds (empty if unconnected; a
+        WiringError for a node or port the bench does not have)."""
+        dest = self._downstream.get(self._port(f"{node}.{port}"))
         return [] if dest is None else [dest]
 
     def upstream_nodes(self, node: str) -> set[str]:

@@ -131,6 +131,10 @@ def test_graph_names_what_feeds_a_port_and_what_a_port_feeds():
     assert world.source_of("m", "rf") is None
     assert world.destinations_of("m", "out") == [("f", "in")]
     assert world.destinations_of("pd", "out") == []
+    with pytest.raises(WiringError, match="'m' has no port 'output'"):
+        world.destinations_of("m", "output")
+    with pytest.raises(WiringError, match="unknown bench item 'x'"):
+        world.source_of("x", "in")
 
 
 def test_upstream_nodes_are_transitive_and_exclude_unrelated_parts():
