@@ -25,26 +25,10 @@ import numpy as np
 from sim_backends.physics.awgr import AWGR
 from sim_backends.physics.constants import C
 from sim_backends.physics.edfa import EDFA
+from sim_backends.physics.grids import uniform_step
 from sim_backends.physics.microring import MicroringBank
 from sim_backends.physics.validation import require_int, require_range
 from sim_backends.world import ELECTRICAL_IN, OPTICAL_IN, OPTICAL_OUT, Component, Lightwave
-
-
-def sample_rate(t) -> float | None:
-    """Sample rate 1 / dt of a uniform 1-D time grid, or None (single point or non-uniform times).
-
-    The spacing is the mean spacing; the grid counts as uniform when every step is within 1 % of it
-    (simulated clocks far from zero lose the last digits of tiny steps to rounding).
-    """
-    t = np.asarray(t, dtype=float)
-    if t.ndim != 1 or t.size < 2:
-        return None
-    dt = (t[-1] - t[0]) / (t.size - 1)
-    if not dt > 0 or not math.isfinite(dt):
-        return None
-    if float(np.max(np.abs(np.diff(t) - dt))) > 0.01 * dt:
-        return None
-    return 1.0 / dt
 
 
 def _constant(shape, value: float) -> np.ndarray:
@@ -159,7 +143,8 @@ class EDFAComponent(Component):
         light = self.world.light_into(self.name, "in", t)
         p_in = float(sum(np.mean(np.abs(c.field) ** 2) for c in light))
         g = self.gain(p_in)
-        fs = sample_rate(t) if self.add_ase else None
+        dt = uniform_step(t) if self.add_ase else None
+        fs = None if dt is None else 1.0 / dt
         if fs is None:
             out = [c.scaled(math.sqrt(g)) for c in light]
             if not self.add_ase:

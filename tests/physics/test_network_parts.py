@@ -12,6 +12,7 @@ import yaml
 import labctl
 from sim_backends.bench import COMPONENTS, BenchFileError, build_bench
 from sim_backends.physics.constants import C, H
+from sim_backends.physics.grids import uniform_step
 from sim_backends.physics.network import (
     NETWORK_COMPONENTS,
     AWGRComponent,
@@ -19,7 +20,6 @@ from sim_backends.physics.network import (
     Mux,
     RingBank,
     Splitter,
-    sample_rate,
 )
 from sim_backends.world import OPTICAL_OUT, Component, Lightwave, WiringError, World, total_power
 
@@ -60,11 +60,11 @@ def test_registry_names_the_bench_types():
         assert COMPONENTS[kind] is cls
 
 
-def test_sample_rate_only_for_uniform_grids():
-    assert sample_rate(np.arange(10) / 4e9) == pytest.approx(4e9)
-    assert sample_rate(np.zeros(1)) is None
-    assert sample_rate(np.zeros(4)) is None
-    assert sample_rate(np.array([0.0, 1.0, 3.0])) is None
+def test_a_sample_rate_only_for_uniform_grids():
+    assert 1.0 / uniform_step(np.arange(10) / 4e9) == pytest.approx(4e9)
+    assert uniform_step(np.zeros(1)) is None
+    assert uniform_step(np.zeros(4)) is None
+    assert uniform_step(np.array([0.0, 1.0, 3.0])) is None
 
 
 # -- EDFA --------------------------------------------------------------------------------------------
