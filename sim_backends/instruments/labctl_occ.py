@@ -122,7 +122,7 @@ class _Path:
     photodiodes: list[Photodiode]
     delays: np.ndarray  # (n_in,) s, modulator output -> photodiodes
     rin: np.ndarray  # (n_in,) linear RIN (1/Hz) of the source lighting each modulator (0 if none)
-    upstream: list[str]  # every part whose state can change what reaches the photodiodes
+    upstream: list[str]  # every other part whose state can change what reaches the photodiodes
     heater_ohm: np.ndarray  # (n_out, n_in) load on each heater DAC
     fibres: list[tuple[Fibre, ...]]  # per input: the fibres from its modulator to the photodiodes, in order
 
@@ -147,7 +147,8 @@ class SimLabctlOCC(SimInstrument):
         self.heater_noise_v = values["heater_noise_v"]
         self.thermal_drift_k, self.thermal_drift_time_s = values["thermal_drift_k"], values["thermal_drift_time_s"]
         self.ring_thermal_resistance_k_per_w = values["ring_thermal_resistance_k_per_w"]
-        self._path: _Path | None = None
+        self._wired: tuple | None = None
+        self._path: tuple[int, _Path] | None = None  # (state of the parts upstream, path)
         #: ISI taps, noise bandwidths and detectors, keyed by every parameter they depend on
         self._cache: dict[tuple, Any] = {}
         self._heater_ports = {f"heater{q}_{k}": (q - 1, k - 1) for q in range(1, self.n_out + 1)
@@ -351,9 +352,9 @@ class SimLabctlOCC(SimInstrument):
         period = self.settle_time + slots / rate
         rows = self.heater_levels(table)
         with self.world.lock:  # the shared world (clock, memo); the slot work below runs unlocked
-            path = self._find_path()
+            state, path = self._find_path()
             t0 = self.world.time
-            gains, background, slope = self._cached_gains(path, t0, rows)
+            gains, background, slope = self._cached_gains(path, state, t0, rows)
             bias = [float(self.world.voltage_into(m.name, "bias", np.array([t0]))[0]) for m in path.mzms]
         rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
         heater_error = self._heater_errors(path, rows, period, rng)
@@ -418,10 +419,31 @@ class SimLabctlOCC(SimInstrument):
         return StationaryCore(inputs, [self._detector(pd) for pd in path.photodiodes],
                               Readout(self.adc_offset, self.adc_range, adc_noise), gap_slots=gap)
 
-    def _find_path(self) -> _Path:
-        """Walk the bench graph: DAC k -> [RF amplifier] -> MZM k rf; ADC q <- photodiode q."""
-        if self._path is not None:
+    def _find_path(self) -> tuple[int, _Path]:
+        """What the controller drives and reads, and each input's delay to the photodiodes: found again
+        whenever a part upstream of the photodiodes changes (a fibre's length moves the delays, a laser
+        turned on sets its carrier's walk-off), else reused. Returns (fingerprint of that state, path)."""
+        amps, mzms, pds, upstream, heater_ohm = self._wiring()
+        state = self._state_key(upstream)
+        if self._path is not None and self._path[0] == state:
             return self._path
+        world = self.world
+        found = [self._delay_to_photodiodes(m, pds) for m in mzms]
+        rin = []
+        for m in mzms:
+            source = (world.source_of(m.name, "in") or (None, None))[0]
+            rin_db = getattr(world.nodes[source], "rin_db_per_hz", None) if source else None
+            rin.append(0.0 if rin_db is None else 10 ** (rin_db / 10))
+        path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), upstream, heater_ohm,
+                     [fibres for _, fibres in found])
+        self._path = (state, path)
+        return self._path
+
+    def _wiring(self) -> tuple:
+        """Walk the bench graph once (its wiring is fixed when the bench is built): DAC k -> [RF amplifier]
+        -> MZM k rf; ADC q <- photodiode q; the parts upstream of the photodiodes; the heaters' loads."""
+        if self._wired is not None:
+            return self._wired
         world = self.world
         amps, mzms = [], []
         for k in range(1, self.n_in + 1):
@@ -441,28 +463,16 @@ class SimLabctlOCC(SimInstrument):
             if node is None or not isinstance(world.nodes[node], Photodiode):
                 raise ScpiError(-241, f"adc{q} is not fed by a photodiode")
             pds.append(world.nodes[node])
-        found = [self._delay_to_photodiodes(m, pds) for m in mzms]
-        rin = []
-        for m in mzms:
-            source = (world.source_of(m.name, "in") or (None, None))[0]
-            rin_db = getattr(world.nodes[source], "rin_db_per_hz", None) if source else None
-            rin.append(0.0 if rin_db is None else 10 ** (rin_db / 10))
-        upstream = set().union(*(world.upstream_nodes(pd.name) | {pd.name} for pd in pds))
+        upstream = set().union(*(world.upstream_nodes(pd.name) | {pd.name} for pd in pds)) - {self.name}
         heater_ohm = np.array([[world.load_on(self.name, f"heater{q}_{k}") for k in range(1, self.n_in + 1)]
                                for q in range(1, self.n_out + 1)])
-        path = _Path(amps, mzms, pds, np.array([delay for delay, _, _ in found]), np.array(rin), sorted(upstream),
-                     heater_ohm, [fibres for _, _, fibres in found])
-        if all(lit for _, lit, _ in found):
-            # cached only once every input carries light: an unlit input's delay is taken at the fibres'
-            # reference wavelength (no chromatic walk-off), which must not stick once its laser is on
-            self._path = path
-        return path
+        self._wired = (amps, mzms, pds, sorted(upstream), heater_ohm)
+        return self._wired
 
     def _delay_to_photodiodes(self, mzm: MachZehnderModulator,
-                              pds: list[Photodiode]) -> tuple[float, bool, tuple[Fibre, ...]]:
-        """(group delay from ``mzm``'s output to the photodiodes (fibres on the way), one value per input;
-        whether light reaches ``mzm``, i.e. whether the delay is at its carrier's wavelength; the fibres on
-        the way, in order)."""
+                              pds: list[Photodiode]) -> tuple[float, tuple[Fibre, ...]]:
+        """(group delay from ``mzm``'s output to the photodiodes, one value per input, at its carrier's
+        wavelength (the fibres' reference wavelength while it is dark); the fibres on the way, in order)."""
         world = self.world
         carriers = [c.wavelength for c in world.light_into(mzm.name, "in", np.zeros(1))]
         wavelengths = carriers or [None]
@@ -485,24 +495,23 @@ class SimLabctlOCC(SimInstrument):
                     if kind == OPTICAL_OUT:
                         stack.append(((dest[0], out_port), on_way))
         if not found:
-            return 0.0, bool(carriers), ()
+            return 0.0, ()
         values = np.array([sum(float(f.span.group_delay(wavelengths[0])) for f in way) for way in found.values()])
         if np.ptp(values) * self.symbol_rate > 0.5:
             raise NotImplementedError(
                 f"light from {mzm.name} reaches the photodiodes over paths whose delays differ by "
                 f"{np.ptp(values) * 1e9:.2f} ns (> half a symbol): the symbol-level core needs one delay per input")
-        return float(values.mean()), bool(carriers), next(iter(found.values()))
+        return float(values.mean()), next(iter(found.values()))
 
-    def _state_key(self, path: _Path) -> int:
-        """Fingerprint of the settings of every part upstream of this core's photodiodes (lasers,
-        modulators, fibres, rings...) except this controller, whose heater rows key the cache."""
-        parts = [(name, repr(self.world.nodes[name].state())) for name in path.upstream if name != self.name]
-        return hash(tuple(parts))
+    def _state_key(self, upstream: list[str]) -> int:
+        """Fingerprint of the settings of the parts ``upstream`` of this core's photodiodes (lasers,
+        modulators, fibres, rings...; not this controller, whose heater rows key the gains)."""
+        return hash(tuple((name, repr(self.world.nodes[name].state())) for name in upstream))
 
-    def _cached_gains(self, path: _Path, t0: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _cached_gains(self, path: _Path, state: int, t0: float,
+                      rows: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Static gains, background and gain slope per tile, evaluating the physics only for heater rows
-        not seen in this state."""
-        state = self._state_key(path)
+        not seen in ``state`` (the fingerprint of the parts upstream of the photodiodes)."""
         sloped = self.heater_noise_v > 0 or self.thermal_drift_k > 0  # the slope is only needed for heater errors
         keys = [(state, sloped, row.tobytes()) for row in rows]
         missing = [i for i, key in enumerate(keys) if key not in self._gain_cache]

@@ -686,3 +686,35 @@ def test_the_bench_file_is_what_its_generator_writes():
     from sim_backends.benches import make_ring_core
 
     assert BENCH.read_text() == make_ring_core.build()
+
+
+def test_a_modulator_changed_on_a_running_bench_changes_the_readings(core):
+    """3 dB more modulator insertion loss halves the light on the photodiode in the next program (the gains
+    are cached by the state of every part upstream of the photodiodes, not by object identity)."""
+    k, q = 2, 0
+    core.laser(k)
+    core.write_ok(f":OUTP ON;:ADC:RANG 0.2;:ADC:OFFS 0.09;:BIAS:VOLT {-core.mzm(k)['phase_offset_v']},(@{k + 1})")
+    table = tiles(1, 0.0)
+    table[0, q, k] = core.resonance_volts(q, k)
+    dark_v = core.config["components"]["pd1_1"]["dark_current_a"] * 500.0
+    before = core.volts(core.run(table, zero_codes(1, 4096)))[0, :, q].mean() - dark_v
+    mzm = core.world.nodes[f"mzm1_{k + 1}"]
+    mzm.insertion_loss_db = mzm.insertion_loss_db + 3.0
+    after = core.volts(core.run(table, zero_codes(1, 4096)))[0, :, q].mean() - dark_v
+    assert after / before == pytest.approx(10 ** -0.3, rel=0.01)
+
+
+def test_a_fibre_changed_on_a_running_bench_moves_the_delay(core):
+    """One more metre of metro fibre (4.9 ns at n_g 1.468) delays the outputs by ~5 slots at 1 GBd in the
+    next program: the delays are found again when a part upstream of the photodiodes changes."""
+    k, rate = 4, 1e9
+    table = _delay_setup(core, [k], rate)
+    bits = np.random.default_rng(6).integers(0, 2, 128) * 2 - 1
+    codes = zero_codes(1, 512)
+    codes[0, 100:228, k] = bits * 16000
+    core.write_ok(f":INP:ADV {core.path_delay(k):.12g}")
+    assert pattern_lag(core.run(table, codes)[0].astype(float).sum(axis=1), bits, 100) == 0
+    fibre = core.world.nodes["metro_fibre1"]
+    fibre.length_km = fibre.length_km + 1e-3
+    extra = 1.0 * core.config["components"]["metro_fibre1"]["group_index"] / C_LIGHT
+    assert pattern_lag(core.run(table, codes)[0].astype(float).sum(axis=1), bits, 100) == round(extra * rate)
