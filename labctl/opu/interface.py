@@ -35,7 +35,9 @@ class OpticalMatmul(Protocol):
                scale_b: float | None = None) -> Any:
         """``a @ b`` (``np.matmul`` semantics) in ``a``'s type (NumPy or torch); with ``return_error`` also
         the per-output standard error estimate: ``(product, error_sigma)``. ``scale_a``/``scale_b`` fix
-        the operands' full scale (values beyond are clipped); by default each tensor's max |value|."""
+        the operands' full scale (values beyond are clipped with an ``EncodingRangeWarning`` and counted);
+        by default the engine takes them from the operands (the streaming engine per tensor, the
+        weight-stationary one per row of ``a`` and per column of ``b``: finer, so more precise)."""
 
 
 def section_architecture(section: Any) -> str:
