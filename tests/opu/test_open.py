@@ -1,6 +1,7 @@
 """open_opus / open_opu: one way to open a bench's OPU(s), dispatching on the ``opu`` section's architecture."""
 
 import shutil
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +9,16 @@ import pytest
 
 import labctl
 from labctl.errors import ConfigError
-from labctl.opu import OpticalMatmul, StationaryOPU, STATS_KEYS, open_cores, open_opu, open_opus, opu_config
+from labctl.opu import (
+    STATS_KEYS,
+    OpticalMatmul,
+    StationaryOPU,
+    StreamingOPU,
+    open_cores,
+    open_opu,
+    open_opus,
+    opu_config,
+)
 from labctl.opu.precision import error_stats
 from tests.shared_files import RING_CORE, ring_core_calibration
 
@@ -31,6 +41,10 @@ def test_streaming_bench_opens_one_engine_that_satisfies_the_protocol():
         assert opu_config(bench).architecture == "streaming"     # the default when the file does not say
         with pytest.raises(ConfigError, match="core=1"):
             open_opu(bench, core=1)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error", DeprecationWarning)   # the old entry point, not deprecated here
+            old = labctl.OPU(bench)
+        assert isinstance(old, StreamingOPU) and old.config == opu.config
 
 
 def test_stationary_bench_core_from_a_calibration_folder(occ1_path, tmp_path):
