@@ -317,7 +317,7 @@ class SimLabctlOCC(SimInstrument):
             self._tile_of = cached = (t, tile)
         return table[cached[1], q, k]
 
-    def heater_levels(self, volts: np.ndarray) -> np.ndarray:
+    def _heater_levels(self, volts: np.ndarray) -> np.ndarray:
         """The heater DACs' output for table volts: the nearest of 2^bits levels over the heater range."""
         lsb = self.heater_range_v / 2**self.heater_dac_bits
         return np.clip(np.round(np.asarray(volts, dtype=float) / lsb), 0, 2**self.heater_dac_bits - 1) * lsb
@@ -343,14 +343,14 @@ class SimLabctlOCC(SimInstrument):
             raise ScpiError(-221, f"input data holds {got} codes; the program needs {expected} "
                                   f"({tiles} tiles x {self.slots} slots x {self.n_in} inputs)")
         self.result = self._run(self.table, self.inputs.reshape(tiles, self.slots, self.n_in))
-        self._held = self.heater_levels(self.table[-1])
+        self._held = self._heater_levels(self.table[-1])
 
     def _run(self, table: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """ADC codes (tiles, slots, N_out) of one program: heater rows and input codes per tile."""
         tiles, slots = codes.shape[0], codes.shape[1]
         rate = self.symbol_rate
         period = self.settle_time + slots / rate
-        rows = self.heater_levels(table)
+        rows = self._heater_levels(table)
         with self.world.lock:  # the shared world (clock, memo); the slot work below runs unlocked
             state, path = self._find_path()
             t0 = self.world.time
