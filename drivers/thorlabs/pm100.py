@@ -42,7 +42,7 @@ from pymeasure.instruments.thorlabs import ThorlabsPM100USB
 from drivers.base import LabInstrument, in_integer_range, in_range, in_set
 from drivers.errors import ValueOutOfRange
 from drivers.limits import READ, SET
-from drivers.units import dbm_to_w
+from drivers.units import to_si
 
 #: Operation wavelength range of the default head (S155C, InGaAs), in nm.
 WAVELENGTH_RANGE_NM = (800.0, 1700.0)
@@ -183,4 +183,4 @@ class ThorlabsPM100(LabInstrument, ThorlabsPM100USB):
         """
         unit = self.power_unit
         reading = self.power
-        return dbm_to_w(reading) if unit == "DBM" else float(reading)
+        return to_si(reading, "dBm" if unit == "DBM" else "W")
