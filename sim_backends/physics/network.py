@@ -212,10 +212,24 @@ class AWGRComponent(Component):
                  nonadjacent_crosstalk_db: float = -35.0, passband: str = "gaussian",
                  passband_3db_hz: float | None = None):
         self.name = name
+        self._cache: dict[tuple, np.ndarray] = {}
         self.router = AWGR(ports, channel_spacing_hz, dlambda_m, center_wavelength_m, insertion_loss_db,
                            adjacent_crosstalk_db, nonadjacent_crosstalk_db, passband, passband_3db_hz)
         self.n_ports = self.router.ports
-        self._cache: dict[tuple, np.ndarray] = {}
+
+    @property
+    def router(self) -> AWGR:
+        """The device model (its parameters are fixed at construction; replace it to change them)."""
+        return self._router
+
+    @router.setter
+    def router(self, model: AWGR) -> None:
+        if not isinstance(model, AWGR):
+            raise TypeError(f"router must be an AWGR model, not {type(model).__name__}")
+        if getattr(self, "n_ports", model.ports) != model.ports:
+            raise ValueError(f"router has {model.ports} ports; this bench item is wired with {self.n_ports}")
+        self._router = model
+        self._cache.clear()  # the rows belong to the model they were computed from
 
     def ports(self):
         out = {f"in{p}": OPTICAL_IN for p in range(1, self.n_ports + 1)}
@@ -225,7 +239,7 @@ class AWGRComponent(Component):
     def amplitudes(self, input_port: int, wavelengths: tuple[float, ...]) -> np.ndarray:
         """sqrt(transmission) from ``input_port`` to every output, shape (N, n_wavelengths).
 
-        The device is static, so rows are memoised per (input, wavelengths) (bounded cache).
+        Rows are memoised per (input, wavelengths) for the current ``router`` (bounded cache).
         """
         key = (input_port, wavelengths)
         rows = self._cache.get(key)

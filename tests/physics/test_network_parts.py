@@ -11,6 +11,7 @@ import yaml
 
 import labctl
 from sim_backends.bench import COMPONENTS, BenchFileError, build_bench
+from sim_backends.physics.awgr import AWGR
 from sim_backends.physics.constants import C, H
 from sim_backends.physics.grids import uniform_step
 from sim_backends.physics.network import (
@@ -380,3 +381,13 @@ def test_ring_bank_refuses_non_physical_parameters():
         RingBank("r", n_rings=0)
     with pytest.raises(ValueError, match="q_loaded"):
         RingBank("r", q_loaded=1.0)
+
+
+def test_an_awgr_model_replaced_on_a_running_bench_routes_with_its_own_loss():
+    node = AWGRComponent("awgr", ports=4, insertion_loss_db=5.0)
+    wavelengths = (float(node.router.center_wavelength_m),)
+    before = node.amplitudes(1, wavelengths).copy()
+    node.router = AWGR(4, insertion_loss_db=2.0)
+    assert np.allclose(node.amplitudes(1, wavelengths) ** 2, before**2 * 10 ** 0.3, rtol=1e-9)
+    with pytest.raises(ValueError, match="wired with 4"):
+        node.router = AWGR(8)
