@@ -25,9 +25,6 @@ from labctl.opu.streaming.calibration import (
 )
 from labctl.opu.streaming.drift import DriftReport
 
-#: The name experiments/mvm_precision.py imports; use :func:`laser_limits_dbm`.
-_laser_limits = laser_limits_dbm
-
 __all__ = [
     "STEPS",
     "CalibrationResult",

@@ -19,10 +19,10 @@ import yaml
 
 from tests.shared_files import shared_file
 import labctl
-from labctl.opu import calibrate as cal_mod
+from labctl.opu.streaming import calibration as cal_mod
 from labctl.opu import calibration_file as calfile
 from labctl.opu.calibration_file import CalibrationBenchMismatch, CalibrationStale, CalibrationVersionError
-from labctl.opu.engine import OPU
+from labctl.opu import OPU
 from labctl.opu.precision import error_stats
 
 REPO = Path(__file__).resolve().parents[2]

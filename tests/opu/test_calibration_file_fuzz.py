@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from labctl.config import load_bench
 from labctl.opu import calibration_file as cf
 from labctl.opu.calibration_file import CalibrationCorrupt, CalibrationError
-from labctl.opu.engine import OPUCalibration, OPUConfig
+from labctl.opu.streaming import OPUCalibration, OPUConfig
 from labctl.opu.stationary import StationaryCalibration
 from sim_backends.bench import DEFAULT_BENCH_PATH
 

@@ -17,9 +17,9 @@ import yaml
 from tests.shared_files import shared_file
 import labctl
 from labctl.errors import ConfigError, RoleError
-from labctl.opu import calibrate as cal_mod
+from labctl.opu.streaming import calibration as cal_mod
 from labctl.opu.encoding import EncodingRangeWarning
-from labctl.opu.engine import OPU, OPUConfig
+from labctl.opu import OPU, OPUConfig
 from labctl.opu.interface import STATS_KEYS
 from labctl.opu.precision import error_stats
 
