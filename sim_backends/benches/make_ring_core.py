@@ -19,8 +19,9 @@ from pathlib import Path
 
 import numpy as np
 
+from sim_backends.physics.constants import C
+
 N = 16
-C = 299_792_458.0
 HERE = Path(__file__).parent
 SEED = 20261123
 

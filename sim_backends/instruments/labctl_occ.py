@@ -544,11 +544,10 @@ class SimLabctlOCC(SimInstrument):
         self._schedule = (t0, _EVALUATION_SPACING_S, rows)
         # the noise the parts draw during this evaluation (the lasers' phase, the drivers' noise: it cancels in
         # the ratios below, but not their float32 rounding) comes from this core's own stream, so the gains do
-        # not depend on what other cores drew before; the world lock keeps every other user out meanwhile
-        shared = world.rng
+        # not depend on what other cores drew before; the evaluation holds the world lock meanwhile
         try:
-            world.rng = world.rng_for(f"{self.name}:network")
-            with world.evaluation(static=True):  # static: the heaters change per tile (us), nothing per ns
+            # static: the heaters change per tile (us), nothing per ns
+            with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:network")):
                 out, carrier, laser = [], [], []
                 for mzm, fibres in zip(path.mzms, path.fibres):
                     light_in = world.light_into(mzm.name, "in", times)
@@ -581,7 +580,6 @@ class SimLabctlOCC(SimInstrument):
                         ratio = np.divide(power, p_out, out=np.zeros(n), where=p_out > 0)
                         gains[:, k, q] += laser[k] * ratio
         finally:
-            world.rng = shared
             self._schedule = None
             self._tile_of = None
         return gains, background
