@@ -56,10 +56,27 @@ def opu_config(bench) -> StreamingConfig | StationaryConfig:
         raise ConfigError(path, where, message) from None
 
 
+def _folder(calibration: Any) -> Path | None:
+    """``calibration`` as a calibration folder, or None when it names a file or an object.
+
+    A path that does not exist yet and has no file suffix (``cal/``) is a folder to fill: it is created,
+    so cores calibrated now are saved there for the next run."""
+    if not isinstance(calibration, (str, Path)):
+        return None
+    path = Path(calibration)
+    if path.is_dir():
+        return path
+    if not path.exists() and not path.suffix:
+        path.mkdir(parents=True)
+        return path
+    return None
+
+
 def _core_file(calibration: Any, controller: str) -> Any:
     """A core's calibration in ``calibration``: a folder holds one ``<controller>.json`` per core."""
-    if isinstance(calibration, (str, Path)) and Path(calibration).is_dir():
-        path = Path(calibration) / f"{controller}.json"
+    folder = _folder(calibration)
+    if folder is not None:
+        path = folder / f"{controller}.json"
         return path if path.is_file() else None
     return calibration
 
@@ -71,14 +88,15 @@ def _open_core(bench, config: StationaryConfig, index: int, calibration: Any, ac
     source = _core_file(calibration, controller)
     if source is not None:
         return StationaryOPU(bench, source, core=index, accept_stale=accept_stale)
-    folder = Path(calibration) if isinstance(calibration, (str, Path)) else None
+    folder = _folder(calibration)
     target = folder / f"{controller}.json" if folder is not None else None
     return calibrate_core(StationaryOPU(bench, core=index), target).opu
 
 
 def _open_streaming(bench, calibration: Any, accept_stale: bool) -> StreamingOPU:
-    if isinstance(calibration, (str, Path)) and Path(calibration).is_dir():
-        path = Path(calibration) / STREAMING_CALIBRATION_NAME
+    folder = _folder(calibration)
+    if folder is not None:
+        path = folder / STREAMING_CALIBRATION_NAME
         calibration = path if path.is_file() else None
     return StreamingOPU(bench, calibration, accept_stale=accept_stale)
 
@@ -87,7 +105,7 @@ def open_opus(bench, calibration: Any = None, *, accept_stale: bool = False) -> 
     """Every OPU of a bench, ready to use: one per weight-stationary core, or the one streaming OPU.
 
     ``calibration``: a folder of calibration files (``<controller>.json`` per core, written by ``labctl
-    run calibrate_core``; ``opu_calibration.json`` for a streaming OPU), a file, a calibration object, or
+    run calibrate_core``; ``opu_calibration.json`` for a streaming OPU; created when missing), a file, a calibration object, or
     None. Weight-stationary cores without a calibration are calibrated now (and saved into the folder);
     a streaming OPU without one runs on its nominal values. A file made at another operating point, or
     one failing its drift check, raises unless ``accept_stale``.

@@ -98,3 +98,28 @@ def test_stationary_stats_have_the_shared_keys_with_true_values(occ1_path):
     assert stationary["uploads"] == stationary["captures"] == stationary["programs"] == 1
     assert stationary["calibrated"] is True and stationary["optical_time_s"] > 0
     assert tuple(stationary)[:len(STATS_KEYS)] == STATS_KEYS   # the streaming engine: tests/opu/test_engine.py
+
+
+def test_a_missing_calibration_folder_is_created_and_a_missing_file_is_an_error(tmp_path):
+    folder = tmp_path / "cal" / "today"
+    with labctl.open_bench(STREAMING, seed=1) as bench:
+        (opu,) = open_opus(bench, folder)                  # nothing to load yet: nominal values
+        assert folder.is_dir() and not opu.calibrated
+        with pytest.raises(labctl.opu.CalibrationError, match="not found"):
+            open_opus(bench, tmp_path / "missing.json")    # a file name is never taken for a folder
+        assert not (tmp_path / "missing.json").exists()
+
+
+@pytest.mark.parametrize("old, new, name", [
+    ("labctl.opu.engine", "labctl.opu.streaming", "StreamingOPU"),
+    ("labctl.opu.calibrate", "labctl.opu.streaming.calibration", "calibrate"),
+    ("labctl.opu.stationary_calibration", "labctl.opu.stationary.calibration", "calibrate"),
+])
+def test_old_import_paths_warn_and_give_the_same_objects(old, new, name):
+    import importlib
+    import sys
+
+    sys.modules.pop(old, None)                            # imported afresh, so the warning is raised here
+    with pytest.warns(DeprecationWarning, match=new.replace(".", r"\.")):
+        module = importlib.import_module(old)
+    assert getattr(module, name) is getattr(importlib.import_module(new), name)
