@@ -130,6 +130,7 @@ class DCSourceChannel(Protocol):
     voltage: float  #: Control the output voltage setpoint, in V.
     current_limit: float  #: Control the current limit, in A.
     output_enabled: bool  #: Control whether the output is on.
+    voltage_range: tuple[float, float]  #: Get the settable voltage range of this output (its module's), in V.
 
     def measure_voltage(self) -> float:
         """Measure the output voltage, in V."""

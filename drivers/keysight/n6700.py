@@ -100,7 +100,7 @@ class N6700Channel(LabChannel):
         "output_enabled": Enables(_OUTPUT_LEVELS), "ovp_level": SET, "clear_protection": Enables(_OUTPUT_LEVELS),
         "measured_voltage": READ, "measured_current": READ, "measure_voltage": READ, "measure_current": READ,
         "operation_condition": READ, "questionable_condition": READ, "module_model": READ, "mode": READ,
-        "protection_tripped": READ, "rating": READ, "limits": READ,
+        "protection_tripped": READ, "rating": READ, "limits": READ, "voltage_range": READ,
     }
 
     voltage = LabChannel.control(
@@ -178,6 +178,12 @@ class N6700Channel(LabChannel):
     )
 
     # -- role interface (DCSourceChannel) --------------------------------------------------------
+
+    @property
+    def voltage_range(self) -> tuple[float, float]:
+        """Get the settable output voltage range (V) of this channel's module: its programming limits."""
+        low, high = self.limits["voltage"]
+        return float(low), float(high)
 
     def measure_voltage(self) -> float:
         """Measure the output voltage, in V."""

@@ -224,6 +224,7 @@ def test_ranges_follow_module_model(model):
     with expected_protocol(KeysightN6700, [(f"VOLT {rating.max_voltage:g},(@1)", None), OK,
                                            (f"CURR {rating.max_current:g},(@1)", None), OK],
                            modules=model) as inst:
+        assert inst.ch_1.voltage_range == (0.0, rating.max_voltage)   # the role's view of the same limits
         inst.ch_1.voltage = rating.max_voltage
         inst.ch_1.current_limit = rating.max_current
         with pytest.raises(ValueOutOfRange):

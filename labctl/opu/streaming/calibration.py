@@ -100,9 +100,10 @@ def _dc_level(opu: StreamingOPU, channel: int, n_points: int, range_v: float, of
 
 
 def _bias_limit(opu: StreamingOPU, key: str) -> float:
+    """Highest bias a sweep may reach: the source's programming range with 2 % margin, and the safety limit."""
     m = opu.hw.by_key[key]
+    hard = 0.98 * opu.bench.role(m.bias, m.bias_channel).voltage_range[1]
     limits = opu.bench.config.safety.get(m.bias)
-    hard = 20.0  # N6733B programming range (20.4 V) with margin
     if limits is not None and limits.max_voltage_v is not None:
         hard = min(hard, float(limits.max_voltage_v))
     return hard
