@@ -5,7 +5,7 @@ Run: ``python -m benchmarks.bench_genai [--n 8 --steps 10]`` (prints a table, wr
 benchmarks/results_genai.json). Nothing is asserted.
 
 * Bench: ``sim_backends/benches/ring_core.yaml`` (``sim_backends.OPU_BENCH_PATH``: three weight-stationary
-  16 x 16 cores, symbol level). Its cores are calibrated once, outside the timing (``open_cores`` into a
+  16 x 16 cores, symbol level). Its cores are calibrated once, outside the timing (``open_opus`` into a
   temporary directory).
 * Per model (``experiments.genai.generate.generate``, n images, ``steps`` denoising steps; the VAE is one
   decoder pass): the electronic set (plain torch) and the optical set (``labctl.offload`` on core 0) of the same
@@ -111,7 +111,7 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
     import labctl
     from experiments.genai.generate import generate, generate_parallel
     from experiments.genai.models import MODEL_NAMES
-    from labctl.opu import open_cores
+    from labctl.opu import open_opus
     from sim_backends import OPU_BENCH_PATH
 
     started = time.perf_counter()
@@ -127,7 +127,7 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
             tempfile.TemporaryDirectory(prefix="bench-genai-cal-") as cal_dir:
         world = bench.sim.world
         t0 = time.perf_counter()
-        opus = open_cores(bench, cal_dir)
+        opus = open_opus(bench, cal_dir)
         out["calibration_seconds"] = time.perf_counter() - t0
         out["cores"] = [o.name for o in opus]
         for name in MODEL_NAMES:

@@ -170,7 +170,7 @@ def _summary(calls: list[dict], torch_1: float, torch_default: float) -> dict:
 def weight_stationary(default_threads: int) -> dict:
     import labctl
     from labctl.opu.stationary import StationaryOPU
-    from labctl.opu.stationary_calibration import calibrate
+    from labctl.opu.stationary.calibration import calibrate
 
     results: dict = {"bench": RING_BENCH.name, "core": 0, "shapes": []}
     with labctl.open_bench(RING_BENCH, mode="sim", seed=1) as bench:
@@ -211,7 +211,7 @@ def weight_stationary(default_threads: int) -> dict:
 
 def streaming(default_threads: int) -> dict:
     import labctl
-    from labctl.opu.calibrate import calibrate
+    from labctl.opu.streaming.calibration import calibrate
 
     results: dict = {"bench": STREAM_BENCH.name, "shapes": []}
     with labctl.open_bench(STREAM_BENCH, mode="sim", seed=1) as bench:

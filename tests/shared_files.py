@@ -32,7 +32,7 @@ def ring_core_calibration(tmp_path_factory, core: int) -> Path:
 
     def make(path: Path) -> None:
         import labctl
-        from labctl.opu import stationary_calibration
+        from labctl.opu.stationary import calibration as stationary_calibration
 
         with labctl.open_bench(RING_CORE, seed=1) as bench:
             stationary_calibration.calibrate(bench, path, core=core)

@@ -60,7 +60,6 @@ from labctl.opu.streaming import (
     StreamingOPU,
     drift_check,
 )
-# the function is exported as calibrate_opu: the name labctl.opu.calibrate stays the module
 from labctl.opu.streaming import calibrate as calibrate_opu
 from labctl.opu.stationary import StationaryConfig, StationaryOPU
 from labctl.opu.open import OPU, OPUSection, open_cores, open_opu, open_opus, opu_config

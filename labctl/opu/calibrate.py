@@ -3,6 +3,8 @@
 The steps live in :mod:`labctl.opu.streaming.calibration`.
 """
 
+import warnings
+
 from labctl.opu.streaming.calibration import (
     STEPS,
     CalibrationResult,
@@ -46,3 +48,6 @@ __all__ = [
     "measure_staircase",
     "save",
 ]
+
+warnings.warn("labctl.opu.calibrate is deprecated: import from labctl.opu.streaming.calibration",
+              DeprecationWarning, stacklevel=2)

@@ -3,6 +3,8 @@
 The engine lives in :mod:`labctl.opu.streaming`; open a bench's OPU with :func:`labctl.opu.open_opu`.
 """
 
+import warnings
+
 from labctl.opu.open import OPU
 from labctl.opu.streaming.config import (
     CALIBRATION_KIND,
@@ -31,3 +33,6 @@ __all__ = [
     "StreamingConfig",
     "StreamingOPU",
 ]
+
+warnings.warn("labctl.opu.engine is deprecated: import from labctl.opu.streaming (or labctl.opu.open_opu)",
+              DeprecationWarning, stacklevel=2)

@@ -3,6 +3,8 @@
 The steps live in :mod:`labctl.opu.stationary.calibration`.
 """
 
+import warnings
+
 from labctl.opu.stationary.calibration import (
     STEPS,
     CoreCalibrationResult,
@@ -34,3 +36,6 @@ __all__ = [
     "measure_floor",
     "refine_delay",
 ]
+
+warnings.warn("labctl.opu.stationary_calibration is deprecated: import from labctl.opu.stationary.calibration",
+              DeprecationWarning, stacklevel=2)
