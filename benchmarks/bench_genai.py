@@ -1,4 +1,4 @@
-"""Issue 6 benchmark: images per second of each bundled model, electronic torch vs optical on the simulated
+"""Benchmark: images per second of each bundled model, electronic torch vs optical on the simulated
 optical computing center, same seeds, same run; peak memory; one parallel run of all models.
 
 Run: ``python -m benchmarks.bench_genai [--n 8 --steps 10]`` (prints a table, writes

@@ -1,4 +1,4 @@
-"""Issue 3 benchmarks: simulated SCPI round trip vs pyvisa-sim, AWG upload and scope capture rates.
+"""Benchmarks: simulated SCPI round trip vs pyvisa-sim, AWG upload and scope capture rates.
 
 Run: ``make bench`` (or ``python -m benchmarks.bench_io``). Timings are medians of repeated runs,
 reported as ratios measured in the same process, never asserted in tests.

@@ -1,4 +1,4 @@
-"""Issue 5 benchmark: ``OPU.matmul`` on both simulated OPU architectures against ``torch.matmul``, with a cost split.
+"""Benchmark: ``matmul`` on both simulated OPU architectures against ``torch.matmul``, with a cost split.
 
 Run: ``python -m benchmarks.bench_opu`` (prints a table, writes benchmarks/results_opu.json). Nothing is
 asserted. The figures are measured in a child process with single-threaded OpenBLAS (``OPENBLAS_NUM_THREADS=1``,

@@ -1,4 +1,4 @@
-"""Real diffusers pipelines through the optics (issue 6, item 2).
+"""Real diffusers pipelines through the optics.
 
 * A ``StableDiffusionPipeline`` assembled here from tiny configs (random weights, 16 x 16 RGB images, a
   CLIP tokenizer on a 54-token vocabulary written into the test's folder), saved with ``save_pretrained``
