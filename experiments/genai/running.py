@@ -15,6 +15,7 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from labctl.offload import ledger, offload
 from labctl.opu import open_opus
 
 from .models import MODEL_NAMES, GenAIError, Generator, PromptError, UnknownModelError, is_pipeline_path, load_model
@@ -94,8 +95,6 @@ def _prepare(model: str | Generator, n, seed, steps, prompt, label, guidance, ba
 
 def _offload(gen: Generator, opu: Any, attention: bool, min_macs: int) -> tuple[Generator, dict[str, Any]]:
     """A generator whose :data:`OFFLOAD_PARTS` modules are ``labctl.offload`` copies on ``opu``."""
-    from labctl.offload import offload
-
     replacements = {}
     for part, keep in OFFLOAD_PARTS.items():
         module = gen.modules.get(part)
@@ -177,8 +176,6 @@ class _OpticalRun:
 
 def _run_optical(job: _Job, opu: Any, *, attention: bool, min_macs: int, progress: bool, position: int = 0,
                  cancel: threading.Event | None = None) -> _OpticalRun:
-    from labctl.offload import ledger
-
     t0 = time.perf_counter()
     ogen, modules = _offload(job.gen, opu, attention, min_macs)
     offload_s = time.perf_counter() - t0
