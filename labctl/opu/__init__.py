@@ -37,7 +37,7 @@ from labctl.opu.encoding import (
     scale_to_unit,
 )
 from labctl.opu.precision import ErrorStats, bits_from_snr_db, error_stats, output_sigma, residual_sigma
-from labctl.opu.predistortion import AWGDrive, PredistortionTable, mzm_transmission, predistort
+from labctl.opu.predistortion import PredistortionTable, mzm_transmission, predistort
 from labctl.opu.tiling import Schedule, plan_gemm
 from labctl.opu.timing import (
     Levels,
@@ -77,7 +77,6 @@ __all__ = [
     "open_opu",
     "open_opus",
     "opu_config",
-    "AWGDrive",
     "CalibrationBenchMismatch",
     "CalibrationCorrupt",
     "CalibrationDrift",

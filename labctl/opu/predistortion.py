@@ -24,8 +24,7 @@ then has cross terms (T_min,x w' + x' T_min,w), which the OPU removes digitally 
 so drive noise matters most there; a range with margins reduces that.
 
 :class:`PredistortionTable` tabulates V(t) (from the fit, or from a measured monotonic curve) for fast
-interpolation, and stores itself as a calibration-file section. :class:`AWGDrive` maps MZM drive
-voltages to AWG samples/codes given the AWG amplitude/offset and the RF amplifier gain.
+interpolation, and stores itself as a calibration-file section.
 """
 
 from __future__ import annotations
@@ -39,7 +38,6 @@ from labctl.analysis import MZMFit
 from labctl.opu.encoding import clip_to_range
 
 __all__ = [
-    "AWGDrive",
     "PredistortionTable",
     "branch_quadrature",
     "mzm_transmission",
@@ -171,76 +169,3 @@ class PredistortionTable:
         return cls(t=np.asarray(section["t"], float), volts=np.asarray(section["volts"], float),
                    name=str(section.get("name", "")))
 
-
-@dataclass(frozen=True)
-class AWGDrive:
-    """How a normalised AWG sample becomes a voltage at the modulator.
-
-    ``V_mzm = bias_v + gain * (offset_v + sample * amplitude_vpp / 2)``, sample in [-1, 1], DAC code
-    ``round(full_scale_code * sample)`` (Keysight M8195A: 127, amplitude 0.075..1 Vpp into 50 ohm,
-    offset -1..+1 V, data sheet; see drivers/keysight/m8195a.py). ``gain`` is the RF amplifier's voltage
-    gain (V/V, may be negative for an inverting amplifier); ``bias_v`` the DC bias the bias controller
-    adds at the MZM's bias port. An AC-coupled amplifier does not pass ``offset_v`` nor the waveform
-    mean: use offset 0 and keep the DC in the bias.
-    """
-
-    amplitude_vpp: float
-    gain: float = 1.0
-    offset_v: float = 0.0
-    bias_v: float = 0.0
-    full_scale_code: int = 127
-
-    def __post_init__(self):
-        if not (np.isfinite(self.amplitude_vpp) and self.amplitude_vpp > 0):
-            raise ValueError(f"amplitude_vpp must be > 0 V, got {self.amplitude_vpp!r}")
-        if not (np.isfinite(self.gain) and self.gain != 0):
-            raise ValueError(f"gain must be a finite, non-zero V/V factor, got {self.gain!r}")
-        if not (np.isfinite(self.offset_v) and np.isfinite(self.bias_v)):
-            raise ValueError("offset_v and bias_v must be finite voltages")
-        if int(self.full_scale_code) != self.full_scale_code or self.full_scale_code < 1:
-            raise ValueError(f"full_scale_code must be an integer >= 1, got {self.full_scale_code!r}")
-
-    @classmethod
-    def spanning(cls, v_lo: float, v_hi: float, gain: float = 1.0, bias_v: float = 0.0,
-                 amplitude_range: tuple[float, float] = (0.075, 1.0),
-                 offset_range: tuple[float, float] = (-1.0, 1.0), full_scale_code: int = 127) -> "AWGDrive":
-        """The drive whose full code range covers MZM voltages [v_lo, v_hi] exactly.
-
-        Raises ``ValueError`` when the AWG cannot reach that span with this gain (amplitude or offset out
-        of the given ranges, the M8195A's by default).
-        """
-        lo, hi = sorted((float(v_lo), float(v_hi)))
-        amp = (hi - lo) / abs(gain)
-        off = ((hi + lo) / 2 - bias_v) / gain
-        if not amplitude_range[0] <= amp <= amplitude_range[1]:
-            raise ValueError(f"the span {lo:g}..{hi:g} V needs an AWG amplitude of {amp:g} Vpp with gain "
-                             f"{gain:g}, outside {amplitude_range[0]:g}..{amplitude_range[1]:g} Vpp")
-        if not offset_range[0] <= off <= offset_range[1]:
-            raise ValueError(f"the span {lo:g}..{hi:g} V needs an AWG offset of {off:g} V with gain {gain:g} "
-                             f"and bias {bias_v:g} V, outside {offset_range[0]:g}..{offset_range[1]:g} V")
-        return cls(amplitude_vpp=amp, gain=gain, offset_v=off, bias_v=bias_v, full_scale_code=full_scale_code)
-
-    def samples(self, volts: Any) -> np.ndarray:
-        """Normalised AWG samples in [-1, 1] producing MZM voltages ``volts`` (out of range: ValueError)."""
-        v = np.asarray(volts, dtype=float)
-        s = ((v - self.bias_v) / self.gain - self.offset_v) / (self.amplitude_vpp / 2)
-        tol = 1e-9
-        if s.size and (not np.all(np.isfinite(s)) or s.min() < -1 - tol or s.max() > 1 + tol):
-            raise ValueError(f"MZM voltages span [{np.nanmin(v):g}, {np.nanmax(v):g}] V, beyond what this drive "
-                             f"reaches: {self.volts(-1.0):g}..{self.volts(1.0):g} V")
-        return np.clip(s, -1.0, 1.0)
-
-    def codes(self, volts: Any) -> np.ndarray:
-        """DAC codes ``round(full_scale_code * sample)`` (int8 for full scales up to 127, else int16)."""
-        dtype = np.int8 if self.full_scale_code <= 127 else np.int16
-        return np.rint(self.samples(volts) * self.full_scale_code).astype(dtype)
-
-    def volts(self, samples: Any) -> np.ndarray | float:
-        """MZM voltage for normalised samples (the forward map)."""
-        s = np.asarray(samples, dtype=float)
-        out = self.bias_v + self.gain * (self.offset_v + s * self.amplitude_vpp / 2)
-        return float(out) if out.ndim == 0 else out
-
-    def volts_from_codes(self, codes: Any) -> np.ndarray:
-        """MZM voltages actually produced by DAC codes (the quantised forward map)."""
-        return self.volts(np.asarray(codes, dtype=float) / self.full_scale_code)

@@ -6,7 +6,7 @@ import pytest
 from labctl.analysis import MZMFit, fit_mzm_transfer
 from labctl.opu.calibration_file import bench_fingerprint, load, save
 from labctl.opu.encoding import EncodingRangeWarning
-from labctl.opu.predistortion import AWGDrive, PredistortionTable, mzm_transmission, predistort
+from labctl.opu.predistortion import PredistortionTable, mzm_transmission, predistort
 
 
 def physics_power(volts, v_pi, v0, p_in_il, er_db):
@@ -118,39 +118,3 @@ def test_predistortion_from_a_fitted_sweep():
     p_min, p_max = 1e-3 * eps, 1e-3 * (1 - eps)
     assert np.max(np.abs((p - p_min) / (p_max - p_min) - T)) < 1e-6
 
-
-def test_awg_drive_maps_voltages_to_codes():
-    drive = AWGDrive(amplitude_vpp=0.8, gain=8.0, offset_v=0.1, bias_v=2.0)
-    # sample +1 reaches offset + amplitude/2 at the AWG, times the amplifier gain, plus the bias
-    assert drive.volts(1.0) == pytest.approx(2.0 + 8.0 * 0.5)
-    assert drive.volts(-1.0) == pytest.approx(2.0 + 8.0 * (-0.3))
-    v = np.linspace(drive.volts(-1.0), drive.volts(1.0), 1001)
-    np.testing.assert_allclose(drive.volts(drive.samples(v)), v, atol=1e-12)
-    codes = drive.codes(v)
-    assert codes.dtype == np.int8 and codes.min() == -127 and codes.max() == 127
-    lsb = 8.0 * 0.8 / 2 / 127
-    assert np.max(np.abs(drive.volts_from_codes(codes) - v)) <= lsb / 2 + 1e-12
-    with pytest.raises(ValueError, match="beyond what this drive reaches"):
-        drive.samples([drive.volts(1.0) + 0.01])
-
-
-def test_awg_drive_spanning_and_inverting_amplifier():
-    drive = AWGDrive.spanning(-1.2, 3.8, gain=-10.0, bias_v=0.5)
-    assert drive.amplitude_vpp == pytest.approx(0.5)
-    assert sorted([drive.volts(-1.0), drive.volts(1.0)]) == pytest.approx([-1.2, 3.8])
-    with pytest.raises(ValueError, match="amplitude"):
-        AWGDrive.spanning(0.0, 20.0, gain=5.0)
-    with pytest.raises(ValueError, match="offset"):
-        AWGDrive.spanning(30.0, 31.0, gain=2.0)
-    with pytest.raises(ValueError, match="gain"):
-        AWGDrive(amplitude_vpp=0.5, gain=0.0)
-
-
-def test_quantised_drive_error_is_bounded_by_the_transfer_slope():
-    """8-bit codes: transmission error <= max|dt/dV| * LSB/2 = pi/(2 V_pi) * LSB/2 on the full range."""
-    fit = make_fit(5.0, 1.3)
-    v = predistort(fit, T, near=0.0)
-    drive = AWGDrive.spanning(v.min(), v.max(), gain=10.0, bias_v=float(v.mean()))
-    t_got = mzm_transmission(fit, drive.volts_from_codes(drive.codes(v)))
-    lsb = 10.0 * drive.amplitude_vpp / 2 / 127
-    assert np.max(np.abs(t_got - T)) <= np.pi / (2 * 5.0) * lsb / 2 * 1.0001
