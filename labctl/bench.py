@@ -67,16 +67,10 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
 SHUTDOWN_ORDER = ("tunable_laser", "optical_core", "awg", "dc_source", "bias_controller")
 
 
-def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0,
-               changes: Mapping[str, Any] | None = None) -> "Bench":
-    """Open the bench described by ``path`` (default: the built-in simulated bench).
-
-    ``mode="sim"`` simulates every instrument of the file; ``mode="real"`` opens the real ones.
-    ``seed`` seeds the simulation's noise (ignored on a real bench). ``changes`` opens a simulated
-    variant of the file, ``{"<component or instrument>.<sim parameter>": value}`` (e.g.
-    ``{"edge_fibre.length_km": 50.0}``), validated like the file (:func:`labctl.config.apply_changes`)
-    and recorded in the bench snapshot, so results say what was varied.
-    """
+def bench_config(path: str | Path | None = None, mode: Mode = "sim",
+                 changes: Mapping[str, Any] | None = None) -> tuple[BenchConfig, Path]:
+    """The validated configuration :func:`open_bench` would open, and its file, touching no instrument:
+    callers check a bench file and its ``changes`` before they create anything (e.g. a results file)."""
     if mode not in ("sim", "real"):
         raise ValueError(f"mode must be 'sim' or 'real', not {mode!r}")
     if path is None:
@@ -89,7 +83,21 @@ def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | N
             raise ConfigError(path, None, "changes make a simulated variant of the bench; a real bench changes "
                               "only by changing the bench itself (and its file)")
         config = apply_changes(config, changes, path)
-    bench = Bench(config, mode=mode, seed=seed, path=Path(path), changes=changes)
+    return config, Path(path)
+
+
+def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0,
+               changes: Mapping[str, Any] | None = None) -> "Bench":
+    """Open the bench described by ``path`` (default: the built-in simulated bench).
+
+    ``mode="sim"`` simulates every instrument of the file; ``mode="real"`` opens the real ones.
+    ``seed`` seeds the simulation's noise (ignored on a real bench). ``changes`` opens a simulated
+    variant of the file, ``{"<component or instrument>.<sim parameter>": value}`` (e.g.
+    ``{"edge_fibre.length_km": 50.0}``), validated like the file (:func:`labctl.config.apply_changes`)
+    and recorded in the bench snapshot, so results say what was varied.
+    """
+    config, path = bench_config(path, mode, changes)
+    bench = Bench(config, mode=mode, seed=seed, path=path, changes=changes)
     shutdown_registry.opened(bench)
     bench.open()
     return bench

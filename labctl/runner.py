@@ -22,7 +22,7 @@ from typing import Any, Callable, ClassVar, Iterable
 from pydantic import BaseModel, ValidationError
 from tqdm.auto import tqdm
 
-from labctl.bench import Bench, Mode, open_bench
+from labctl.bench import Bench, Mode, bench_config, open_bench
 from labctl.errors import LabctlError
 from labctl.shutdown import ShutdownReport, Terminated, deferred_signals
 from labctl.store import SUFFIXES, Recorder, ResultsPathError
@@ -220,6 +220,8 @@ def run_experiment(
                          "open_bench(..., changes=...) instead")
     params = make_parameters(cls, overrides or {})
     check_seed(seed)
+    if bench is None:
+        bench_config(bench_path, mode, changes)  # a broken file or change is an error before any results file
     recorder = Recorder(results_path(out, cls.name), experiment=cls.name,
                         parameters=params.model_dump(mode="json"), seed=seed, overwrite=overwrite)
     own_bench = bench is None

@@ -7,6 +7,7 @@ from pydantic import BaseModel
 
 import labctl
 from labctl.errors import ConfigError
+from labctl.resilience import InstrumentUnavailable
 from labctl.runner import Experiment, ExperimentError, load_experiment, parse_overrides, run_experiment
 from labctl.store import read_results
 from sim_backends import DEFAULT_BENCH_PATH
@@ -57,10 +58,27 @@ def test_laser_is_off_after_the_run(mzm_run):
     assert attrs["shutdown"] == str(mzm_run.shutdown)  # what the shutdown did is in the file
 
 
-def test_a_bench_that_cannot_open_leaves_a_failed_file_not_a_running_one(tmp_path):
-    with pytest.raises(ConfigError):
-        run_experiment(Failing, bench_path=tmp_path / "missing.yaml", out=tmp_path / "f.h5", show_progress=False)
-    assert read_results(tmp_path / "f.h5")["attrs"]["status"].startswith("failed: ConfigError")
+def test_a_bench_that_cannot_open_leaves_a_failed_file_not_a_running_one(tmp_path, monkeypatch):
+    def unreachable(*args, **kwargs):
+        raise InstrumentUnavailable("laser", "TCPIP0::laser.labsim::inst0::INSTR", 3, "no reply")
+
+    monkeypatch.setattr("labctl.runner.open_bench", unreachable)   # the file is valid, an instrument is not there
+    with pytest.raises(InstrumentUnavailable):
+        run_experiment(Failing, out=tmp_path / "f.h5", show_progress=False)
+    assert read_results(tmp_path / "f.h5")["attrs"]["status"].startswith("failed: InstrumentUnavailable")
+
+
+@pytest.mark.parametrize("bench_path, changes, match", [
+    ("missing.yaml", None, "not found"),
+    (None, {"edge_fibre.lenght_km": 50.0}, "unknown parameter 'lenght_km'"),
+    (None, {"edge_fibre.length_km": float("nan")}, "not a finite number"),
+    (None, {"edge_fibre.length_km": -5.0}, "outside the physical range"),
+])
+def test_a_broken_bench_file_or_change_is_an_error_before_any_results_file(tmp_path, bench_path, changes, match):
+    with pytest.raises(ConfigError, match=match):
+        run_experiment(Failing, bench_path=bench_path and tmp_path / bench_path, changes=changes,
+                       out=tmp_path / "f.h5", show_progress=False)
+    assert list(tmp_path.iterdir()) == []           # nothing was written: there was nothing to record
 
 
 class Params(BaseModel):
