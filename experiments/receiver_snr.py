@@ -77,9 +77,15 @@ class ReceiverSNR(Experiment):
         laser, bias = bench.role(p.laser, p.laser_channel), bench.role(p.bias)
         meter = bench.role(p.power_meter, p.power_meter_channel)
         scope, switch = bench.role(p.scope), bench.role(p.switch)
-        voa = getattr(bias, "voa", None) if p.sweep == "voa" else None
+        voa = bias.attenuator if p.sweep == "voa" else None
         if p.sweep == "voa" and voa is None:
             raise ExperimentError(f"bias controller {p.bias!r} has no VOA; use sweep='laser'")
+        if voa is not None:
+            low, high = voa.attenuation_range_db
+            outside = [a for a in p.attenuations_db if not low <= a <= high]
+            if outside:
+                raise ExperimentError(f"attenuations {outside} dB are outside what {p.bias!r}'s VOA holds "
+                                      f"({low:g}..{high:g} dB)")
         steps = p.attenuations_db if p.sweep == "voa" else p.laser_powers_dbm
 
         laser.wavelength = p.wavelength_nm * 1e-9
@@ -100,14 +106,11 @@ class ReceiverSNR(Experiment):
 
         laser.output_enabled = True
         bias.lock_quadrature(positive=True)
-        if voa is not None:
-            voa.mode = 0  # attenuation mode (MBX VOA:MODE 0)
-            voa.enabled = True
         bench.settle(p.settle_s)
         rows = []
         for value in ctx.progress(steps, desc="received power", unit="step"):
             if voa is not None:
-                voa.attenuation_setpoint = float(value)
+                voa.hold_attenuation(float(value))
             else:
                 laser.power = dbm_to_w(float(value))
             bench.settle(p.settle_s)
@@ -119,7 +122,7 @@ class ReceiverSNR(Experiment):
             mean, rms, range_v = self._measure(scope, p)
             rows.append((float(value), power, mean - dark_mean, rms, range_v))
         if voa is not None:
-            voa.enabled = False
+            voa.release()
         laser.output_enabled = False
 
         value, power, signal, noise, ranges = (np.array(c) for c in zip(*rows))

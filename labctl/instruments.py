@@ -119,8 +119,25 @@ class BiasController(Protocol):
     def lock_quadrature(self, positive: bool = True) -> None:
         """Lock the bias at quadrature, on the rising (``positive``) or falling slope of the transfer."""
 
+    @property
+    def attenuator(self) -> "VariableAttenuator | None":
+        """Get the variable optical attenuator built into the controller, or None when it has none."""
+
     def shutdown(self) -> None:
         """Put the bias output in its safe state."""
+
+
+@runtime_checkable
+class VariableAttenuator(Protocol):
+    """A variable optical attenuator in the light path (e.g. the one inside a bias controller)."""
+
+    attenuation_range_db: tuple[float, float]  #: Get the attenuation it can hold, in dB.
+
+    def hold_attenuation(self, attenuation_db: float) -> None:
+        """Hold ``attenuation_db`` (dB, within :attr:`attenuation_range_db`) in the light path."""
+
+    def release(self) -> None:
+        """Stop attenuating (minimum loss)."""
 
 
 @runtime_checkable

@@ -199,6 +199,7 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
     safety_members = {
         "enabled": SET, "attenuation_setpoint": SET, "power_setpoint": SET, "mode": SET,
         "is_stable": READ, "attenuation": READ, "attenuation_error": READ, "power": READ,
+        "hold_attenuation": SET, "release": SET, "attenuation_range_db": READ,
     }
 
     enabled = Instrument.control(
@@ -261,6 +262,25 @@ class ThorlabsMBXAttenuator(_MBXChannelIO, ThorlabsMBXSeriesVOA):
         in_set(value, list(VoaMode))
         self.ask(f"VOA:MODE: {int(value)}")
 
+    # -- role interface (VariableAttenuator) -----------------------------------------------------
+
+    @property
+    def attenuation_range_db(self) -> tuple[float, float]:
+        """Get the attenuation the VOA holds in ATTENUATION mode (dB)."""
+        low, high = VOA_ATTENUATION_RANGE_DB
+        return float(low), float(high)
+
+    def hold_attenuation(self, attenuation_db: float) -> None:
+        """Hold ``attenuation_db`` (dB): ATTENUATION mode, the setpoint, the control loop on."""
+        in_range(attenuation_db, VOA_ATTENUATION_RANGE_DB)
+        self.mode = VoaMode.ATTENUATION
+        self.attenuation_setpoint = float(attenuation_db)
+        self.enabled = True
+
+    def release(self) -> None:
+        """Stop attenuating: control loop off, 0 V on the VOA, minimum loss."""
+        self.enabled = False
+
 
 class ThorlabsMBXLighting(_MBXChannelIO, ThorlabsMBXSeriesRGB):
     """Under-chassis accent lighting of the MBX (pymeasure's channel, with labctl's I/O)."""
@@ -283,7 +303,7 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
     error_query = None
 
     safety_members = {
-        "mzm": CHILD, "voa": CHILD, "rgb": CHILD,
+        "mzm": CHILD, "voa": CHILD, "rgb": CHILD, "attenuator": CHILD,
         "bias_voltage": Limited("bias_voltage", "V"), "measure_bias_voltage": READ, "read_output_power": READ,
         "lock_quadrature": Reaches("bias_voltage", "V", BIAS_RANGE_V),
         "lock_to": Reaches("bias_voltage", "V", BIAS_RANGE_V), "is_locked": READ,
@@ -301,6 +321,11 @@ class ThorlabsMBX(_LockedIO, ThorlabsMBXSeries):
     mzm = Instrument.ChannelCreator(ThorlabsMBXModulator, "mzm")
     voa = Instrument.ChannelCreator(ThorlabsMBXAttenuator, "voa")
     rgb = Instrument.ChannelCreator(ThorlabsMBXLighting, "rgb")
+
+    @property
+    def attenuator(self) -> ThorlabsMBXAttenuator:
+        """Get the VOA behind the modulator (the ``VariableAttenuator`` role)."""
+        return self.voa
 
     def __init__(self, adapter, name="Thorlabs MBX modulator bias controller", **kwargs):
         self.lock = threading.RLock()

@@ -9,6 +9,7 @@ from pymeasure.test import expected_protocol
 
 from drivers.errors import InstrumentError, ValueOutOfRange
 from drivers.thorlabs.mbx import LockMode, MzmMode, ThorlabsMBX, VoaMode, parse_error_reply
+from labctl.instruments import VariableAttenuator
 
 
 def test_init_sends_nothing():
@@ -198,3 +199,15 @@ def test_inherited_rgb_setting_consumes_its_acknowledgement():
     with expected_protocol(ThorlabsMBX, [("RGB:WHITE: 40", b"1"), ("RGB:WHITE?", b"40")]) as mbx:
         mbx.rgb.white = 40
         assert mbx.rgb.white == 40
+
+
+def test_voa_as_a_variable_attenuator_role():
+    protocol = [("VOA:MODE: 0", b"1"), ("VOA:ATTEN: 6.5", b"1"), ("VOA:POWER: 1", b"1"), ("VOA:POWER: 0", b"1")]
+    with expected_protocol(ThorlabsMBX, protocol) as mbx:
+        voa = mbx.attenuator
+        assert isinstance(voa, VariableAttenuator) and voa is mbx.voa
+        assert voa.attenuation_range_db == (1.0, 20.0)
+        voa.hold_attenuation(6.5)
+        voa.release()
+        with pytest.raises(ValueOutOfRange):
+            voa.hold_attenuation(25.0)        # refused before anything is sent
