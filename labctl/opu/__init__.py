@@ -3,7 +3,7 @@
 * :mod:`~labctl.opu.encoding` -- per-tensor scaling, offset encoding and its exact decode;
 * :mod:`~labctl.opu.tiling` -- a matrix product laid out on lanes x wavelength channels x symbol slots;
 * :mod:`~labctl.opu.timing` -- preamble, symbol timing by cross-correlation, levels;
-* :mod:`~labctl.opu.predistortion` -- MZM transfer inversion, lookup tables, AWG code mapping;
+* :mod:`~labctl.opu.predistortion` -- MZM transfer inversion and lookup tables;
 * :mod:`~labctl.opu.precision` -- error statistics and effective bits (both conventions);
 * :mod:`~labctl.opu.calibration_file` -- versioned calibration files bound to a bench and an operating point;
 * :mod:`~labctl.opu.interface` -- :class:`OpticalMatmul`, what every engine offers (``offload`` needs only it);
