@@ -176,6 +176,12 @@ class Recorder:
             dataset.attrs[key] = value
         self._file.flush()
 
+    def write_json(self, name: str, payload: Any, **attrs: Any) -> None:
+        """Store ``payload`` as JSON text in dataset ``name`` (``group/name`` makes the group), replacing it:
+        structured records (an energy ledger) that are not arrays keep their shape and stay readable."""
+        write_json_dataset(self._file, name, payload, **attrs)
+        self._file.flush()
+
     def set_units(self, **units: str) -> None:
         """Record the unit of datasets as they appear (stored as file attributes ``unit.<name>``)."""
         for name, unit in units.items():
@@ -208,6 +214,24 @@ class Recorder:
                 os.replace(self.path, final)
                 self.path = final
         return self.path
+
+
+def write_json_dataset(file: h5py.File | h5py.Group, name: str, payload: Any, **attrs: Any) -> None:
+    """Write ``payload`` as a JSON string dataset ``name`` of an open HDF5 file or group (replacing it)."""
+    if name in file:
+        del file[name]
+    dataset = file.create_dataset(name, data=json.dumps(payload), dtype=h5py.string_dtype())
+    for key, value in attrs.items():
+        dataset.attrs[key] = value
+
+
+def read_json_dataset(path: str | Path, name: str) -> Any:
+    """The JSON payload of dataset ``name`` of results file ``path`` (KeyError if it has none)."""
+    with _open_for_reading(path) as f:
+        if name not in f:
+            raise KeyError(f"{path} has no {name!r}")
+        raw = f[name][()]
+    return json.loads(raw.decode() if isinstance(raw, bytes) else raw)
 
 
 def run_status(attrs: dict[str, Any]) -> str:
@@ -250,7 +274,8 @@ def read_results(path: str | Path) -> dict[str, Any]:
     with _open_for_reading(path) as f:
         out["attrs"] = _decoded_attrs(f)
         for name, dataset in f.items():
-            out[name] = dataset[()]
+            if isinstance(dataset, h5py.Dataset):  # groups (e.g. ``energy``) have their own readers
+                out[name] = dataset[()]
     return out
 
 
