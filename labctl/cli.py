@@ -258,6 +258,27 @@ def results_list(directory: Path) -> None:
             click.echo(f"{'?':<20} {'?':<20} {'unreadable':<30} {file} ({exc})")
 
 
+# -- energy -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def energy() -> None:
+    """Energy accounting of runs: what the bench drew, the projected integrated figure, the baseline."""
+
+
+@energy.command("report")
+@click.argument("run", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--markdown", is_flag=True, help="Print the table as Markdown.")
+def energy_report(run: Path, markdown: bool) -> None:
+    """Print the itemised energy table of RUN (a results file or its .energy.json sidecar) and write a
+    stacked-bar plot next to it (RUN-energy.png; an existing plot is kept and the new one numbered)."""
+    from labctl.energy.report import report_file
+
+    table, plot = report_file(run, markdown=markdown)
+    click.echo(table)
+    click.echo(f"\nplot: {plot}")
+
+
 # -- commands provided by other packages (entry points) ---------------------------------------------
 
 
