@@ -24,6 +24,7 @@ DRIVERS: dict[str, str] = {
     "keysight.N6700": "drivers.keysight.n6700:KeysightN6700",
     "dicon.MXS9100": "drivers.dicon.mxs9100:DiConMXS9100",
     "labctl.OCC16": "drivers.labctl_fw.occ:OCC16",
+    "yokogawa.WT310E": "drivers.yokogawa.wt310e:YokogawaWT310E",
 }
 
 

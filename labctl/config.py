@@ -156,6 +156,7 @@ SAFETY_KEYS_BY_ROLE: dict[str, tuple[str, ...]] = {
     "dc_source": ("max_voltage_v", "max_current_a"),
     "optical_switch": (),
     "optical_core": ("max_heater_voltage_v", "max_bias_voltage_v", "max_dac_amplitude_vpp"),
+    "power_analyzer": (),
 }
 
 #: Roles that emit light, voltage or current: each needs a ``safety`` entry.

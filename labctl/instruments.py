@@ -27,6 +27,7 @@ ROLE_NAMES = (
     "dc_source",
     "optical_switch",
     "optical_core",
+    "power_analyzer",
 )
 
 
@@ -215,6 +216,33 @@ class OpticalCoreController(Protocol):
         """Turn every output off (the safe state)."""
 
 
+@runtime_checkable
+class PowerAnalyzer(Protocol):
+    """An electrical power meter on the mains feed of some instruments: reads their draw and integrates it.
+
+    Why a role: the energy a run consumed on the bench is measured here, so the figure is an instrument
+    reading on the bench clock, not a model. A meter is not a source: it has no safety limits.
+    """
+
+    def measure_power(self) -> float:
+        """Return the active power drawn now, in W (a NaN, overrange or negative reading raises)."""
+
+    def start_integration(self) -> None:
+        """Start (or resume after a stop) integrating active power over time."""
+
+    def stop_integration(self) -> None:
+        """Stop integrating; the energy and time so far are held."""
+
+    def reset_integration(self) -> None:
+        """Zero the integrated energy and time (integration must be stopped)."""
+
+    def integrated_energy(self) -> float:
+        """Return the energy integrated so far, in J."""
+
+    def integration_time(self) -> float:
+        """Return the time integrated so far, in s."""
+
+
 ROLE_PROTOCOLS: dict[str, type] = {
     "tunable_laser": TunableLaser,
     "optical_power_meter": OpticalPowerMeter,
@@ -224,6 +252,7 @@ ROLE_PROTOCOLS: dict[str, type] = {
     "dc_source": DCSourceChannel,
     "optical_switch": OpticalSwitch,
     "optical_core": OpticalCoreController,
+    "power_analyzer": PowerAnalyzer,
 }
 
 
