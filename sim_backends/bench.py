@@ -43,6 +43,7 @@ SIM_MODELS: dict[str, str] = {
     "keysight.N6700": "sim_backends.instruments.keysight_n6700:SimKeysightN6700",
     "dicon.MXS9100": "sim_backends.instruments.dicon_mxs9100:SimDiConMXS9100",
     "labctl.OCC16": "sim_backends.instruments.labctl_occ:SimLabctlOCC",
+    "yokogawa.WT310E": "sim_backends.instruments.yokogawa_wt310e:SimYokogawaWT310E",
 }
 
 

@@ -21,6 +21,7 @@ from labctl.instruments import (
     OpticalPowerMeter,
     OpticalSwitch,
     Oscilloscope,
+    PowerAnalyzer,
     TunableLaser,
     protocol_members,
 )
@@ -38,6 +39,7 @@ ROLE_CLASSES = {
     "keysight.N6700": (None, DCSourceChannel),
     "dicon.MXS9100": (OpticalSwitch, None),
     "labctl.OCC16": (OpticalCoreController, None),
+    "yokogawa.WT310E": (PowerAnalyzer, None),
 }
 VERBS = ("Control", "Measure", "Get", "Set")
 
