@@ -21,6 +21,8 @@ import zlib
 from collections import deque
 from typing import TYPE_CHECKING, Any, ClassVar
 
+from sim_backends.physics.power import DrawError, checked_w
+from sim_backends.physics.validation import require_range
 from sim_backends.world import Component
 from sim_backends.scpi import (
     MAX_RESPONSE_BYTES,
@@ -61,11 +63,18 @@ class SimInstrument(Component):
     TERMINATION: ClassVar[bytes] = b"\n"
     #: Whether SYSTem:ERRor? exists (some instruments, e.g. serial controllers, lack it).
     HAS_ERROR_QUEUE: ClassVar[bool] = True
+    #: Electrical-draw parameters: name -> (default, low, high). Defaults come from the model's
+    #: datasheet (cited where each subclass defines them); a bench file may change them in
+    #: ``sim.params`` (so every subclass's ``PARAMS`` includes these names).
+    POWER: ClassVar[dict[str, tuple[float, float, float]]] = {}
 
     def __init__(self, name: str, world: "World", params: dict[str, Any] | None = None, serial: str = ""):
         self.name = name
         self.world = world
         self.params = dict(params or {})
+        #: the electrical-draw parameters in force (``POWER`` defaults, overridden by ``params``)
+        self.power_params = {key: require_range(key, self.params.get(key, default), low, high)
+                             for key, (default, low, high) in self.POWER.items()}
         self.serial = serial or f"SIM{zlib.crc32(name.encode()) % 10**8:08d}"
         self.errors: deque[ScpiError] = deque()
         self.output = bytearray()
@@ -92,6 +101,28 @@ class SimInstrument(Component):
 
     def connect(self) -> None:
         """Called once the world is wired: attach to physics components."""
+
+    # -- electrical draw -----------------------------------------------------------------------
+
+    def electrical_power_w(self) -> float:
+        """Wall-plug draw now, in W, from the instrument's state (a subclass adds its state-dependent
+        terms to ``idle_power_w``); a NaN or negative draw is a ``DrawError``."""
+        if "idle_power_w" not in self.power_params:
+            raise NotImplementedError(f"{type(self).__name__} has no electrical draw model: declare its "
+                                      "datasheet idle power in POWER and its state-dependent terms")
+        return checked_w(self.name, self.power_params["idle_power_w"] + self.state_power_w())
+
+    def state_power_w(self) -> float:
+        """Draw above idle that the current state adds, in W (0 for an instrument whose datasheet
+        gives one typical figure)."""
+        return 0.0
+
+    def energy_between_j(self, start_s: float, end_s: float) -> float:
+        """Energy drawn over [start_s, end_s] of the simulated clock, with the state in force now held
+        over the whole step (the World calls this as its clock moves, before any later change)."""
+        if end_s < start_s:
+            raise DrawError(f"{self.name}: an energy interval cannot end ({end_s} s) before it starts ({start_s} s)")
+        return self.electrical_power_w() * (end_s - start_s)
 
     # -- message processing ------------------------------------------------------------------
 
@@ -254,5 +285,5 @@ class SimInstrument(Component):
         return {k: v for k, v in vars(self).items() if not k.startswith("_") and k not in _INTERNAL}
 
 
-_INTERNAL = {"name", "world", "params", "serial", "errors", "output", "tree", "esr", "ese", "internal_errors",
+_INTERNAL = {"name", "world", "params", "power_params", "serial", "errors", "output", "tree", "esr", "ese", "internal_errors",
              "last_internal_error"}

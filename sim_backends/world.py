@@ -14,7 +14,10 @@ summation). Electrical signals are arrays of volts.
 ``World.rng`` is the bench's shared seeded random generator; ``World.rng_for(name)`` gives a user
 (e.g. one optical core run from its own thread) a stream of its own, derived from the seed and the
 name, so its noise does not depend on the order in which threads draw. ``World.time`` is the
-simulated clock, advanced by instruments that take time (averaging, acquisition), never by sleeping.
+simulated clock, advanced by instruments that take time (averaging, acquisition), never by sleeping,
+and never backwards. Every simulated instrument draws electrical power from its state
+(``electrical_power_w``); the world integrates those draws on its clock, piecewise constant between
+clock steps (``draws_w``, ``energy_j``), so a bench's energy is computed from what it did.
 
 The graph is read through a public API: ``nodes`` (read-only), ``source_of`` / ``destinations_of``
 (one hop), ``upstream_nodes`` (transitively), ``light_into`` / ``voltage_into`` (what an input
@@ -23,10 +26,11 @@ receives) and ``evaluate`` (what an output produces, inside the current evaluati
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 import zlib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from types import MappingProxyType
@@ -42,6 +46,10 @@ ELECTRICAL_OUT = "electrical_out"
 
 class WiringError(ValueError):
     """A connection names a port that does not exist or joins incompatible ports."""
+
+
+class ClockError(ValueError):
+    """The simulated clock was asked to go back (or to a non-number): energy and events would be undone."""
 
 
 @dataclass
@@ -121,7 +129,12 @@ class World:
         # entropy of the named streams: the seed, or (unseeded world) fresh entropy fixed for this world
         self._stream_entropy = np.random.SeedSequence(seed).entropy
         self._streams: dict[str, np.random.Generator] = {}
-        self.time = 0.0
+        self._time = 0.0
+        #: joules each drawing bench item drew since the world was built (see ``energy_j``)
+        self._energy: dict[str, float] = {}
+        self._drawers: list[tuple[str, Component]] | None = None
+        #: bumped by every ``connect``: parts that cache what their outputs load (heaters) re-read it
+        self.wiring_version = 0
         self.temperature_k = temperature_k
         self._nodes: dict[str, Component] = {}
         self._nodes_view: Mapping[str, Component] = MappingProxyType(self._nodes)
@@ -150,12 +163,66 @@ class World:
             raise WiringError(f"two bench items are named {name!r}")
         component.world = self
         self._nodes[name] = component
+        self._drawers = None
         return component
 
     @property
     def nodes(self) -> Mapping[str, Component]:
         """The bench items by name (read-only: add them with ``add``, join them with ``connect``)."""
         return self._nodes_view
+
+    # -- the simulated clock and the electrical draws integrated on it ---------------------------
+
+    @property
+    def time(self) -> float:
+        """The simulated clock in s. Setting it forward integrates every item's electrical draw over
+        the step (the state in force during the step is the state when the clock moves); it never
+        goes back (``ClockError``)."""
+        return self._time
+
+    @time.setter
+    def time(self, value: float) -> None:
+        new = float(value)
+        with self.lock:
+            if not new >= self._time:  # NaN included
+                raise ClockError(f"the simulated clock cannot go from {self._time!r} s back to {new!r} s")
+            if new > self._time:
+                self._integrate(self._time, new)
+            self._time = new
+
+    def _drawing(self) -> list[tuple[str, Component]]:
+        """The bench items that draw electrical power of their own (instruments, not passive parts)."""
+        if self._drawers is None:
+            self._drawers = [(name, node) for name, node in self._nodes.items()
+                             if callable(getattr(node, "electrical_power_w", None))]
+        return self._drawers
+
+    def _integrate(self, start_s: float, end_s: float) -> None:
+        for name, node in self._drawing():
+            energy = float(node.energy_between_j(start_s, end_s))
+            if not math.isfinite(energy) or energy < 0.0:
+                raise ValueError(f"{name} drew {energy!r} J over [{start_s}, {end_s}] s: not a finite, "
+                                 "non-negative energy (a simulator bug)")
+            self._energy[name] = self._energy.get(name, 0.0) + energy
+
+    def draws_w(self) -> dict[str, float]:
+        """What each drawing bench item draws from the mains now, in W, from its state."""
+        with self.lock:
+            return {name: float(node.electrical_power_w()) for name, node in self._drawing()}
+
+    def energy_j(self, names: Iterable[str] | None = None) -> float:
+        """Joules drawn by ``names`` (every drawing item if None) since the world was built, on the
+        simulated clock. A name that is not on the bench, or is a passive part (its source's draw
+        holds its power), is a ``WiringError``."""
+        with self.lock:
+            drawing = dict(self._drawing())
+            chosen = list(drawing) if names is None else [names] if isinstance(names, str) else list(names)
+            for name in chosen:
+                if name not in drawing:
+                    why = ("is a passive part: the instrument feeding it draws its power" if name in self._nodes
+                           else f"is not on the bench; items: {', '.join(sorted(self._nodes))}")
+                    raise WiringError(f"{name!r} {why}")
+            return float(sum(self._energy.get(name, 0.0) for name in chosen))
 
     def rng_for(self, name: str) -> np.random.Generator:
         """The random stream of one named user (e.g. an optical core), independent of every other's.
@@ -187,6 +254,7 @@ class World:
             raise WiringError(f"{source} already feeds {'.'.join(self._downstream[src])}; add a splitter")
         self._upstream[dst] = src
         self._downstream[src] = dst
+        self.wiring_version += 1
 
     def _port(self, ref: str) -> tuple[str, str]:
         node, _, port = ref.strip().partition(".")

@@ -56,7 +56,10 @@ class SimDiConMXS9100(SimInstrument):
     IDN = ("DiCon Fiberoptics Inc", "MG4", "2.1.0")
     TERMINATION = b"\r"
     PORTS = {"in": OPTICAL_IN}
-    PARAMS = frozenset({"ports", "modules", "insertion_loss_db", "crosstalk_db", "switching_time_s"})
+    #: Electrical draw (W). Assumed, not quoted: the MXS chassis (controller, supply) idles at ~10 W,
+    #: and a MEMS module holding its mirror off the park position drives it with ~0.5 W.
+    POWER = {"idle_power_w": (10.0, 0.0, 1e4), "module_hold_power_w": (0.5, 0.0, 100.0)}
+    PARAMS = frozenset({"ports", "modules", "insertion_loss_db", "crosstalk_db", "switching_time_s"}) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
@@ -85,6 +88,10 @@ class SimDiConMXS9100(SimInstrument):
         return ports
 
     # -- settings ---------------------------------------------------------------------------------
+
+    def state_power_w(self) -> float:
+        """Each module routed to an output (not parked) holds its mirror."""
+        return self.power_params["module_hold_power_w"] * sum(1 for route in self.routes if route)
 
     def reset(self) -> None:
         """*RST = *RCL 0: every module parked (at once; no mirror travel is simulated for it)."""

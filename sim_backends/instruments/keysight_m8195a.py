@@ -147,8 +147,13 @@ class SimKeysightM8195A(SimInstrument):
     TERMINATION = b"\n"
     PORTS = {"ch1": ELECTRICAL_OUT, "ch2": ELECTRICAL_OUT, "ch3": ELECTRICAL_OUT,
              "ch4": ELECTRICAL_OUT, "marker": ELECTRICAL_OUT}
+    #: Electrical draw (W). Assumed, not quoted: an M8195A module in its AXIe chassis idles at
+    #: ``idle_power_w`` (chassis, fans, clock) and adds ``running_power_w`` while it generates (the
+    #: 65 GSa/s DACs and memory sequencer clocked) and ``output_power_w`` per output amplifier that is on.
+    POWER = {"idle_power_w": (150.0, 0.0, 1e4), "running_power_w": (100.0, 0.0, 1e4),
+             "output_power_w": (5.0, 0.0, 1e3)}
     PARAMS = frozenset({"enob_bits", "analog_bandwidth_hz", "analog_response", "analog_order", "marker_high_v",
-                        "internal_memory_samples", "extended_memory_samples"})
+                        "internal_memory_samples", "extended_memory_samples"}) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
@@ -178,6 +183,11 @@ class SimKeysightM8195A(SimInstrument):
         super().__init__(name, world, params, serial)
 
     # -- *RST ---------------------------------------------------------------------------------
+
+    def state_power_w(self) -> float:
+        """Generating adds the DAC core; each output that is on adds its amplifier."""
+        p = self.power_params
+        return p["running_power_w"] * self.running + p["output_power_w"] * sum(self.output_on.values())
 
     def reset(self) -> None:
         self.sample_rate = DEFAULT_SAMPLE_RATE

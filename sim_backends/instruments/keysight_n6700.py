@@ -49,6 +49,7 @@ from typing import Any
 import numpy as np
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.power import dc_supply_draw_w
 from sim_backends.physics.validation import require_non_negative
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError, format_number
 from sim_backends.world import ELECTRICAL_OUT
@@ -87,7 +88,11 @@ OPER_CC = 2
 OPER_OFF = 4
 QUES_OV = 1
 
-_PARAM_KEYS = {"modules", "channels", "voltage_noise_v", "current_noise_a", "measurement_time_s"}
+#: Electrical draw. Assumed, not quoted: the N6700C mainframe's idle draw (fans, controller, module
+#: housekeeping) is taken as 40 W; its modules are switching regulators, taken as 75 % efficient from
+#: mains to output (the Specifications Guide rates output power, not efficiency).
+POWER = {"idle_power_w": (40.0, 0.0, 1e4), "efficiency": (0.75, 0.01, 1.0)}
+_PARAM_KEYS = {"modules", "channels", "voltage_noise_v", "current_noise_a", "measurement_time_s", *POWER}
 _CHANNEL_ITEM = re.compile(r"^\s*(\d{1,9})\s*(?::\s*(\d{1,9})\s*)?$")
 
 
@@ -139,6 +144,7 @@ class SimKeysightN6700(SimInstrument):
     TERMINATION = b"\n"
     PORTS = {f"out{n}": ELECTRICAL_OUT for n in range(1, MAX_CHANNELS + 1)}
     PARAMS = frozenset(_PARAM_KEYS)
+    POWER = POWER
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
@@ -307,6 +313,12 @@ class SimKeysightN6700(SimInstrument):
         if load <= 0.0 or out.voltage / load > out.current:
             return out.current * max(load, 0.0), out.current, OPER_CC
         return out.voltage, out.voltage / load, OPER_CV
+
+    def state_power_w(self) -> float:
+        """What the outputs deliver (V*I at each operating point, the heater loads' V^2/R) over the
+        mains-to-output efficiency."""
+        delivered = [volts * amps for volts, amps, _ in map(self.operating_point, self._outputs)]
+        return dc_supply_draw_w(delivered, self.power_params["efficiency"])
 
     def _update_protection(self) -> None:
         for ch, out in self._outputs.items():

@@ -38,6 +38,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from sim_backends.instrument import SimInstrument
+from sim_backends.physics.power import laser_draw_w
 from sim_backends.physics.laser import laser_field
 from sim_backends.physics.units import dbm_to_w, w_to_dbm
 from sim_backends.physics.validation import param
@@ -80,8 +81,13 @@ class SimKeysightN7714A(SimInstrument):
     PORT_COUNT = 4
     PORTS = {f"out{i}": OPTICAL_OUT for i in range(1, PORT_COUNT + 1)}
     DEFAULT_WAVELENGTH = 1550e-9
+    #: Electrical draw (W). Assumed, not quoted: the N7714A data sheet gives only the mains rating of
+    #: the 1U frame; ``idle_power_w`` (frame, controller, fans) is of that order and the per-port terms
+    #: are typical of a DFB/ECL laser diode (wall-plug ~10 %) held by a TEC (~1 W) per port.
+    POWER = {"idle_power_w": (30.0, 0.0, 1e4), "wall_plug_efficiency": (0.1, 1e-4, 1.0),
+             "tec_power_w": (1.0, 0.0, 100.0)}
     PARAMS = frozenset({"wavelength_min_nm", "wavelength_max_nm", "power_min_dbm", "power_max_dbm",
-                        "rin_db_per_hz", "linewidth_hz"})
+                        "rin_db_per_hz", "linewidth_hz"}) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})
@@ -200,6 +206,12 @@ class SimKeysightN7714A(SimInstrument):
         return "+1" if port.enabled else "+0"
 
     # -- physics ----------------------------------------------------------------------------------
+
+    def state_power_w(self) -> float:
+        """Each lit port: its optical output over the diode's wall-plug efficiency, plus its TEC."""
+        p = self.power_params
+        return sum(laser_draw_w(port.power_w, p["wall_plug_efficiency"], p["tec_power_w"])
+                   for port in self.ports_state if port.enabled)
 
     def optical_output(self, port: str, t) -> list[Lightwave]:
         state = self.ports_state[int(port[3:]) - 1]

@@ -104,14 +104,17 @@ class SimKeysightN7744A(SimInstrument):
     MODEL = "keysight.N7744A"
     TERMINATION = b"\n"
     PORTS = {f"in{k}": OPTICAL_IN for k in range(1, 5)}
-    PARAMS = frozenset(DEFAULT_PARAMS)
+    #: Electrical draw (W). Assumed, not quoted: the 1U multiport meter's data sheet gives only its
+    #: mains rating; a meter with no source inside draws a roughly constant ~30 W.
+    POWER = {"idle_power_w": (30.0, 0.0, 1e4)}
+    PARAMS = frozenset(DEFAULT_PARAMS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
         merged = dict(DEFAULT_PARAMS)
-        unknown = set(params or {}) - set(DEFAULT_PARAMS)
+        unknown = set(params or {}) - set(DEFAULT_PARAMS) - set(self.POWER)
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_PARAMS)}")
-        merged.update(params or {})
+        merged.update({k: v for k, v in (params or {}).items() if k not in self.POWER})
         self.port_count = int(merged["ports"])
         if self.port_count not in (4, 8) or merged["ports"] != self.port_count:
             raise ValueError(f"ports={merged['ports']!r} must be 4 (N7744A) or 8 (N7745A)")

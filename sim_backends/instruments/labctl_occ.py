@@ -40,6 +40,16 @@ What a real controller adds (``sim.params``, validated; defaults cited):
   the core's own program clock (the time its programs take), so a core's readings do not depend on what
   other cores ran meanwhile; idle time between programs does not drift the rings.
 
+Electrical draw (``electrical_power_w``; parameters in ``POWER``, settable in ``sim.params``): the
+board's idle rails, ``idle_power_w`` (25 W, assumed: RFSoC evaluation boards of the ZCU216 class run
+from a supply of the order of 100 W and idle at a few tens of watts); while a program runs, each fast
+DAC ``dac_channel_power_w`` (0.5 W) and each ADC with its photodiode's TIA ``adc_channel_power_w`` +
+``tia_channel_power_w`` (0.6 W + 0.1 W) (assumed, of the order of the per-channel figures of the AMD
+RFSoC power estimator); the heater DACs' linear buffers take each heater's current V/R from a
+``heater_rail_v`` (12 V) rail, so they draw rail x V/R (the ring's V^2/R plus the buffer's drop). The
+bias electrodes of the MZMs are capacitive: no DC draw. The World integrates the draw on its clock;
+during a program the heaters follow the table (its mean draw per tile), before and after they hold.
+
 Noise is drawn from the core's own stream ``World.rng_for(<controller name>)``: derived from the bench
 seed and the name, so cores run from several threads give the same readings in any order.
 """
@@ -56,6 +66,7 @@ from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
 from sim_backends.physics.converters import ADC, DAC, lowpass_response
 from sim_backends.physics.electrical import RFAmplifier
+from sim_backends.physics.power import DrawError, linear_driver_draw_w, overlap_s
 from sim_backends.physics.stationary_core import (Detector, InputChain, Readout, StationaryCore, chain_taps, detector,
                                                   noise_bandwidth, ou_walk, referred_dac_noise)
 from sim_backends.physics.validation import require_int, require_range
@@ -133,10 +144,13 @@ class SimLabctlOCC(SimInstrument):
     MODEL = "labctl.OCC16"
     IDN = ("LABCTL", "OCC-16", "1.0.0")
     TERMINATION = b"\n"
-    PARAMS = frozenset(PARAMETERS)
+    POWER = {"idle_power_w": (25.0, 0.0, 1e4), "dac_channel_power_w": (0.5, 0.0, 100.0),
+             "adc_channel_power_w": (0.6, 0.0, 100.0), "tia_channel_power_w": (0.1, 0.0, 100.0),
+             "heater_rail_v": (12.0, 1.0, 200.0)}
+    PARAMS = frozenset(PARAMETERS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
-        values = _parameters(dict(params or {}))
+        values = _parameters({k: v for k, v in dict(params or {}).items() if k not in self.POWER})
         self.n_in, self.n_out = values["inputs"], values["outputs"]
         self.dac_bits, self.adc_bits = values["dac_bits"], values["adc_bits"]
         self.dac_enob, self.adc_enob = values["dac_enob"], values["adc_enob"]
@@ -159,7 +173,14 @@ class SimLabctlOCC(SimInstrument):
         self._gain_cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         #: the chip's temperature offset (K) and the core's program clock (s) when it was last drawn
         self._drift = (0.0, 0.0)
+        #: programs on the simulated clock not yet integrated by the World: (start s, end s, draw W
+        #: above idle while running: converters and the table's mean heater draw)
+        self._runs: list[tuple[float, float, float]] = []
+        self._heater_load: tuple[int, np.ndarray] | None = None  # (world wiring version, ohms [q, k])
         super().__init__(name, world, params, serial)
+        if self.power_params["heater_rail_v"] < self.heater_range_v:
+            raise ValueError(f"heater_rail_v={self.power_params['heater_rail_v']!r} is below heater_range_v="
+                             f"{self.heater_range_v!r}: the heater DACs cannot drive above their rail")
 
     # -- ports ----------------------------------------------------------------------------------------
 
@@ -322,6 +343,56 @@ class SimLabctlOCC(SimInstrument):
         lsb = self.heater_range_v / 2**self.heater_dac_bits
         return np.clip(np.round(np.asarray(volts, dtype=float) / lsb), 0, 2**self.heater_dac_bits - 1) * lsb
 
+    # -- electrical draw -----------------------------------------------------------------------------------
+
+    def _heater_ohms(self) -> np.ndarray:
+        """What each heater output drives, in ohm (inf when open), re-read when the bench is rewired."""
+        version = self.world.wiring_version
+        if self._heater_load is None or self._heater_load[0] != version:
+            ohms = np.array([[self.world.load_on(self.name, f"heater{q}_{k}") for k in range(1, self.n_in + 1)]
+                             for q in range(1, self.n_out + 1)])
+            self._heater_load = (version, ohms)
+        return self._heater_load[1]
+
+    def _heater_draw_w(self, volts: np.ndarray) -> float:
+        """Rail power of the heater DACs at ``volts`` ([..., q, k]; summed over every leading index)."""
+        return linear_driver_draw_w(volts, self._heater_ohms(), self.power_params["heater_rail_v"])
+
+    def _held_draw_w(self) -> float:
+        """Heaters holding the last row (outputs on); with the outputs off every DAC is at 0 V."""
+        return self._heater_draw_w(self._held) if self.enabled else 0.0
+
+    def _running_draw_w(self, rows: np.ndarray) -> float:
+        """Draw above idle while a program of heater ``rows`` runs: every converter and TIA, and the
+        heaters at the table's mean draw (tiles last equally long)."""
+        p = self.power_params
+        converters = self.n_in * p["dac_channel_power_w"] + self.n_out * (p["adc_channel_power_w"]
+                                                                          + p["tia_channel_power_w"])
+        return converters + self._heater_draw_w(rows) / rows.shape[0]
+
+    def state_power_w(self) -> float:
+        """Running a program (the clock inside one): converters and table heaters; else held heaters."""
+        now = self.world.time
+        for start, end, draw in self._runs:
+            if start <= now < end:
+                return draw
+        return self._held_draw_w()
+
+    def energy_between_j(self, start_s: float, end_s: float) -> float:
+        """Idle rails over the step; the programs' draw over the part they cover; the held heaters over
+        the rest. Called by the World in clock order, so programs it has passed are forgotten."""
+        if end_s < start_s:
+            raise DrawError(f"{self.name}: an energy interval cannot end ({end_s} s) before it starts ({start_s} s)")
+        covered = energy = 0.0
+        for start, end, draw in self._runs:
+            part = overlap_s(start_s, end_s, (start, end))
+            covered += part
+            energy += part * draw
+        energy += self.power_params["idle_power_w"] * (end_s - start_s)
+        energy += self._held_draw_w() * max(0.0, end_s - start_s - covered)
+        self._runs = [run for run in self._runs if run[1] > end_s]
+        return energy
+
     # -- the run ------------------------------------------------------------------------------------------
 
     def _initiate(self, call: Call) -> None:
@@ -356,11 +427,20 @@ class SimLabctlOCC(SimInstrument):
             t0 = self.world.time
             gains, background, slope = self._cached_gains(path, state, t0, rows)
             bias = [float(self.world.voltage_into(m.name, "bias", np.array([t0]))[0]) for m in path.mzms]
-        rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
-        heater_error = self._heater_errors(path, rows, period, rng)
-        core = self._core(path, bias)
-        volts = codes.astype(np.float32) * np.float32(self.dac_amplitude / 2 / 32767)
-        readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
+            # the program occupies [t0, t0 + tiles x period] of the clock from now: its draw counts there
+            # even if another core (another thread) moves the clock meanwhile
+            run = (t0, t0 + tiles * period, self._running_draw_w(rows))
+            self._runs.append(run)
+        try:
+            rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
+            heater_error = self._heater_errors(path, rows, period, rng)
+            core = self._core(path, bias)
+            volts = codes.astype(np.float32) * np.float32(self.dac_amplitude / 2 / 32767)
+            readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
+        except BaseException:
+            with self.world.lock:  # a program that failed did not run
+                self._runs.remove(run)
+            raise
         code = np.round((readings - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
         with self.world.lock:  # cores running in parallel share the clock: it never goes back
             self.world.time = max(self.world.time, t0 + tiles * period)
@@ -651,7 +731,7 @@ def _one(destinations: list[tuple[str, str]]) -> tuple[str | None, str | None]:
 def _parameters(params: dict[str, Any]) -> dict[str, Any]:
     """The controller's sim parameters, defaults filled in, each checked against its physical range."""
     unknown = set(params) - set(PARAMETERS)
-    if unknown:
+    if unknown:  # (the electrical-draw POWER names are read by SimInstrument)
         raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(sorted(PARAMETERS))}")
     out = {}
     for name, (kind, default, low, high) in PARAMETERS.items():

@@ -47,6 +47,7 @@ import numpy as np
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.constants import C
 from sim_backends.physics.laser import laser_field
+from sim_backends.physics.power import laser_draw_w
 from sim_backends.physics.units import dbm_to_w, w_to_dbm
 from sim_backends.physics.validation import param
 from sim_backends.scpi import Call, CommandTree, Param, ScpiError, format_number
@@ -67,8 +68,13 @@ class SimSantecTSL570(SimInstrument):
     IDN = ("SANTEC", "TSL-570", "0001.000.0001")
     TERMINATION = b"\r"
     PORTS = {"out": OPTICAL_OUT}
+    #: Electrical draw (W). Assumed, not quoted: the TSL-570 specification gives only the mains rating
+    #: of the benchtop unit; ``idle_power_w`` (controller, display, fans, cavity motor at rest) is of
+    #: that order, and the lit laser adds its output over a ~10 % wall-plug efficiency and its TEC.
+    POWER = {"idle_power_w": (40.0, 0.0, 1e4), "wall_plug_efficiency": (0.1, 1e-4, 1.0),
+             "tec_power_w": (2.0, 0.0, 100.0)}
     PARAMS = frozenset({"wavelength_min_nm", "wavelength_max_nm", "power_min_dbm", "power_max_dbm",
-                        "rin_db_per_hz", "linewidth_hz", "monitor_floor_dbm"})
+                        "rin_db_per_hz", "linewidth_hz", "monitor_floor_dbm"}) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})
@@ -86,6 +92,13 @@ class SimSantecTSL570(SimInstrument):
         super().__init__(name, world, p, serial)
 
     # -- state ------------------------------------------------------------------------------
+
+    def state_power_w(self) -> float:
+        """The lit laser: its output over the wall-plug efficiency, plus its TEC; nothing when off."""
+        if not self.enabled:
+            return 0.0
+        p = self.power_params
+        return laser_draw_w(self.power_w, p["wall_plug_efficiency"], p["tec_power_w"])
 
     def reset(self) -> None:
         self.legacy = True

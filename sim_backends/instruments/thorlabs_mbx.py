@@ -98,11 +98,14 @@ class SimThorlabsMBX(SimInstrument):
     TERMINATION = b"\r"
     HAS_ERROR_QUEUE = False
     PORTS = {"bias": ELECTRICAL_OUT, "in": OPTICAL_IN, "out": OPTICAL_OUT}
-    PARAMS = frozenset(DEFAULTS)
+    #: Electrical draw (W). Assumed, not quoted: the MBX's benchtop controller (bias DAC, tap
+    #: photodiode, processor) draws a few watts from its adapter; its VOA's actuator adds ~1 W when on.
+    POWER = {"idle_power_w": (5.0, 0.0, 1e3), "voa_power_w": (1.0, 0.0, 100.0)}
+    PARAMS = frozenset(DEFAULTS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
         params = dict(params or {})
-        unknown = set(params) - set(DEFAULTS)
+        unknown = set(params) - set(DEFAULTS) - set(self.POWER)
         if unknown:
             raise ValueError(f"unknown MBX parameter(s) {sorted(unknown)}; known: {sorted(DEFAULTS)}")
         for key, (default, low, high) in DEFAULTS.items():
@@ -110,6 +113,10 @@ class SimThorlabsMBX(SimInstrument):
         super().__init__(name, world, params, serial)
 
     # -- settings ---------------------------------------------------------------------------------
+
+    def state_power_w(self) -> float:
+        """The VOA's actuator while it is on."""
+        return self.power_params["voa_power_w"] if self.voa_on else 0.0
 
     def reset(self) -> None:
         self.mode = OFF

@@ -70,13 +70,16 @@ class SimThorlabsPM100(SimInstrument):
     IDN = ("Thorlabs", "PM100USB", "1.7.0")
     TERMINATION = b"\n"
     PORTS = {"in": OPTICAL_IN}
-    PARAMS = frozenset(DEFAULT_PARAMS)
+    #: Electrical draw (W): the PM100USB is powered from its USB port, so it draws at most the USB 2.0
+    #: bus budget, 5 V x 0.5 A = 2.5 W (USB 2.0 specification, 7.2.1); taken as ~1 W in use (assumed).
+    POWER = {"idle_power_w": (1.0, 0.0, 2.5)}
+    PARAMS = frozenset(DEFAULT_PARAMS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):
-        unknown = set(params or {}) - set(DEFAULT_PARAMS)
+        unknown = set(params or {}) - set(DEFAULT_PARAMS) - set(self.POWER)
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_PARAMS)}")
-        p = {**DEFAULT_PARAMS, **(params or {})}
+        p = {**DEFAULT_PARAMS, **{k: v for k, v in (params or {}).items() if k not in self.POWER}}
         self.sensor = str(p["sensor"])
         try:
             low, high = (float(v) for v in p["wavelength_range_nm"])
