@@ -28,7 +28,7 @@ running, resetting a running one) are answered with 221 "Setting conflict", the 
 error the manual's error table shares; the instrument's own 800-series integration messages are not
 reproduced.
 
-Its own draw (``supply_power_w``, default 50 W): the WT310E's rated maximum power consumption
+Its own draw (``idle_power_w``, default 50 W): the WT310E's rated maximum power consumption
 (50 VA, IM WT310E-01EN specifications, †: the maximum, used for lack of a typical figure). It does
 not measure itself unless listed in ``measures``, which is refused.
 """
@@ -45,8 +45,9 @@ DEFAULT_PARAMS: dict[str, Any] = {
     # Names of the simulated instruments wired through the meter's input.
     "measures": (),
     # W, its own draw: rated maximum power consumption 50 VA (IM WT310E-01EN, †).
-    "supply_power_w": 50.0,
+    "idle_power_w": 50.0,
 }
+POWER = {"idle_power_w": (DEFAULT_PARAMS["idle_power_w"], 0.0, 1000.0)}
 J_PER_WH = 3600.0
 #: Numeric functions of the WT310E (IM WT310E-17EN, :NUMeric:NORMal:ITEM<x>), long forms.
 FUNCTIONS = ("NONE", "U", "I", "P", "S", "Q", "LAMBda", "PHI", "FU", "FI", "UPPeak", "UMPeak", "IPPeak",
@@ -67,6 +68,8 @@ class SimYokogawaWT310E(SimInstrument):
     IDN = ("YOKOGAWA", "WT310E", "F1.01")
     TERMINATION = b"\n"
     PORTS: dict[str, str] = {}
+    #: Electrical-draw parameters (name -> default, low, high), as every simulated instrument declares them.
+    POWER = POWER
     PARAMS = frozenset(DEFAULT_PARAMS)
     HAS_ERROR_QUEUE = False  # the WT310E reads its queue with :STATus:ERRor?
 
@@ -81,10 +84,10 @@ class SimYokogawaWT310E(SimInstrument):
         self.measures = tuple(measures)
         if name in self.measures:
             raise ValueError(f"measures: {name} cannot measure its own supply")
-        supply = float(p["supply_power_w"])
-        if not supply >= 0.0:
-            raise ValueError(f"supply_power_w must be >= 0 W, got {p['supply_power_w']!r}")
-        self.supply_power_w = supply
+        idle = float(p["idle_power_w"])
+        if not 0.0 <= idle <= POWER["idle_power_w"][2]:
+            raise ValueError(f"idle_power_w must be in 0 .. {POWER['idle_power_w'][2]:g} W, got {p['idle_power_w']!r}")
+        self.idle_power_w = idle
         super().__init__(name, world, params, serial)
 
     def connect(self) -> None:
@@ -111,7 +114,7 @@ class SimYokogawaWT310E(SimInstrument):
 
     def electrical_power_w(self) -> float:
         """Wall-plug draw of the meter itself (rated maximum, see module docstring)."""
-        return self.supply_power_w
+        return self.idle_power_w
 
     # -- what it measures --------------------------------------------------------------------------
 
