@@ -157,6 +157,7 @@ class ViewSummary:
     energy_j: float
     time_s: float
     window_s: tuple[float, float]
+    window_basis: str
     mean_power_w: float | None
     macs: int
     ops: int
@@ -296,15 +297,29 @@ class EnergyLedger:
         return tuple(v for v in VIEWS if self._terms[v])
 
     def window(self, view: str) -> tuple[float, float] | None:
-        """The interval the view covers: set, or the extent of its interval terms, or of the ops intervals."""
+        """The interval the view covers, or None; :meth:`window_basis` says which rule chose it."""
+        return self._window_and_basis(view)[0]
+
+    def window_basis(self, view: str) -> str:
+        """How the view's window was chosen (set, its terms' intervals, the ops' intervals, ops at peak rate)."""
+        return self._window_and_basis(view)[1]
+
+    def _window_and_basis(self, view: str) -> tuple[tuple[float, float] | None, str]:
+        # The ops' intervals are on the bench clock, so only the bench view may take its window from them;
+        # the projected and baseline views run on their own time (the projected hardware at its peak rate).
+        _check_view(view)
         if view in self._windows:
-            return self._windows[view]
+            return self._windows[view], "window set"
         spans = [(t.start_s, t.end_s) for t in self._terms[view] if t.start_s is not None]
-        if not spans:
+        if spans:
+            return (min(a for a, _ in spans), max(b for _, b in spans)), "extent of the view's power intervals"
+        if view == "bench":
             spans = [(r.start_s, r.end_s) for r in self._ops if r.start_s is not None]
-        if not spans:
-            return None
-        return min(a for a, _ in spans), max(b for _, b in spans)
+            if spans:
+                return (min(a for a, _ in spans), max(b for _, b in spans)), "extent of the ops' compute intervals"
+        elif view in self._peak_rates and self.ops > 0:
+            return (0.0, self.ops / self._peak_rates[view][0]), "time for the ops at the view's peak op rate"
+        return None, "no window"
 
     def summary(self, view: str = "bench") -> ViewSummary:
         """Energy per device and total, time, TOPS, J/op and mW/TOPS of ``view`` (utilisation-weighted and
@@ -313,10 +328,10 @@ class EnergyLedger:
         terms = self._terms[view]
         if not terms:
             raise EnergyError(f"the {view} view has no power terms")
-        win = self.window(view)
+        win, window_basis = self._window_and_basis(view)
         if win is None:
-            raise EnergyError(f"{view}: steady terms (no interval) need a window: call set_window, or give the "
-                              "terms or the ops start_s/end_s on the bench clock")
+            raise EnergyError(f"{view}: steady terms (no interval) need a window: call set_window, give the terms "
+                              "intervals, or (projected/baseline) set_peak_rate so the ops' time can be computed")
         t0, t1 = win
         for t in terms:
             if t.start_s is not None and (t.start_s < t0 or t.end_s > t1):
@@ -363,7 +378,7 @@ class EnergyLedger:
             peak_mw = peak_j * MW_PER_TOPS_PER_J_PER_OP
 
         return ViewSummary(
-            view=view, devices=tuple(devices), energy_j=energy, time_s=time_s, window_s=(t0, t1),
+            view=view, devices=tuple(devices), energy_j=energy, time_s=time_s, window_s=(t0, t1), window_basis=window_basis,
             mean_power_w=energy / time_s if time_s > 0 else None, macs=macs, ops=ops, ops_per_mac=OPS_PER_MAC,
             tops=tops, j_per_op=j_per_op, mw_per_tops=mw_per_tops, no_ops=no_ops,
             peak_power_w=peak_power, peak_power_basis=power_basis, peak_ops_per_s=rate, peak_rate_basis=rate_basis,
@@ -377,17 +392,23 @@ class EnergyLedger:
 
     def _power_while_computing(self, view: str, t0: float, t1: float) -> tuple[float, str]:
         terms = self._terms[view]
+        if view != "bench":  # compute intervals are on the bench clock
+            return self._max_draw(terms, t0, t1, "the compute intervals are on the bench clock")
         compute = _merge((max(r.start_s, t0), min(r.end_s, t1)) for r in self._ops
                          if r.start_s is not None and min(r.end_s, t1) > max(r.start_s, t0))
         busy = sum(b - a for a, b in compute)
         if self._ops and all(r.start_s is not None for r in self._ops) and busy > 0:
             e = sum(t.power_w * (busy if t.start_s is None else _overlap(t.start_s, t.end_s, compute)) for t in terms)
             return e / busy, "mean total draw during the compute intervals"
+        return self._max_draw(terms, t0, t1, "no compute intervals recorded")
+
+    @staticmethod
+    def _max_draw(terms: list[PowerTerm], t0: float, t1: float, why: str) -> tuple[float, str]:
         points = {t0} | {t.start_s for t in terms if t.start_s is not None and t.start_s < t1}
         best = max(sum(t.power_w for t in terms
                        if t.start_s is None or (t.start_s <= p < t.end_s) or (t.start_s == t.end_s == p))
                    for p in points)
-        return best, "max total draw over the window (no compute intervals recorded)"
+        return best, f"max total draw over the window ({why})"
 
     def _peak_rate(self, view: str) -> tuple[float | None, str]:
         if view in self._peak_rates:

@@ -68,7 +68,7 @@ class EnergyReport:
         return cls(label=ledger.label, summaries=summaries, missing=missing)
 
     def _figures(self, s: ViewSummary) -> list[tuple[str, str]]:
-        rows = [("time (window)", format_si(s.time_s, "s")), ("energy", format_si(s.energy_j, "J")),
+        rows = [("time (window)", f"{format_si(s.time_s, 's')} ({s.window_basis})"), ("energy", format_si(s.energy_j, "J")),
                 ("mean power", format_si(s.mean_power_w, "W")),
                 ("MACs sent to optics", f"{s.macs:.6g}"), ("ops (1 MAC = 2 ops)", f"{s.ops:.6g}")]
         if s.no_ops:
@@ -160,6 +160,7 @@ class EnergyReport:
             ax.set_ylabel("energy per op (fJ/op = mW/TOPS)" if per_op else "energy (J); no ops recorded")
             ax.set_title(VIEW_TITLES[view], fontsize=9)
             ax.legend(fontsize=7)
+        fig.suptitle("utilisation-weighted energy by device (1 MAC = 2 ops; fJ/op = mW/TOPS)", fontsize=9)
         fig.tight_layout()
         path = Path(path)
         candidate, n = path, 0

@@ -83,10 +83,16 @@ def test_views_are_separate_and_share_the_ops():
     ledger.add(PowerTerm("cpu", 65.0, Datasheet(65.0, "W", "CPU TDP sheet", "1")), view="baseline")
     ledger.set_window("baseline", 0.0, 10.0)
     assert ledger.views() == ("bench", "projected", "baseline")
+    with pytest.raises(EnergyError, match="window"):  # the bench's ops intervals are not the projected clock
+        ledger.summary("projected")
+    ledger.set_peak_rate("projected", 4e12, Model("2 N M f_s", {"N": 20, "M": 10, "f_s": 10e9}))
     projected = ledger.summary("projected")
-    # steady term over the window of the ops interval [1, 1.5] s: 0.05 W * 0.5 s = 25 mJ; / 2e12 ops = 12.5 fJ/op
-    assert projected.window_s == (1.0, 1.5) and projected.energy_j == pytest.approx(0.025)
+    # steady 0.05 W for the time the 2e12 ops take at 4e12 op/s (0.5 s): 25 mJ; / 2e12 ops = 12.5 fJ/op
+    assert projected.window_s == (0.0, 0.5) and "peak op rate" in projected.window_basis
+    assert projected.energy_j == pytest.approx(0.025, rel=1e-12)
     assert projected.mw_per_tops == pytest.approx(12.5, rel=1e-12)
+    assert projected.peak_mw_per_tops == pytest.approx(12.5, rel=1e-12)  # at full utilisation they agree
+    assert "bench clock" in projected.peak_power_basis
     baseline = ledger.summary("baseline")
     assert baseline.energy_j == 650.0 and baseline.devices[0].kinds == ("datasheet",)
     assert ledger.summary("bench").energy_j == 40.0

@@ -17,11 +17,12 @@ PSU = Measured(instrument="psu", command="MEAS:POW?")
 
 def ledger() -> EnergyLedger:
     """Bench: laser 10 W over [0, 2] s, OCC 1.5 kW over [0, 2] s (3.02 kJ); 1e12 MACs -> 1.51 nJ/op.
-    Projected: DFB laser 50 mW steady over the ops interval [1, 1.5] s -> 25 mJ / 2e12 ops = 12.5 fJ/op."""
+    Projected: DFB laser 50 mW steady while the 2e12 ops run at 4e12 op/s (0.5 s) -> 25 mJ -> 12.5 fJ/op."""
     led = EnergyLedger("hand")
     led.add(PowerTerm("laser", 10.0, PSU, 0.0, 2.0))
     led.add(PowerTerm("occ", 1500.0, Measured("wt310e", ":NUMERIC:NORMAL:VALUE? 3"), 0.0, 2.0))
     led.add(PowerTerm("dfb laser", 0.05, Model("P_opt / eta", {"P_opt": 0.01, "eta": 0.2})), view="projected")
+    led.set_peak_rate("projected", 4e12, Model("2 N M f_s", {"N": 20, "M": 10, "f_s": 10e9}))
     led.add_ops(10**12, source="hand", optical_time_s=0.5, start_s=1.0, end_s=1.5)
     return led
 
