@@ -98,3 +98,26 @@ def test_cli_on_a_sidecar_and_on_a_run_without_energy(tmp_path):
     result = CliRunner().invoke(main, ["energy", "report", str(bare)])
     assert isinstance(result.exception, EnergyError) and "no energy record" in str(result.exception)
     assert not (tmp_path / "bare-energy.png").exists()
+
+
+def test_a_projection_goes_into_the_projected_view():
+    """The projected helper's terms (Model/Datasheet provenance) and peak rate, through the ledger and report:
+    the ledger's peak figure is the projection's own sum of powers over its peak op rate."""
+    from labctl.energy.projected import paper_configuration, project
+
+    projection = project(paper_configuration())
+    led = EnergyLedger()
+    led.add(PowerTerm("laser", 10.0, PSU, 0.0, 2.0))
+    led.add_ops(10**12, source="hand", optical_time_s=0.5, start_s=1.0, end_s=1.5)
+    for term in projection.terms:
+        led.add(term, view="projected")
+    led.set_peak_rate("projected", projection.peak_ops_per_s, Model("2 N M f_s x cores", {"cores": 3}))
+    s = led.summary("projected")
+    by_hand = sum(t.power_w for t in projection.terms) / projection.peak_ops_per_s * 1e15
+    assert s.peak_mw_per_tops == pytest.approx(by_hand, rel=1e-12)
+    assert s.peak_mw_per_tops == pytest.approx(projection.mw_per_tops, rel=1e-12)
+    assert s.mw_per_tops == pytest.approx(by_hand, rel=1e-12)  # full utilisation: the ops at the peak rate
+    text = EnergyReport.from_ledger(led).to_text()
+    for term in projection.terms:
+        assert term.device in text
+    assert set(d.kinds[0] for d in s.devices) <= {"model", "datasheet"}
