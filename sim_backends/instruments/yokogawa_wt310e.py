@@ -71,7 +71,7 @@ class SimYokogawaWT310E(SimInstrument):
     #: Electrical-draw parameters (name -> default, low, high), as every simulated instrument declares them.
     POWER = POWER
     PARAMS = frozenset(DEFAULT_PARAMS)
-    HAS_ERROR_QUEUE = False  # the WT310E reads its queue with :STATus:ERRor?
+    HAS_ERROR_QUEUE = True  # read with :STATus:ERRor?; SYSTem:ERRor? is undefined (see build)
 
     def __init__(self, name, world, params=None, serial=""):
         unknown = set(params or {}) - set(DEFAULT_PARAMS)
@@ -171,12 +171,18 @@ class SimYokogawaWT310E(SimInstrument):
         tree.add(":NUMeric[:NORMal]:VALue", getter=self._value_query)
         tree.add(":NUMeric:FORMat", setter=self._format_set, getter=lambda call: (call.expect(0), "ASC")[1])
         tree.add(":STATus:ERRor", getter=self._error_query)
+        tree.add("SYSTem:ERRor[:NEXT]", setter=self._undefined, getter=self._undefined)
         tree.add(":COMMunicate:HEADer", setter=self._header_set, getter=lambda call: (call.expect(0), "0")[1])
 
     def next_error(self) -> str:
         """The manual's form: positive codes (``113,"Undefined header"``), ``0,"No error"`` when empty."""
         entry = super().next_error()
         return entry[1:] if entry.startswith("-") else entry
+
+    @staticmethod
+    def _undefined(call: Call) -> None:
+        """The base class's SYSTem:ERRor? is not a WT310E command: undefined header, as on the meter."""
+        raise ScpiError(-113, "the WT310E reads its error queue with :STATus:ERRor?")
 
     def _error_query(self, call: Call) -> str:
         call.expect(0)

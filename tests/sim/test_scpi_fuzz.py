@@ -156,6 +156,8 @@ _examples = count()
 
 
 def _error_query(sim: SimInstrument) -> bytes:
+    if sim.MODEL == "yokogawa.WT310E":
+        return b":STATus:ERRor?"  # the WT310E's only error query; its codes are positive
     return b":SYSTem:ERRor? STRing" if sim.MODEL == "keysight.Infiniium" else b"SYST:ERR?"
 
 
@@ -239,7 +241,7 @@ def _ask(dut: Dut, message: bytes) -> str:
 def test_a_non_ascii_byte_is_an_invalid_character_not_a_poisoned_queue(model):
     dut = _dut(model)
     entries = exchange(dut, [b"*IDN\xff?", b"\xc3\xa9"])
-    assert [e.replace(", ", ",", 1).split(",")[0] for e in entries[:2]] == ["-101", "-420"]
+    assert [e.replace(", ", ",", 1).split(",")[0].lstrip("-") for e in entries[:2]] == ["101", "420"]
     assert "0xFF" in entries[0]
 
 
