@@ -42,7 +42,7 @@ class Parameters(BaseModel):
     rows: int = Field(4096, ge=1, description="rows of the activations (symbols) per CPU product")
     inputs: int = Field(16, ge=1, description="inner dimension K = the core's N inputs")
     outputs: int = Field(16, ge=1, description="columns = the core's M outputs")
-    repeats: int = Field(200, ge=1, description="CPU products per measurement")
+    repeats: int = Field(2000, ge=1, description="CPU products per measurement")
     threads: int = Field(1, ge=1, description="torch CPU threads")
     rapl_root: str = Field("/sys/class/powercap", description="where RAPL counters are looked for")
 
@@ -62,12 +62,12 @@ class EnergyEfficiency(Experiment):
         baseline = self._baseline(p)
 
         for key, proj in (("paper", paper), ("ring_core", ring)):
-            rec.write_json(f"energy/{key}/terms", [
+            rec.write_json(f"energy_efficiency/{key}/terms", [
                 {**row, "provenance": _provenance(t)} for row, t in zip(proj.rows(), proj.terms)])
-            rec.write_json(f"energy/{key}/config", {k: v for k, v in proj.config.__dict__.items()})
-        rec.write_json("energy/sensitivity", sens)
-        rec.write_json("energy/baseline", [baseline.row() | {"provenance": _provenance(baseline.term)}])
-        rec.write_json("energy/accelerators", [
+            rec.write_json(f"energy_efficiency/{key}/config", {k: v for k, v in proj.config.__dict__.items()})
+        rec.write_json("energy_efficiency/sensitivity", sens)
+        rec.write_json("energy_efficiency/baseline", [baseline.row() | {"provenance": _provenance(baseline.term)}])
+        rec.write_json("energy_efficiency/accelerators", [
             {"device": a.device, "precision": a.precision, "peak_tops": a.peak_tops, "tdp_w": a.tdp_w,
              "mw_per_tops": a.mw_per_tops, "source": a.source} for a in PUBLISHED_ACCELERATORS])
         rec.set_result(paper_mw_per_tops=paper.mw_per_tops, paper_tops=paper.tops, paper_total_w=paper.total_w,
