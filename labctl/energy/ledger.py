@@ -330,8 +330,9 @@ class EnergyLedger:
             raise EnergyError(f"the {view} view has no power terms")
         win, window_basis = self._window_and_basis(view)
         if win is None:
+            why = f"; {NO_OPS}" if self.ops == 0 and view in self._peak_rates else ""
             raise EnergyError(f"{view}: steady terms (no interval) need a window: call set_window, give the terms "
-                              "intervals, or (projected/baseline) set_peak_rate so the ops' time can be computed")
+                              f"intervals, or (projected/baseline) set_peak_rate so the ops' time can be computed{why}")
         t0, t1 = win
         for t in terms:
             if t.start_s is not None and (t.start_s < t0 or t.end_s > t1):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+
 import pytest
 from click.testing import CliRunner
 from PIL import Image
@@ -121,3 +124,21 @@ def test_a_projection_goes_into_the_projected_view():
     for term in projection.terms:
         assert term.device in text
     assert set(d.kinds[0] for d in s.devices) <= {"model", "datasheet"}
+
+
+def test_the_command_line_prints_a_missing_record_as_one_error_line(tmp_path):
+    bare = Recorder(tmp_path / "bare.h5", experiment="x", parameters={}, seed=1).close()
+    done = subprocess.run([sys.executable, "-m", "labctl", "energy", "report", str(bare)], capture_output=True,
+                          text=True, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith("error: ") and "no energy record" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+def test_projected_steady_terms_in_a_run_without_ops_say_so():
+    led = EnergyLedger()
+    led.add(PowerTerm("laser", 10.0, PSU, 0.0, 2.0))
+    led.add(PowerTerm("dfb laser", 0.05, Model("P_opt / eta", {"P_opt": 0.01, "eta": 0.2})), view="projected")
+    led.set_peak_rate("projected", 4e12, Model("2 N M f_s", {"N": 20, "M": 10, "f_s": 10e9}))
+    report = EnergyReport.from_ledger(led)
+    assert "no MACs were sent to optics" in report.missing["projected"]
+    assert "no MACs were sent to optics" in report.to_text()
