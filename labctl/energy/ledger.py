@@ -54,6 +54,10 @@ def _count(name: str, value: Any) -> int:
     """A MAC count: a non-negative integer (an integral float such as 1e12 is accepted)."""
     if hasattr(value, "item") and not isinstance(value, (int, float)):
         value = value.item()  # numpy scalars
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 0:
+            raise EnergyError(f"{name} must be >= 0, got {value!r}")
+        return value  # exact, however large (a float would round counts above 2**53)
     v = _finite(name, value)
     if v != int(v):
         raise EnergyError(f"{name} must be a whole number of MACs, got {value!r}")

@@ -118,6 +118,8 @@ def test_ops_from_last_stats_and_offload_ledger():
     assert ledger.add_offload(Offload()).macs == 4000
     assert ledger.add_offload({"total_macs": 6}).macs == 6
     assert ledger.macs == 5056 and ledger.ops == 10112
+    big = 2**53 + 1  # counted exactly, not rounded through a float
+    assert ledger.add_ops(big, source="hand").macs == big and ledger.macs == 5056 + big
 
 
 def test_a_run_with_no_ops_says_so():
@@ -178,7 +180,7 @@ def test_overlapping_intervals_for_one_device_are_refused():
     assert len(ledger.terms("bench")) == 3
 
 
-@pytest.mark.parametrize("macs", [float("nan"), -1, 1.5, "1e12", float("inf")])
+@pytest.mark.parametrize("macs", [float("nan"), -1, -1.0, 1.5, "1e12", float("inf"), True])
 def test_bad_mac_counts_are_refused(macs):
     with pytest.raises(EnergyError):
         EnergyLedger().add_ops(macs, source="hand")
