@@ -96,7 +96,15 @@ class EnergyEfficiency(Experiment):
     def _baseline(p: Parameters):
         import torch
 
+        previous = torch.get_num_threads()
         torch.set_num_threads(p.threads)
+        try:
+            return EnergyEfficiency._measure(p, torch)
+        finally:
+            torch.set_num_threads(previous)
+
+    @staticmethod
+    def _measure(p: Parameters, torch):
         gen = torch.Generator().manual_seed(0)
         a = torch.rand(p.rows, p.inputs, generator=gen, dtype=torch.float32)
         w = torch.rand(p.inputs, p.outputs, generator=gen, dtype=torch.float32)
@@ -117,7 +125,8 @@ class EnergyEfficiency(Experiment):
         parts = [
             "# Energy efficiency (1 MAC = 2 ops; mW/TOPS = fJ/op)", "",
             paper.markdown(), "",
-            f"Published: {PAPER_MW_PER_TOPS.value} mW/TOPS; reconstructed: {paper.mw_per_tops:.4g} mW/TOPS at peak.", "",
+            f"Published: {PAPER_MW_PER_TOPS.value} mW/TOPS; reconstructed: {paper.mw_per_tops:.4g} mW/TOPS "
+            "at peak.", "",
             "#### Published vs assumed", "", PUBLISHED_VS_ASSUMED, "",
             sensitivity_markdown(sens, "paper configuration"), "",
             ring.markdown(), "",

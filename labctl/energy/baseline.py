@@ -119,7 +119,8 @@ class BaselineMeasurement:
 
 
 def measure_cpu(workload: Callable[[], Any], ops: float, *, rapl_root: str | Path | None = RAPL_ROOT,
-                w_per_core: Datasheet = CPU_W_PER_CORE, label: str = "this machine's CPU (torch)") -> BaselineMeasurement:
+                w_per_core: Datasheet = CPU_W_PER_CORE,
+                label: str = "this machine's CPU (torch)") -> BaselineMeasurement:
     """Run ``workload`` once and return its CPU energy: RAPL when available, else the labelled model
     E = W_per_core x CPU-seconds (process time over all threads = busy cores x wall time)."""
     if not (isinstance(ops, (int, float)) and math.isfinite(ops) and ops > 0):

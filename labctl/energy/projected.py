@@ -346,7 +346,8 @@ def ring_core_configuration(bench_path: str | Path, *, laser_wall_plug_efficienc
     cores, symbol rate, laser power per channel, converters and ring heater hold, built in integrated form.
 
     Heater hold per ring = mean red shift from each ring's resonance up to its channel wavelength, over the
-    heater tuning efficiency (the heater model: shift = tuning x P). Converter figures are the OCC-16's.
+    heater tuning efficiency (the heater model: shift = tuning x P): a lower bound, since setting a weight
+    below 1 detunes further (up to about a linewidth). Converter figures are the OCC-16's.
     """
     import yaml
 
@@ -371,11 +372,12 @@ def ring_core_configuration(bench_path: str | Path, *, laser_wall_plug_efficienc
     shifts, tunings = [], []
     for comp in (doc.get("components") or {}).values():
         if isinstance(comp, dict) and comp.get("type") == "ring_bank":
-            res = comp["resonance_wavelengths"]
-            shifts.extend(ch - r for ch, r in zip(channels, res))
+            res, fsr = comp["resonance_wavelengths"], float(comp.get("fsr_m", 0.0))
+            # heaters only red-shift: a ring above its channel is pulled to the next order, one FSR on
+            shifts.extend(ch - r if ch >= r else ch - r + fsr for ch, r in zip(channels, res))
             tunings.append(float(comp.get("tuning_nm_per_mw", RING_TUNING_NM_PER_MW)))
     if shifts:
-        mean_shift_nm = sum(max(s, 0.0) for s in shifts) / len(shifts) * 1e9
+        mean_shift_nm = sum(max(v, 0.0) for v in shifts) / len(shifts) * 1e9
         hold_w = mean_shift_nm / (sum(tunings) / len(tunings)) * 1e-3
     else:
         mean_shift_nm, hold_w = 0.0, 0.0
@@ -390,8 +392,9 @@ def ring_core_configuration(bench_path: str | Path, *, laser_wall_plug_efficienc
             "n_outputs": f"{path.name} OCC sim params 'outputs'", "symbol_rate_hz": f"{path.name} opu.symbol_rate_hz",
             "laser_optical_w_per_channel": f"{path.name} opu.laser_power_dbm",
             "laser_wall_plug_efficiency": "PHYSICS.md s.4: integrated DFB/ECL 10-20 %, mid value",
-            "heater_hold_w_per_ring": f"heater model: mean red shift {mean_shift_nm:.3g} nm (channel - resonance, "
-                                      f"{path.name} ring banks) / tuning nm/mW",
+            "heater_hold_w_per_ring": f"heater model (lower bound, weight detuning not added): mean red shift "
+                                      f"{mean_shift_nm:.3g} nm (channel - resonance, {path.name} ring banks) "
+                                      "/ tuning nm/mW",
             "dac_enob": OCC16_SOURCE, "adc_enob": OCC16_SOURCE,
             "adc_samples_per_symbol": f"{OCC16_SOURCE}: adc_sample_rate_hz / symbol rate",
             "dac_fom_j_per_step": "assumed: ADC survey median used for DACs too",

@@ -121,3 +121,29 @@ def test_bad_bench_file(tmp_path):
     f.write_text("name: x\ninstruments: {}\n")
     with pytest.raises(EnergyError, match="opu"):
         ring_core_configuration(f)
+
+
+def test_heater_hold_from_ring_model_by_hand(tmp_path):
+    """Ring 1 sits 0.2 nm below its channel: 0.2 nm / 0.2 nm/mW = 1 mW. Ring 2 sits 0.1 nm above its
+    channel; heaters only red-shift, so it goes to the next order: 30 - 0.1 = 29.9 nm -> 149.5 mW.
+    Mean hold = 75.25 mW per ring."""
+    f = tmp_path / "bench.yaml"
+    f.write_text("""
+name: two-ring
+instruments:
+  occ1: {role: optical_core, sim: {params: {inputs: 2, outputs: 1}}}
+components:
+  bank: {type: ring_bank, n_rings: 2, fsr_m: 30.0e-9, tuning_nm_per_mw: 0.2,
+         resonance_wavelengths: [1550.1e-9, 1551.7e-9]}
+opu:
+  laser_power_dbm: 0.0
+  symbol_rate_hz: 1.0e+9
+  cores:
+    - controller: occ1
+      channels: [{wavelength_m: 1550.3e-9}, {wavelength_m: 1551.6e-9}]
+""")
+    cfg = ring_core_configuration(f)
+    assert (cfg.n_cores, cfg.n_inputs, cfg.n_outputs) == (1, 2, 1)
+    assert cfg.laser_optical_w_per_channel == pytest.approx(1e-3)
+    assert cfg.heater_hold_w_per_ring == pytest.approx((1.0e-3 + 149.5e-3) / 2, rel=1e-6)
+    assert heater_term(cfg).power_w == pytest.approx(2 * cfg.heater_hold_w_per_ring)
