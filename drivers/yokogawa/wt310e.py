@@ -79,7 +79,7 @@ class YokogawaWT310E(LabInstrument):
         **dict.fromkeys(("integration_mode", "integration_timer", "start_integration", "stop_integration",
                          "reset_integration", "headers_enabled"), SET),
         **dict.fromkeys(("integration_state", "measure_power", "integrated_energy", "integration_time",
-                         "read_numeric"), READ),
+                         "read_numeric", "reading_command"), READ),
     }
 
     def __init__(self, adapter, name="Yokogawa WT310E", **kwargs):
@@ -113,11 +113,15 @@ class YokogawaWT310E(LabInstrument):
         check_set_errors=True,
     )
 
-    integration_state = Instrument.measurement(
-        ":INTEG:STAT?",
-        """Get the integration state (str: 'reset', 'ready', 'running', 'stopped', 'error' or 'timeup').""",
-        get_process=lambda reply: STATES.get(_last_word(reply).upper(), reply),
-    )
+    @property
+    def integration_state(self) -> str:
+        """Get the integration state (str: 'reset', 'ready', 'running', 'stopped', 'error' or 'timeup')."""
+        command = ":INTEG:STAT?"
+        reply = self.ask(command)
+        try:
+            return STATES[_last_word(reply).upper()]
+        except KeyError:
+            raise MalformedReply(self.name, command, reply) from None
 
     @property
     def integration_timer(self) -> float:
@@ -159,16 +163,22 @@ class YokogawaWT310E(LabInstrument):
 
     # --- readings ------------------------------------------------------------------------------
 
+    @staticmethod
+    def reading_command(function: str) -> str:
+        """The program message that reads ``function`` (``"P"``, ``"WH"`` or ``"TIME"``): the provenance of a
+        measured figure names it."""
+        try:
+            slot = SLOTS[function]
+        except KeyError:
+            raise ValueOutOfRange(f"numeric function {function!r}: this driver reads {', '.join(SLOTS)}") from None
+        return f":NUM:NORM:ITEM{slot} {function},1;:NUM:NORM:VAL? {slot}"
+
     def read_numeric(self, function: str) -> float:
         """Read one numeric function (``"P"``, ``"WH"`` or ``"TIME"``) in the meter's unit (W, Wh, s).
 
         Assigns the function to its slot and reads the slot in one message, then checks the error queue.
         """
-        try:
-            slot = SLOTS[function]
-        except KeyError:
-            raise ValueOutOfRange(f"numeric function {function!r}: this driver reads {', '.join(SLOTS)}") from None
-        command = f":NUM:NORM:ITEM{slot} {function},1;:NUM:NORM:VAL? {slot}"
+        command = self.reading_command(function)
         reply = self.ask(command)
         self.check_errors()
         word = _last_word(reply).upper()

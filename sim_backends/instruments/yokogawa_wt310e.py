@@ -5,7 +5,8 @@ SCPI as in *WT310E/WT310EH/WT332E/WT333E Digital Power Meter, Communication Inte
 
 * ``:INTEGrate:STARt``, ``:INTEGrate:STOP``, ``:INTEGrate:RESet``, ``:INTEGrate:STATe?`` (answered
   in the abbreviated form, ``:COMMunicate:VERBose OFF`` being the default: ``RES``, ``STAR``,
-  ``STOP``, ``TIM``), ``:INTEGrate:MODE {NORMal|CONTinuous}``, ``:INTEGrate:TIMer <h>,<m>,<s>``;
+  ``STOP``, ``TIM``), ``:INTEGrate:MODE NORMal`` (CONTinuous, the repeating mode, is refused with 221: not simulated),
+  ``:INTEGrate:TIMer <h>,<m>,<s>`` (0,0,0: run until stopped);
 * ``:NUMeric[:NORMal]:ITEM<x> {NONE|<function>[,<element>]}`` (x = 1..255; element 1, the WT310E
   has one input element), ``:NUMeric[:NORMal]:NUMber``, ``:NUMeric[:NORMal]:VALue? [<x>]``,
   ``:NUMeric:FORMat {ASCii|FLOat}`` (only ASCii is simulated);
@@ -127,13 +128,17 @@ class SimYokogawaWT310E(SimInstrument):
         return float(self.world.energy_j(self.measures)) if self.measures else 0.0
 
     def _update(self) -> None:
-        """Fold the running segment up to now; stop at the timer in normal mode (time up)."""
+        """Fold the running segment up to now; stop at the timer (time up)."""
+        with self.world.lock:  # the clock and the energy are read as one instant
+            self._fold()
+
+    def _fold(self) -> None:
         if self._state != "running" or self._start is None:
             return
         t0, e0 = self._start
         now, energy = self.world.time, self._measured_energy_j()
         elapsed = now - t0
-        if self.timer_s > 0 and self._time_s + elapsed >= self.timer_s and self.integration_mode == "NORMAL":
+        if self.timer_s > 0 and self._time_s + elapsed >= self.timer_s:
             # Time up: the integral ends at the timer. Energy is drawn piecewise-constant between state
             # changes, so the part after the timer is removed at the current draw (exact unless the draw
             # changed after the timer expired, which only an unread meter lets happen).
@@ -194,7 +199,8 @@ class SimYokogawaWT310E(SimInstrument):
         if self._state in ("running", "timeup"):
             raise ScpiError(-221, f"integration is {self._state}; stop (and reset after time up) first")
         self._state = "running"
-        self._start = (self.world.time, self._measured_energy_j())
+        with self.world.lock:
+            self._start = (self.world.time, self._measured_energy_j())
 
     def _stop_cmd(self, call: Call) -> None:
         call.expect(0)
@@ -219,7 +225,10 @@ class SimYokogawaWT310E(SimInstrument):
         call.expect(1)
         if self.integration_state() == "running":
             raise ScpiError(-221, "integration mode cannot change while integrating")
-        self.integration_mode = call.param().choice(("NORMal", "CONTinuous"))
+        mode = call.param().choice(("NORMal", "CONTinuous"))
+        if mode != "NORMAL":
+            raise ScpiError(-221, "continuous (repeating) integration is not simulated; use NORMal")
+        self.integration_mode = mode
 
     def _mode_query(self, call: Call) -> str:
         call.expect(0)

@@ -97,6 +97,20 @@ def test_integration_timer_refuses_bad_values_before_sending(bad):
             inst.integration_timer = bad
 
 
+def test_integration_state_refuses_an_unknown_answer():
+    with expected_protocol(YokogawaWT310E, [(":INTEG:STAT?", "BUSY")]) as inst:
+        with pytest.raises(MalformedReply):
+            _ = inst.integration_state
+
+
+@pytest.mark.parametrize("function, slot", [("P", 1), ("WH", 2), ("TIME", 3)])
+def test_reading_command_is_what_a_reading_sends(function, slot):
+    command = YokogawaWT310E.reading_command(function)
+    assert command == f":NUM:NORM:ITEM{slot} {function},1;:NUM:NORM:VAL? {slot}"
+    with expected_protocol(YokogawaWT310E, [(command, "1.0E+00"), OK]) as inst:
+        assert inst.read_numeric(function) == 1.0
+
+
 def test_integration_timer_getter():
     with expected_protocol(YokogawaWT310E, [(":INTEG:TIM?", "2,30,5")]) as inst:
         assert inst.integration_timer == 2 * 3600 + 30 * 60 + 5

@@ -160,6 +160,22 @@ def test_stop_holds_and_start_resumes(lib, wt):
     assert wt.integrated_energy() == 0.0 and wt.integration_time() == 0.0
 
 
+def test_timer_cannot_change_while_integrating_and_time_up_needs_a_reset(lib, wt):
+    wt.integration_timer = 10
+    wt.start_integration()
+    with pytest.raises(InstrumentError) as err:
+        wt.integration_timer = 20
+    assert err.value.codes == [221]
+    lib.world.time += 15.0
+    assert wt.integration_state == "timeup"
+    with pytest.raises(InstrumentError) as err:
+        wt.start_integration()
+    assert err.value.codes == [221]
+    wt.reset_integration()
+    wt.start_integration()
+    assert wt.integration_state == "running"
+
+
 def test_normal_mode_timer_stops_the_integration_at_time_up(lib, wt):
     world = lib.world
     p = measured_draw_w(world)
@@ -198,6 +214,7 @@ def test_start_while_running_and_reset_while_running_are_setting_conflicts(wt):
     (":NUM:NORM:ITEM1 P,2", 222),  # one input element
     (":NUM:NORM:ITEM256 P", 114),  # Header suffix out of range
     (":INTEG:MODE SOMETIMES", 224),  # Illegal parameter value
+    (":INTEG:MODE CONT", 221),  # repeating integration is not simulated
 ])
 def test_bad_scpi_gets_the_manuals_positive_codes(wt, message, code):
     assert codes(wt, message) == [code]
