@@ -177,7 +177,8 @@ class AcceleratorRow:
                          note=f"peak {self.peak_tops:g} TOPS dense")
 
 
-_A100 = "NVIDIA A100 Tensor Core GPU datasheet (A100 80GB SXM column)"
+_A100 = ("NVIDIA A100 Tensor Core GPU datasheet (nvidia-a100-datasheet-us-nvidia-1758950-r4-web; "
+         "A100 80GB SXM column)")
 _H100 = "NVIDIA H100 Tensor Core GPU datasheet (H100 SXM column; sparsity figures halved to dense)"
 #: FP32 is non-tensor FP32 (1 FLOP = 1 op; an FMA counts 2); INT8 is dense tensor-core peak.
 PUBLISHED_ACCELERATORS = (
