@@ -190,6 +190,20 @@ class World:
                 self._integrate(self._time, new)
             self._time = new
 
+    def advance(self, seconds: float) -> float:
+        """Move the clock forward by ``seconds`` (>= 0) atomically; the new time."""
+        with self.lock:
+            self.time = self._time + float(seconds)
+            return self._time
+
+    def advance_to(self, t: float) -> float:
+        """Move the clock to ``t`` unless it is already later (another thread's instrument moved it
+        meanwhile: the clock never goes back); the new time."""
+        with self.lock:
+            if float(t) > self._time:
+                self.time = t
+            return self._time
+
     def _drawing(self) -> list[tuple[str, Component]]:
         """The bench items that draw electrical power of their own (instruments, not passive parts)."""
         if self._drawers is None:

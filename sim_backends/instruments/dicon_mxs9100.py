@@ -248,7 +248,7 @@ class SimDiConMXS9100(SimInstrument):
     def _settle(self) -> None:
         end = max(c + self.switching_time_s for c in self._changed_at)
         if end > self.world.time:
-            self.world.time = end
+            self.world.advance_to(end)
 
 
     # -- physics -----------------------------------------------------------------------------------------

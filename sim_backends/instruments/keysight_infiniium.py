@@ -632,7 +632,7 @@ class SimKeysightInfiniium(SimInstrument):
             if self.trigger.sweep == "AUTO":
                 t_trig = start  # auto trigger
             else:
-                self.world.time = start + span
+                self.world.advance_to(start + span)
                 source = AUX if self.trigger.source == AUX else f"CHANnel{self.trigger.source}"
                 level = self.trigger.levels[self.trigger.source]
                 raise ScpiError(-200, f"no trigger: {source} did not cross {level:g} V "
@@ -646,7 +646,7 @@ class SimKeysightInfiniium(SimInstrument):
                 codes=self._quantize(volts, ch.range, ch.offset), fs=fs, x_origin=x_origin,
                 range=ch.range, offset=ch.offset, coupling=_COUPLING_CODE[ch.input],
                 x_display_range=x_range, x_display_origin=x_left, acquired_at=t_trig)
-        self.world.time = max(start + points / fs, t_trig, float(t[-1]) + 1 / fs)
+        self.world.advance_to(max(start + points / fs, t_trig, float(t[-1]) + 1 / fs))
         self.acquisition_done = True
 
     def front_end(self, port: str, t: np.ndarray, range_v: float | None = None) -> np.ndarray:

@@ -345,7 +345,7 @@ class SimKeysightN6700(SimInstrument):
                 readings.append(volts + out.voltage_noise * self.world.rng.standard_normal())
             else:
                 readings.append(amps + out.current_noise * self.world.rng.standard_normal())
-        self.world.time += self._measurement_time
+        self.world.advance(self._measurement_time)
         return ",".join(_fmt(v) for v in readings)
 
     def _operation_condition(self, call: Call) -> str:

@@ -121,7 +121,7 @@ class SimKeysightN7744A(SimInstrument):
         self.noise_1s_w = require_non_negative("noise_1s_w", merged["noise_1s_w"], 1e-6, "W")
         self.wavelength_range = self._pair("wavelength_range_m", merged["wavelength_range_m"], 400e-9, 2000e-9)
         self.detector_band = self._pair("detector_band_m", merged["detector_band_m"], 200e-9, 3000e-9)
-        super().__init__(name, world, merged, serial)
+        super().__init__(name, world, {**merged, **{k: v for k, v in (params or {}).items() if k in self.POWER}}, serial)
 
     @staticmethod
     def _pair(name, value, low, high):
@@ -238,7 +238,7 @@ class SimKeysightN7744A(SimInstrument):
             for carrier in self.world.light_into(self.name, name, t):
                 detected = detected + carrier.power * self._weight(carrier.wavelength, port.wavelength)
             powers = np.broadcast_to(detected, t.shape).reshape(points, per_window).mean(axis=1)
-        self.world.time = start + points * atime
+        self.world.advance_to(start + points * atime)
         if port.auto_range:  # the range is fixed during logging: auto ranging sees the mean power
             port.range_dbm = self._auto_range(float(powers.mean()))
         samples = powers + self._sigma(atime, port.range_dbm) * self.world.rng.standard_normal(points)

@@ -443,7 +443,7 @@ class SimLabctlOCC(SimInstrument):
             raise
         code = np.round((readings - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
         with self.world.lock:  # cores running in parallel share the clock: it never goes back
-            self.world.time = max(self.world.time, t0 + tiles * period)
+            self.world.advance_to(t0 + tiles * period)
         return np.clip(code, -32767, 32767).astype(np.int16)
 
     def _heater_errors(self, path: _Path, rows: np.ndarray, period: float, rng) -> np.ndarray:

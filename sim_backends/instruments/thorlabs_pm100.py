@@ -92,7 +92,7 @@ class SimThorlabsPM100(SimInstrument):
         self.noise_w = require_range("noise_w", p["noise_w"], 0.0, 1e-3)
         self.sample_time_s = require_range("sample_time_s", p["sample_time_s"], 1e-6, 1.0)
         self.quantum_efficiency = require_range("quantum_efficiency", p["quantum_efficiency"], 0.01, 1.0)
-        super().__init__(name, world, p, serial)
+        super().__init__(name, world, {**p, **{k: v for k, v in (params or {}).items() if k in self.POWER}}, serial)
 
 
     # --- command table ---------------------------------------------------------------------
