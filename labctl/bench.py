@@ -62,6 +62,7 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
     "optical_switch": ("route", "port_count"),
     "optical_core": ("n_inputs", "n_outputs", "symbol_rate", "dac_amplitude", "adc_range", "adc_offset",
                      "heater_limit", "slots_per_tile", "settle_time", "input_advance", "output_enabled"),
+    "power_analyzer": ("integration_mode", "integration_timer"),
 }
 #: Shutdown order: light first, then RF (and the optical core's DACs and heaters), then DC, bias last.
 SHUTDOWN_ORDER = ("tunable_laser", "optical_core", "awg", "dc_source", "bias_controller")

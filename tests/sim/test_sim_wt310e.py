@@ -12,6 +12,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+import labctl
+
 from drivers.errors import InstrumentError
 from drivers.keysight.n7714a import KeysightN7714A
 from drivers.yokogawa.wt310e import YokogawaWT310E
@@ -242,3 +244,25 @@ def test_a_measured_name_not_on_the_bench_is_refused():
 def test_the_meter_cannot_measure_itself():
     with pytest.raises(BenchFileError, match="own supply"):
         LabSimVisaLibrary.from_config(config(measures=["wt"]))
+
+
+# -- through labctl: the bench file's role, the safety guard and the snapshot -------------------------
+
+
+def test_labctl_opens_the_meter_in_its_role_and_reads_a_laser_through_the_guard():
+    with labctl.open_bench(BENCH, seed=1) as bench:
+        wt, laser = bench.role("wt"), bench.role("laser", 1)
+        assert isinstance(wt, PowerAnalyzer)
+        dark = wt.measure_power()
+        wt.reset_integration()
+        wt.start_integration()
+        laser.power = 10e-3
+        laser.output_enabled = True
+        bench.settle(10.0)
+        lit = wt.measure_power()
+        wt.stop_integration()
+        assert lit - dark == pytest.approx(10e-3 / WALL_PLUG + TEC_W, rel=1e-3)
+        assert wt.integration_time() == 10.0
+        assert wt.integrated_energy() == pytest.approx(10.0 * lit, rel=WH_REL)
+        snap = bench.snapshot()["instruments"]["wt"]
+        assert snap["role"] == "power_analyzer" and snap["integration_timer"] == 0.0
