@@ -119,13 +119,19 @@ class SimYokogawaWT310E(SimInstrument):
 
     # -- what it measures --------------------------------------------------------------------------
 
+    def _world_draws(self):
+        """The World's draw accounting, or an execution error on a World that keeps none."""
+        if not (callable(getattr(self.world, "draws_w", None)) and callable(getattr(self.world, "energy_j", None))):
+            raise ScpiError(-200, "this simulated World does not account electrical draws (draws_w, energy_j)")
+        return self.world
+
     def active_power_w(self) -> float:
         """P: the summed draw of the measured instruments now, in W."""
-        draws = self.world.draws_w()
+        draws = self._world_draws().draws_w()
         return float(sum(draws[n] for n in self.measures))
 
     def _measured_energy_j(self) -> float:
-        return float(self.world.energy_j(self.measures)) if self.measures else 0.0
+        return float(self._world_draws().energy_j(self.measures)) if self.measures else 0.0
 
     def _update(self) -> None:
         """Fold the running segment up to now; stop at the timer (time up)."""
