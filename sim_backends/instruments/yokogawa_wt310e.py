@@ -5,8 +5,8 @@ SCPI as in *WT310E/WT310EH/WT332E/WT333E Digital Power Meter, Communication Inte
 
 * ``:INTEGrate:STARt``, ``:INTEGrate:STOP``, ``:INTEGrate:RESet``, ``:INTEGrate:STATe?`` (answered
   in the abbreviated form, ``:COMMunicate:VERBose OFF`` being the default: ``RES``, ``STAR``,
-  ``STOP``, ``TIM``), ``:INTEGrate:MODE NORMal`` (CONTinuous, the repeating mode, is refused with 221: not simulated),
-  ``:INTEGrate:TIMer <h>,<m>,<s>`` (0,0,0: run until stopped);
+  ``STOP``, ``TIM``), ``:INTEGrate:MODE NORMal`` (CONTinuous, the repeating mode, is refused with
+  221: not simulated), ``:INTEGrate:TIMer <h>,<m>,<s>`` (0,0,0: run until stopped);
 * ``:NUMeric[:NORMal]:ITEM<x> {NONE|<function>[,<element>]}`` (x = 1..255; element 1, the WT310E
   has one input element), ``:NUMeric[:NORMal]:NUMber``, ``:NUMeric[:NORMal]:VALue? [<x>]``,
   ``:NUMeric:FORMat {ASCii|FLOat}`` (only ASCii is simulated);
@@ -26,8 +26,8 @@ is NONE.
 
 Integration-state conflicts (starting a running or timed-up integration, stopping one that is not
 running, resetting a running one) are answered with 221 "Setting conflict", the IEEE 488.2 execution
-error the manual's error table shares; the instrument's own 800-series integration messages are not
-reproduced.
+error in the manual's error table; whatever more specific code the meter itself gives in those cases
+is not reproduced.
 
 Its own draw (``idle_power_w``, default 50 W): the WT310E's rated maximum power consumption
 (50 VA, IM WT310E-01EN specifications, †: the maximum, used for lack of a typical figure). It does
