@@ -269,3 +269,34 @@ def test_occ_draws_idle_rails_held_heaters_and_converters_while_a_program_runs(o
     assert world.energy_j([occ.name]) - e1 == pytest.approx(held * 0.25)
     core.write_ok(":OUTP OFF")
     assert occ.electrical_power_w() == p["idle_power_w"]
+
+
+def test_parallel_cores_each_count_their_program_whoever_moves_the_clock():
+    """Two controllers run programs from two threads on one world: each program's converter draw is
+    counted over its own span of the clock, whether the runs overlap or one core moved the clock past
+    the other's program before that one finished (heaters at 0 V, so nothing depends on the order)."""
+    from tests.sim.test_labctl_occ import two_core_config
+
+    config = two_core_config(load_bench_file(BENCH))
+    sim = build_bench(config, seed=5)
+    cores = [Core(config, index=i, sim=sim) for i in (0, 1)]
+    world = sim.world
+    t, s = 2, 256
+    for core in cores:
+        core.write_ok(":OUTP ON;:SYMB:RATE 1GHZ;:TILE:SETT 20US")
+    start = world.time
+    before = [world.energy_j([c.occ.name]) for c in cores]
+    workers = [threading.Thread(target=c.run, args=(tiles(t, 0.0), zero_codes(t, s))) for c in cores]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join()
+    duration = t * (20e-6 + s / 1e9)
+    elapsed = world.time - start
+    assert elapsed == pytest.approx(duration, rel=1e-9) or elapsed == pytest.approx(2 * duration, rel=1e-9)
+    for core, e0 in zip(cores, before):
+        p = core.occ.power_params
+        converters = core.occ.n_in * p["dac_channel_power_w"] + core.occ.n_out * (
+            p["adc_channel_power_w"] + p["tia_channel_power_w"])
+        assert world.energy_j([core.occ.name]) - e0 == pytest.approx(
+            p["idle_power_w"] * elapsed + converters * duration, rel=1e-9)
