@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from labctl.config import load_bench, simulated_value
 from labctl.energy.provenance import Datasheet, EnergyError, Model, PowerTerm
 
 # ---- published and cited constants (value, source) ----------------------------------------------------
@@ -40,8 +41,8 @@ LASER_WPE = Datasheet(0.15, "1", "shared/PHYSICS.md section 4 item 1 (integrated
 #: Lumped modulator drive energy C V^2 / 4 per random NRZ symbol.
 MODULATOR_EQUATION_SOURCE = "D. A. B. Miller, J. Lightwave Technol. 35(3), 346 (2017), via PHYSICS.md section 4 item 2"
 #: OCC-16 converter defaults (RFSoC Gen3 class) of the simulated controller the ring_core bench uses.
-OCC16_DEFAULTS = {"dac_enob": 10.0, "adc_enob": 9.5, "adc_sample_rate_hz": 2.5e9}
-OCC16_SOURCE = "sim_backends/instruments/labctl_occ.py module docstring (RFSoC Gen3 class converters)"
+OCC16_CONVERTERS = ("dac_enob", "adc_enob", "adc_sample_rate_hz")
+OCC16_SOURCE = "the bench's simulated OCC-16 controller (sim.params, else its defaults: RFSoC Gen3 class converters)"
 #: Ring heater tuning of the ring_core bench (Tait et al. weight banks): 0.2 nm/mW.
 RING_TUNING_NM_PER_MW = 0.2
 
@@ -349,22 +350,18 @@ def ring_core_configuration(bench_path: str | Path, *, laser_wall_plug_efficienc
     heater tuning efficiency (the heater model: shift = tuning x P): a lower bound, since setting a weight
     below 1 detunes further (up to about a linewidth). Converter figures are the OCC-16's.
     """
-    import yaml
-
     path = Path(bench_path)
-    try:
-        doc = yaml.safe_load(path.read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise EnergyError(f"{path}: cannot read bench file: {exc}") from exc
-    opu = (doc or {}).get("opu")
+    config = load_bench(path)  # the strict loader: a broken file is a ConfigError naming the line
+    doc = config.to_dict()
+    opu = doc.get("opu")
     if not opu or "cores" not in opu:
         raise EnergyError(f"{path}: no 'opu' section with 'cores'; not a weight-stationary core bench")
     cores = opu["cores"]
     n_in = len(cores[0]["channels"])
-    ctrl = doc["instruments"][cores[0]["controller"]]
-    n_out = int(ctrl.get("sim", {}).get("params", {}).get("outputs", n_in))
-    occ_values = dict(OCC16_DEFAULTS)
-    occ_values.update(ctrl.get("sim", {}).get("params", {}) or {})
+    controller = cores[0]["controller"]
+    n_out = int(simulated_value(config, controller, "outputs"))
+    # the converters the simulated controller runs with: the file's values, else the model's defaults
+    occ_values = {name: float(simulated_value(config, controller, name)) for name in OCC16_CONVERTERS}
     occ_values.update(occ or {})
     rate = float(opu["symbol_rate_hz"])
     p_ch = 1e-3 * 10 ** (float(opu["laser_power_dbm"]) / 10)

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+import yaml
 
 from labctl.energy.projected import (PAPER_MW_PER_TOPS, CoreConfig, adc_term, dac_term, edfa_term, gap_to,
                                      heater_term, laser_term, modulator_term, paper_configuration, peak_ops_per_s,
@@ -107,13 +108,14 @@ def test_ring_core_projection_from_bench_file():
     assert "laser" in lines[1]  # the laser term is the biggest gap
 
 
-def test_occ_defaults_match_the_simulated_controller():
-    from sim_backends.instruments import labctl_occ
-    from labctl.energy.projected import OCC16_DEFAULTS
-    src = Path(labctl_occ.__file__).read_text()
-    assert '"dac_enob": (float, 10.0' in src and '"adc_enob": (float, 9.5' in src
-    assert '"adc_sample_rate_hz": (float, 2.5e9' in src
-    assert OCC16_DEFAULTS == {"dac_enob": 10.0, "adc_enob": 9.5, "adc_sample_rate_hz": 2.5e9}
+def test_converters_follow_the_bench_file_and_else_the_simulated_controller(tmp_path):
+    default = ring_core_configuration(RING_CORE)
+    doc = yaml.safe_load(Path(RING_CORE).read_text())
+    controller = doc["opu"]["cores"][0]["controller"]
+    doc["instruments"][controller]["sim"].setdefault("params", {})["adc_sample_rate_hz"] = 5e9
+    f = tmp_path / "faster_adc.yaml"
+    f.write_text(yaml.safe_dump(doc, sort_keys=False))
+    assert ring_core_configuration(f).adc_samples_per_symbol == pytest.approx(2 * default.adc_samples_per_symbol)
 
 
 def test_bad_bench_file(tmp_path):
@@ -131,7 +133,10 @@ def test_heater_hold_from_ring_model_by_hand(tmp_path):
     f.write_text("""
 name: two-ring
 instruments:
-  occ1: {role: optical_core, sim: {params: {inputs: 2, outputs: 1}}}
+  occ1: {role: optical_core, driver: labctl.OCC16, resource: "TCPIP0::occ1.labsim::hislip0::INSTR",
+         sim: {params: {inputs: 2, outputs: 1}}}
+safety:
+  occ1: {max_heater_voltage_v: 2.0, max_bias_voltage_v: 10.0, max_dac_amplitude_vpp: 1.0}
 components:
   bank: {type: ring_bank, n_rings: 2, fsr_m: 30.0e-9, tuning_nm_per_mw: 0.2,
          resonance_wavelengths: [1550.1e-9, 1551.7e-9]}
