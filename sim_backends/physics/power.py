@@ -80,3 +80,17 @@ def linear_driver_draw_w(volts: np.ndarray | float, ohms: np.ndarray | float, ra
 def overlap_s(start_s: float, end_s: float, span: tuple[float, float]) -> float:
     """Length of the part of [start_s, end_s] inside ``span`` (0 if disjoint)."""
     return max(0.0, min(end_s, span[1]) - max(start_s, span[0]))
+
+
+def edfa_pump_draw_w(output_w: float, input_w: float, power_conversion_efficiency: float,
+                     pump_wall_plug_efficiency: float, tec_w: float) -> float:
+    """Draw of an EDFA's pump: the power the amplifier adds to the light (output - input, signal and
+    ASE) came from the pump at ``power_conversion_efficiency`` (at most the quantum limit
+    lambda_pump / lambda_signal, ~0.63 for 980 nm -> 1550 nm), and the pump diode turns
+    ``pump_wall_plug_efficiency`` of its electrical input into pump light; plus the pump's TEC."""
+    _efficiency("power_conversion_efficiency", power_conversion_efficiency)
+    added = checked_w("EDFA output", output_w) - checked_w("EDFA input", input_w)
+    if added < 0.0:
+        raise DrawError(f"an EDFA's output ({output_w!r} W) below its input ({input_w!r} W) is a loss, not gain")
+    pump_w = added / power_conversion_efficiency
+    return laser_draw_w(pump_w, pump_wall_plug_efficiency, tec_w)

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from sim_backends.bench import BenchFileError, build_bench, instrument_params, load_bench_file
-from sim_backends.physics.power import (DrawError, checked_w, dc_supply_draw_w, laser_draw_w, linear_driver_draw_w,
-                                        resistive_heater_w)
+from sim_backends.physics.power import (DrawError, checked_w, dc_supply_draw_w, edfa_pump_draw_w, laser_draw_w,
+                                        linear_driver_draw_w, resistive_heater_w)
 from sim_backends.world import ClockError, WiringError
 from tests.sim.test_labctl_occ import BENCH, Core, core_config, tiles, zero_codes
 
@@ -57,6 +57,10 @@ def test_power_models_refuse_nan_and_negative_instead_of_reading_zero():
     with pytest.raises(DrawError):
         linear_driver_draw_w(13.0, 500.0, 12.0)  # an output above its rail
     assert resistive_heater_w([2.0, 3.0], [500.0, math.inf]) == pytest.approx(4.0 / 500.0)
+    # EDFA: 1 mW in, 100 mW out; 99 mW added at 60 % conversion from a 30 % wall-plug pump + 2 W TEC
+    assert edfa_pump_draw_w(0.1, 1e-3, 0.6, 0.3, 2.0) == pytest.approx(0.099 / 0.6 / 0.3 + 2.0)
+    with pytest.raises(DrawError):
+        edfa_pump_draw_w(1e-3, 0.1, 0.6, 0.3, 2.0)  # a loss is not gain
     assert linear_driver_draw_w([2.0, 3.0], [500.0, 1000.0], 12.0) == pytest.approx(12.0 * (2 / 500 + 3 / 1000))
 
 
