@@ -38,6 +38,8 @@ from typing import Any, Callable, ClassVar
 
 import numpy as np
 
+from sim_backends.physics.power import DrawError
+
 OPTICAL_IN = "optical_in"
 OPTICAL_OUT = "optical_out"
 ELECTRICAL_IN = "electrical_in"
@@ -215,12 +217,13 @@ class World:
         for name, node in self._drawing():
             energy = float(node.energy_between_j(start_s, end_s))
             if not math.isfinite(energy) or energy < 0.0:
-                raise ValueError(f"{name} drew {energy!r} J over [{start_s}, {end_s}] s: not a finite, "
+                raise DrawError(f"{name} drew {energy!r} J over [{start_s}, {end_s}] s: not a finite, "
                                  "non-negative energy (a simulator bug)")
             self._energy[name] = self._energy.get(name, 0.0) + energy
 
     def draws_w(self) -> dict[str, float]:
-        """What each drawing bench item draws from the mains now, in W, from its state."""
+        """What each drawing bench item draws from the mains now, in W, from its state (the items
+        with an ``electrical_power_w`` model: every simulated instrument)."""
         with self.lock:
             return {name: float(node.electrical_power_w()) for name, node in self._drawing()}
 
@@ -233,7 +236,8 @@ class World:
             chosen = list(drawing) if names is None else [names] if isinstance(names, str) else list(names)
             for name in chosen:
                 if name not in drawing:
-                    why = ("is a passive part: the instrument feeding it draws its power" if name in self._nodes
+                    why = ("has no electrical draw model: a passive part (the instrument feeding it draws its "
+                           "power) or one whose draw is not modelled yet (the EDFA's pump)" if name in self._nodes
                            else f"is not on the bench; items: {', '.join(sorted(self._nodes))}")
                     raise WiringError(f"{name!r} {why}")
             return float(sum(self._energy.get(name, 0.0) for name in chosen))
