@@ -376,7 +376,7 @@ class Bench:
     def settle(self, seconds: float) -> None:
         """Wait for the bench to settle: sleeps on a real bench, advances the simulated clock in sim."""
         if self.sim is not None:
-            self.sim.world.time += seconds
+            self.sim.world.advance(seconds)
         else:
             time.sleep(seconds)
 

@@ -121,7 +121,7 @@ class SimClock:
 
     def sleep(self, seconds: float) -> None:
         with self.world.lock:
-            self.world.time += seconds
+            self.world.advance(seconds)
 
 
 # -- policy and retries -----------------------------------------------------------------------------------

@@ -424,7 +424,7 @@ class FaultInjector:
         if not np.isfinite(seconds):  # an infinite session timeout: the clock cannot run to it
             return
         with self.world.lock:
-            self.world.time += seconds
+            self.world.advance(seconds)
 
     def _record(self, name: str, kind: str, detail: str) -> None:
         self.log.append(FaultEvent(self.world.time, time.time(), name, kind, detail))

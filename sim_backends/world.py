@@ -410,7 +410,7 @@ class World:
         n = points if period else 1
         t = self.time + (np.arange(n) + self.rng.random()) * (span / n)
         power = total_power(self.light_into(node, port, t), t)
-        self.time += duration
+        self.advance(duration)
         return float(np.mean(power))
 
     def snapshot(self) -> dict[str, Any]:
