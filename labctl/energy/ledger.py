@@ -19,14 +19,13 @@ Ops are shared by the views (the same computation) and come from the MACs sent t
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from labctl.energy.provenance import (
-    PROVENANCE_TYPES, Datasheet, EnergyError, Measured, Model, PowerTerm, Provenance,
+    PROVENANCE_TYPES, Datasheet, EnergyError, Measured, Model, PowerTerm, Provenance, checked_number,
 )
 
 OPS_PER_MAC = 2
@@ -37,19 +36,6 @@ FORMAT = "labctl.energy.ledger/1"
 NO_OPS = "no MACs were sent to optics in this run, so per-op figures (TOPS, J/op, mW/TOPS) are undefined"
 
 
-def _finite(name: str, value: Any, *, allow_none: bool = False, nonneg: bool = True) -> float | None:
-    if value is None and allow_none:
-        return None
-    if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise EnergyError(f"{name} must be a number, got {value!r}")
-    value = float(value)
-    if math.isnan(value):
-        raise EnergyError(f"{name} is NaN; a failed reading is not zero")
-    if math.isinf(value) or (nonneg and value < 0):
-        raise EnergyError(f"{name} must be finite{' and >= 0' if nonneg else ''}, got {value!r}")
-    return value
-
-
 def _count(name: str, value: Any) -> int:
     """A MAC count: a non-negative integer (an integral float such as 1e12 is accepted)."""
     if hasattr(value, "item") and not isinstance(value, (int, float)):
@@ -58,7 +44,7 @@ def _count(name: str, value: Any) -> int:
         if value < 0:
             raise EnergyError(f"{name} must be >= 0, got {value!r}")
         return value  # exact, however large (a float would round counts above 2**53)
-    v = _finite(name, value)
+    v = checked_number(name, value)
     if v != int(v):
         raise EnergyError(f"{name} must be a whole number of MACs, got {value!r}")
     return int(v)
@@ -129,9 +115,9 @@ class OpsRecord:
         object.__setattr__(self, "macs", _count("macs", self.macs))
         if self.useful_macs is not None:
             object.__setattr__(self, "useful_macs", _count("useful_macs", self.useful_macs))
-        _finite("optical_time_s", self.optical_time_s, allow_none=True)
-        _finite("ops start_s", self.start_s, allow_none=True, nonneg=False)
-        _finite("ops end_s", self.end_s, allow_none=True, nonneg=False)
+        checked_number("optical_time_s", self.optical_time_s, allow_none=True)
+        checked_number("ops start_s", self.start_s, allow_none=True, minimum=None)
+        checked_number("ops end_s", self.end_s, allow_none=True, minimum=None)
         if (self.start_s is None) != (self.end_s is None):
             raise EnergyError("ops interval: give both start_s and end_s, or neither")
         if self.start_s is not None and self.end_s < self.start_s:
@@ -263,8 +249,8 @@ class EnergyLedger:
     def set_window(self, view: str, start_s: float, end_s: float) -> None:
         """Fix the interval a view covers (else: the extent of its interval terms, or of the ops)."""
         _check_view(view)
-        a = _finite("window start_s", start_s, nonneg=False)
-        b = _finite("window end_s", end_s, nonneg=False)
+        a = checked_number("window start_s", start_s, minimum=None)
+        b = checked_number("window end_s", end_s, minimum=None)
         if b < a:
             raise EnergyError(f"{view}: window ends ({b} s) before it starts ({a} s)")
         self._windows[view] = (a, b)
@@ -272,7 +258,7 @@ class EnergyLedger:
     def set_peak_rate(self, view: str, ops_per_s: float, provenance: Provenance) -> None:
         """The view's peak op rate (e.g. 2 N M f_s for a core), with its source; else ops / optical time."""
         _check_view(view)
-        rate = _finite("peak ops_per_s", ops_per_s)
+        rate = checked_number("peak ops_per_s", ops_per_s)
         if rate == 0:
             raise EnergyError(f"{view}: a peak op rate of 0 op/s cannot give a per-op figure")
         if not isinstance(provenance, PROVENANCE_TYPES):

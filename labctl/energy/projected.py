@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.config import load_bench, simulated_value
-from labctl.energy.provenance import Datasheet, EnergyError, Model, PowerTerm
+from labctl.energy.provenance import Datasheet, EnergyError, Model, PowerTerm, checked_number
 
 # ---- published and cited constants (value, source) ----------------------------------------------------
 #: The paper's headline (abstract of Nature Communications 16:6097 (2025), arXiv 2412.12126).
@@ -48,11 +48,7 @@ RING_TUNING_NM_PER_MW = 0.2
 
 
 def _positive(name: str, value: float, allow_zero: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value) or math.isinf(value):
-        raise EnergyError(f"{name} must be a finite number, got {value!r}")
-    if value < 0 or (value == 0 and not allow_zero):
-        raise EnergyError(f"{name} must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
-    return float(value)
+    return checked_number(name, value, strict=not allow_zero)
 
 
 def peak_ops_per_s(n_inputs: int, n_outputs: int, symbol_rate_hz: float, n_cores: int = 1) -> float:

@@ -18,6 +18,24 @@ class EnergyError(LabctlError, ValueError):
     """A power, time or op count is unusable (NaN, negative, unsourced, overlapping); nothing was recorded."""
 
 
+def checked_number(name: str, value: Any, *, minimum: float | None = 0.0, strict: bool = False,
+                   allow_none: bool = False) -> float | None:
+    """``value`` as a float, refused unless it is a number, not NaN (a failed reading is not zero), finite and
+    at least ``minimum`` (above it when ``strict``; None: any sign): the one check energy inputs go through."""
+    if value is None and allow_none:
+        return None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise EnergyError(f"{name} must be a number, got {value!r}")
+    value = float(value)
+    if math.isnan(value):
+        raise EnergyError(f"{name} is NaN; a failed reading is not zero")
+    if math.isinf(value):
+        raise EnergyError(f"{name} must be finite, got {value!r}")
+    if minimum is not None and (value < minimum or (strict and value == minimum)):
+        raise EnergyError(f"{name} must be {'>' if strict else '>='} {minimum:g}, got {value!r}")
+    return value
+
+
 def _text(kind: str, name: str, value: Any) -> None:
     if not isinstance(value, str) or not value.strip():
         raise EnergyError(f"{kind}.{name} must be a non-empty string, got {value!r}")
@@ -45,8 +63,7 @@ class Datasheet:
     page: str
 
     def __post_init__(self) -> None:
-        if isinstance(self.value, bool) or not isinstance(self.value, (int, float)) or not math.isfinite(self.value):
-            raise EnergyError(f"Datasheet.value must be a finite number, got {self.value!r}")
+        checked_number("Datasheet.value", self.value, minimum=None)
         _text("Datasheet", "unit", self.unit)
         _text("Datasheet", "document", self.document)
         _text("Datasheet", "page", str(self.page))
@@ -70,10 +87,7 @@ PROVENANCE_TYPES = (Measured, Datasheet, Model)
 
 
 def _check_time(name: str, value: float | None) -> None:
-    if value is None:
-        return
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise EnergyError(f"PowerTerm.{name} must be a finite time in seconds or None, got {value!r}")
+    checked_number(f"PowerTerm.{name} (s)", value, minimum=None, allow_none=True)
 
 
 @dataclass(frozen=True)
@@ -89,13 +103,7 @@ class PowerTerm:
 
     def __post_init__(self) -> None:
         _text("PowerTerm", "device", self.device)
-        p = self.power_w
-        if isinstance(p, bool) or not isinstance(p, (int, float)):
-            raise EnergyError(f"{self.device}: power_w must be a number in watts, got {p!r}")
-        if math.isnan(p):
-            raise EnergyError(f"{self.device}: power reading is NaN; a failed reading is not zero watts")
-        if p < 0 or math.isinf(p):
-            raise EnergyError(f"{self.device}: power must be finite and >= 0 W, got {p!r}")
+        checked_number(f"{self.device}: power_w (W)", self.power_w)
         if self.provenance is None:
             raise EnergyError(f"{self.device}: power term has no provenance (Measured, Datasheet or Model)")
         if not isinstance(self.provenance, PROVENANCE_TYPES):
