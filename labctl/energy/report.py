@@ -13,6 +13,7 @@ from pathlib import Path
 
 from labctl.energy.ledger import VIEWS, EnergyLedger, ViewSummary
 from labctl.energy.provenance import EnergyError
+from labctl.store import free_path
 
 _PREFIXES = [(1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"), (1.0, ""), (1e-3, "m"), (1e-6, "µ"), (1e-9, "n"),
              (1e-12, "p"), (1e-15, "f"), (1e-18, "a"), (1e-21, "z")]
@@ -162,16 +163,14 @@ class EnergyReport:
             ax.legend(fontsize=7)
         fig.suptitle("utilisation-weighted energy by device (1 MAC = 2 ops; fJ/op = mW/TOPS)", fontsize=9)
         fig.tight_layout()
-        path = Path(path)
-        candidate, n = path, 0
         while True:
+            candidate = free_path(Path(path))
             try:
-                with open(candidate, "xb") as fh:
+                with open(candidate, "xb") as fh:  # exclusive: a name taken since free_path looked is retried
                     fig.savefig(fh, format="png")
                 break
             except FileExistsError:
-                n += 1
-                candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+                continue
         plt.close(fig)
         return candidate
 
