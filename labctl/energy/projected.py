@@ -244,25 +244,25 @@ def tia_term(cfg: CoreConfig) -> PowerTerm:
     return PowerTerm("PD/TIA", cfg.n_cores * cfg.n_outputs * e * cfg.symbol_rate_hz, model)
 
 
-def dac_term(cfg: CoreConfig) -> PowerTerm:
-    """Input DACs: P = cores x N x FoM_W x 2^ENOB x samples/symbol x f_s (Walden form; no DAC survey of the
-    same breadth exists, so the ADC survey's FoM stands in unless a DAC figure is given)."""
-    e = walden_energy_j(cfg.dac_enob, cfg.dac_fom_j_per_step)
-    spc = _positive("dac_samples_per_symbol", cfg.dac_samples_per_symbol)
-    model = _model("P = cores x N x FoM_W x 2^ENOB x samples/symbol x f_s", cfg,
-                   ("n_cores", "n_inputs", "dac_fom_j_per_step", "dac_enob", "dac_samples_per_symbol",
+def _converter_term(cfg: CoreConfig, label: str, side: str, channels: str, symbol: str) -> PowerTerm:
+    """Converters on one side of the cores: P = cores x channels x FoM_W x 2^ENOB x samples/symbol x f_s."""
+    e = walden_energy_j(getattr(cfg, f"{side}_enob"), getattr(cfg, f"{side}_fom_j_per_step"))
+    spc = _positive(f"{side}_samples_per_symbol", getattr(cfg, f"{side}_samples_per_symbol"))
+    model = _model(f"P = cores x {symbol} x FoM_W x 2^ENOB x samples/symbol x f_s", cfg,
+                   ("n_cores", channels, f"{side}_fom_j_per_step", f"{side}_enob", f"{side}_samples_per_symbol",
                     "symbol_rate_hz"), energy_per_conversion_j=e)
-    return PowerTerm("DACs", cfg.n_cores * cfg.n_inputs * e * spc * cfg.symbol_rate_hz, model)
+    return PowerTerm(label, cfg.n_cores * getattr(cfg, channels) * e * spc * cfg.symbol_rate_hz, model)
+
+
+def dac_term(cfg: CoreConfig) -> PowerTerm:
+    """Input DACs (Walden form; no DAC survey of the same breadth exists, so the ADC survey's FoM stands in
+    unless a DAC figure is given)."""
+    return _converter_term(cfg, "DACs", "dac", "n_inputs", "N")
 
 
 def adc_term(cfg: CoreConfig) -> PowerTerm:
-    """Output ADCs: P = cores x M x FoM_W x 2^ENOB x samples/symbol x f_s (Walden, Murmann survey)."""
-    e = walden_energy_j(cfg.adc_enob, cfg.adc_fom_j_per_step)
-    spc = _positive("adc_samples_per_symbol", cfg.adc_samples_per_symbol)
-    model = _model("P = cores x M x FoM_W x 2^ENOB x samples/symbol x f_s", cfg,
-                   ("n_cores", "n_outputs", "adc_fom_j_per_step", "adc_enob", "adc_samples_per_symbol",
-                    "symbol_rate_hz"), energy_per_conversion_j=e)
-    return PowerTerm("ADCs", cfg.n_cores * cfg.n_outputs * e * spc * cfg.symbol_rate_hz, model)
+    """Output ADCs (Walden, Murmann survey)."""
+    return _converter_term(cfg, "ADCs", "adc", "n_outputs", "M")
 
 
 def edfa_term(cfg: CoreConfig) -> PowerTerm:
