@@ -359,8 +359,9 @@ class Bench:
             previous[key] = getattr(node, key)
         spec = dict(varied.components[component])
         fresh = COMPONENTS[spec.pop("type")](component, **spec)   # the model's own reading of every value
-        for key in params:
-            setattr(node, key, getattr(fresh, key))
+        with self.sim.world.lock:  # parallel cores' evaluations see the change whole or not at all
+            for key in params:
+                setattr(node, key, getattr(fresh, key))
         self.adjustments.append((float(self.sim.world.time), component, dict(params)))
         log.info("%s: simulated %s changed to %s (was %s)", self.config.name, component, params, previous)
         return previous
