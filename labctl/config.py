@@ -22,7 +22,7 @@ from labctl.errors import ConfigError
 from labctl.files import Document, check_plain, load_document
 from labctl.instruments import ROLE_NAMES
 from labctl.strict import StrictModel
-from sim_backends.bench import COMPONENTS, BenchFileError, check_sim_params, sim_model
+from sim_backends.bench import COMPONENTS, BenchFileError, check_sim_params, component_draws_power, sim_model
 from sim_backends.world import World
 from sim_backends.faults import FaultConfig
 
@@ -55,6 +55,8 @@ class InstrumentConfig(StrictModel):
     resource: str
     channels: list[int] | None = None
     connection: dict[str, Any] = Field(default_factory=dict, description="extra pyvisa/pymeasure connection kwargs")
+    measures: list[str] | None = Field(None, description="power_analyzer only: the instruments and drawing "
+                                       "components wired through its input (wiring: true on hardware too)")
     sim: SimSettings = Field(default_factory=SimSettings)
 
     @field_validator("driver")
@@ -202,6 +204,7 @@ class BenchConfig(StrictModel):
                               "components": self.components})
         except BenchFileError as exc:
             raise _FieldError(exc.field or "components", exc.reason) from None
+        self._check_measures()
         return self
 
     def _check_names(self) -> None:
@@ -215,6 +218,41 @@ class BenchConfig(StrictModel):
             if name in self.instruments:
                 raise _FieldError(f"components.{name}", f"{name!r} is also the name of an instrument; one "
                                   "would silently stand for the other in connections: rename one")
+
+    def _check_measures(self) -> None:
+        """Every power analyzer says what its input measures, and every named item draws mains power and
+        is measured once: a draw on two analyzers would be counted twice, one on none not at all."""
+        owner: dict[str, str] = {}
+        for name, inst in self.instruments.items():
+            field = f"instruments.{name}.measures"
+            if inst.role != "power_analyzer":
+                if inst.measures is not None:
+                    raise _FieldError(field, f"only a power_analyzer measures other items' draw; role "
+                                      f"{inst.role!r} cannot have 'measures'")
+                continue
+            if not inst.measures:
+                raise _FieldError(field, "a power_analyzer must list what its input measures, e.g. "
+                                  "'measures: [laser, opm]' (the instruments and drawing components on its feed)",
+                                  at=field if inst.measures is not None else f"instruments.{name}")
+            for index, item in enumerate(inst.measures):
+                where = f"{field}.{index}"
+                if item == name:
+                    raise _FieldError(where, f"{name!r} cannot measure its own supply")
+                if item in inst.measures[:index]:
+                    raise _FieldError(where, f"{item!r} is listed twice")
+                if item in self.components:
+                    kind = self.components[item].get("type")
+                    if not component_draws_power(kind):
+                        raise _FieldError(where, f"{item!r} is a {kind!r} component, which draws no electrical "
+                                          "power (the instrument feeding it holds its draw); list instruments "
+                                          "and drawing components only")
+                elif item not in self.instruments:
+                    raise _FieldError(where, f"no instrument or component named {item!r}; instruments: "
+                                      f"{', '.join(sorted(self.instruments))}")
+                if item in owner:
+                    raise _FieldError(where, f"{item!r} is also measured by {owner[item]!r}; a draw on two "
+                                      "analyzers would be counted twice: wire it through one")
+                owner[item] = name
 
     def _check_safety(self) -> None:
         """Every limit applies to its instrument's role, and every source has all of its role's limits

@@ -1,7 +1,7 @@
 """Build a simulated bench (world + instruments keyed by VISA resource) from a bench description.
 
 Reads the parts of a bench file the simulator needs: ``instruments`` (driver name = simulated model,
-resource, ``sim`` parameters), ``components`` (passive parts) and ``connections``. labctl validates
+resource, ``sim`` parameters, and a power analyzer's ``measures``), ``components`` (passive parts) and ``connections``. labctl validates
 the whole file; this module only trusts what it uses and names the field when something is wrong.
 """
 
@@ -21,7 +21,7 @@ from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import COMPONENTS as _BASIC_COMPONENTS
 from sim_backends.physics.electrical import ELECTRICAL_COMPONENTS
 from sim_backends.physics.network import NETWORK_COMPONENTS
-from sim_backends.world import World
+from sim_backends.world import WiringError, World
 
 DEFAULT_BENCH_PATH = Path(__file__).parent / "benches" / "default.yaml"
 #: The built-in optical computing center: three 16 x 16 weight-stationary cores (labctl.opu.open_cores).
@@ -83,6 +83,17 @@ def component_params(kind: str) -> frozenset[str]:
                      if name != "name" and p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY))
 
 
+def component_draws_power(kind: Any) -> bool:
+    """Whether a component ``type`` draws mains power of its own (has an electrical draw model, as the
+    World counts it); a passive part's light is paid for by the instrument feeding it."""
+    return callable(getattr(COMPONENTS.get(kind), "electrical_power_w", None))
+
+
+def takes_measures(cls: type[SimInstrument]) -> bool:
+    """Whether a simulated model is wired to the items whose draw it measures (a power analyzer)."""
+    return "measures" in inspect.signature(cls).parameters
+
+
 def check_sim_params(config: Mapping[str, Any]) -> None:
     """Refuse parameters no simulated model or component reads (a misspelt one would be ignored).
 
@@ -95,6 +106,10 @@ def check_sim_params(config: Mapping[str, Any]) -> None:
         sim = spec.get("sim")
         params = sim.get("params") if isinstance(sim, Mapping) else None
         if isinstance(params, Mapping):
+            if "measures" in params and takes_measures(sim_model(spec["driver"])):
+                raise BenchFileError(f"'measures' is wiring, not a simulation parameter: move it up to "
+                                     f"instruments.{name}.measures (it holds on the real bench too)",
+                                     f"instruments.{name}.sim.params.measures")
             _refuse_unknown(params, instrument_params(spec["driver"]), f"instruments.{name}.sim.params",
                             f"the simulated {spec['driver']}")
     for name, spec in (config.get("components") or {}).items():
@@ -184,8 +199,16 @@ def build_bench(config: dict[str, Any], seed: int | None = 0) -> SimBench:
             raise BenchFileError(f"{where}: needs 'driver' and 'resource'")
         cls = sim_model(spec["driver"])
         sim = spec.get("sim") or {}
+        wiring = {}
+        if spec.get("measures") is not None:
+            if not takes_measures(cls):
+                raise BenchFileError(f"the simulated {spec['driver']} measures no other item's draw (only a "
+                                     "power analyzer has 'measures')", f"{where}.measures")
+            wiring["measures"] = spec["measures"]
         try:
-            instrument = cls(name, world, params=sim.get("params", {}), serial=sim.get("serial", ""))
+            instrument = cls(name, world, params=sim.get("params", {}), serial=sim.get("serial", ""), **wiring)
+        except WiringError as exc:
+            raise BenchFileError(str(exc), f"{where}.measures") from exc
         except (TypeError, ValueError) as exc:
             raise BenchFileError(f"{where}.sim.params: {exc}") from exc
         world.add(name, instrument)

@@ -15,7 +15,8 @@ SCPI as in *WT310E/WT310EH/WT332E/WT333E Digital Power Meter, Communication Inte
   (113 "Undefined header", 102 "Syntax error", 222 "Data out of range", 350 "Queue overflow" ...);
   there is no ``SYSTem:ERRor?``.
 
-What it measures: the instruments named in ``sim.params.measures`` are on its input, so the active
+What it measures: the bench items named in the instrument entry's ``measures`` (wiring, a field of the
+bench file beside ``resource``, not a simulation parameter) are on its input, so the active
 power ``P`` is the sum of their wall-plug draws now (``world.draws_w()``) and the integrated energy
 is the World's energy of those instruments between integration start and stop on the simulated clock
 (``world.energy_j(measures)``): the meter reads the physics, it adds nothing of its own. ``WH`` (and
@@ -29,24 +30,23 @@ running, resetting a running one) are answered with 221 "Setting conflict", the 
 error in the manual's error table; whatever more specific code the meter itself gives in those cases
 is not reproduced.
 
-Its own draw (``idle_power_w``, default 50 W): the WT310E's rated maximum power consumption
-(50 VA, IM WT310E-01EN specifications, †: the maximum, used for lack of a typical figure). It does
-not measure itself unless listed in ``measures``, which is refused.
+Its own draw (``idle_power_w``): by default the WT310E's entry in ``sim_backends.datasheets`` (an
+assumed upper estimate; the reasoning is there). It does not measure itself unless listed in
+``measures``, which is refused.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.scpi import Call, CommandTree, ScpiError, format_number
 from sim_backends.world import WiringError
 
 DEFAULT_PARAMS: dict[str, Any] = {
-    # Names of the simulated instruments wired through the meter's input.
-    "measures": (),
-    # W, its own draw: rated maximum power consumption 50 VA (IM WT310E-01EN, †).
-    "idle_power_w": 50.0,
+    # W, its own draw (sim_backends.datasheets, assumed).
+    "idle_power_w": datasheet_idle_w("yokogawa.WT310E"),
 }
 POWER = {"idle_power_w": (DEFAULT_PARAMS["idle_power_w"], 0.0, 1000.0)}
 J_PER_WH = 3600.0
@@ -63,7 +63,7 @@ STATE_WORDS = {"reset": "RES", "running": "STAR", "stopped": "STOP", "timeup": "
 
 
 class SimYokogawaWT310E(SimInstrument):
-    """WT310E single-element power meter measuring the draw of the instruments in ``measures``."""
+    """WT310E single-element power meter measuring the draw of the bench items in ``measures``."""
 
     MODEL = "yokogawa.WT310E"
     IDN = ("YOKOGAWA", "WT310E", "F1.01")
@@ -74,17 +74,18 @@ class SimYokogawaWT310E(SimInstrument):
     PARAMS = frozenset(DEFAULT_PARAMS)
     HAS_ERROR_QUEUE = True  # read with :STATus:ERRor?; SYSTem:ERRor? is undefined (see build)
 
-    def __init__(self, name, world, params=None, serial=""):
+    def __init__(self, name, world, params=None, serial="", measures=()):
         unknown = set(params or {}) - set(DEFAULT_PARAMS)
         if unknown:
             raise ValueError(f"unknown parameter(s) {', '.join(sorted(unknown))}; known: {', '.join(DEFAULT_PARAMS)}")
         p = {**DEFAULT_PARAMS, **(params or {})}
-        measures = p["measures"]
-        if isinstance(measures, str) or not all(isinstance(n, str) and n for n in measures):
-            raise ValueError(f"measures must be a list of instrument names, got {measures!r}")
+        if not isinstance(measures, (list, tuple)) or not all(isinstance(n, str) and n for n in measures):
+            raise WiringError(f"measures must be a list of bench item names, got {measures!r}")
         self.measures = tuple(measures)
         if name in self.measures:
-            raise ValueError(f"measures: {name} cannot measure its own supply")
+            raise WiringError(f"{name} cannot measure its own supply")
+        if len(set(self.measures)) != len(self.measures):
+            raise WiringError(f"{list(self.measures)!r} names an item twice: its draw would be counted twice")
         idle = float(p["idle_power_w"])
         if not 0.0 <= idle <= POWER["idle_power_w"][2]:
             raise ValueError(f"idle_power_w must be in 0 .. {POWER['idle_power_w'][2]:g} W, got {p['idle_power_w']!r}")
@@ -92,14 +93,14 @@ class SimYokogawaWT310E(SimInstrument):
         super().__init__(name, world, params, serial)
 
     def connect(self) -> None:
-        """Check that every measured name is a simulated instrument with a draw."""
+        """Check that every measured name is a bench item with a draw (an instrument or a drawing part)."""
         for item in self.measures:
             node = self.world.nodes.get(item)
             if node is None:
-                raise WiringError(f"instruments.{self.name}.sim.params.measures: no bench item named {item!r}")
+                raise WiringError(f"instruments.{self.name}.measures: no bench item named {item!r}")
             if not callable(getattr(node, "electrical_power_w", None)):
-                raise WiringError(f"instruments.{self.name}.sim.params.measures: {item!r} draws no electrical "
-                                  "power (a passive part); list instruments only")
+                raise WiringError(f"instruments.{self.name}.measures: {item!r} draws no electrical power (a "
+                                  "passive part); list instruments and drawing components only")
 
     def reset(self) -> None:
         self.items: list[str] = list(DEFAULT_ITEMS) + ["NONE"] * (MAX_ITEMS - len(DEFAULT_ITEMS))

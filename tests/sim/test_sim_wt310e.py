@@ -35,9 +35,10 @@ LASER_IDLE_W, WALL_PLUG, TEC_W = 30.0, 0.1, 1.0
 WH_REL, P_REL = 1e-5, 1e-4
 
 
-def config(**wt_params):
+def config(**wt_fields):
+    """The test bench as data, with fields of the meter's entry replaced."""
     cfg = yaml.safe_load(BENCH.read_text())
-    cfg["instruments"]["wt"]["sim"]["params"].update(wt_params)
+    cfg["instruments"]["wt"].update(wt_fields)
     return cfg
 
 
@@ -237,13 +238,43 @@ def test_items_the_simulation_does_not_model_answer_nan(wt):
 
 
 def test_a_measured_name_not_on_the_bench_is_refused():
-    with pytest.raises(WiringError, match="nosuch"):
+    with pytest.raises(WiringError, match="instruments.wt.measures: no bench item named 'nosuch'"):
         LabSimVisaLibrary.from_config(config(measures=["laser", "nosuch"]))
 
 
-def test_the_meter_cannot_measure_itself():
-    with pytest.raises(BenchFileError, match="own supply"):
-        LabSimVisaLibrary.from_config(config(measures=["wt"]))
+def test_a_passive_part_cannot_be_measured():
+    cfg = config(measures=["laser", "span"])
+    cfg["components"] = {"span": {"type": "fibre", "length_km": 1.0}}
+    with pytest.raises(WiringError, match="'span' draws no electrical power"):
+        LabSimVisaLibrary.from_config(cfg)
+
+
+@pytest.mark.parametrize("measures, words", [
+    (["wt"], "own supply"),
+    (["laser", "laser"], "twice"),
+    ("laser", "list of bench item names"),
+    ([3], "list of bench item names"),
+])
+def test_bad_wiring_is_refused_naming_the_field(measures, words):
+    with pytest.raises(BenchFileError, match=words) as err:
+        LabSimVisaLibrary.from_config(config(measures=measures))
+    assert err.value.field == "instruments.wt.measures"
+
+
+def test_measures_under_sim_params_is_refused_saying_where_it_goes():
+    cfg = config()
+    cfg["instruments"]["wt"]["sim"]["params"]["measures"] = cfg["instruments"]["wt"].pop("measures")
+    with pytest.raises(BenchFileError, match="move it up to instruments.wt.measures") as err:
+        LabSimVisaLibrary.from_config(cfg)
+    assert err.value.field == "instruments.wt.sim.params.measures"
+
+
+def test_only_a_power_analyzer_model_takes_measures():
+    cfg = config()
+    cfg["instruments"]["opm"]["measures"] = ["laser"]
+    with pytest.raises(BenchFileError, match="only a power analyzer") as err:
+        LabSimVisaLibrary.from_config(cfg)
+    assert err.value.field == "instruments.opm.measures"
 
 
 # -- through labctl: the bench file's role, the safety guard and the snapshot -------------------------
