@@ -4,6 +4,7 @@
 """
 
 from sim_backends.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
+from sim_backends.datasheets import DatasheetPower, idle_power_datasheet
 from sim_backends.highlevel import LabSimVisaLibrary, UnknownResource
 
 __all__ = [
@@ -11,8 +12,10 @@ __all__ = [
     "OPU_BENCH_PATH",
     "SIM_MODELS",
     "BenchFileError",
+    "DatasheetPower",
     "LabSimVisaLibrary",
     "UnknownResource",
     "build_bench",
+    "idle_power_datasheet",
     "load_bench_file",
 ]

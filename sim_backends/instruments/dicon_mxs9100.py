@@ -40,6 +40,7 @@ import math
 
 import numpy as np
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import ESR_OPC, SimInstrument
 from sim_backends.physics.validation import param
 from sim_backends.scpi import Call, CommandTree, ScpiError, split_message
@@ -56,9 +57,10 @@ class SimDiConMXS9100(SimInstrument):
     IDN = ("DiCon Fiberoptics Inc", "MG4", "2.1.0")
     TERMINATION = b"\r"
     PORTS = {"in": OPTICAL_IN}
-    #: Electrical draw (W). Assumed, not quoted: the MXS chassis (controller, supply) idles at ~10 W,
-    #: and a MEMS module holding its mirror off the park position drives it with ~0.5 W.
-    POWER = {"idle_power_w": (10.0, 0.0, 1e4), "module_hold_power_w": (0.5, 0.0, 100.0)}
+    #: Electrical draw (W). The MXS chassis (controller, supply) idles at ``idle_power_w``, by default
+    #: this model's entry in ``sim_backends.datasheets`` (assumed); a MEMS module holding its mirror off
+    #: the park position drives it with ~0.5 W (assumed).
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e4), "module_hold_power_w": (0.5, 0.0, 100.0)}
     PARAMS = frozenset({"ports", "modules", "insertion_loss_db", "crosstalk_db", "switching_time_s"}) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):

@@ -102,6 +102,7 @@ import numpy as np
 
 import scipy.fft as sfft
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.grids import ResponseCache, band_grid, lowpass_memory_s
 from sim_backends.physics.converters import RESPONSES, lowpass_response
@@ -200,10 +201,11 @@ class SimKeysightInfiniium(SimInstrument):
                         "min_range_v", "max_range_v", "max_offset_v", "input_modes", "aux_level_max_v",
                         "aux_input_ohm", "aux_hysteresis_v", "trigger_hysteresis_div", "trigger_search_points",
                         "response", "response_order", "jitter_s"}) | frozenset({"idle_power_w", "acquiring_power_w"})
-    #: Electrical draw (W). Assumed, not quoted: a UXR-class scope (four 110 GHz channels) draws of the
-    #: order of a kilowatt; the data sheet gives only its mains rating. ``acquiring_power_w`` is the
-    #: share that follows acquisition (ADCs and memory clocked), the rest is the idle chassis.
-    POWER = {"idle_power_w": (700.0, 0.0, 1e4), "acquiring_power_w": (300.0, 0.0, 1e4)}
+    #: Electrical draw (W). A UXR-class scope (four 110 GHz channels) draws of the order of a kilowatt:
+    #: ``idle_power_w``, the idle chassis, defaults to this model's entry in ``sim_backends.datasheets``
+    #: (assumed); ``acquiring_power_w``, assumed too, is the share that follows acquisition (ADCs and
+    #: memory clocked).
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e4), "acquiring_power_w": (300.0, 0.0, 1e4)}
 
     def __init__(self, name, world, params=None, serial=""):
         p = dict(params or {})

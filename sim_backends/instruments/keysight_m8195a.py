@@ -83,6 +83,7 @@ from typing import Any
 import numpy as np
 import scipy.fft as sfft
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.grids import (
     MAX_GRID_POINTS,
@@ -147,10 +148,11 @@ class SimKeysightM8195A(SimInstrument):
     TERMINATION = b"\n"
     PORTS = {"ch1": ELECTRICAL_OUT, "ch2": ELECTRICAL_OUT, "ch3": ELECTRICAL_OUT,
              "ch4": ELECTRICAL_OUT, "marker": ELECTRICAL_OUT}
-    #: Electrical draw (W). Assumed, not quoted: an M8195A module in its AXIe chassis idles at
-    #: ``idle_power_w`` (chassis, fans, clock) and adds ``running_power_w`` while it generates (the
-    #: 65 GSa/s DACs and memory sequencer clocked) and ``output_power_w`` per output amplifier that is on.
-    POWER = {"idle_power_w": (150.0, 0.0, 1e4), "running_power_w": (100.0, 0.0, 1e4),
+    #: Electrical draw (W). An M8195A module in its AXIe chassis idles at ``idle_power_w`` (chassis,
+    #: fans, clock; by default this model's entry in ``sim_backends.datasheets``, assumed). Assumed too:
+    #: it adds ``running_power_w`` while it generates (the 65 GSa/s DACs and memory sequencer clocked)
+    #: and ``output_power_w`` per output amplifier that is on.
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e4), "running_power_w": (100.0, 0.0, 1e4),
              "output_power_w": (5.0, 0.0, 1e3)}
     PARAMS = frozenset({"enob_bits", "analog_bandwidth_hz", "analog_response", "analog_order", "marker_high_v",
                         "internal_memory_samples", "extended_memory_samples"}) | frozenset(POWER)

@@ -48,6 +48,7 @@ from typing import Any
 
 import numpy as np
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.power import dc_supply_draw_w
 from sim_backends.physics.validation import require_non_negative
@@ -88,10 +89,11 @@ OPER_CC = 2
 OPER_OFF = 4
 QUES_OV = 1
 
-#: Electrical draw. Assumed, not quoted: the N6700C mainframe's idle draw (fans, controller, module
-#: housekeeping) is taken as 40 W; its modules are switching regulators, taken as 75 % efficient from
-#: mains to output (the Specifications Guide rates output power, not efficiency).
-POWER = {"idle_power_w": (40.0, 0.0, 1e4), "efficiency": (0.75, 0.01, 1.0)}
+#: Electrical draw. The N6700C mainframe's idle draw (fans, controller, module housekeeping) defaults to
+#: its entry in ``sim_backends.datasheets`` (assumed); its modules are switching regulators, taken as
+#: 75 % efficient from mains to output (assumed: the Specifications Guide rates output power, not
+#: efficiency).
+POWER = {"idle_power_w": (datasheet_idle_w("keysight.N6700"), 0.0, 1e4), "efficiency": (0.75, 0.01, 1.0)}
 _PARAM_KEYS = {"modules", "channels", "voltage_noise_v", "current_noise_a", "measurement_time_s", *POWER}
 _CHANNEL_ITEM = re.compile(r"^\s*(\d{1,9})\s*(?::\s*(\d{1,9})\s*)?$")
 

@@ -37,6 +37,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import partial
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.power import laser_draw_w
 from sim_backends.physics.laser import laser_field
@@ -81,10 +82,10 @@ class SimKeysightN7714A(SimInstrument):
     PORT_COUNT = 4
     PORTS = {f"out{i}": OPTICAL_OUT for i in range(1, PORT_COUNT + 1)}
     DEFAULT_WAVELENGTH = 1550e-9
-    #: Electrical draw (W). Assumed, not quoted: the N7714A data sheet gives only the mains rating of
-    #: the 1U frame; ``idle_power_w`` (frame, controller, fans) is of that order and the per-port terms
-    #: are typical of a DFB/ECL laser diode (wall-plug ~10 %) held by a TEC (~1 W) per port.
-    POWER = {"idle_power_w": (30.0, 0.0, 1e4), "wall_plug_efficiency": (0.1, 1e-4, 1.0),
+    #: Electrical draw (W). ``idle_power_w`` (frame, controller, fans) defaults to this model's entry in
+    #: ``sim_backends.datasheets`` (assumed; the reasoning is there). The per-port terms are assumed too,
+    #: typical of a DFB/ECL laser diode (wall-plug ~10 %) held by a TEC (~1 W) per port.
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e4), "wall_plug_efficiency": (0.1, 1e-4, 1.0),
              "tec_power_w": (1.0, 0.0, 100.0)}
     PARAMS = frozenset({"wavelength_min_nm", "wavelength_max_nm", "power_min_dbm", "power_max_dbm",
                         "rin_db_per_hz", "linewidth_hz"}) | frozenset(POWER)

@@ -44,6 +44,7 @@ from functools import partial
 
 import numpy as np
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.units import dbm_to_w, w_to_dbm
 from sim_backends.physics.validation import require_non_negative
@@ -104,9 +105,9 @@ class SimKeysightN7744A(SimInstrument):
     MODEL = "keysight.N7744A"
     TERMINATION = b"\n"
     PORTS = {f"in{k}": OPTICAL_IN for k in range(1, 5)}
-    #: Electrical draw (W). Assumed, not quoted: the 1U multiport meter's data sheet gives only its
-    #: mains rating; a meter with no source inside draws a roughly constant ~30 W.
-    POWER = {"idle_power_w": (30.0, 0.0, 1e4)}
+    #: Electrical draw (W): a meter with no source inside draws a constant ``idle_power_w``, by default
+    #: this model's entry in ``sim_backends.datasheets`` (assumed; the reasoning is there).
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e4)}
     PARAMS = frozenset(DEFAULT_PARAMS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):

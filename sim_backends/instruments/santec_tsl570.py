@@ -44,6 +44,7 @@ import re
 
 import numpy as np
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.constants import C
 from sim_backends.physics.laser import laser_field
@@ -68,10 +69,10 @@ class SimSantecTSL570(SimInstrument):
     IDN = ("SANTEC", "TSL-570", "0001.000.0001")
     TERMINATION = b"\r"
     PORTS = {"out": OPTICAL_OUT}
-    #: Electrical draw (W). Assumed, not quoted: the TSL-570 specification gives only the mains rating
-    #: of the benchtop unit; ``idle_power_w`` (controller, display, fans, cavity motor at rest) is of
-    #: that order, and the lit laser adds its output over a ~10 % wall-plug efficiency and its TEC.
-    POWER = {"idle_power_w": (40.0, 0.0, 1e4), "wall_plug_efficiency": (0.1, 1e-4, 1.0),
+    #: Electrical draw (W). ``idle_power_w`` (controller, display, fans, cavity motor at rest) defaults
+    #: to this model's entry in ``sim_backends.datasheets`` (assumed; the reasoning is there). Assumed
+    #: too: the lit laser adds its output over a ~10 % wall-plug efficiency and its TEC.
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e4), "wall_plug_efficiency": (0.1, 1e-4, 1.0),
              "tec_power_w": (2.0, 0.0, 100.0)}
     PARAMS = frozenset({"wavelength_min_nm", "wavelength_max_nm", "power_min_dbm", "power_max_dbm",
                         "rin_db_per_hz", "linewidth_hz", "monitor_floor_dbm"}) | frozenset(POWER)

@@ -54,6 +54,7 @@ import math
 
 import numpy as np
 
+from sim_backends.datasheets import datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.validation import param
 from sim_backends.scpi import MAX_RESPONSE_BYTES, Call, CommandTree, ScpiError, absolute_headers, split_message
@@ -98,9 +99,10 @@ class SimThorlabsMBX(SimInstrument):
     TERMINATION = b"\r"
     HAS_ERROR_QUEUE = False
     PORTS = {"bias": ELECTRICAL_OUT, "in": OPTICAL_IN, "out": OPTICAL_OUT}
-    #: Electrical draw (W). Assumed, not quoted: the MBX's benchtop controller (bias DAC, tap
-    #: photodiode, processor) draws a few watts from its adapter; its VOA's actuator adds ~1 W when on.
-    POWER = {"idle_power_w": (5.0, 0.0, 1e3), "voa_power_w": (1.0, 0.0, 100.0)}
+    #: Electrical draw (W). The benchtop controller (bias DAC, tap photodiode, processor) draws
+    #: ``idle_power_w``, by default this model's entry in ``sim_backends.datasheets`` (assumed); its
+    #: VOA's actuator adds ~1 W when on (assumed).
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, 1e3), "voa_power_w": (1.0, 0.0, 100.0)}
     PARAMS = frozenset(DEFAULTS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):

@@ -32,6 +32,7 @@ from functools import partial
 
 import numpy as np
 
+from sim_backends.datasheets import USB2_BUS_POWER_W, datasheet_idle_w
 from sim_backends.instrument import SimInstrument
 from sim_backends.physics.units import w_to_dbm
 from sim_backends.physics.validation import require_range
@@ -71,8 +72,8 @@ class SimThorlabsPM100(SimInstrument):
     TERMINATION = b"\n"
     PORTS = {"in": OPTICAL_IN}
     #: Electrical draw (W): the PM100USB is powered from its USB port, so it draws at most the USB 2.0
-    #: bus budget, 5 V x 0.5 A = 2.5 W (USB 2.0 specification, 7.2.1); taken as ~1 W in use (assumed).
-    POWER = {"idle_power_w": (1.0, 0.0, 2.5)}
+    #: bus budget; by default this model's entry in ``sim_backends.datasheets`` (assumed).
+    POWER = {"idle_power_w": (datasheet_idle_w(MODEL), 0.0, USB2_BUS_POWER_W)}
     PARAMS = frozenset(DEFAULT_PARAMS) | frozenset(POWER)
 
     def __init__(self, name, world, params=None, serial=""):

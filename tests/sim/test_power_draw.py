@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 from sim_backends.bench import BenchFileError, build_bench, instrument_params, load_bench_file
+from sim_backends.datasheets import USB2_BUS_POWER_W
 from sim_backends.physics.power import (DrawError, checked_w, dc_supply_draw_w, edfa_pump_draw_w, laser_draw_w,
                                         linear_driver_draw_w, resistive_heater_w)
 from sim_backends.world import ClockError, WiringError
@@ -71,7 +72,7 @@ def test_bench_files_may_set_the_draw_parameters_and_bad_values_are_refused():
     sim = bench({"pm": ("thorlabs.PM100", {"idle_power_w": 2.0})})
     assert sim.world.draws_w() == {"pm": 2.0}
     with pytest.raises(BenchFileError, match="idle_power_w"):
-        bench({"pm": ("thorlabs.PM100", {"idle_power_w": 3.0})})  # above the USB 2.0 budget
+        bench({"pm": ("thorlabs.PM100", {"idle_power_w": 1.2 * USB2_BUS_POWER_W})})  # above the USB 2.0 budget
     with pytest.raises(BenchFileError, match="wall_plug_efficiency"):
         bench({"tls": ("santec.TSL570", {"wall_plug_efficiency": float("nan")})})
     with pytest.raises(BenchFileError, match="heater_rail_v"):
