@@ -224,6 +224,9 @@ class PowerAnalyzer(Protocol):
     reading on the bench clock, not a model. A meter is not a source: it has no safety limits.
     """
 
+    integration_state: str  #: Get the integration state ('reset', 'ready', 'running', 'stopped', 'error', 'timeup').
+    energy_command: str  #: Get the command(s) the integrated energy and time are read with (a figure's provenance).
+
     def measure_power(self) -> float:
         """Return the active power drawn now, in W (a NaN, overrange or negative reading raises)."""
 

@@ -79,7 +79,7 @@ class YokogawaWT310E(LabInstrument):
         **dict.fromkeys(("integration_mode", "integration_timer", "start_integration", "stop_integration",
                          "reset_integration", "headers_enabled"), SET),
         **dict.fromkeys(("integration_state", "measure_power", "integrated_energy", "integration_time",
-                         "read_numeric", "reading_command"), READ),
+                         "read_numeric", "reading_command", "energy_command"), READ),
     }
 
     def __init__(self, adapter, name="Yokogawa WT310E", **kwargs):
@@ -172,6 +172,12 @@ class YokogawaWT310E(LabInstrument):
         except KeyError:
             raise ValueOutOfRange(f"numeric function {function!r}: this driver reads {', '.join(SLOTS)}") from None
         return f":NUM:NORM:ITEM{slot} {function},1;:NUM:NORM:VAL? {slot}"
+
+    @property
+    def energy_command(self) -> str:
+        """Get the program messages that read the integrated energy and its time (str): what a measured
+        energy figure names as its provenance."""
+        return f"{self.reading_command('WH')} (Wh x 3600 = J); {self.reading_command('TIME')}"
 
     def read_numeric(self, function: str) -> float:
         """Read one numeric function (``"P"``, ``"WH"`` or ``"TIME"``) in the meter's unit (W, Wh, s).

@@ -192,6 +192,7 @@ class EnergyLedger:
         self._ops: list[OpsRecord] = []
         self._windows: dict[str, tuple[float, float]] = {}
         self._peak_rates: dict[str, tuple[float, Provenance]] = {}
+        self._notes: dict[str, list[str]] = {v: [] for v in VIEWS}
 
     # -- recording ------------------------------------------------------------------------------------
 
@@ -245,6 +246,16 @@ class EnergyLedger:
         if total is None:
             raise EnergyError("an offload ledger (or its dict) with 'total_macs' is needed")
         return self.add_ops(total, source=source, optical_time_s=optical_time_s, start_s=start_s, end_s=end_s)
+
+    def add_note(self, view: str, text: str) -> None:
+        """Say something a reader of the view must know that is not a term (e.g. a draw left out, and why)."""
+        _check_view(view)
+        if not isinstance(text, str) or not text.strip():
+            raise EnergyError("a note must be a non-empty string")
+        self._notes[view].append(text)
+
+    def notes(self, view: str) -> list[str]:
+        return list(self._notes[_check_view(view)])
 
     def set_window(self, view: str, start_s: float, end_s: float) -> None:
         """Fix the interval a view covers (else: the extent of its interval terms, or of the ops)."""
@@ -427,6 +438,7 @@ class EnergyLedger:
             "windows": {v: list(w) for v, w in self._windows.items()},
             "peak_rates": {v: {"ops_per_s": r, "provenance": provenance_to_dict(p)}
                            for v, (r, p) in self._peak_rates.items()},
+            "notes": {v: list(n) for v, n in self._notes.items() if n},
         }
 
     @classmethod
@@ -447,6 +459,9 @@ class EnergyLedger:
                 ledger.set_window(view, a, b)
             for view, pr in d.get("peak_rates", {}).items():
                 ledger.set_peak_rate(view, pr["ops_per_s"], provenance_from_dict(pr["provenance"]))
+            for view, texts in d.get("notes", {}).items():
+                for text in texts:
+                    ledger.add_note(view, text)
         except (KeyError, TypeError, ValueError) as exc:
             if isinstance(exc, EnergyError):
                 raise

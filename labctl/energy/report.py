@@ -8,7 +8,7 @@ bench draws watts to kilowatts and integrated optics milliwatts.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from labctl.energy.ledger import VIEWS, EnergyLedger, ViewSummary
@@ -52,6 +52,7 @@ class EnergyReport:
     label: str
     summaries: dict[str, ViewSummary]
     missing: dict[str, str]
+    notes: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def from_ledger(cls, ledger: EnergyLedger) -> EnergyReport:
@@ -66,7 +67,8 @@ class EnergyReport:
                 missing[view] = str(exc)
         if not summaries:
             raise EnergyError("the ledger has no power terms in any view; there is nothing to report")
-        return cls(label=ledger.label, summaries=summaries, missing=missing)
+        return cls(label=ledger.label, summaries=summaries, missing=missing,
+                   notes={v: ledger.notes(v) for v in VIEWS if ledger.notes(v)})
 
     def _figures(self, s: ViewSummary) -> list[tuple[str, str]]:
         rows = [("time (window)", f"{format_si(s.time_s, 's')} ({s.window_basis})"), ("energy", format_si(s.energy_j, "J")),
@@ -108,6 +110,7 @@ class EnergyReport:
         for view in VIEWS:
             out.append(f"## {VIEW_TITLES[view]}")
             out.append("")
+            out += [f"> {n}" for n in self.notes.get(view, [])] + ([""] if view in self.notes else [])
             if view in self.missing:
                 out += [f"_{self.missing[view]}_", ""]
                 continue
@@ -126,7 +129,7 @@ class EnergyReport:
                "1 MAC = 2 ops; 1 mW/TOPS = 1 fJ/op; utilisation-weighted = energy over the window / ops; "
                "at peak = power while computing / peak op rate"]
         for view in VIEWS:
-            out += ["", f"[{VIEW_TITLES[view]}]"]
+            out += ["", f"[{VIEW_TITLES[view]}]"] + [f"  note: {n}" for n in self.notes.get(view, [])]
             if view in self.missing:
                 out.append(f"  {self.missing[view]}")
                 continue
