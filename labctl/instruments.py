@@ -212,6 +212,10 @@ class OpticalCoreController(Protocol):
     def to_volts(self, codes: np.ndarray) -> np.ndarray:
         """Convert ADC codes to volts at the present ADC span and centre (float array, same shape)."""
 
+    def rail_powers(self) -> dict[str, float]:
+        """Return the power of each rail of the controller's board now, ``{rail: W}``, as the board's own
+        monitors measure it: a core's measured draw where no mains power analyzer feeds it."""
+
     def shutdown(self) -> None:
         """Turn every output off (the safe state)."""
 

@@ -15,7 +15,10 @@ The command set is labctl's own, specified in `docs/occ_protocol.md <../../docs/
 * ``:INITiate`` runs the program (``*OPC?`` answers 1 when done; -221 if the input length does not
   match, the outputs are off or the table is empty); ``:FETCh:DATA?`` answers the T x S x N_out int16
   little-endian ADC codes of the last run as a definite-length block (-230 if the program changed);
-  ``:HEATer:TABLe:COUNt?``, ``:INPut:DATA:COUNt?``, ``:FETCh:DATA:COUNt?`` report what is held.
+  ``:HEATer:TABLe:COUNt?``, ``:INPut:DATA:COUNt?``, ``:FETCh:DATA:COUNt?`` report what is held;
+* the board's power monitors: ``:MEASure:RAIL:CATalog?`` (the rail names, quoted, comma-separated),
+  ``:MEASure:RAIL:POWer?`` (each rail's power in W, in catalog order) and ``:MEASure:POWer?`` (the
+  board's input power in W).
 
 Errors: like every labctl driver (``drivers/base.py``), each setting is followed by ``SYST:ERR?`` polls
 until ``0,"No error"``; anything the controller reported raises
@@ -36,7 +39,7 @@ import pyvisa
 from pymeasure.instruments import Instrument
 
 from drivers.base import LabInstrument, in_integer_range, in_range, in_set
-from drivers.errors import DriverError, ValueOutOfRange
+from drivers.errors import DriverError, MalformedReply, ValueOutOfRange
 from drivers.limits import READ, SET, VOLTAGE_SUFFIXES, Enables, Limited, LimitedCommand
 from drivers.scpi import SCPI_NUMBER, channel_list, format_number, grouped_message
 
@@ -55,6 +58,32 @@ ADC_CODE_SPAN = 65536.0  #: ADC codes per ``adc_range``: code c is ``adc_offset 
 
 class OCCTimeoutError(DriverError, TimeoutError):
     """The controller did not answer in time (a program still running, or a query it refused)."""
+
+
+class InvalidPowerReading(DriverError, ValueError):
+    """A power the board's monitors reported that is not a draw: NaN, overrange (SCPI 9.9E37) or negative."""
+
+
+def _rail_names(reply: str, query: str, instrument: str) -> tuple[str, ...]:
+    """The rail names of a ``:MEAS:RAIL:CAT?`` reply: one or more distinct quoted names, comma-separated."""
+    items = [item.strip() for item in str(reply).strip().split(",")]
+    names = tuple(item[1:-1] for item in items)
+    if not all(len(item) > 2 and item[0] == item[-1] == '"' and '"' not in item[1:-1] for item in items) \
+            or len(set(names)) != len(names):
+        raise MalformedReply(instrument, query, str(reply))
+    return names
+
+
+def _watts(word: str, what: str, query: str, reply: str, instrument: str) -> float:
+    """One power a monitor reported, in W; a NaN, overrange or negative value is refused, never a zero."""
+    try:
+        value = float(word)
+    except ValueError:
+        raise MalformedReply(instrument, query, reply) from None
+    if not math.isfinite(value) or abs(value) >= 9.9e37 or value < 0.0:  # SCPI-99 NaN / INF as numbers
+        raise InvalidPowerReading(f"{instrument} reported {what} {word.strip()} W ({query}): not a draw; a "
+                                  "monitor reads a finite, non-negative power")
+    return value
 
 
 def _parse_state(reply) -> bool:
@@ -103,6 +132,7 @@ class OCC16(LabInstrument):
         "output_enabled": Enables((("dac_amplitude", "dac_amplitude", "Vpp"), ("get_biases", "bias_voltage", "V"))),
         "n_inputs": READ, "n_outputs": READ, "get_bias": READ, "get_biases": READ, "fetch": READ, "to_volts": READ,
         "table_tile_count": READ, "input_code_count": READ, "result_code_count": READ,
+        "rail_names": READ, "rail_powers": READ, "board_power": READ,
     }
     #: docs/occ_protocol.md: the heater guard, heater tables (float32 LE volts), bias DACs, fast-DAC swing.
     limited_commands = (
@@ -119,6 +149,7 @@ class OCC16(LabInstrument):
         super().__init__(adapter, name, **kwargs)
         self._n_inputs: int | None = None
         self._n_outputs: int | None = None
+        self._rail_names: tuple[str, ...] | None = None
 
     # -- core size (fixed by the hardware: queried once) ---------------------------------------------
 
@@ -157,6 +188,44 @@ class OCC16(LabInstrument):
             if self._n_outputs is None:
                 self._n_outputs = int(self._core_outputs)
             return self._n_outputs
+
+    # -- the board's power monitors ---------------------------------------------------------------
+
+    @property
+    def rail_names(self) -> tuple[str, ...]:
+        """Get the names of the board's monitored power rails, in the order :meth:`rail_powers` reads
+        them (tuple of str, ``:MEAS:RAIL:CAT?``).
+
+        Queried once and cached: the board's power tree is fixed by the hardware.
+        """
+        with self.lock:
+            if self._rail_names is None:
+                query = ":MEAS:RAIL:CAT?"
+                self._rail_names = _rail_names(self.ask(query), query, self.name)
+            return self._rail_names
+
+    def rail_powers(self) -> dict[str, float]:
+        """Return each rail's power now, in W, as the board's monitors measure it (``:MEAS:RAIL:POW?``).
+
+        Why per rail: the converters, TIAs and heaters each have their own rail, so a run's draw can be
+        attributed. A reply whose count differs from :attr:`rail_names` raises MalformedReply; a NaN,
+        overrange or negative power raises InvalidPowerReading.
+        """
+        query = ":MEAS:RAIL:POW?"
+        with self.lock:
+            names = self.rail_names
+            reply = self.ask(query)
+        words = str(reply).strip().split(",")
+        if len(words) != len(names):
+            raise MalformedReply(self.name, query, str(reply))
+        return {name: _watts(word, f"rail {name}", query, str(reply), self.name) for name, word in zip(names, words)}
+
+    def board_power(self) -> float:
+        """Return the board's input power now, in W (``:MEAS:POW?``): what the whole controller draws
+        from its supply, the figure a run's energy is counted from (NaN, overrange or negative raises)."""
+        query = ":MEAS:POW?"
+        reply = str(self.ask(query))
+        return _watts(reply.strip(), "board input power", query, reply, self.name)
 
     # -- settings --------------------------------------------------------------------------------
 

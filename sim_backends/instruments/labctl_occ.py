@@ -49,6 +49,11 @@ RFSoC power estimator); the heater DACs' linear buffers take each heater's curre
 ``heater_rail_v`` (12 V) rail, so they draw rail x V/R (the ring's V^2/R plus the buffer's drop). The
 bias electrodes of the MZMs are capacitive: no DC draw. The World integrates the draw on its clock;
 during a program the heaters follow the table (its mean draw per tile), before and after they hold.
+The draw is kept per rail, as the board's power monitors read it (``RAILS``, ``MEASure:RAIL:POWer?``):
+SYSTEM the idle rails, DAC / ADC / TIA the converters and TIAs while a program runs, HEATER the heater
+buffers; ``electrical_power_w`` (and ``MEASure:POWer?``) is exactly their sum: every figure above is a
+draw from the board's supply, its regulators' losses included (a real board's monitors sit after the
+regulators: docs/occ_protocol.md "Power monitors").
 
 Noise is drawn from the core's own stream ``World.rng_for(<controller name>)``: derived from the bench
 seed and the name, so cores run from several threads give the same readings in any order.
@@ -66,7 +71,7 @@ from sim_backends.instrument import SimInstrument
 from sim_backends.physics.components import Fibre, MachZehnderModulator, Photodiode
 from sim_backends.physics.converters import ADC, DAC, lowpass_response
 from sim_backends.physics.electrical import RFAmplifier
-from sim_backends.physics.power import DrawError, linear_driver_draw_w, overlap_s
+from sim_backends.physics.power import DrawError, checked_w, linear_driver_draw_w, overlap_s
 from sim_backends.physics.stationary_core import (Detector, InputChain, Readout, StationaryCore, chain_taps, detector,
                                                   noise_bandwidth, ou_walk, referred_dac_noise)
 from sim_backends.physics.validation import require_int, require_range
@@ -104,6 +109,9 @@ SETTINGS = {
     "input_advance": ("S", 0.0, 1e-3, 0.0),
 }
 BIAS_RANGE_V = 10.0
+#: The board's power rails, in ``MEASure:RAIL:CATalog?`` order (docs/occ_protocol.md "Power monitors"):
+#: everything idle, the fast DACs, the ADCs, the photodiodes' TIAs, the heater DACs' buffer rail
+RAILS = ("SYSTEM", "DAC", "ADC", "TIA", "HEATER")
 #: static-gain cache size in tiles (~4 kB each)
 GAIN_CACHE_TILES = 50_000
 MAX_SLOTS = 1 << 20
@@ -173,9 +181,9 @@ class SimLabctlOCC(SimInstrument):
         self._gain_cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
         #: the chip's temperature offset (K) and the core's program clock (s) when it was last drawn
         self._drift = (0.0, 0.0)
-        #: programs on the simulated clock not yet integrated by the World: (start s, end s, draw W
-        #: above idle while running: converters and the table's mean heater draw)
-        self._runs: list[tuple[float, float, float]] = []
+        #: programs on the simulated clock not yet integrated by the World: (start s, end s, each rail's
+        #: power in W while running, ``RAILS`` order)
+        self._runs: list[tuple[float, float, tuple[float, ...]]] = []
         self._heater_load: tuple[int, np.ndarray] | None = None  # (world wiring version, ohms [q, k])
         super().__init__(name, world, params, serial)
         if self.power_params["heater_rail_v"] < self.heater_range_v:
@@ -212,6 +220,9 @@ class SimLabctlOCC(SimInstrument):
         tree.add("INITiate[:IMMediate]", setter=self._initiate)
         tree.add("FETCh:DATA", getter=self._fetch)
         tree.add("FETCh:DATA:COUNt", getter=lambda c: str(0 if self.result is None else self.result.size))
+        tree.add("MEASure:RAIL:CATalog", getter=self._rail_catalog)
+        tree.add("MEASure:RAIL:POWer", getter=self._rail_powers)
+        tree.add("MEASure:POWer", getter=self._board_power)
 
     def reset(self) -> None:
         for name, (_, _, _, default) in SETTINGS.items():
@@ -358,38 +369,56 @@ class SimLabctlOCC(SimInstrument):
         """Rail power of the heater DACs at ``volts`` ([..., q, k]; summed over every leading index)."""
         return linear_driver_draw_w(volts, self._heater_ohms(), self.power_params["heater_rail_v"])
 
-    def _held_draw_w(self) -> float:
-        """Heaters holding the last row (outputs on); with the outputs off every DAC is at 0 V."""
-        return self._heater_draw_w(self._held) if self.enabled else 0.0
+    def _resting_rails_w(self) -> tuple[float, ...]:
+        """Each rail's power (W, ``RAILS`` order) between programs: the idle rails, converters and TIAs
+        idle, heaters holding the last row (with the outputs off every DAC is at 0 V)."""
+        held = self._heater_draw_w(self._held) if self.enabled else 0.0
+        return (self.power_params["idle_power_w"], 0.0, 0.0, 0.0, held)
 
-    def _running_draw_w(self, rows: np.ndarray) -> float:
-        """Draw above idle while a program of heater ``rows`` runs: every converter and TIA, and the
-        heaters at the table's mean draw (tiles last equally long)."""
+    def _running_draw_w(self, rows: np.ndarray) -> tuple[float, ...]:
+        """Each rail's power (W, ``RAILS`` order) while a program of heater ``rows`` runs: the idle
+        rails, every fast DAC, ADC and TIA, and the heaters at the table's mean draw (tiles last equally
+        long)."""
         p = self.power_params
-        converters = self.n_in * p["dac_channel_power_w"] + self.n_out * (p["adc_channel_power_w"]
-                                                                          + p["tia_channel_power_w"])
-        return converters + self._heater_draw_w(rows) / rows.shape[0]
+        return (p["idle_power_w"], self.n_in * p["dac_channel_power_w"], self.n_out * p["adc_channel_power_w"],
+                self.n_out * p["tia_channel_power_w"], self._heater_draw_w(rows) / rows.shape[0])
 
-    def state_power_w(self) -> float:
-        """Running a program (the clock inside one): converters and table heaters; else held heaters."""
-        now = self.world.time
-        for start, end, draw in self._runs:
-            if start <= now < end:
-                return draw
-        return self._held_draw_w()
+    def rail_powers_w(self) -> dict[str, float]:
+        """What each rail's monitor reads now, in W (``RAILS`` order): a program's rails while the clock
+        is inside it (another core may have moved the clock into it), else the resting rails."""
+        with self.world.lock:  # the clock and the programs, as one instant
+            now = self.world.time
+            rails = next((r for start, end, r in self._runs if start <= now < end), None)
+            return dict(zip(RAILS, rails if rails is not None else self._resting_rails_w()))
+
+    def _rail_catalog(self, call: Call) -> str:
+        call.expect(0)
+        return ",".join(f'"{rail}"' for rail in RAILS)
+
+    def _rail_powers(self, call: Call) -> str:
+        call.expect(0)
+        return ",".join(format_number(w) for w in self.rail_powers_w().values())
+
+    def _board_power(self, call: Call) -> str:
+        call.expect(0)
+        return format_number(self.electrical_power_w())
+
+    def electrical_power_w(self) -> float:
+        """The board's draw now: exactly the sum of its rails (each rail's figure is its draw from the
+        supply, its regulator's loss included), piecewise constant between state changes."""
+        return checked_w(self.name, math.fsum(self.rail_powers_w().values()))
 
     def energy_between_j(self, start_s: float, end_s: float) -> float:
-        """Idle rails over the step; the programs' draw over the part they cover; the held heaters over
-        the rest. Called by the World in clock order, so programs it has passed are forgotten."""
+        """The programs' rails over the part of the step they cover; the resting rails over the rest.
+        Called by the World in clock order, so programs it has passed are forgotten."""
         if end_s < start_s:
             raise DrawError(f"{self.name}: an energy interval cannot end ({end_s} s) before it starts ({start_s} s)")
         covered = energy = 0.0
-        for start, end, draw in self._runs:
+        for start, end, rails in self._runs:
             part = overlap_s(start_s, end_s, (start, end))
             covered += part
-            energy += part * draw
-        energy += self.power_params["idle_power_w"] * (end_s - start_s)
-        energy += self._held_draw_w() * max(0.0, end_s - start_s - covered)
+            energy += part * math.fsum(rails)
+        energy += math.fsum(self._resting_rails_w()) * max(0.0, end_s - start_s - covered)
         self._runs = [run for run in self._runs if run[1] > end_s]
         return energy
 
