@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labctl.energy.ledger import EnergyLedger
 from labctl.energy.provenance import Datasheet, EnergyError, Measured, Model, PowerTerm
 
 RAPL_ROOT = Path("/sys/class/powercap")
@@ -112,6 +113,13 @@ class BaselineMeasurement:
     def mw_per_tops(self) -> float:
         """Utilisation as run (not peak): energy / ops, in fJ/op = mW/TOPS."""
         return self.j_per_op * 1e15
+
+    def record(self, ledger: EnergyLedger) -> None:
+        """Put this measurement in the ledger's ``baseline`` view, over its own wall time."""
+        ledger.add(self.term, view="baseline")
+        ledger.set_window("baseline", self.term.start_s, self.term.end_s)
+        if self.why:
+            ledger.add_note("baseline", self.why)
 
     def row(self) -> dict[str, Any]:
         return {"device": self.label, "method": self.method, "energy_j": self.energy_j, "wall_s": self.wall_s,

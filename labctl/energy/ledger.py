@@ -418,12 +418,28 @@ class EnergyLedger:
             return rate, f"peak op rate given ({describe_provenance(prov)})"
         if not self._ops:
             return None, NO_OPS
+        if view != "bench":
+            return None, "no peak op rate given for this view (the optical time is the bench's, not its own)"
         if any(r.optical_time_s is None for r in self._ops):
             return None, "no peak op rate: some MAC counts have no optical_time_s, and none was set (set_peak_rate)"
         t = sum(r.optical_time_s for r in self._ops)
         if t <= 0:
             return None, "no peak op rate: the optical time is 0 s, and none was set (set_peak_rate)"
         return self.ops / t, "ops / time the light computed (optical_time_s)"
+
+    def energy_per_item(self, count: int) -> dict[str, float | None]:
+        """Energy per item of the run (an image, a product) in J, per view that has terms; None where the
+        view cannot be summarised (its summary's error says why)."""
+        n = _count("count", count)
+        if n == 0:
+            raise EnergyError("energy per item of a run with no items is undefined")
+        out: dict[str, float | None] = {}
+        for view in self.views():
+            try:
+                out[view] = self.summary(view).energy_j / n
+            except EnergyError:
+                out[view] = None
+        return out
 
     # -- storage --------------------------------------------------------------------------------------
 

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from labctl.config import load_bench, simulated_value
+from labctl.config import BenchConfig, load_bench, simulated_value
+from labctl.energy.ledger import EnergyLedger
 from labctl.energy.provenance import Datasheet, EnergyError, Model, PowerTerm, checked_number
 
 # ---- published and cited constants (value, source) ----------------------------------------------------
@@ -156,6 +157,16 @@ class Projection:
     def mw_per_tops(self) -> float:
         """mW/TOPS at peak; numerically equal to fJ/op."""
         return self.total_w * 1e3 / self.tops
+
+    def record(self, ledger: EnergyLedger) -> None:
+        """Put this projection in the ledger's ``projected`` view: its terms as steady draws, and its peak op
+        rate, so the view's time is the ledger's ops at that rate (the integrated hardware fully used)."""
+        for t in self.terms:
+            ledger.add(t, view="projected")
+        c = self.config
+        ledger.set_peak_rate("projected", self.peak_ops_per_s, Model(
+            "2 x N x M x f_s x cores (1 MAC = 2 ops, every symbol slot used)",
+            {"N": c.n_inputs, "M": c.n_outputs, "f_s_hz": c.symbol_rate_hz, "cores": c.n_cores}))
 
     def term(self, device: str) -> PowerTerm:
         for t in self.terms:
@@ -338,16 +349,18 @@ not that they are the paper's figures; the sensitivity table shows how far each 
 # ---- labctl's ring_core bench -----------------------------------------------------------------------
 
 def ring_core_configuration(bench_path: str | Path, *, laser_wall_plug_efficiency: float = LASER_WPE.value,
-                            occ: dict[str, float] | None = None) -> CoreConfig:
+                            occ: dict[str, float] | None = None, config: BenchConfig | None = None) -> CoreConfig:
     """The projection of a weight-stationary bench file (its ``opu`` section and ring banks): the same
     cores, symbol rate, laser power per channel, converters and ring heater hold, built in integrated form.
 
     Heater hold per ring = mean red shift from each ring's resonance up to its channel wavelength, over the
     heater tuning efficiency (the heater model: shift = tuning x P): a lower bound, since setting a weight
-    below 1 detunes further (up to about a linewidth). Converter figures are the OCC-16's.
+    below 1 detunes further (up to about a linewidth). Converter figures are the OCC-16's. ``config``:
+    the bench's configuration as opened (e.g. with ``changes``), instead of reading ``bench_path``.
     """
     path = Path(bench_path)
-    config = load_bench(path)  # the strict loader: a broken file is a ConfigError naming the line
+    if config is None:
+        config = load_bench(path)  # the strict loader: a broken file is a ConfigError naming the line
     doc = config.to_dict()
     opu = doc.get("opu")
     if not opu or "cores" not in opu:
@@ -395,6 +408,14 @@ def ring_core_configuration(bench_path: str | Path, *, laser_wall_plug_efficienc
             "modulator_capacitance_f": "assumed: 50 fF integrated lumped modulator",
             "modulator_swing_v": "assumed: 1 V", "tia_energy_j_per_symbol": "PHYSICS.md s.4 item 4",
         })
+
+
+def bench_projection(bench: Any) -> Projection:
+    """The integrated projection of an open weight-stationary bench (its configuration as opened); an
+    ``EnergyError`` saying why for a bench without optical core controllers (e.g. a streaming bench)."""
+    if bench.path is None:
+        raise EnergyError("the bench has no file, so its cores cannot be projected")
+    return project(ring_core_configuration(bench.path, config=bench.config))
 
 
 def gap_to(target_mw_per_tops: float, projection: Projection) -> list[str]:

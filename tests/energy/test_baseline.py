@@ -87,3 +87,17 @@ def test_published_accelerator_rows():
     assert h100.mw_per_tops == pytest.approx(700e3 / 67)
     assert isinstance(h100.term().provenance, Datasheet)
     assert "datasheet" in accelerator_markdown().lower()
+
+
+def test_a_recorded_modelled_baseline_keeps_its_label_and_why(tmp_path):
+    from labctl.energy import EnergyLedger
+
+    m = measure_cpu(lambda: sum(i * i for i in range(100_000)), ops=1e6, rapl_root=tmp_path / "none")
+    ledger = EnergyLedger()
+    ledger.add_ops(5 * 10**5, source="hand")
+    m.record(ledger)
+    s = ledger.summary("baseline")
+    assert s.energy_j == pytest.approx(m.energy_j, rel=1e-12)
+    assert s.time_s == pytest.approx(m.wall_s)
+    assert s.devices[0].kinds == ("model",)
+    assert any("modelled as" in n for n in ledger.notes("baseline"))

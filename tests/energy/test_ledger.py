@@ -70,6 +70,8 @@ def test_mw_per_tops_is_fj_per_op():
     ledger.add(PowerTerm("chip", 0.1186, Model("P", {"P": 0.1186})), view="projected")
     ledger.set_window("projected", 0.0, 2.0)
     ledger.add_ops(10**12, source="hand", optical_time_s=2.0)
+    assert ledger.summary("projected").no_peak.startswith("no peak op rate given for this view")
+    ledger.set_peak_rate("projected", 1e12, Model("2 N M f_s", {"rate": 1e12}))
     s = ledger.summary("projected")
     assert s.energy_j == pytest.approx(0.2372, rel=1e-12)
     assert s.j_per_op == pytest.approx(118.6e-15, rel=1e-12)
@@ -283,3 +285,13 @@ def test_energy_of_a_term():
     assert t.duration_s == 2.0 and t.energy_j == 5.0
     assert PowerTerm("laser", 2.5, PSU).energy_j is None
     assert math.isclose(PowerTerm("x", 0.0, PSU, 0, 1).energy_j, 0.0)
+
+
+def test_energy_per_item_divides_each_views_energy_and_refuses_zero_items():
+    ledger = EnergyLedger()
+    ledger.add(PowerTerm("rig", 10.0, Model("P", {"P": 10.0}), start_s=0.0, end_s=3.0))
+    ledger.add(PowerTerm("cpu", 5.0, Model("P", {"P": 5.0})), view="baseline")  # no window: not summarised
+    per = ledger.energy_per_item(6)
+    assert per == {"bench": pytest.approx(5.0), "baseline": None}
+    with pytest.raises(EnergyError, match="no items"):
+        ledger.energy_per_item(0)

@@ -152,3 +152,25 @@ opu:
     assert cfg.laser_optical_w_per_channel == pytest.approx(1e-3)
     assert cfg.heater_hold_w_per_ring == pytest.approx((1.0e-3 + 149.5e-3) / 2, rel=1e-6)
     assert heater_term(cfg).power_w == pytest.approx(2 * cfg.heater_hold_w_per_ring)
+
+
+def test_a_recorded_projection_costs_the_ledgers_ops_at_its_peak_rate():
+    from labctl.energy import EnergyLedger
+
+    proj = project(paper_configuration())
+    ledger = EnergyLedger()
+    ledger.add_ops(10**9, source="hand")
+    proj.record(ledger)
+    s = ledger.summary("projected")
+    assert s.energy_j == pytest.approx(proj.j_per_op * 2e9, rel=1e-12)
+    assert s.mw_per_tops == pytest.approx(proj.mw_per_tops, rel=1e-12)
+    assert {d.device for d in s.devices} == {t.device for t in proj.terms}
+
+
+def test_a_streaming_bench_has_no_core_projection_and_says_why():
+    from labctl import open_bench
+    from labctl.energy.projected import bench_projection
+
+    with open_bench(seed=0) as bench:  # the characterisation bench: no optical core controllers
+        with pytest.raises(EnergyError, match="not a weight-stationary core bench"):
+            bench_projection(bench)
