@@ -64,7 +64,7 @@ class InvalidPowerReading(DriverError, ValueError):
     """A power the board's monitors reported that is not a draw: NaN, overrange (SCPI 9.9E37) or negative."""
 
 
-def _rail_names(reply: str, query: str, instrument: str) -> tuple[str, ...]:
+def _parse_rail_names(reply: str, query: str, instrument: str) -> tuple[str, ...]:
     """The rail names of a ``:MEAS:RAIL:CAT?`` reply: one or more distinct quoted names, comma-separated."""
     items = [item.strip() for item in str(reply).strip().split(",")]
     names = tuple(item[1:-1] for item in items)
@@ -201,7 +201,7 @@ class OCC16(LabInstrument):
         with self.lock:
             if self._rail_names is None:
                 query = ":MEAS:RAIL:CAT?"
-                self._rail_names = _rail_names(self.ask(query), query, self.name)
+                self._rail_names = _parse_rail_names(self.ask(query), query, self.name)
             return self._rail_names
 
     def rail_powers(self) -> dict[str, float]:

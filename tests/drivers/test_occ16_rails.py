@@ -17,6 +17,7 @@ from pymeasure.test import expected_protocol
 from drivers.errors import DriverError, MalformedReply
 from drivers.labctl_fw.occ import OCC16, InvalidPowerReading
 from labctl.instruments import OpticalCoreController
+from labctl.safety import Guarded, UnguardedMemberError, checks_for
 from sim_backends.bench import load_bench_file
 from sim_backends.highlevel import LabSimVisaLibrary
 from tests.sim.test_labctl_occ import BENCH, core_config
@@ -89,6 +90,16 @@ def test_rail_names_refuse_a_catalog_that_is_not_distinct_quoted_names(reply):
 
 def test_the_errors_are_driver_errors():
     assert issubclass(InvalidPowerReading, DriverError) and issubclass(InvalidPowerReading, ValueError)
+
+
+def test_the_guarded_role_passes_the_readings_and_refuses_replacing_them():
+    with expected_protocol(OCC16, [CATALOG, (":MEAS:RAIL:POW?", "2.5E+01,0,0,0,1.0E+00"),
+                                   (":MEAS:POW?", "2.6E+01")]) as inst:
+        occ = Guarded(inst, checks_for("optical_core", None), "occ")
+        assert occ.rail_powers() == {"SYSTEM": 25.0, "DAC": 0.0, "ADC": 0.0, "TIA": 0.0, "HEATER": 1.0}
+        assert occ.board_power() == 26.0
+        with pytest.raises(UnguardedMemberError, match="read-only"):
+            occ.rail_names = ("A",)
 
 
 # -- the unchanged driver against the simulated controller ----------------------------------------------------
