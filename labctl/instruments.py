@@ -214,7 +214,11 @@ class OpticalCoreController(Protocol):
 
     def rail_powers(self) -> dict[str, float]:
         """Return the power of each rail of the controller's board now, ``{rail: W}``, as the board's own
-        monitors measure it: a core's measured draw where no mains power analyzer feeds it."""
+        monitors measure it: where the board's draw goes."""
+
+    def board_power(self) -> float:
+        """Return the board's input power now, in W: what the controller draws from its supply, a core's
+        measured draw where no mains power analyzer feeds it."""
 
     def shutdown(self) -> None:
         """Turn every output off (the safe state)."""

@@ -6,7 +6,7 @@ item is accounted once, from the best source the bench has for it:
 
 1. **a power analyzer** whose input covers it (the bench file's ``measures:`` list): the analyzer
    integrates the feed's active power from :meth:`start` to :meth:`stop`; one measured term per feed;
-2. **its own readbacks**: an optical core controller's rail powers (its board monitors), a DC source
+2. **its own readbacks**: an optical core controller's input power (its board's monitor), a DC source
    channel's measured V x I (the power delivered to its load; the supply's own losses are not in it).
    Readbacks are snapshots, taken at start, at stop and at every :meth:`sample`; between two snapshots
    the draw is taken as their mean, so a load that changes faster than the sampling is only
@@ -177,9 +177,9 @@ class BenchMeter:
             if spec.role == "optical_core":
                 role = self.bench.role(name)
                 found.append(_Readback(
-                    name, name, lambda role=role: sum(role.rail_powers().values()),
-                    Measured(f"{name} ({spec.driver})", "rail_powers(): the board's rail power monitors"),
-                    "sum of the board's rails (the board's input converter losses are not in it)", []))
+                    name, name, role.board_power,
+                    Measured(f"{name} ({spec.driver})", "board_power(): the board's input power monitor"),
+                    "the board's input power (its rails: rail_powers())", []))
             else:
                 for channel in spec.channels or [None]:
                     role = self.bench.role(name, channel=channel)

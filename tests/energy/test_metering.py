@@ -127,3 +127,50 @@ def test_the_ledger_with_its_notes_survives_a_round_trip(bench, tmp_path):
     assert again.notes("bench") == ["a reader must know this"]
     assert again.summary("bench").energy_j == pytest.approx(meter.ledger.summary("bench").energy_j)
     assert "note: a reader must know this" in EnergyReport.from_ledger(again).to_text()
+
+
+@pytest.fixture
+def core_bench_without_analyzers(tmp_path):
+    """The built-in optical computing center with every power analyzer taken off it: the cores are then
+    metered by their boards' own input-power monitors."""
+    import yaml
+
+    from labctl.bench import OPU_BENCH_PATH
+
+    doc = yaml.safe_load(Path(OPU_BENCH_PATH).read_text())
+    doc["instruments"] = {k: v for k, v in doc["instruments"].items() if v["role"] != "power_analyzer"}
+    path = tmp_path / "no_analyzers.yaml"
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    with open_bench(path, seed=2) as b:
+        yield b
+
+
+def test_a_core_on_no_feed_is_metered_by_its_board_monitor_between_snapshots(core_bench_without_analyzers):
+    import numpy as np
+
+    bench = core_bench_without_analyzers
+    occ = bench.role("occ1")
+    occ.output_enabled = True
+    tiles, slots = 4, 64
+    heaters = np.full((tiles, occ.n_outputs, occ.n_inputs), 0.5)
+    codes = np.zeros((tiles, slots, occ.n_inputs), dtype=np.int16)
+    w = bench.sim.world
+    with BenchMeter(bench) as meter:
+        before, e0 = meter.now(), w.energy_j(["occ1"])
+        idle = occ.board_power()
+        occ.execute(heaters, codes)
+        meter.sample()
+        bench.settle(1e-3)
+        after, e1 = meter.now(), w.energy_j(["occ1"])
+    term = next(t for t in meter.ledger.terms("bench") if t.device == "occ1")
+    assert term.provenance.command.startswith("board_power()")
+    assert "3 snapshots" in term.note
+    # snapshots see the board before the program (idle) and after it (heaters holding the last table):
+    # the term lies between the two, and misses the converters' draw while the program ran, which the
+    # World (and an analyzer) counts
+    holding = occ.board_power()
+    assert idle < holding
+    assert idle < term.power_w < holding
+    assert e1 - e0 > term.power_w * (after - before)
+    assert not any(t.device.startswith("occ") and t.provenance.__class__.__name__ != "Measured"
+                   for t in meter.ledger.terms("bench"))
