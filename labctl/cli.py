@@ -148,6 +148,9 @@ def _live_reading(b, name: str, spec) -> str:
         core = b.role(name)
         return (f"{core.n_inputs} x {core.n_outputs} core, {core.symbol_rate / 1e9:.3f} GBd, "
                 f"outputs {'on' if core.output_enabled else 'off'}")
+    if role == "power_analyzer":
+        analyzer = b.role(name)
+        return f"active power {analyzer.measure_power():.3f} W, integration {analyzer.integration_state}"
     raise LabctlError(f"no live reading defined for role {role!r}")
 
 

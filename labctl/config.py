@@ -221,7 +221,7 @@ class BenchConfig(StrictModel):
 
     def _check_measures(self) -> None:
         """Every power analyzer says what its input measures, and every named item draws mains power and
-        is measured once: a draw on two analyzers would be counted twice, one on none not at all."""
+        is on one analyzer only: a draw on two would be counted twice."""
         owner: dict[str, str] = {}
         for name, inst in self.instruments.items():
             field = f"instruments.{name}.measures"

@@ -74,6 +74,22 @@ def build() -> str:
             "    sim:",
             "      params: {inputs: 16, outputs: 16}   # RFSoC-class converters: defaults in labctl_occ.py",
         ]
+    lasers = ", ".join(f"laser{c}_{i + 1}" for c in range(1, CORES + 1) for i in range(4))
+    controllers = ", ".join(f"occ{c}" for c in range(1, CORES + 1))
+    lines += [
+        "  # The mains, on two feeds each through a Yokogawa WT310E power analyzer: the edge lasers on one, the",
+        "  # core controllers on the other, so every instrument's draw is measured once, split by subsystem.",
+        "  wt_lasers:",
+        "    role: power_analyzer",
+        "    driver: yokogawa.WT310E",
+        "    resource: TCPIP0::wt-lasers.labsim::inst0::INSTR",
+        f"    measures: [{lasers}]",
+        "  wt_cores:",
+        "    role: power_analyzer",
+        "    driver: yokogawa.WT310E",
+        "    resource: TCPIP0::wt-cores.labsim::inst0::INSTR",
+        f"    measures: [{controllers}]",
+    ]
     lines += ["", "components:"]
     for c in range(1, CORES + 1):
         v_pi = np.round(rng.uniform(4.7, 5.3, N), 2)

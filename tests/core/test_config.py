@@ -336,7 +336,8 @@ def test_declared_params_are_the_ones_the_models_accept():
     for name, spec in default_data()["instruments"].items():
         params = spec["sim"]["params"]
         assert set(params) <= sim_model(spec["driver"]).PARAMS, name
-        build_bench({"instruments": {name: spec}})
+        alone = {key: value for key, value in spec.items() if key != "measures"}  # wiring names the others
+        build_bench({"instruments": {name: alone}})
 
 
 # -- the file itself ---------------------------------------------------------------------------------------

@@ -106,7 +106,9 @@ def test_unknown_role_or_channel(bench):
 
 def test_unknown_resource_lists_what_exists(tmp_path):
     data = yaml.safe_load(DEFAULT_BENCH_PATH.read_text())
-    smaller = dict(data, instruments={k: v for k, v in data["instruments"].items() if k != "scope"},
+    instruments = {k: v for k, v in data["instruments"].items() if k != "scope"}
+    instruments["wt"] = dict(instruments["wt"], measures=[m for m in instruments["wt"]["measures"] if m != "scope"])
+    smaller = dict(data, instruments=instruments,
                    connections=[c for c in data["connections"] if "scope" not in c],
                    safety={k: v for k, v in data["safety"].items() if k != "scope"})
     other = tmp_path / "other.yaml"

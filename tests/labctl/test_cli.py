@@ -8,7 +8,9 @@ from pydantic import BaseModel, Field
 
 from labctl import cli
 from labctl.cli import main
+from labctl.config import load_bench
 from labctl.runner import Experiment
+from sim_backends import DEFAULT_BENCH_PATH
 
 
 def invoke(*args):
@@ -32,7 +34,7 @@ def test_bench_list_shows_every_instrument():
 def test_bench_check_sim_identifies_and_reads_every_instrument():
     result = invoke("bench", "check", "--sim")
     assert result.exit_code == 0, result.output
-    assert result.output.count("  ok   ") == 7
+    assert result.output.count("  ok   ") == len(load_bench(DEFAULT_BENCH_PATH).instruments)
     assert "FAIL" not in result.output
     assert "N7714A" in result.output and "dBm" in result.output
 
