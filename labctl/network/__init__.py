@@ -1,0 +1,32 @@
+"""The control plane between edge nodes and the optical computing center (docs/network.md).
+
+* :mod:`~labctl.network.keys` -- CURVE key pairs (``labctl keys create``) and the center's allow folder;
+* :mod:`~labctl.network.messages` -- the versioned message schemas: a JSON header plus raw array frames;
+* :mod:`~labctl.network.center` -- the center: admission, core allocation, fair scheduling, heartbeats;
+* :mod:`~labctl.network.client` -- :func:`connect`: a remote OPU with the local engines' interface.
+"""
+
+from labctl.network.errors import (
+    AdmissionRefused,
+    CenterUnavailable,
+    KeyFileError,
+    KeyRefused,
+    NetworkError,
+    ProtocolError,
+    RemoteError,
+)
+from labctl.network.keys import create_keys, fingerprint, load_public, load_secret
+
+__all__ = [
+    "AdmissionRefused",
+    "CenterUnavailable",
+    "KeyFileError",
+    "KeyRefused",
+    "NetworkError",
+    "ProtocolError",
+    "RemoteError",
+    "create_keys",
+    "fingerprint",
+    "load_public",
+    "load_secret",
+]
