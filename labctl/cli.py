@@ -282,6 +282,27 @@ def energy_report(run: Path, markdown: bool) -> None:
     click.echo(f"\nplot: {plot}")
 
 
+# -- keys -------------------------------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """CURVE key pairs of edges and the optical computing center (docs/network.md)."""
+
+
+@keys.command("create")
+@click.argument("name")
+@click.option("--dir", "directory", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder of the pair (created if missing).")
+def keys_create(name: str, directory: Path) -> None:
+    """Write the key pair DIR/NAME.key (public) and DIR/NAME.key_secret (secret, mode 0600); an existing
+    pair is never overwritten."""
+    from labctl.network.keys import create_keys, fingerprint, load_public
+
+    public, secret = create_keys(name, directory)
+    click.echo(f"public key {public} (fingerprint {fingerprint(load_public(public))})\nsecret key {secret}")
+
+
 # -- commands provided by other packages (entry points) ---------------------------------------------
 
 

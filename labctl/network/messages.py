@@ -1,0 +1,229 @@
+"""The control plane's messages: a versioned JSON header, validated, plus raw array frames (never pickle).
+
+A message is a ZeroMQ multipart message ``[header, *arrays]``. The header is a JSON object with the
+protocol version ``v`` and a ``kind``; each array it announces (an :class:`ArraySpec`: dtype, shape, byte
+length) follows as one frame of raw little-endian bytes, in the order the header lists them. Decoding
+checks everything before anything is used: header size, JSON, version, schema (unknown fields refused),
+frame count, byte lengths against dtype x shape, size limits, finite values. docs/network.md describes
+the protocol.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from typing import Annotated, Any, Literal, Union
+
+import numpy as np
+from pydantic import Field, TypeAdapter, ValidationError, field_validator
+
+from labctl.network.errors import ProtocolError
+from labctl.strict import StrictModel
+
+__all__ = ["DTYPES", "ERROR_CODES", "MAX_ARRAY_BYTES", "MAX_DIMS", "MAX_HEADER_BYTES", "PROTOCOL_VERSION", "Admit",
+           "ArraySpec", "Bye", "CoreInfo", "Error", "Header", "Heartbeat", "Hello", "Job", "Result", "decode",
+           "encode"]
+
+#: Version of this protocol; a header with another ``v`` is refused with the ``version`` error code.
+PROTOCOL_VERSION = 1
+#: Largest JSON header accepted (bytes).
+MAX_HEADER_BYTES = 16 * 1024
+#: Default largest array frame (bytes): 8 M float64 values; the center announces its own limit on admission.
+MAX_ARRAY_BYTES = 64 * 1024 * 1024
+#: Most dimensions of an array (``np.matmul`` batches plus the two matrix axes).
+MAX_DIMS = 4
+#: Array element types on the wire (little-endian IEEE 754).
+DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
+
+#: Error codes of ``error`` replies, and what each means.
+ERROR_CODES = {
+    "malformed": "not a message of this protocol (no header, header not a JSON object, or too many frames)",
+    "version": "the header's protocol version is not one the receiver speaks",
+    "schema": "the header does not match its kind's schema (unknown kind, missing or unknown field, bad value)",
+    "too_large": "a header or array exceeds the size limits",
+    "array": "the array frames do not match the header (count, dtype x shape vs byte length)",
+    "not_finite": "an array holds NaN or infinity",
+    "not_admitted": "the edge sent a job or heartbeat without being admitted (or its admission expired)",
+    "too_many_cores": "the edge asked for more cores than the center has",
+    "no_free_cores": "every core the edge could have is allocated to other edges",
+    "queue_full": "the edge already has the most jobs the center queues per edge",
+    "job_failed": "the engine refused or failed the product (the message says why)",
+    "internal": "the center failed unexpectedly; the job was not done",
+}
+
+_JOB_ID = Annotated[str, Field(pattern=r"^[A-Za-z0-9_.:-]{1,80}$")]
+_LABEL = Annotated[str, Field(max_length=64, pattern=r"^[\x20-\x7e]*$")]
+
+
+class _Message(StrictModel):
+    v: Literal[1] = PROTOCOL_VERSION
+
+    def arrays(self) -> list[ArraySpec]:
+        """The array frames this header announces, in order."""
+        return []
+
+
+class ArraySpec(StrictModel):
+    """One array frame: element type, shape and byte length (checked against each other and the frame)."""
+
+    dtype: Literal["float32", "float64"]
+    shape: tuple[Annotated[int, Field(ge=0, le=2**31)], ...] = Field(min_length=1, max_length=MAX_DIMS)
+    nbytes: Annotated[int, Field(ge=0)]
+
+    @classmethod
+    def of(cls, array: np.ndarray) -> ArraySpec:
+        return cls(dtype=array.dtype.name, shape=array.shape, nbytes=array.nbytes)
+
+
+class Hello(_Message):
+    """Edge -> center: admit me, with ``cores`` optical cores."""
+
+    kind: Literal["hello"] = "hello"
+    cores: Annotated[int, Field(ge=1, le=1024)] = 1
+    edge: _LABEL = ""  #: a label for the center's log (the key's fingerprint identifies the edge)
+
+
+class CoreInfo(StrictModel):
+    name: _LABEL
+    calibrated: bool
+
+
+class Admit(_Message):
+    """Center -> edge: admitted; these cores are yours until you say bye or fall silent for ``timeout_s``."""
+
+    kind: Literal["admit"] = "admit"
+    cores: list[CoreInfo] = Field(min_length=1)
+    heartbeat_s: Annotated[float, Field(gt=0, le=3600)]
+    timeout_s: Annotated[float, Field(gt=0, le=3600)]
+    max_array_bytes: Annotated[int, Field(ge=1)]
+
+
+class Job(_Message):
+    """Edge -> center: compute ``a @ b`` (``np.matmul`` semantics); frames ``a``, ``b``."""
+
+    kind: Literal["job"] = "job"
+    job: _JOB_ID
+    a: ArraySpec
+    b: ArraySpec
+    return_error: bool = False
+    scale_a: float | None = None
+    scale_b: float | None = None
+
+    @field_validator("scale_a", "scale_b")
+    @classmethod
+    def _finite(cls, value: float | None) -> float | None:
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise ValueError("must be a finite number > 0")
+        return value
+
+    def arrays(self) -> list[ArraySpec]:
+        return [self.a, self.b]
+
+
+_Stat = Union[bool, int, float, Annotated[str, Field(max_length=200)], None]
+
+
+class Result(_Message):
+    """Center -> edge: the product of job ``job`` (frame ``product``, then ``error`` if asked for) and the
+    engine's statistics (``labctl.opu.interface.STATS_KEYS`` and more)."""
+
+    kind: Literal["result"] = "result"
+    job: _JOB_ID
+    product: ArraySpec
+    error: ArraySpec | None = None
+    stats: dict[Annotated[str, Field(max_length=64)], _Stat] = Field(max_length=64)
+
+    def arrays(self) -> list[ArraySpec]:
+        return [self.product] + ([self.error] if self.error is not None else [])
+
+
+class Error(_Message):
+    """Either way: a message or job was refused; ``code`` is one of :data:`ERROR_CODES`."""
+
+    kind: Literal["error"] = "error"
+    code: Literal[tuple(ERROR_CODES)]  # type: ignore[valid-type]
+    message: Annotated[str, Field(max_length=1000)]
+    job: _JOB_ID | None = None
+
+
+class Heartbeat(_Message):
+    """Either way: I am alive (the center answers each with one)."""
+
+    kind: Literal["heartbeat"] = "heartbeat"
+
+
+class Bye(_Message):
+    """Edge -> center: I am leaving; free my cores and drop my queued jobs."""
+
+    kind: Literal["bye"] = "bye"
+
+
+Header = Annotated[Union[Hello, Admit, Job, Result, Error, Heartbeat, Bye], Field(discriminator="kind")]
+_HEADER = TypeAdapter(Header)
+
+
+def encode(header: _Message, arrays: list[np.ndarray] = ()) -> list[bytes]:
+    """The frames of a message: its header as JSON, then each array's raw bytes (announced by the header)."""
+    specs = header.arrays()
+    if len(specs) != len(arrays):
+        raise ProtocolError("array", f"{header.kind} announces {len(specs)} array(s), {len(arrays)} given")
+    frames = [header.model_dump_json(exclude_none=True).encode()]
+    for spec, array in zip(specs, arrays):
+        data = np.ascontiguousarray(array, dtype=DTYPES[spec.dtype])
+        if data.shape != tuple(spec.shape) or data.nbytes != spec.nbytes:
+            raise ProtocolError("array", f"array of shape {data.shape} does not match its spec {spec}")
+        frames.append(data.tobytes())
+    return frames
+
+
+def _schema_problem(exc: ValidationError) -> str:
+    """Where and what, without echoing the offending input (a header may carry an edge's data)."""
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "header"
+    return f"{where}: {first['msg']}" + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+
+
+def _decode_header(frame: bytes) -> Any:
+    """The validated header of a message's first frame."""
+    if len(frame) > MAX_HEADER_BYTES:
+        raise ProtocolError("too_large", f"header of {len(frame)} bytes; the limit is {MAX_HEADER_BYTES}")
+    try:
+        raw = json.loads(bytes(frame))
+    except (UnicodeDecodeError, ValueError):
+        raise ProtocolError("malformed", "the first frame is not a JSON header") from None
+    if not isinstance(raw, dict):
+        raise ProtocolError("malformed", "the header is not a JSON object")
+    if raw.get("v") != PROTOCOL_VERSION:
+        raise ProtocolError("version", f"protocol version {raw.get('v')!r} is not supported; this side speaks "
+                                       f"v={PROTOCOL_VERSION}")
+    try:
+        return _HEADER.validate_python(raw)
+    except ValidationError as exc:
+        raise ProtocolError("schema", _schema_problem(exc)) from None
+
+
+def decode(frames: list[bytes], *, max_array_bytes: int = MAX_ARRAY_BYTES) -> tuple[Any, list[np.ndarray]]:
+    """``(header, arrays)`` of a message's frames, every check done (:class:`ProtocolError` with the reply's
+    error code otherwise). Arrays are read-only views of the frames: nothing is copied."""
+    if not frames:
+        raise ProtocolError("malformed", "empty message")
+    header = _decode_header(frames[0])
+    specs = header.arrays()
+    if len(frames) - 1 != len(specs):
+        raise ProtocolError("array", f"{header.kind} announces {len(specs)} array frame(s), {len(frames) - 1} sent")
+    arrays = []
+    for name, spec, frame in zip(("first", "second", "third"), specs, frames[1:]):
+        dtype = DTYPES[spec.dtype]
+        count = math.prod(spec.shape)
+        if spec.nbytes > max_array_bytes or count * dtype.itemsize > max_array_bytes:
+            raise ProtocolError("too_large", f"the {name} array has {max(spec.nbytes, count * dtype.itemsize)} "
+                                             f"bytes; the limit is {max_array_bytes}")
+        if spec.nbytes != count * dtype.itemsize or len(frame) != spec.nbytes:
+            raise ProtocolError("array", f"the {name} array: shape {tuple(spec.shape)} of {spec.dtype} is "
+                                         f"{count * dtype.itemsize} bytes, the header says {spec.nbytes}, the "
+                                         f"frame has {len(frame)}")
+        array = np.frombuffer(frame, dtype=dtype).reshape(spec.shape)
+        if not np.isfinite(array).all():
+            raise ProtocolError("not_finite", f"the {name} array holds NaN or infinite values")
+        arrays.append(array)
+    return header, arrays
