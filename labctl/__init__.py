@@ -19,6 +19,7 @@ from labctl.errors import (
     UnknownResourceError,
 )
 from labctl.runner import Experiment, RunContext, run_experiment
+from labctl.network import connect
 from labctl.opu import OPU  # noqa: E402  (after the bench and config modules it uses)
 
 __version__ = "0.1.0"
@@ -35,6 +36,7 @@ __all__ = [
     "RunContext",
     "SafetyLimitError",
     "UnknownResourceError",
+    "connect",
     "load_bench",
     "open_bench",
     "run_experiment",

@@ -15,6 +15,7 @@ from labctl.network.errors import (
     ProtocolError,
     RemoteError,
 )
+from labctl.network.client import RemoteOPU, connect
 from labctl.network.keys import create_keys, fingerprint, load_public, load_secret
 
 __all__ = [
@@ -25,6 +26,8 @@ __all__ = [
     "NetworkError",
     "ProtocolError",
     "RemoteError",
+    "RemoteOPU",
+    "connect",
     "create_keys",
     "fingerprint",
     "load_public",

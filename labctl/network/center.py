@@ -1,0 +1,316 @@
+"""The optical computing center as a server: it owns the bench's engines and shares them among edges.
+
+One thread does everything, so the engines (and the instruments under them) are only ever used by one
+caller: a ROUTER socket with CURVE encryption receives the edges' messages, a ZAP handler on the same
+poll loop admits only the public keys in the allow folder, and jobs run one at a time, taken round-robin
+across the edges that have one queued. Each admitted edge holds whole cores until it says bye or falls
+silent for ``timeout_s``; then its cores are freed and its queued jobs dropped. Inputs and outputs live
+only until the job is answered, and logs name edges by key fingerprint, never carry payloads.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import numpy as np
+import zmq
+from zmq.utils import z85
+
+from labctl.errors import LabctlError
+from labctl.network.errors import KeyFileError, ProtocolError
+from labctl.network.keys import fingerprint, load_allowed, load_secret
+from labctl.network.messages import (
+    MAX_ARRAY_BYTES,
+    MAX_HEADER_BYTES,
+    Admit,
+    ArraySpec,
+    CoreInfo,
+    Error,
+    Heartbeat,
+    Result,
+    decode,
+    encode,
+)
+
+__all__ = ["Center", "serve"]
+
+log = logging.getLogger("labctl.network.center")
+
+#: Where libzmq asks for authentication (ZeroMQ RFC 27, ZAP).
+ZAP_ENDPOINT = "inproc://zeromq.zap.01"
+_ZAP_DOMAIN = b"labctl"
+_DRAIN = 256  # messages read per loop turn at most, so a flood cannot starve the jobs
+
+
+@dataclass
+class _Edge:
+    fingerprint: str
+    label: str
+    cores: list[int]
+    last_seen: float
+    queue: deque = field(default_factory=deque)
+    turn: int = 0
+
+
+class Center:
+    """Serve ``engines`` (:class:`~labctl.opu.interface.OpticalMatmul`, one per core) on ``bind``.
+
+    ``keys``: the center's ``(public, secret)`` Z85 CURVE keys; ``allow_dir``: the folder of admitted edges'
+    public ``*.key`` files (read at each connection). ``heartbeat_s``: the interval edges are told to keep;
+    ``timeout_s``: silence after which an edge is dropped. ``max_array_bytes``: the largest array accepted.
+    ``max_queue``: jobs queued per edge at most.
+    """
+
+    def __init__(self, engines: Sequence[Any], *, bind: str, keys: tuple[bytes, bytes], allow_dir: str | Path,
+                 heartbeat_s: float = 1.0, timeout_s: float = 10.0, max_array_bytes: int = MAX_ARRAY_BYTES,
+                 max_queue: int = 16):
+        if not engines:
+            raise LabctlError("a center needs at least one optical core")
+        if not 0 < heartbeat_s < timeout_s:
+            raise ValueError(f"need 0 < heartbeat_s < timeout_s, got {heartbeat_s} and {timeout_s}")
+        if max_array_bytes < 8 or max_queue < 1:
+            raise ValueError("max_array_bytes must be >= 8 and max_queue >= 1")
+        self.engines = list(engines)
+        self.allow_dir = Path(allow_dir)
+        load_allowed(self.allow_dir)  # the folder must exist now, not at the first connection
+        self.heartbeat_s, self.timeout_s = heartbeat_s, timeout_s
+        self.max_array_bytes, self.max_queue = max_array_bytes, max_queue
+        self._edges: dict[bytes, _Edge] = {}
+        self._order: deque[bytes] = deque()  # round-robin turn of the admitted edges
+        self._context = zmq.Context()
+        self._zap = self._context.socket(zmq.REP)
+        self._zap.linger = 0
+        self._zap.bind(ZAP_ENDPOINT)  # before the server socket exists, so no handshake escapes it
+        self._router = self._context.socket(zmq.ROUTER)
+        self._router.linger = 0
+        self._router.curve_server = True
+        self._router.curve_publickey, self._router.curve_secretkey = keys
+        self._router.zap_domain = _ZAP_DOMAIN
+        self._router.setsockopt(zmq.ZAP_ENFORCE_DOMAIN, 1)
+        # libzmq drops the connection of a peer sending a frame far beyond the limits; below that, an error reply
+        self._router.maxmsgsize = 2 * max_array_bytes + MAX_HEADER_BYTES
+        try:
+            self._router.bind(bind)
+        except zmq.ZMQError as exc:
+            self.close()
+            raise LabctlError(f"cannot listen on {bind}: {exc}") from None
+        self.endpoint = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
+
+    # -- the loop ---------------------------------------------------------------------------------------
+
+    def serve(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """Answer edges until ``stop()`` is true or the process is interrupted (SIGINT/SIGTERM)."""
+        poller = zmq.Poller()
+        poller.register(self._zap, zmq.POLLIN)
+        poller.register(self._router, zmq.POLLIN)
+        log.info("serving %d core(s) (%s) on %s; edges admitted from %s", len(self.engines),
+                 ", ".join(e.name for e in self.engines), self.endpoint, self.allow_dir)
+        while not stop():
+            busy = any(edge.queue for edge in self._edges.values())
+            events = dict(poller.poll(0 if busy else self.heartbeat_s * 500))
+            if self._zap in events:
+                self._authenticate()
+            if self._router in events:
+                self._drain()
+            self._expire()
+            self._run_next()
+
+    def close(self) -> None:
+        """Close the sockets (edges see silence and reconnect to the next center on this endpoint)."""
+        self._router.close(linger=0)
+        self._zap.close(linger=0)
+        self._context.term()
+
+    # -- authentication ---------------------------------------------------------------------------------
+
+    def _authenticate(self) -> None:
+        """Answer libzmq's ZAP requests: CURVE keys in the allow folder pass, anything else is refused
+        and logged with the key's fingerprint and the peer's address."""
+        while True:
+            try:
+                request = self._zap.recv_multipart(zmq.NOBLOCK)
+            except zmq.Again:
+                return
+            version, request_id, _domain, address, _identity, mechanism, *credentials = request + [b""] * 6
+            user, allowed = "", False
+            if mechanism == b"CURVE" and len(credentials[0]) == 32:
+                key = z85.encode(credentials[0])
+                user = fingerprint(key)
+                try:
+                    allowed = key in load_allowed(self.allow_dir)
+                except KeyFileError as exc:
+                    log.error("cannot read the allow folder: %s", exc)
+            peer = address.decode(errors="replace")
+            if allowed:
+                log.info("edge key %s from %s authenticated", user, peer)
+            else:
+                log.warning("refused edge key %s from %s: not in the allow folder %s", user or "(none)", peer,
+                            self.allow_dir)
+            self._zap.send_multipart([version, request_id, b"200" if allowed else b"400",
+                                      b"OK" if allowed else b"key not allowed", user.encode(), b""])
+
+    # -- messages ---------------------------------------------------------------------------------------
+
+    def _drain(self) -> None:
+        for _ in range(_DRAIN):
+            try:
+                frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
+            except zmq.Again:
+                return
+            self._handle(frames[0].bytes, frames[1:])
+
+    def _handle(self, ident: bytes, body: list) -> None:
+        now = time.monotonic()
+        who = body[0].get("User-Id") if body else "?"
+        edge = self._edges.get(ident)
+        if edge is not None:
+            edge.last_seen = now
+        try:
+            header, arrays = decode([body[0].bytes] + [f.buffer for f in body[1:]] if body else [],
+                                    max_array_bytes=self.max_array_bytes)
+        except ProtocolError as exc:
+            log.warning("edge %s: refused a message (%s)", who, exc.code)
+            self._send(ident, Error(code=exc.code, message=str(exc)))
+            return
+        kind = header.kind
+        if kind == "hello":
+            self._admit(ident, who, header, now)
+        elif kind == "bye":
+            if edge is not None:
+                self._release(ident, "said bye")
+        elif edge is None and kind in ("job", "heartbeat"):
+            self._send(ident, Error(code="not_admitted", job=getattr(header, "job", None),
+                                    message="say hello first (this center does not know the edge, or its "
+                                            "admission expired)"))
+        elif kind == "heartbeat":
+            self._send(ident, Heartbeat())
+        elif kind == "job":
+            if any(queued.job == header.job for queued, _, _ in edge.queue):
+                return  # a resubmission of a job still queued: it will be answered once
+            if len(edge.queue) >= self.max_queue:
+                self._send(ident, Error(code="queue_full", job=header.job,
+                                        message=f"{self.max_queue} jobs are already queued for this edge"))
+                return
+            edge.queue.append((header, arrays, now))
+        else:
+            self._send(ident, Error(code="schema", message=f"'{kind}' messages are sent by the center, not to it"))
+
+    def _send(self, ident: bytes, header, arrays: Sequence[np.ndarray] = ()) -> None:
+        self._router.send_multipart([ident, *encode(header, list(arrays))])
+
+    # -- admission and cores ----------------------------------------------------------------------------
+
+    def _admit(self, ident: bytes, who: str, hello, now: float) -> None:
+        total = len(self.engines)
+        if hello.cores > total:
+            log.warning("edge %s asked for %d cores; refused (the center has %d)", who, hello.cores, total)
+            self._send(ident, Error(code="too_many_cores",
+                                    message=f"asked for {hello.cores} cores; this center has {total}"))
+            return
+        if ident in self._edges:
+            self._release(ident, "said hello again")
+        taken = {core for edge in self._edges.values() for core in edge.cores}
+        free = [core for core in range(total) if core not in taken]
+        if hello.cores > len(free):
+            log.info("edge %s asked for %d cores; %d of %d are free", who, hello.cores, len(free), total)
+            self._send(ident, Error(code="no_free_cores", message=f"asked for {hello.cores} cores; {len(taken)} of "
+                                                                  f"{total} are allocated to other edges"))
+            return
+        cores = free[:hello.cores]
+        self._edges[ident] = _Edge(fingerprint=who, label=hello.edge, cores=cores, last_seen=now)
+        self._order.append(ident)
+        log.info("admitted edge %s%s: cores %s", who, f" ({hello.edge})" if hello.edge else "",
+                 ", ".join(self.engines[c].name for c in cores))
+        self._send(ident, Admit(cores=[CoreInfo(name=self.engines[c].name, calibrated=bool(self.engines[c].calibrated))
+                                       for c in cores],
+                                heartbeat_s=self.heartbeat_s, timeout_s=self.timeout_s,
+                                max_array_bytes=self.max_array_bytes))
+
+    def _release(self, ident: bytes, why: str) -> None:
+        edge = self._edges.pop(ident)
+        self._order.remove(ident)
+        log.info("edge %s %s: freed cores %s, dropped %d queued job(s)", edge.fingerprint, why,
+                 ", ".join(self.engines[c].name for c in edge.cores), len(edge.queue))
+
+    def _expire(self) -> None:
+        now = time.monotonic()
+        for ident, edge in list(self._edges.items()):
+            if now - edge.last_seen > self.timeout_s:
+                self._release(ident, f"silent for {now - edge.last_seen:.1f} s")
+
+    # -- jobs -------------------------------------------------------------------------------------------
+
+    def _run_next(self) -> None:
+        """Run one job: the next edge in turn that has one queued, on its next core."""
+        for _ in range(len(self._order)):
+            ident = self._order[0]
+            self._order.rotate(-1)
+            edge = self._edges[ident]
+            if edge.queue:
+                self._run(ident, edge)
+                return
+
+    def _run(self, ident: bytes, edge: _Edge) -> None:
+        job, (a, b), received = edge.queue.popleft()
+        engine = self.engines[edge.cores[edge.turn % len(edge.cores)]]
+        edge.turn += 1
+        started = time.perf_counter()
+        waited = time.monotonic() - received
+        try:
+            out = engine.matmul(a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b)
+        except (LabctlError, ValueError, TypeError) as exc:
+            log.warning("edge %s job %s refused by %s (%s)", edge.fingerprint, job.job, engine.name,
+                        type(exc).__name__)
+            self._send(ident, Error(code="job_failed", job=job.job, message=f"{type(exc).__name__}: {exc}"[:1000]))
+            return
+        except Exception as exc:  # the center outlives one failed job; the edge is told
+            log.error("edge %s job %s failed on %s: %s", edge.fingerprint, job.job, engine.name,
+                      type(exc).__name__, exc_info=True)
+            self._send(ident, Error(code="internal", job=job.job, message=f"{type(exc).__name__} on {engine.name}"))
+            return
+        product, sigma = out if job.return_error else (out, None)
+        arrays = [np.asarray(product, dtype=np.float64)]
+        if sigma is not None:
+            arrays.append(np.asarray(sigma, dtype=np.float64))
+        stats = {key: _stat(value) for key, value in list(engine.last_stats.items())[:60]}
+        stats.update(core=engine.name, queue_s=waited, center_s=time.perf_counter() - started)
+        self._send(ident, Result(job=job.job, product=ArraySpec.of(arrays[0]),
+                                 error=ArraySpec.of(arrays[1]) if sigma is not None else None, stats=stats), arrays)
+        log.debug("edge %s job %s on %s in %.3f s", edge.fingerprint, job.job, engine.name, stats["center_s"])
+
+
+def _stat(value: Any) -> bool | int | float | str | None:
+    """A statistic as a JSON scalar (NumPy scalars unwrapped; anything else by its text)."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if value is None or isinstance(value, (bool, int, float)):
+        return value
+    return str(value)[:200]
+
+
+def serve(bench_path: str | Path, *, mode: str, seed: int, bind: str, key_file: str | Path, allow_dir: str | Path,
+          calibration: str | Path | None = None, cores: int | None = None, **options: Any) -> None:
+    """Open the bench and its engines (the first ``cores`` only, if given; calibrations from the folder
+    ``calibration``, cores without one calibrated now and saved there) and serve them until interrupted;
+    the bench's safe shutdown runs on the way out. ``options`` go to :class:`Center`."""
+    from labctl.bench import open_bench
+    from labctl.opu import open_opu, open_opus
+
+    keys = load_secret(key_file)
+    load_allowed(allow_dir)
+    with open_bench(bench_path, mode=mode, seed=seed) as bench:
+        if cores is None:
+            engines = open_opus(bench, calibration)
+        else:
+            engines = [open_opu(bench, calibration, core=index) for index in range(cores)]
+        center = Center(engines, bind=bind, keys=keys, allow_dir=allow_dir, **options)
+        try:
+            center.serve()
+        finally:
+            center.close()
+            log.info("center on %s stopped", center.endpoint)
