@@ -4,6 +4,11 @@ An experiment is a documented class with a pydantic ``Parameters`` model and a `
 that measures through ``ctx.bench`` roles and records through ``ctx.recorder``. labctl finds
 experiments through the ``labctl.experiments`` entry-point group (so labctl never imports the
 experiments package), or by an explicit ``module:Class`` reference.
+
+Every run is metered: a :class:`~labctl.energy.metering.BenchMeter` brackets ``run(ctx)`` on the bench
+clock, the experiment records the MACs it sends to optics on ``ctx.energy.ledger``, and the ledger is
+stored in the results file (``energy/ledger``, read by ``labctl energy report``). A failed or interrupted
+run records no energy: its bench view would cover a computation that did not finish.
 """
 
 from __future__ import annotations
@@ -23,6 +28,10 @@ from pydantic import BaseModel, ValidationError
 from tqdm.auto import tqdm
 
 from labctl.bench import Bench, Mode, bench_config, open_bench
+from labctl.energy.ledger import EnergyLedger
+from labctl.energy.metering import BenchMeter
+from labctl.energy.provenance import EnergyError
+from labctl.energy.report import format_si
 from labctl.errors import LabctlError
 from labctl.shutdown import ShutdownReport, Terminated, deferred_signals
 from labctl.store import SUFFIXES, Recorder, ResultsPathError
@@ -36,10 +45,16 @@ class ExperimentError(LabctlError):
 
 
 class Experiment:
-    """Base class of experiments. Subclasses set ``name``, ``Parameters`` and implement ``run``."""
+    """Base class of experiments. Subclasses set ``name``, ``Parameters`` and implement ``run``.
+
+    ``default_bench``: the bench file a simulated run opens when none is given (``labctl run NAME --sim``
+    without ``--bench``), for experiments that need a particular bench (e.g. optical cores); None: the
+    built-in simulated bench. A real bench is always given explicitly.
+    """
 
     name: ClassVar[str] = ""
     Parameters: ClassVar[type[BaseModel]]
+    default_bench: ClassVar[str | Path | None] = None
 
     def run(self, ctx: "RunContext") -> dict[str, Any]:
         """Measure; record through ``ctx.recorder``; return a short summary (printed by the CLI)."""
@@ -48,14 +63,21 @@ class Experiment:
 
 @dataclass
 class RunContext:
-    """What an experiment gets: the open bench, validated parameters, the recorder and helpers."""
+    """What an experiment gets: the open bench, validated parameters, the recorder and helpers.
+
+    ``energy`` meters the bench over the run: record each optical product on ``energy.ledger``
+    (``add_stats(opu.last_stats, start_s=..., end_s=...)`` with times from ``energy.now()`` taken before and
+    after it) and call ``energy.sample()`` after it; the runner stops the meter and stores the ledger.
+    """
 
     bench: Bench
     params: BaseModel
     recorder: Recorder
     out_dir: Path
+    energy: BenchMeter
     show_progress: bool = True
     artefacts: list[Path] = field(default_factory=list)
+    items: tuple[int, str] | None = None
 
     def progress(self, iterable: Iterable | None = None, **kwargs) -> tqdm:
         """A progress bar (hidden when running quietly, e.g. in tests)."""
@@ -71,6 +93,15 @@ class RunContext:
         self.artefacts.append(path)
         return path
 
+    def energy_per(self, count: int, item: str) -> None:
+        """Say how many items (products, images) the run made, so its energy figures include the energy
+        per item of every view (``energy_<view>_j_per_<item>`` in the results)."""
+        if not (isinstance(count, int) and not isinstance(count, bool) and count >= 0):
+            raise ExperimentError(f"energy_per: count must be a whole number >= 0, got {count!r}")
+        if not (isinstance(item, str) and item.isidentifier()):
+            raise ExperimentError(f"energy_per: item must be a plain word such as 'product', got {item!r}")
+        self.items = (count, item)
+
 
 @dataclass
 class RunResult:
@@ -78,6 +109,7 @@ class RunResult:
     results_path: Path
     summary: dict[str, Any]
     artefacts: list[Path]
+    energy: EnergyLedger  # the run's ledger, as stored in the results file
     shutdown: ShutdownReport | None = None  # None when the caller passed its own (still open) bench
 
 
@@ -212,12 +244,18 @@ def run_experiment(
 
     Pass ``bench`` to reuse an open bench (it is left open); otherwise one is opened and closed
     (sources shut down, the report stored in the file as ``shutdown``) around the run, whatever happens;
-    ``changes`` opens it as a simulated variant of its file (:func:`labctl.bench.open_bench`).
+    ``changes`` opens it as a simulated variant of its file (:func:`labctl.bench.open_bench`). Without
+    ``bench_path`` a simulated run opens the experiment's ``default_bench`` when it has one.
+
+    The run is metered (:class:`~labctl.energy.metering.BenchMeter`, ``ctx.energy``); a completed run
+    stores its ledger in the results file and its energy line in the summary (``energy``).
     """
     cls = load_experiment(experiment) if isinstance(experiment, str) else experiment
     if bench is not None and changes:
         raise ValueError("changes make the bench run_experiment opens; for an open bench, open it with "
                          "open_bench(..., changes=...) instead")
+    if bench is None and bench_path is None and mode == "sim":
+        bench_path = cls.default_bench
     params = make_parameters(cls, overrides or {})
     check_seed(seed)
     if bench is None:
@@ -227,15 +265,23 @@ def run_experiment(
     own_bench = bench is None
     status = "interrupted"  # what an interrupt leaves; the other ends set their own
     report = None
+    meter = None
     try:
         if on_results_file is not None:
             on_results_file(recorder.path, recorder.requested)
         if own_bench:
             bench = open_bench(bench_path, mode=mode, seed=seed, changes=changes)
         recorder.set_snapshot(bench.snapshot())
-        ctx = RunContext(bench, params, recorder, recorder.path.parent, show_progress)
+        meter = BenchMeter(bench, label=f"{cls.name} ({recorder.path.name})")
+        meter.start()
+        ctx = RunContext(bench, params, recorder, recorder.path.parent, meter, show_progress)
         summary = cls().run(ctx)
-        recorder.set_result(**{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))})
+        ledger = meter.stop()
+        ledger.save(recorder)
+        line, figures = energy_figures(ledger, ctx.items)
+        summary = {**summary, "energy": line}
+        recorder.set_result(**{k: v for k, v in summary.items() if isinstance(v, (int, float, str, bool))},
+                            **figures)
         status = "complete"
     except KeyboardInterrupt as exc:
         recorder.set_attribute("interrupted_by", str(exc) if isinstance(exc, Terminated) else "Ctrl-C")
@@ -246,12 +292,49 @@ def run_experiment(
     finally:
         with deferred_signals():
             try:
-                if own_bench and bench is not None:
-                    report = bench.close()
-                    recorder.set_attribute("shutdown", str(report))
+                if meter is not None:
+                    meter.abort()  # a run that did not complete records no energy (no-op once stopped)
             finally:
-                path = recorder.close(status)
-    return RunResult(cls.name, path, summary, ctx.artefacts, report)
+                try:
+                    if own_bench and bench is not None:
+                        report = bench.close()
+                        recorder.set_attribute("shutdown", str(report))
+                finally:
+                    path = recorder.close(status)
+    return RunResult(cls.name, path, summary, ctx.artefacts, ledger, report)
+
+
+def energy_figures(ledger: EnergyLedger, items: tuple[int, str] | None = None) -> tuple[str, dict[str, float]]:
+    """The run's energy in one line (each recorded view's energy and J/op, or "no ops"; per item when
+    ``items`` = (count, name) is given) and its figures for the results file (``energy_<view>_j``,
+    ``energy_<view>_j_per_op``, ``energy_<view>_j_per_<item>``)."""
+    parts: list[str] = []
+    figures: dict[str, float] = {}
+    per_item: list[str] = []
+    for view in ledger.views():
+        try:
+            s = ledger.summary(view)
+        except EnergyError as exc:
+            parts.append(f"{view} n/a ({exc})")
+            continue
+        figures[f"energy_{view}_j"] = s.energy_j
+        text = f"{view} {format_si(s.energy_j, 'J')}"
+        if view == "bench":
+            text += f" over {format_si(s.time_s, 's')}"
+        if s.j_per_op is None:
+            text += ", no ops"
+        else:
+            figures[f"energy_{view}_j_per_op"] = s.j_per_op
+            text += f", {format_si(s.j_per_op, 'J/op')}"
+        parts.append(text)
+        if items is not None and items[0] > 0:
+            figures[f"energy_{view}_j_per_{items[1]}"] = s.energy_j / items[0]
+            per_item.append(f"{view} {format_si(s.energy_j / items[0], 'J')}")
+    if not parts:
+        parts.append("bench: no drawing item recorded (" + "; ".join(ledger.notes("bench")) + ")")
+    if per_item:
+        parts.append(f"per {items[1]} ({items[0]}): " + ", ".join(per_item))
+    return "; ".join(parts), figures
 
 
 __all__ = [
@@ -261,6 +344,7 @@ __all__ = [
     "RunResult",
     "available_experiments",
     "check_seed",
+    "energy_figures",
     "load_experiment",
     "run_experiment",
 ]
