@@ -179,6 +179,8 @@ def experiments() -> None:
             continue
         doc = (cls.__doc__ or "").strip().splitlines()[0] if cls.__doc__ else ""
         click.echo(f"{name}: {doc}")
+        if cls.default_bench is not None:
+            click.echo(f"    (with --sim and no --bench: {cls.default_bench})")
         for field, info in cls.Parameters.model_fields.items():
             default = "required" if info.is_required() else repr(info.get_default(call_default_factory=True))
             click.echo(f"    {field} = {default}  {info.description or ''}".rstrip())
@@ -199,7 +201,11 @@ def experiments() -> None:
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 def run(experiment: str, bench_file: Path | None, sim: bool, seed: int, settings: tuple[str, ...],
         changes: tuple[str, ...], out: Path | None, overwrite: bool, quiet: bool) -> None:
-    """Run EXPERIMENT and write its HDF5 results file (see `labctl experiments`)."""
+    """Run EXPERIMENT and write its HDF5 results file (see `labctl experiments`).
+
+    With --sim and no --bench, an experiment that names its own bench (listed by `labctl experiments`)
+    runs on it, any other on the built-in simulated bench. Every run records its energy ledger
+    (`labctl energy report FILE`)."""
     mode, path = _mode_and_path(sim, bench_file)
 
     def announce(results: Path, requested: Path) -> None:
