@@ -309,6 +309,50 @@ def keys_create(name: str, directory: Path) -> None:
     click.echo(f"public key {public} (fingerprint {fingerprint(load_public(public))})\nsecret key {secret}")
 
 
+# -- center -----------------------------------------------------------------------------------------
+
+
+@main.group()
+def center() -> None:
+    """The optical computing center that edge nodes connect to (docs/network.md)."""
+
+
+@center.command("serve")
+@click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Bench file of the center. Default with --sim: the built-in optical computing center.")
+@_sim_option
+@_seed_option
+@click.option("--bind", required=True, metavar="tcp://HOST:PORT", help="Endpoint to listen on (PORT * picks one).")
+@click.option("--key", "key_file", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The center's secret key file (NAME.key_secret).")
+@click.option("--allow", "allow_dir", required=True, type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the public keys (*.key) of the edges admitted.")
+@click.option("--calibration", type=click.Path(file_okay=False, path_type=Path),
+              help="Folder of the cores' calibration files (cores without one are calibrated and saved there).")
+@click.option("--cores", type=click.IntRange(min=1), help="Serve only the first N cores of the bench.")
+@click.option("--heartbeat", "heartbeat_s", type=click.FloatRange(min=0.01), default=1.0, show_default=True,
+              help="Seconds between the heartbeats edges are asked to send.")
+@click.option("--edge-timeout", "timeout_s", type=click.FloatRange(min=0.1), default=10.0, show_default=True,
+              help="Seconds of silence after which an edge is dropped and its cores freed.")
+@click.option("--max-array-bytes", type=click.IntRange(min=8), default=None,
+              help="Largest array accepted in a job (bytes). Default: 64 MiB.")
+def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_file: Path, allow_dir: Path,
+                 calibration: Path | None, cores: int | None, heartbeat_s: float, timeout_s: float,
+                 max_array_bytes: int | None) -> None:
+    """Serve the bench's optical cores to the edges whose keys are in --allow, until SIGINT/SIGTERM."""
+    import logging
+
+    from labctl.bench import OPU_BENCH_PATH
+    from labctl.network.center import serve
+
+    mode, path = _mode_and_path(sim, bench_file)
+    logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("labctl").setLevel(logging.INFO)
+    options = {} if max_array_bytes is None else {"max_array_bytes": max_array_bytes}
+    serve(path or OPU_BENCH_PATH, mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
+          calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s, **options)
+
+
 # -- commands provided by other packages (entry points) ---------------------------------------------
 
 
