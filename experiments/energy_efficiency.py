@@ -1,7 +1,11 @@
 """Energy efficiency: the paper's 118.6 mW/TOPS reconstructed term by term, labctl's ring_core projected,
-and this machine's CPU measured on the same kind of products.
+products on the optical computing center metered, and this machine's CPU measured on the same products.
 
-    labctl run energy_efficiency --sim --out results/energy
+    labctl run energy_efficiency --sim --out results/energy/energy.h5
+    labctl energy report results/energy/energy.h5
+
+Without ``--bench`` a simulated run opens the optical computing center (``ring_core.yaml``); it calibrates
+its cores first (about 10 s each; ``--set calibration=cal/`` keeps and reuses the calibrations).
 
 What it computes (all in :mod:`labctl.energy.projected` and :mod:`labctl.energy.baseline`):
 
@@ -12,39 +16,51 @@ What it computes (all in :mod:`labctl.energy.projected` and :mod:`labctl.energy.
 * the **ring_core projection**: the same accounting for ``sim_backends/benches/ring_core.yaml`` (its
   cores, symbol rate, laser power, OCC-16 converters, ring heater hold from the ring model) and what
   would have to change to reach the paper's figure;
-* the **electronic baseline, measured in this run**: torch matmuls on the CPU with the shapes of the
-  optical cores' products (K = N inputs, M outputs), energy from RAPL when the machine exposes it, and
-  otherwise a model labelled as such (which one, with its parameters); published A100/H100 rows apart.
+* a **workload on the bench's optical cores**: ``products`` random products (``rows`` x N) @ (N x M) per
+  core (N inputs, M outputs: the core's shape), each recorded in the run's energy ledger on the bench
+  clock, so the ledger's **bench view** is what the instruments drew (power analyzers, readbacks, table
+  figures) while the run calibrated the cores and computed; its **projected view** is the bench's own
+  cores in integrated form (:func:`labctl.energy.projected.bench_projection`);
+* the **electronic baseline, measured in this run**: the same products (same operands) as torch float32
+  matmuls on the CPU, energy from RAPL when the machine exposes it, and otherwise a model labelled as such
+  (which one, with its parameters); it is the ledger's **baseline view**. Published A100/H100 rows apart.
 
-All figures are at **peak** for the optical projections (every symbol slot used; 1 MAC = 2 ops; mW/TOPS =
-fJ/op) and **as run** for the CPU. This experiment does not use the bench view (the instruments'
-measured or simulated draws): it opens the bench only because every run does, and sends nothing to it.
+The tables give the optical projections at **peak** (every symbol slot used; 1 MAC = 2 ops; mW/TOPS =
+fJ/op) and the CPU **as run**; ``labctl energy report FILE`` gives the three views of this run's products,
+utilisation-weighted and at peak. On a bench without weight-stationary cores no product is sent to optics:
+the baseline then runs products of the shape ``inputs`` x ``outputs`` for the tables only.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pydantic import BaseModel, Field
 
-from labctl.bench import DEFAULT_BENCH_PATH
-from labctl.energy.baseline import PUBLISHED_ACCELERATORS, accelerator_markdown, measure_cpu
+from experiments.common.energy import ProductEnergy, cpu_baseline
+from labctl.bench import OPU_BENCH_PATH
+from labctl.energy.baseline import PUBLISHED_ACCELERATORS, accelerator_markdown
 from labctl.energy.projected import (PAPER_MW_PER_TOPS, PUBLISHED_VS_ASSUMED, gap_to, paper_configuration, project,
                                      ring_core_configuration, sensitivity, sensitivity_markdown)
-from labctl.runner import Experiment, RunContext
-
-RING_CORE_BENCH = Path(DEFAULT_BENCH_PATH).with_name("ring_core.yaml")
+from labctl.opu import architecture, open_opu, open_opus
+from labctl.opu.stationary import StationaryConfig
+from labctl.runner import Experiment, ExperimentError, RunContext
 
 
 class Parameters(BaseModel):
-    ring_core_bench: str = Field(str(RING_CORE_BENCH), description="weight-stationary bench file to project")
-    rows: int = Field(4096, ge=1, description="rows of the activations (symbols) per CPU product")
-    inputs: int = Field(16, ge=1, description="inner dimension K = the core's N inputs")
-    outputs: int = Field(16, ge=1, description="columns = the core's M outputs")
-    repeats: int = Field(2000, ge=1, description="CPU products per measurement")
+    ring_core_bench: str = Field(str(OPU_BENCH_PATH), description="weight-stationary bench file to project")
+    calibration: str | None = Field(None, description="folder of the cores' calibrations (<controller>.json; cores "
+                                    "without one are calibrated and saved there); default: calibrate now")
+    cores: list[int] | None = Field(None, description="cores to compute on (default: every core of the bench)")
+    products: int = Field(4, ge=1, description="products per core")
+    rows: int = Field(4096, ge=1, description="rows of the activations (symbols) per product")
+    inputs: int = Field(16, ge=1, description="inner dimension K of the CPU-only products (bench without cores)")
+    outputs: int = Field(16, ge=1, description="columns of the CPU-only products (bench without cores)")
+    repeats: int = Field(500, ge=1, description="CPU passes over the products for the baseline measurement")
     threads: int = Field(1, ge=1, description="torch CPU threads")
     rapl_root: str = Field("/sys/class/powercap", description="where RAPL counters are looked for")
+    seed: int = Field(0, description="seed of the operands")
 
 
 class EnergyEfficiency(Experiment):
@@ -52,6 +68,7 @@ class EnergyEfficiency(Experiment):
 
     name = "energy_efficiency"
     Parameters = Parameters
+    default_bench = OPU_BENCH_PATH
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]
@@ -59,7 +76,23 @@ class EnergyEfficiency(Experiment):
         paper = project(paper_configuration())
         ring = project(ring_core_configuration(p.ring_core_bench))
         sens = sensitivity(paper.config)
-        baseline = self._baseline(p)
+        energy = ProductEnergy(ctx.energy)
+        engines = self._engines(ctx, p)
+        rng = np.random.default_rng(p.seed)
+        for opu in ctx.progress(engines, desc="products"):
+            for _ in range(p.products):
+                energy.matmul(opu, rng.uniform(-1, 1, (p.rows, opu.n_in)), rng.uniform(-1, 1, (opu.n_in, opu.n_out)))
+        baseline = energy.finish(ctx.bench, repeats=p.repeats, threads=p.threads, rapl_root=p.rapl_root)
+        if baseline is None:  # no optical cores: products of the default core shape, for the tables only
+            pairs = [(rng.uniform(-1, 1, (p.rows, p.inputs)), rng.uniform(-1, 1, (p.inputs, p.outputs)))
+                     for _ in range(p.products)]
+            baseline = cpu_baseline(pairs, repeats=p.repeats, threads=p.threads, rapl_root=p.rapl_root,
+                                    label="CPU torch FP32 matmul, products of the default core shape")
+        ctx.energy_per(energy.products, "product")
+        workload = {"cores": [opu.name for opu in engines], "products": energy.products,
+                    "shapes": sorted({f"({p.rows}x{opu.n_in})@({opu.n_in}x{opu.n_out})" for opu in engines}),
+                    "macs": energy.useful_macs, "optical_macs": energy.optical_macs}
+        rec.write_json("energy_efficiency/workload", workload)
 
         for key, proj in (("paper", paper), ("ring_core", ring)):
             rec.write_json(f"energy_efficiency/{key}/terms", [
@@ -75,11 +108,13 @@ class EnergyEfficiency(Experiment):
                        ring_core_total_w=ring.total_w, cpu_mw_per_tops=baseline.mw_per_tops,
                        cpu_method=baseline.method)
 
-        text = self._markdown(paper, ring, sens, baseline)
+        text = self._markdown(paper, ring, sens, baseline, workload)
         path = ctx.artefact("energy_efficiency.md")
         path.write_text(text)
         print(text)
         return {
+            "optical_products": energy.products,
+            "optical_cores": ", ".join(workload["cores"]) or "none (CPU only)",
             "paper_mw_per_tops_peak": round(paper.mw_per_tops, 2),
             "paper_published_mw_per_tops": PAPER_MW_PER_TOPS.value,
             "paper_tops_peak": round(paper.tops, 3),
@@ -93,35 +128,36 @@ class EnergyEfficiency(Experiment):
         }
 
     @staticmethod
-    def _baseline(p: Parameters):
-        import torch
-
-        previous = torch.get_num_threads()
-        torch.set_num_threads(p.threads)
-        try:
-            return EnergyEfficiency._measure(p, torch)
-        finally:
-            torch.set_num_threads(previous)
-
-    @staticmethod
-    def _measure(p: Parameters, torch):
-        gen = torch.Generator().manual_seed(0)
-        a = torch.rand(p.rows, p.inputs, generator=gen, dtype=torch.float32)
-        w = torch.rand(p.inputs, p.outputs, generator=gen, dtype=torch.float32)
-        out = torch.empty(p.rows, p.outputs)
-
-        def workload():
-            for _ in range(p.repeats):
-                torch.matmul(a, w, out=out)
-
-        workload()  # warm-up (allocation, thread pool) outside the measurement
-        ops = 2.0 * p.rows * p.inputs * p.outputs * p.repeats
-        return measure_cpu(workload, ops, rapl_root=p.rapl_root,
-                           label=f"CPU torch FP32 matmul ({p.rows}x{p.inputs})@({p.inputs}x{p.outputs}) x{p.repeats}")
+    def _engines(ctx: RunContext, p: Parameters) -> list:
+        """The bench's weight-stationary cores, calibrated (none on another bench); the calibration's span of
+        the bench clock is noted in the ledger, since the bench view's window includes it."""
+        if architecture(ctx.bench) != "weight_stationary":
+            if p.cores:
+                raise ExperimentError(f"cores={p.cores}: this bench has no weight-stationary optical cores")
+            ctx.energy.ledger.add_note("bench", "this bench has no weight-stationary optical cores: no product "
+                                                "was sent to optics")
+            return []
+        count = len(StationaryConfig.from_bench(ctx.bench).cores)
+        if p.cores is not None and any(not 0 <= c < count for c in p.cores):
+            raise ExperimentError(f"cores={p.cores}: this bench has {count} core(s) (0..{count - 1})")
+        start = ctx.energy.now()
+        if p.cores is None:
+            engines = open_opus(ctx.bench, p.calibration)
+        else:
+            engines = [open_opu(ctx.bench, p.calibration, core=c) for c in dict.fromkeys(p.cores)]
+        ctx.energy.sample()
+        ctx.energy.ledger.add_note("bench", f"the window includes opening (calibrating or loading) {len(engines)} "
+                                            f"core(s): {ctx.energy.now() - start:.4g} s of the bench clock")
+        return engines
 
     @staticmethod
-    def _markdown(paper, ring, sens, baseline) -> str:
+    def _markdown(paper, ring, sens, baseline, workload) -> str:
         b = baseline
+        if workload["products"]:
+            products = (f"{workload['products']} products {', '.join(workload['shapes'])} on "
+                        f"{', '.join(workload['cores'])}; the CPU computed the same products (same operands)")
+        else:
+            products = "no optical cores on this bench: the CPU computed products of the default core shape"
         parts = [
             "# Energy efficiency (1 MAC = 2 ops; mW/TOPS = fJ/op)", "",
             paper.markdown(), "",
@@ -136,7 +172,8 @@ class EnergyEfficiency(Experiment):
             "(not +13 dBm per channel for 13 dB of splitting and fibre), ADCs sampling once per symbol at "
             "~6 effective bits (not 10x oversampled at 9.5), ring heaters replaced or trimmed, and a higher "
             "symbol rate to amortise static power.", "",
-            "### Electronic baseline, measured in this run", "",
+            "### Electronic baseline, measured in this run", "", products + ". The bench, projected and "
+            "baseline views of this run's products: `labctl energy report <results file>`.", "",
             "| device | method | energy (J) | wall (s) | CPU (s) | ops | mW/TOPS as run | note |",
             "|---|---|---:|---:|---:|---:|---:|---|",
             f"| {b.label} | {b.method} | {b.energy_j:.4g} | {b.wall_s:.4g} | {b.cpu_s:.4g} | {b.ops:.4g} | "
