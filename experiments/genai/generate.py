@@ -28,8 +28,16 @@ warm-up on one batch keeps one-time imports and set-up out of the figures; offlo
 separately as ``offload_s``). ``optical_macs`` are the exact multiply-accumulates sent to the OPU, from the
 offload ledgers.
 
+**Energy**: the electronic set is run under :func:`labctl.energy.baseline.measure_cpu` (this machine's CPU,
+RAPL where it has it, else a labelled model); given the ``bench`` of the OPU, the optical set is run under
+a :class:`labctl.energy.metering.BenchMeter` (what the instruments drew, on the bench clock) with the
+offload ledgers' MACs as its ops, and the bench's cores are projected onto integrated optoelectronics
+(:func:`labctl.energy.projected.bench_projection`). ``metrics.json`` holds the energy per image of the three
+(``energy``, :data:`ENERGY_KEYS`; null with the reason where one is missing) and ``energy.json`` the ledger.
+
 **Outputs** (``out_dir``): ``grid.png`` (electronic rows with the optical rows of the same seeds under them),
-``images.npz`` and ``metrics.json`` (keys: :data:`NPZ_KEYS`, :data:`METRICS_KEYS`). They are written into a
+``images.npz``, ``metrics.json`` (keys: :data:`NPZ_KEYS`, :data:`METRICS_KEYS`) and ``energy.json`` (the
+energy ledger: ``labctl energy report <out_dir>/energy.json`` itemises it). They are written into a
 temporary sibling directory that is renamed to ``out_dir`` only when everything is written; on any failure it
 is removed and an earlier ``out_dir`` is left untouched. An existing ``out_dir`` is replaced only if it is
 empty or an earlier output of this command (never a directory holding other files). Non-finite floats in
@@ -38,7 +46,8 @@ empty or an earlier output of this command (never a directory holding other file
 **Parallel** (:func:`generate_parallel`): one thread per model, each with its own OPU object; the electronic
 sets of all models run together first, then the optical sets together; per-model and total throughput
 (images/s, optical MACs/s) over those concurrent phases. ``out_dir`` holds one sub-directory per model
-(the three files above) and a ``metrics.json`` with the throughput.
+(the first three files above) and a ``metrics.json`` with the throughput and energy, next to the run's one
+``energy.json``.
 
 The command line (``labctl generate``, registered through the ``labctl.commands`` entry-point group) is
 :data:`cli_main`, defined here; the rest lives in :mod:`.running` (preparing and running the sets),
@@ -56,6 +65,9 @@ from labctl.bench import OPU_BENCH_PATH, open_bench
 from .models import MODEL_NAMES, PIPELINE_CLASSES, PromptError, load_model
 from .output import check_out_dir
 from .results import (
+    ENERGY_FILE,
+    ENERGY_KEYS,
+    ENERGY_VIEWS,
     FORMAT,
     METRICS_KEYS,
     NPZ_KEYS,
@@ -70,6 +82,8 @@ from .results import (
 from .running import OFFLOAD_PARTS, generate, generate_parallel, model_list, open_optical_cores
 
 __all__ = [
+    "ENERGY_KEYS",
+    "ENERGY_VIEWS",
     "FORMAT",
     "METRICS_KEYS",
     "NPZ_KEYS",
@@ -110,7 +124,7 @@ __all__ = [
               help="Use calibration files although the operating point changed since they were made or their "
               "drift check fails (logged as a warning; the products will be off). Default: refuse them.")
 @click.option("--out", type=click.Path(path_type=Path), required=True,
-              help="Output directory (grid.png, images.npz, metrics.json); replaced atomically.")
+              help="Output directory (grid.png, images.npz, metrics.json, energy.json); replaced atomically.")
 @click.option("--seed", type=int, default=0, show_default=True,
               help="First image seed (image i uses seed + i); also seeds the simulated bench's noise.")
 @click.option("--batch-size", type=int, help="Images per pipeline call (default: all).")
@@ -151,10 +165,10 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
         models[0].check_request(n, seed, steps, prompt, label, guidance)
     check_out_dir(out)
 
-    def run(opus):
+    def run(opus, bench=None):
         if parallel is not None:
-            return generate_parallel(models, opus, out_dir=out, **common)
-        return generate(models[0], opu=None if opus is None else opus[0], out_dir=out, **common)
+            return generate_parallel(models, opus, bench=bench, out_dir=out, **common)
+        return generate(models[0], opu=None if opus is None else opus[0], bench=bench, out_dir=out, **common)
 
     if electronic_only:
         result = run(None)
@@ -166,13 +180,13 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
             if parallel is not None and len(opus) < len(models):
                 raise NotEnoughOPUsError(f"the bench has {len(opus)} optical core(s) for {len(models)} models; "
                                          "give fewer models or a bench with more cores")
-            result = run(opus)
+            result = run(opus, bench)
     click.echo(result.summary())
     click.echo(f"\nwrote {result.out_dir}")
     if isinstance(result, ParallelResult):
         for name in result.results:
             click.echo(f"      {result.out_dir / name}/{{grid.png, images.npz, metrics.json}}")
-        click.echo(f"      {result.out_dir / 'metrics.json'}")
+        click.echo(f"      {result.out_dir / 'metrics.json'}, {result.out_dir / ENERGY_FILE}")
     else:
         click.echo(f"      {', '.join(str(result.out_dir / f) for f in OUTPUT_FILES)}")
 

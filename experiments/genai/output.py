@@ -1,5 +1,5 @@
-"""Writing a generation run's outputs (``grid.png``, ``images.npz``, ``metrics.json``) atomically: into a
-temporary sibling directory renamed to the output directory only when everything is written."""
+"""Writing a generation run's outputs (``grid.png``, ``images.npz``, ``metrics.json``, ``energy.json``)
+atomically: into a temporary sibling directory renamed to the output directory only when everything is written."""
 
 from __future__ import annotations
 
@@ -7,13 +7,26 @@ import contextlib
 import json
 import math
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
 
 import numpy as np
 
-from .results import FORMAT, GRID_MAX, OUTPUT_FILES, PARALLEL_FORMAT, GenerationResult, OutputDirError, count_phrase
+from labctl.energy.report import plot_path
+
+from .results import (
+    ENERGY_FILE,
+    FORMAT,
+    GRID_MAX,
+    OUTPUT_FILES,
+    PARALLEL_FORMAT,
+    GenerationResult,
+    OutputDirError,
+    count_phrase,
+)
+
 
 def json_safe(value):
     if isinstance(value, dict):
@@ -38,8 +51,16 @@ def dumps_metrics(metrics: dict) -> str:
     return json.dumps(json_safe(metrics), indent=2, allow_nan=False) + "\n"
 
 
+def _is_energy_plot(folder: Path, name: str) -> bool:
+    """Whether ``name`` is a plot ``labctl energy report <folder>/energy.json`` wrote (``stem.png``,
+    ``stem-1.png``, ...)."""
+    stem = plot_path(folder / ENERGY_FILE).stem
+    return re.fullmatch(re.escape(stem) + r"(-\d+)?\.png", name) is not None
+
+
 def is_earlier_output(folder: Path) -> bool:
-    """True if ``folder`` holds only what this module writes (single or parallel layout)."""
+    """True if ``folder`` holds only what this module writes (single or parallel layout) and the energy
+    report's plots of its ledger."""
     try:
         fmt = json.loads((folder / "metrics.json").read_text()).get("format")
     except (OSError, ValueError, AttributeError):
@@ -48,7 +69,7 @@ def is_earlier_output(folder: Path) -> bool:
         if entry.is_dir() and not entry.is_symlink():
             if fmt != PARALLEL_FORMAT or not is_earlier_output(entry):
                 return False
-        elif entry.name not in OUTPUT_FILES:
+        elif entry.name not in OUTPUT_FILES and not _is_energy_plot(folder, entry.name):
             return False
     return fmt in (FORMAT, PARALLEL_FORMAT)
 
@@ -125,6 +146,8 @@ def write_outputs(folder: Path, result: GenerationResult) -> None:
                           optical_confidence=result.optical_confidence.astype(np.float32))
     np.savez_compressed(folder / "images.npz", **arrays)
     (folder / "metrics.json").write_text(dumps_metrics(result.metrics))
+    if result.energy_ledger is not None:  # a model of a parallel run: the run's ledger is one level up
+        result.energy_ledger.save(folder / ENERGY_FILE)
 
 
 def write_grid(path: Path, result: GenerationResult) -> None:

@@ -1,8 +1,11 @@
 """Running generation: a model's images electronically and, with an OPU, with its matrix products on the
-OPU (same seeds), one model or several in parallel threads, each on its own OPU."""
+OPU (same seeds), one model or several in parallel threads, each on its own OPU; and what each image cost
+in energy (bench, projected integrated optics, this machine's CPU), recorded in an energy ledger."""
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import math
 import os
 import threading
@@ -15,6 +18,11 @@ from typing import Any, Callable, Sequence
 
 import numpy as np
 
+from labctl.energy import OPS_PER_MAC, EnergyError, EnergyLedger
+from labctl.energy.baseline import BaselineMeasurement, measure_cpu
+from labctl.energy.ledger import MW_PER_TOPS_PER_J_PER_OP, provenance_kind
+from labctl.energy.metering import READBACK_ROLES, BenchMeter
+from labctl.energy.projected import bench_projection
 from labctl.offload import ledger, offload
 from labctl.opu import open_opus
 
@@ -23,6 +31,8 @@ from .output import atomic_dir, check_out_dir, dumps_metrics, write_outputs
 from .prompts import prompt_label
 from .quality import classifier_note, classifier_or_default, compare, conditional_accuracy, psnr, quality_table, ssim
 from .results import (
+    ENERGY_FILE,
+    ENERGY_VIEWS,
     FORMAT,
     PARALLEL_FORMAT,
     GenerationCancelled,
@@ -30,6 +40,7 @@ from .results import (
     GenerationResult,
     NotEnoughOPUsError,
     ParallelResult,
+    count_phrase,
 )
 
 #: Component -> its submodules kept electronic. Only these torch modules are offloaded (when the model has them).
@@ -120,8 +131,10 @@ def _tick_module(gen: Generator):
 
 
 def _run_set(job: _Job, gen: Generator, *, desc: str, progress: bool, position: int = 0,
-             cancel: threading.Event | None = None) -> tuple[np.ndarray, float]:
-    """Generate the job's images with ``gen`` (electronic or offloaded); a progress bar over steps."""
+             cancel: threading.Event | None = None,
+             on_step: Callable[[], None] | None = None) -> tuple[np.ndarray, float]:
+    """Generate the job's images with ``gen`` (electronic or offloaded); a progress bar over steps;
+    ``on_step`` is called after every step (the bench meter's readback snapshot)."""
     import torch
     from tqdm.auto import tqdm
 
@@ -137,6 +150,8 @@ def _run_set(job: _Job, gen: Generator, *, desc: str, progress: bool, position: 
 
     def tick(_module, _args, _output):
         bar.update(1)
+        if on_step is not None:
+            on_step()
 
     handles = [] if module is None else [module.register_forward_pre_hook(check), module.register_forward_hook(tick)]
     images = []
@@ -154,14 +169,55 @@ def _run_set(job: _Job, gen: Generator, *, desc: str, progress: bool, position: 
     return np.concatenate(images).astype(np.float32), wall
 
 
-def _warm_up(job: _Job) -> None:
+def _warm_up(job: _Job) -> int:
     """One step on one batch of the run's size, electronic, untimed: pipeline imports and the first call's
-    per-shape set-up costs stay out of the timing."""
+    per-shape set-up costs stay out of the timing. Returns the MACs it did (see :class:`_MacCount`)."""
     import torch
 
     size = job.chunks()[0][1]
-    with torch.no_grad():
+    with torch.no_grad(), _MacCount(job.gen) as count:
         job.gen.generate(size, seed=job.seed, steps=1, **job.kwargs(0, size))
+    return count.macs
+
+
+class _MacCount:
+    """Counts, by forward hooks, the MACs of the products an optical run sends to the OPU (the
+    ``nn.Linear``/``nn.Conv2d`` layers of :data:`OFFLOAD_PARTS`, with :mod:`labctl.offload`'s closed forms)
+    while ``gen`` runs electronically: the ops of the electronic baseline. Layers ``offload`` leaves
+    electronic (own ``forward``, excluded parts) are not counted; nor are attention products."""
+
+    def __init__(self, gen: Generator):
+        self.gen = gen
+        self.macs = 0
+        self._handles: list[Any] = []
+
+    def _linear(self, module, args, _output) -> None:
+        self.macs += args[0].numel() * module.out_features  # batch x in x out
+
+    def _conv(self, module, _args, output) -> None:
+        kh, kw = module.kernel_size
+        self.macs += output.numel() * (module.in_channels // module.groups) * kh * kw  # N H W C_out x C_in/g kh kw
+
+    def __enter__(self) -> _MacCount:
+        from torch import nn
+
+        for part, keep in OFFLOAD_PARTS.items():
+            module = self.gen.modules.get(part)
+            if module is None:
+                continue
+            for name, layer in module.named_modules():
+                if any(name == k or name.startswith(k + ".") for k in keep):
+                    continue
+                if isinstance(layer, nn.Linear) and type(layer).forward is nn.Linear.forward:
+                    self._handles.append(layer.register_forward_hook(self._linear))
+                elif isinstance(layer, nn.Conv2d) and type(layer).forward is nn.Conv2d.forward:
+                    self._handles.append(layer.register_forward_hook(self._conv))
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for h in self._handles:
+            h.remove()
+        self._handles.clear()
 
 
 @dataclass
@@ -175,13 +231,153 @@ class _OpticalRun:
 
 
 def _run_optical(job: _Job, opu: Any, *, attention: bool, min_macs: int, progress: bool, position: int = 0,
-                 cancel: threading.Event | None = None) -> _OpticalRun:
+                 cancel: threading.Event | None = None, on_step: Callable[[], None] | None = None) -> _OpticalRun:
     t0 = time.perf_counter()
     ogen, modules = _offload(job.gen, opu, attention, min_macs)
     offload_s = time.perf_counter() - t0
     images, wall = _run_set(job, ogen, desc=f"{job.name} optical", progress=progress, position=position,
-                            cancel=cancel)
+                            cancel=cancel, on_step=on_step)
     return _OpticalRun(images, wall, offload_s, {k: ledger(m) for k, m in modules.items()}, opu, attention)
+
+
+# -- energy ---------------------------------------------------------------------------------------------
+
+
+def _measured_electronic(jobs: Sequence[_Job], run: Callable[[], Any], warm_up_macs: int,
+                         energy: EnergyLedger) -> tuple[Any, BaselineMeasurement | None, dict[str, int]]:
+    """``run()`` (the electronic set(s) of ``jobs``) measured by :func:`measure_cpu`, their MACs counted;
+    the measurement is recorded in ``energy``'s baseline view. Returns what ``run`` returned, the
+    measurement (None, with a note in the ledger, when the models did no countable product) and the MACs
+    per model."""
+    counts = {job.name: _MacCount(job.gen) for job in jobs}
+    done: list[Any] = []
+    with contextlib.ExitStack() as stack:
+        for count in counts.values():
+            stack.enter_context(count)
+        if warm_up_macs <= 0:
+            energy.add_note("baseline", "not measured: the models did no Linear/Conv2d product to count ops by")
+            return run(), None, {name: 0 for name in counts}
+        # measure_cpu takes the ops before running the workload; the warm-up's count (the same products,
+        # one step of one batch) stands in until the run's own count replaces it below
+        m = measure_cpu(lambda: done.append(run()), OPS_PER_MAC * warm_up_macs,
+                        label="this machine's CPU (torch), the same images")
+    macs = {name: c.macs for name, c in counts.items()}
+    m = dataclasses.replace(m, ops=float(OPS_PER_MAC * sum(macs.values())))
+    m.record(energy)
+    return done[0], m, macs
+
+
+def _optical_time(book: Any) -> float | None:
+    """Time the light computed for one offload ledger (its products' ``optical_time_s``); None when the OPU
+    does not report it."""
+    times = [rec.opu_stats.get("optical_time_s") for rec in book.records.values() if rec.opu_calls]
+    return None if not times or any(t is None for t in times) else float(sum(times))
+
+
+def _record_ops(energy: EnergyLedger, runs: dict[str, _OpticalRun], start_s: float | None,
+                end_s: float | None) -> None:
+    for name, run in runs.items():
+        for part, book in run.ledgers.items():
+            energy.add_offload(book, optical_time_s=_optical_time(book), start_s=start_s, end_s=end_s,
+                               source=f"{name} {part}: labctl.offload ledger total_macs")
+
+
+def _electronic_only(energy: EnergyLedger) -> None:
+    for view in ("bench", "projected"):
+        energy.add_note(view, "electronic only: no optical set was run")
+
+
+def _has_readbacks(meter: BenchMeter) -> bool:
+    metered = {item for feed in meter.feeds for item in feed.measures}
+    return any(spec.role in READBACK_ROLES and name not in metered
+               for name, spec in meter.bench.config.instruments.items())
+
+
+def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[], None] | None], dict[str, _OpticalRun]],
+                     *, threaded: bool) -> dict[str, _OpticalRun]:
+    """``run(on_step)`` (the optical set(s)) with the bench metered over it (:class:`BenchMeter`: the bench
+    view), its ops recorded on the bench clock and the bench's integrated projection (the projected view).
+    ``bench`` None: the ops only, and notes saying what is missing."""
+    if bench is None:
+        runs = run(None)
+        _record_ops(energy, runs, None, None)
+        energy.add_note("bench", "no bench given (generate(..., bench=)): its draw was not metered")
+        energy.add_note("projected", "no bench given (generate(..., bench=)): there is no core to project")
+        return runs
+    meter = BenchMeter(bench, energy)
+    sample = None
+    if not threaded:
+        sample = meter.sample
+    elif _has_readbacks(meter):
+        energy.add_note("bench", "readbacks were taken at the start and end of the run only (the cores run in "
+                                 "threads; a snapshot in between would interleave with their instrument traffic)")
+    with meter:
+        start = meter.now()
+        runs = run(sample)
+        _record_ops(energy, runs, start, meter.now())
+    if getattr(bench, "mode", None) == "sim":
+        energy.add_note("bench", "the bench clock is simulated: it advances with the instruments' actions (the "
+                                 "products' optical time, settling), not with the host's computation between them")
+    try:
+        bench_projection(bench).record(energy)
+    except EnergyError as exc:
+        energy.add_note("projected", f"not projected: {exc}")
+    return runs
+
+
+def energy_block(energy: EnergyLedger, images: int, *, optical_macs: int, electronic_macs: int,
+                 baseline: BaselineMeasurement | None, optical_share: float = 1.0, electronic_share: float = 1.0,
+                 ledger_file: str = ENERGY_FILE, split: str | None = None) -> dict[str, Any]:
+    """The ``energy`` block of ``metrics.json`` for ``images`` images from ``energy`` (see
+    :data:`~experiments.genai.results.ENERGY_KEYS`); a model's part of a shared ledger takes
+    ``optical_share`` of the bench and projected energy and ``electronic_share`` of the baseline (``split``
+    says how they were chosen)."""
+    j_per_image: dict[str, float | None] = {}
+    mw_per_tops: dict[str, float | None] = {}
+    missing: dict[str, str] = {}
+    method: dict[str, str] = {}
+    provenance: dict[str, dict[str, float]] = {}
+    ops = OPS_PER_MAC * optical_macs
+    for key, view in ENERGY_VIEWS.items():
+        try:
+            s = energy.summary(view)
+        except EnergyError as exc:
+            j_per_image[key] = mw_per_tops[key] = None
+            missing[key] = "; ".join(energy.notes(view)) or str(exc)
+            continue
+        share = optical_share if view != "baseline" else electronic_share
+        j_per_image[key] = s.energy_j * share / images
+        mw_per_tops[key] = s.energy_j * share / ops * MW_PER_TOPS_PER_J_PER_OP if ops > 0 else None
+        kinds: dict[str, float] = {}
+        for t in energy.terms(view):
+            e = t.power_w * (s.time_s if t.start_s is None else t.end_s - t.start_s)
+            kinds[provenance_kind(t.provenance)] = kinds.get(provenance_kind(t.provenance), 0.0) + e
+        provenance[key] = {k: (e / s.energy_j if s.energy_j > 0 else 0.0) for k, e in kinds.items()}
+        ranked = sorted(kinds, key=kinds.get, reverse=True)
+        if view == "baseline":
+            method[key] = "measured CPU (RAPL)" if ranked == ["measured"] else "modelled CPU (W per core x CPU-seconds)"
+        elif view == "projected":
+            method[key] = "model: sourced device terms at the projected cores' peak op rate"
+        else:
+            method[key] = " + ".join(ranked)
+    notes = [f"{view}: {n}" for view in ENERGY_VIEWS.values() for n in energy.notes(view)]
+    if split:
+        notes.insert(0, split)
+    return {
+        "j_per_image": j_per_image,
+        "missing": missing,
+        "method": method,
+        "provenance": provenance,
+        "mw_per_tops": mw_per_tops,
+        "mw_per_tops_basis": "utilisation-weighted: the view's energy over its whole window / the ops sent to "
+                             "optics (1 MAC = 2 ops; 1 mW/TOPS = 1 fJ/op)",
+        "images": images,
+        "optical_macs": optical_macs,
+        "electronic_macs": electronic_macs,
+        "electronic_measurement": None if baseline is None else baseline.row(),
+        "ledger": ledger_file,
+        "notes": notes,
+    }
 
 
 # -- metrics --------------------------------------------------------------------------------------------
@@ -198,8 +394,9 @@ def _opu_description(opu: Any) -> dict[str, Any]:
 
 
 def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRun | None,
-           classifier) -> GenerationResult:
-    """Classifier readings, quality against the electronic set, metrics.json content."""
+           classifier, energy: dict[str, Any]) -> GenerationResult:
+    """Classifier readings, quality against the electronic set, metrics.json content (``energy``: its
+    energy block, :func:`energy_block`)."""
     import torch
 
     n = job.n
@@ -227,6 +424,7 @@ def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRu
         "optical": None,
         "quality": None,
         "table": None,
+        "energy": energy,
         "torch_threads": torch.get_num_threads(),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
@@ -284,7 +482,7 @@ def _build(job: _Job, electronic: np.ndarray, e_wall: float, optical: _OpticalRu
 
 def generate(model_name: str | Generator, *, n: int, steps: int | None = None, seed: int = 0,
              prompt: str | Sequence[str] | None = None, label: int | Sequence[int] | None = None,
-             guidance: float | None = None, opu: Any = None, out_dir: str | Path | None = None,
+             guidance: float | None = None, opu: Any = None, bench: Any = None, out_dir: str | Path | None = None,
              progress: bool = True, attention: bool = False, min_macs: int = 0, batch_size: int | None = None,
              classifier=None) -> GenerationResult:
     """Generate seeds ``seed .. seed+n-1`` electronically and, given an ``opu``, optically; compare; write.
@@ -296,18 +494,30 @@ def generate(model_name: str | Generator, *, n: int, steps: int | None = None, s
     (an engine from ``labctl.opu.open_opus``); None: electronic only. ``attention``:
     also run the attention products on the OPU; ``min_macs``: smaller products stay electronic
     (see :func:`labctl.offload.offload`). ``batch_size``: images per pipeline call (default all ``n``).
-    ``out_dir``: write ``grid.png``, ``images.npz``, ``metrics.json`` there (atomically; see the module
-    docstring). Everything is validated before anything runs.
+    ``bench``: the open bench the ``opu`` belongs to: its draw is metered over the optical set and its
+    cores projected (without it those two energy figures are None, saying why). The electronic set's CPU
+    energy is always measured. ``out_dir``: write ``grid.png``, ``images.npz``, ``metrics.json`` and
+    ``energy.json`` there (atomically; see the module docstring). Everything is validated before anything runs.
     """
     job = _prepare(model_name, n, seed, steps, prompt, label, guidance, batch_size)
     if out_dir is not None:
         check_out_dir(Path(out_dir))
-    _warm_up(job)
-    electronic, e_wall = _run_set(job, job.gen, desc=f"{job.name} electronic", progress=progress)
+    warm_up_macs = _warm_up(job)
+    energy = EnergyLedger(label=f"labctl generate {job.name}: {count_phrase(job.n, 'image')}")
+    (electronic, e_wall), baseline, e_macs = _measured_electronic(
+        [job], lambda: _run_set(job, job.gen, desc=f"{job.name} electronic", progress=progress), warm_up_macs,
+        energy)
     optical = None
-    if opu is not None:
-        optical = _run_optical(job, opu, attention=attention, min_macs=min_macs, progress=progress)
-    result = _build(job, electronic, e_wall, optical, classifier)
+    if opu is None:
+        _electronic_only(energy)
+    else:
+        optical = _metered_optical(bench, energy, lambda on_step: {job.name: _run_optical(
+            job, opu, attention=attention, min_macs=min_macs, progress=progress, on_step=on_step)},
+            threaded=False)[job.name]
+    block = energy_block(energy, job.n, optical_macs=energy.macs, electronic_macs=e_macs[job.name],
+                         baseline=baseline)
+    result = _build(job, electronic, e_wall, optical, classifier, block)
+    result.energy_ledger = energy
     if out_dir is not None:
         with atomic_dir(Path(out_dir)) as tmp:
             write_outputs(tmp, result)
@@ -359,10 +569,16 @@ def _in_threads(tasks: dict[str, Callable[[], Any]], cancel: threading.Event) ->
 def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequence[Any] | None = None, *, n: int,
                       steps: int | None = None, seed: int = 0, prompt: str | Sequence[str] | None = None,
                       label: int | Sequence[int] | None = None, guidance: float | None = None,
-                      out_dir: str | Path | None = None, progress: bool = True, attention: bool = False,
-                      min_macs: int = 0, batch_size: int | None = None, classifier=None) -> ParallelResult:
+                      bench: Any = None, out_dir: str | Path | None = None, progress: bool = True,
+                      attention: bool = False, min_macs: int = 0, batch_size: int | None = None,
+                      classifier=None) -> ParallelResult:
     """Several models at once, one thread per model, model ``i`` on ``opus[i]`` (each OPU belongs to one
     model); ``opus=None``: electronic only.
+
+    Energy (one ledger for the run, ``energy.json`` at the top of ``out_dir``): ``bench`` (the open bench
+    of the ``opus``) is metered over the whole optical phase and projected, and the electronic phase's CPU
+    energy is measured; each model's figures take its share of the optical MACs (bench, projected) and of
+    the electronic MACs (CPU), as its ``metrics.json`` says.
 
     ``model_names``: a list or a comma-separated string. ``prompt``/``label``/``guidance`` go to the
     conditional models (:class:`PromptError` if none of the models is conditional). Raises, before
@@ -392,29 +608,51 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
                                 batch_size)
     if out_dir is not None:
         check_out_dir(Path(out_dir))
-    for job in jobs.values():
-        _warm_up(job)
+    warm_up_macs = sum(_warm_up(job) for job in jobs.values())
     order = list(jobs)
     cancel = threading.Event()
+    energy = EnergyLedger(label=f"labctl generate --parallel {','.join(order)}: "
+                                f"{count_phrase(sum(j.n for j in jobs.values()), 'image')}")
 
     def electronic_task(name: str):
         return lambda: _run_set(jobs[name], jobs[name].gen, desc=f"{name} electronic", progress=progress,
                                 position=order.index(name), cancel=cancel)
 
     t0 = time.perf_counter()
-    electronic = _in_threads({name: electronic_task(name) for name in order}, cancel)
+    electronic, baseline, e_macs = _measured_electronic(
+        list(jobs.values()), lambda: _in_threads({name: electronic_task(name) for name in order}, cancel),
+        warm_up_macs, energy)
     e_wall = time.perf_counter() - t0
     optical: dict[str, _OpticalRun | None] = {name: None for name in order}
     o_wall = None
-    if opus is not None:
+    if opus is None:
+        _electronic_only(energy)
+    else:
         def optical_task(name: str, opu: Any):
             return lambda: _run_optical(jobs[name], opu, attention=attention, min_macs=min_macs, progress=progress,
                                         position=order.index(name), cancel=cancel)
 
         t0 = time.perf_counter()
-        optical.update(_in_threads({name: optical_task(name, opu) for name, opu in zip(order, opus)}, cancel))
+        optical.update(_metered_optical(
+            bench, energy, lambda _on_step: _in_threads({name: optical_task(name, opu) for name, opu in zip(order, opus)},
+                                                        cancel), threaded=True))
         o_wall = time.perf_counter() - t0
-    results = {name: _build(jobs[name], *electronic[name], optical[name], classifier) for name in order}
+    o_macs = {name: 0 if run is None else sum(b.total_macs for b in run.ledgers.values())
+              for name, run in optical.items()}
+    total_o, total_e = sum(o_macs.values()), sum(e_macs.values())
+    blocks = {}
+    for name in order:
+        o_share = o_macs[name] / total_o if total_o else 0.0
+        e_share = e_macs[name] / total_e if total_e else 0.0
+        blocks[name] = energy_block(
+            energy, jobs[name].n, optical_macs=o_macs[name], electronic_macs=e_macs[name], baseline=baseline,
+            optical_share=o_share, electronic_share=e_share, ledger_file=f"../{ENERGY_FILE}",
+            split=f"{name}'s part of the parallel run's ledger: {o_share:.1%} of the bench and projected energy "
+                  f"(its share of the optical MACs) and {e_share:.1%} of the CPU energy (its share of the "
+                  "electronic MACs; the models ran at once, so the CPU's draw cannot be told apart per model); "
+                  "electronic_measurement is the whole electronic phase")
+    results = {name: _build(jobs[name], *electronic[name], optical[name], classifier, blocks[name])
+               for name in order}
 
     per_model = {}
     for name, r in results.items():
@@ -431,6 +669,7 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
             "confidence": (o or r.metrics["electronic"])["mean_confidence"],
             "accuracy": (o or r.metrics["electronic"])["accuracy"],
             "opu": o.get("opu"),
+            "j_per_image": r.metrics["energy"]["j_per_image"],
         }
     total_images = sum(r.metrics["n"] for r in results.values())
     total_macs = sum(r.optical_macs or 0 for r in results.values()) if opus is not None else None
@@ -454,15 +693,18 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
         "torch_threads": torch.get_num_threads(),
         "per_model": per_model,
         "total": total,
+        "energy": energy_block(energy, total_images, optical_macs=total_o, electronic_macs=total_e,
+                               baseline=baseline),
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    out = ParallelResult(results, metrics)
+    out = ParallelResult(results, metrics, energy_ledger=energy)
     if out_dir is not None:
         with atomic_dir(Path(out_dir)) as tmp:
             for name, r in results.items():
                 (tmp / name).mkdir()
                 write_outputs(tmp / name, r)
             (tmp / "metrics.json").write_text(dumps_metrics(metrics))
+            energy.save(tmp / ENERGY_FILE)
         out.out_dir = check_out_dir(Path(out_dir))
         for name, r in results.items():
             r.out_dir = out.out_dir / name

@@ -70,7 +70,8 @@ def _siblings(path: Path) -> list[str]:
 def test_electronic_generation_writes_documented_files(models, tmp_path):
     out = tmp_path / "out"
     r = generate(models["latent-digits"], label=7, out_dir=out, **FAST)
-    assert r.out_dir == out and sorted(p.name for p in out.iterdir()) == ["grid.png", "images.npz", "metrics.json"]
+    assert r.out_dir == out and sorted(p.name for p in out.iterdir()) == ["energy.json", "grid.png", "images.npz",
+                                                                          "metrics.json"]
     assert _siblings(out) == []  # no temporary directory left behind
     m = json.loads((out / "metrics.json").read_text())
     assert tuple(m) == METRICS_KEYS
@@ -248,8 +249,9 @@ def test_parallel_one_opu_per_model(models, tmp_path):
     assert t["optical_images_per_s"] == pytest.approx(4 / t["optical_wall_s"])
     assert t["optical_macs_per_s"] == pytest.approx(t["optical_macs"] / t["optical_wall_s"])
     assert m["per_model"]["vae-digits"]["optical_macs"] == opus[0].macs
-    for name in m["models"]:
+    for name in m["models"]:  # the run's one energy ledger is at the top
         assert sorted(p.name for p in (out / name).iterdir()) == ["grid.png", "images.npz", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["energy.json", "latent-digits", "metrics.json", "vae-digits"]
     assert "total" in p.summary()
 
 

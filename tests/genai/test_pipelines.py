@@ -146,7 +146,7 @@ def test_stable_diffusion_folder_through_the_optics_with_labctl_generate(sd_fold
                                   "2", "--sim", "--calibration", str(calibration_dir), "--out", str(out), "--quiet"])
     assert r.exit_code == 0, r.output
     assert opened and opened[0].name == "occ1"
-    assert sorted(p.name for p in out.iterdir()) == ["grid.png", "images.npz", "metrics.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["energy.json", "grid.png", "images.npz", "metrics.json"]
     assert "classifier-based metrics skipped" in r.output and "16 x 16 x 3" in r.output
 
     m = json.loads((out / "metrics.json").read_text())
