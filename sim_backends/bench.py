@@ -1,8 +1,9 @@
 """Build a simulated bench (world + instruments keyed by VISA resource) from a bench description.
 
 Reads the parts of a bench file the simulator needs: ``instruments`` (driver name = simulated model,
-resource, ``sim`` parameters, and a power analyzer's ``measures``), ``components`` (passive parts) and ``connections``. labctl validates
-the whole file; this module only trusts what it uses and names the field when something is wrong.
+resource, ``sim`` parameters, and a power analyzer's ``measures``), ``components`` (the parts that are
+not instruments) and ``connections``. labctl validates the whole file; this module only trusts what it uses and names the
+field when something is wrong.
 """
 
 from __future__ import annotations

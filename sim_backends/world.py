@@ -15,9 +15,10 @@ summation). Electrical signals are arrays of volts.
 (e.g. one optical core run from its own thread) a stream of its own, derived from the seed and the
 name, so its noise does not depend on the order in which threads draw. ``World.time`` is the
 simulated clock, advanced by instruments that take time (averaging, acquisition), never by sleeping,
-and never backwards. Every simulated instrument draws electrical power from its state
-(``electrical_power_w``); the world integrates those draws on its clock, piecewise constant between
-clock steps (``draws_w``, ``energy_j``), so a bench's energy is computed from what it did.
+and never backwards. Every simulated instrument, and every powered part (the EDFA's pump), draws
+electrical power from its state (``electrical_power_w``); the world integrates those draws on its
+clock, piecewise constant between clock steps (``draws_w``, ``energy_j``), so a bench's energy is
+computed from what it did.
 
 The graph is read through a public API: ``nodes`` (read-only), ``source_of`` / ``destinations_of``
 (one hop), ``upstream_nodes`` (transitively), ``light_into`` / ``voltage_into`` (what an input
@@ -207,7 +208,8 @@ class World:
             return self._time
 
     def _drawing(self) -> list[tuple[str, Component]]:
-        """The bench items that draw electrical power of their own (instruments, not passive parts)."""
+        """The bench items that draw electrical power of their own (instruments and powered parts such as
+        the EDFA, not passive parts)."""
         if self._drawers is None:
             self._drawers = [(name, node) for name, node in self._nodes.items()
                              if callable(getattr(node, "electrical_power_w", None))]
@@ -223,7 +225,7 @@ class World:
 
     def draws_w(self) -> dict[str, float]:
         """What each drawing bench item draws from the mains now, in W, from its state (the items
-        with an ``electrical_power_w`` model: every simulated instrument)."""
+        with an ``electrical_power_w`` model: every simulated instrument and powered part)."""
         with self.lock:
             return {name: float(node.electrical_power_w()) for name, node in self._drawing()}
 
@@ -237,7 +239,7 @@ class World:
             for name in chosen:
                 if name not in drawing:
                     why = ("has no electrical draw model: a passive part (the instrument feeding it draws its "
-                           "power) or one whose draw is not modelled yet (the EDFA's pump)" if name in self._nodes
+                           "power)" if name in self._nodes
                            else f"is not on the bench; items: {', '.join(sorted(self._nodes))}")
                     raise WiringError(f"{name!r} {why}")
             return float(sum(self._energy.get(name, 0.0) for name in chosen))

@@ -27,12 +27,38 @@ from sim_backends.physics.constants import C
 from sim_backends.physics.edfa import EDFA
 from sim_backends.physics.grids import uniform_step
 from sim_backends.physics.microring import MicroringBank
+from sim_backends.physics.power import DrawError, edfa_pump_draw_w
 from sim_backends.physics.validation import require_int, require_range
 from sim_backends.world import ELECTRICAL_IN, OPTICAL_IN, OPTICAL_OUT, Component, Lightwave
 
 
 def _constant(shape, value: float) -> np.ndarray:
     return np.full(shape, math.sqrt(max(value, 0.0)), dtype=complex)
+
+
+def _state_key(value) -> object:
+    """A hashable fingerprint of a part's ``state()``: arrays by their bytes (their repr elides the middle)."""
+    if isinstance(value, dict):
+        return tuple((key, _state_key(item)) for key, item in value.items())
+    if isinstance(value, (list, tuple)):
+        return tuple(_state_key(item) for item in value)
+    if isinstance(value, np.ndarray):
+        return (value.shape, str(value.dtype), value.tobytes())
+    return repr(value)
+
+
+#: Quantum conversion efficiency (signal photons out per pump photon) of a 980 nm-pumped EDFA: 0.89, the
+#: best measured by Pedersen et al., IEEE Photon. Technol. Lett. 3, 1085 (1991).
+EDFA_QUANTUM_CONVERSION = 0.89
+#: The pump wavelength of a C-band EDFA by default, m (980 nm, as in Pedersen et al. 1991).
+EDFA_PUMP_WAVELENGTH_M = 980e-9
+#: Power conversion efficiency (signal + ASE power added / pump power) at that quantum conversion, for a
+#: 1550 nm signal: 0.89 x 980 / 1550 = 0.563. A packaged amplifier (isolators, taps, a gain-flattening
+#: filter) converts less, so the draw computed with it is a lower bound.
+EDFA_POWER_CONVERSION = EDFA_QUANTUM_CONVERSION * EDFA_PUMP_WAVELENGTH_M / 1550e-9
+#: Mean-power points per modulation period when the amplifier's input power is averaged for its pump draw
+#: (as ``World.average_power_into``).
+_DRAW_POINTS = 8192
 
 
 # -- EDFA ------------------------------------------------------------------------------------------
@@ -66,6 +92,19 @@ class EDFAComponent(Component):
     its band, so wavelength-selective parts downstream (AWGR, rings) see a coarse spectrum; raise it
     to resolve narrow passbands (each slice is one more carrier to propagate).
     ``add_ase: false`` turns the ASE off (a noiseless gain stage).
+
+    Electrical draw (``electrical_power_w``, counted by the World like an instrument's): the power the
+    amplifier adds to the light, G P_in + P_ASE - P_in, comes from the pump at
+    ``power_conversion_efficiency`` (default 0.563: quantum conversion 0.89 at 980 nm, Pedersen et al.
+    1991, times the photon-energy ratio 980/1550; refused above the quantum limit ``pump_wavelength_m``
+    over the shortest wavelength of the emission band); the pump diode turns ``pump_wall_plug_efficiency``
+    (default 0.3, PHYSICS.md table 2: pump-diode WPE 30-50 % †, its low end) of its electrical input into
+    pump light; ``control_power_w`` (default 10 W, PHYSICS.md table 2: benchtop EDFA 10-50 W †, nearly all
+    of it TEC, control electronics and supply since the pump's own draw is below 1 W at +20 dBm out; the
+    range's low end, assumed for this unit) is drawn whenever it is on. P_ASE is the ASE of the whole
+    emission band: the erbium emits it whatever ``optical_bandwidth_hz`` lets out. P_in is the mean input
+    power (over one modulation period of the bench's sources), found by evaluating the graph upstream
+    only when the state of a part upstream changes.
     """
 
     PORTS = {"in": OPTICAL_IN, "out": OPTICAL_OUT}
@@ -74,7 +113,10 @@ class EDFAComponent(Component):
                  saturation_output_dbm: float = 20.0, optical_bandwidth_hz: float | None = None,
                  filter_shape: str = "rect", filter_order: int = 1, saturation_model: str = "compression",
                  ase_bandwidth_hz: float = 4.4e12, ase_center_wavelength_m: float = 1547.3e-9,
-                 ase_slices: int = 16, add_ase: bool = True):
+                 ase_slices: int = 16, add_ase: bool = True,
+                 power_conversion_efficiency: float = EDFA_POWER_CONVERSION,
+                 pump_wavelength_m: float = EDFA_PUMP_WAVELENGTH_M, pump_wall_plug_efficiency: float = 0.3,
+                 control_power_w: float = 10.0):
         self.name = name
         self.amplifier = EDFA(gain_db, noise_figure_db, saturation_output_dbm, optical_bandwidth_hz,
                               filter_shape, filter_order, saturation_model)
@@ -94,6 +136,20 @@ class EDFAComponent(Component):
         step = self.ase_bandwidth_hz / self.ase_slices
         self._slice_nu = nu_c + (np.arange(self.ase_slices) + 0.5 - self.ase_slices / 2) * step
         self._memo: dict[tuple, float] = {}
+        self.pump_wavelength_m = require_range("pump_wavelength_m", pump_wavelength_m, 800e-9, 1500e-9)
+        # one pump photon gives at most one signal photon: no signal in the band can take more power than this
+        quantum_limit = self.pump_wavelength_m * (nu_c + self.ase_bandwidth_hz / 2) / C
+        self.power_conversion_efficiency = require_range("power_conversion_efficiency",
+                                                         power_conversion_efficiency, 0.0, quantum_limit)
+        if self.power_conversion_efficiency == 0.0:
+            raise ValueError("power_conversion_efficiency=0.0 must be positive (no pump makes no gain)")
+        self.pump_wall_plug_efficiency = require_range("pump_wall_plug_efficiency", pump_wall_plug_efficiency,
+                                                       0.0, 1.0)
+        if self.pump_wall_plug_efficiency == 0.0:
+            raise ValueError("pump_wall_plug_efficiency=0.0 must be positive (a diode that emits nothing)")
+        self.control_power_w = require_range("control_power_w", control_power_w, 0.0, 1000.0, "W")
+        self._input: tuple[object, float] | None = None  # (state of the parts upstream, mean input power)
+        self._upstream: tuple[int, list[str]] | None = None  # (wiring version, the parts upstream)
 
     @property
     def filtered(self) -> bool:
@@ -184,11 +240,50 @@ class EDFAComponent(Component):
             out += self._broadband_ase(shape, g, self.ase_bandwidth_hz - len(light) * min(fs, self.ase_bandwidth_hz))
         return out
 
+    # -- electrical draw -----------------------------------------------------------------------------
+
+    def mean_input_power_w(self) -> float:
+        """Mean optical power into ``in`` now, in W (over one period when the bench's sources repeat),
+        evaluated again only when a part upstream changes state; its noise comes from a stream of its
+        own, so accounting the draw leaves the bench's random draws alone."""
+        world = self.world
+        if self._upstream is None or self._upstream[0] != world.wiring_version:
+            self._upstream = (world.wiring_version, sorted(world.upstream_nodes(self.name) - {self.name}))
+        key = tuple((name, _state_key(world.nodes[name].state())) for name in self._upstream[1]
+                    if callable(getattr(world.nodes[name], "state", None)))
+        if self._input is None or self._input[0] != key:
+            period = world.modulation_period()
+            t = (world.time + (np.arange(_DRAW_POINTS) + 0.5) * (period / _DRAW_POINTS) if period
+                 else np.array([world.time]))
+            with world.evaluation(rng=world.rng_for(f"{self.name} pump draw")):
+                light = world.light_into(self.name, "in", t)
+            self._input = (key, float(sum(np.mean(np.abs(c.field) ** 2) for c in light)))
+        return self._input[1]
+
+    def electrical_power_w(self) -> float:
+        """Wall-plug draw now, in W: the pump that supplies the power added to the light, and the unit's
+        TEC and control electronics (see the class docstring)."""
+        p_in = self.mean_input_power_w()
+        g = self.gain(p_in)
+        ase = self.ase_power_w(self.ase_bandwidth_hz, self.ase_center_wavelength_m, g) if self.add_ase else 0.0
+        return edfa_pump_draw_w(g * p_in + ase, p_in, self.power_conversion_efficiency,
+                                self.pump_wall_plug_efficiency, self.control_power_w)
+
+    def energy_between_j(self, start_s: float, end_s: float) -> float:
+        """Energy drawn over [start_s, end_s] of the simulated clock at the draw in force now (the World
+        calls this as its clock moves, before any later change)."""
+        if end_s < start_s:
+            raise DrawError(f"{self.name}: an energy interval cannot end ({end_s} s) before it starts ({start_s} s)")
+        return self.electrical_power_w() * (end_s - start_s)
+
     def state(self):
         a = self.amplifier
         return {"gain_db": a.gain_db, "noise_figure_db": a.noise_figure_db,
                 "saturation_output_dbm": a.saturation_output_dbm, "optical_bandwidth_hz": a.optical_bandwidth_hz,
-                "ase_bandwidth_hz": self.ase_bandwidth_hz, "add_ase": self.add_ase}
+                "ase_bandwidth_hz": self.ase_bandwidth_hz, "add_ase": self.add_ase,
+                "power_conversion_efficiency": self.power_conversion_efficiency,
+                "pump_wavelength_m": self.pump_wavelength_m,
+                "pump_wall_plug_efficiency": self.pump_wall_plug_efficiency, "control_power_w": self.control_power_w}
 
 
 # -- AWGR ------------------------------------------------------------------------------------------
