@@ -68,6 +68,13 @@ bench's own operating point each correction is also removed alone (``ablation.*`
 
 On a real bench the fibre and ADC sweeps are left out by default and refused when asked for.
 
+**Energy**: every product on the run's bench is recorded in the run's energy ledger (its MACs over its
+stretch of the bench clock; :class:`experiments.common.energy.ProductEnergy`), with the projection of the
+bench's cores in integrated form and the CPU baseline of the same products (``baseline_repeats`` passes of
+torch float32 matmuls on the same operands); the summary's energy line gives the energy per product of each
+view and ``labctl energy report precision_sweep.h5`` the itemised views. Products on the simulated variants
+of the fibre and ADC sweeps ran on other benches, which this run's meter does not cover: they are not counted.
+
 Plots: ``precision_power.png``, ``precision_symbol_rate.png``, ``precision_fibre.png``,
 ``precision_adc.png`` (range convention left, ENOB right; random blue vs model weights orange;
 calibrated solid, partial dotted, uncalibrated dashed) and ``precision_ablation.png``. Every figure is
@@ -102,6 +109,7 @@ from typing import Any, Callable, Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator, model_validator
 
+from experiments.common.energy import ProductEnergy
 from experiments.common.operands import ModelOperandError, model_operands
 from experiments.common.precision import STATES, Point, plot_ablation, plot_sweep, products
 from experiments.common.stationary import CORRECTIONS, received_power_dbm, rescaled, without
@@ -162,6 +170,8 @@ class Parameters(BaseModel):
         description="corrections removed for the 'partial' state ([]: no partial state)")
     ablation: bool = Field(True, description="at the base point, remove each correction alone too")
     seed: int = Field(11, description="seed of the operands")
+    baseline_repeats: int = Field(5, ge=1, description="CPU passes over the run's products for the electronic "
+                                                       "baseline (their energy / passes = one pass)")
 
     @field_validator("symbol_rates_hz")
     @classmethod
@@ -202,6 +212,7 @@ class PrecisionSweep(Experiment):
         p: Parameters = ctx.params  # type: ignore[assignment]
         bench, rec = ctx.bench, ctx.recorder
         self._check(bench, p)        # refuse before anything is measured
+        self._energy = ProductEnergy(ctx.energy)
         config = StationaryConfig.from_bench(bench)
         grid = self._grid(bench, p)
         controller = config.cores[p.core].controller
@@ -311,6 +322,11 @@ class PrecisionSweep(Experiment):
             summary.update(self._summarise(sweep, points, operands))
         if p.ablation and len(base.results) > 1:
             plot_ablation(ctx.artefact("precision_ablation.png"), base)
+        baseline = self._energy.finish(bench, repeats=p.baseline_repeats)
+        ctx.energy_per(self._energy.products, "product")
+        summary["optical_products"] = self._energy.products
+        if baseline is not None:
+            summary["cpu_baseline"] = f"{baseline.label}: {baseline.method}"
         summary["runtime_s"] = round(time.perf_counter() - t_start, 1)
         return summary
 
@@ -389,7 +405,7 @@ class PrecisionSweep(Experiment):
         for state, c in states.items():
             opu = make(c)
             opu.prepare(force=True)
-            out[state] = products(opu, operands)
+            out[state] = products(self._energy.metered(opu), operands)
         return out
 
     def _calibrate_and_measure(self, pt: Point, opu: StationaryOPU, make, operands, p: Parameters,
