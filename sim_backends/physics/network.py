@@ -19,6 +19,7 @@ Carriers are incoherent: every part maps each ``Lightwave`` on its own, and dete
 from __future__ import annotations
 
 import math
+import pickle
 
 import numpy as np
 
@@ -36,15 +37,13 @@ def _constant(shape, value: float) -> np.ndarray:
     return np.full(shape, math.sqrt(max(value, 0.0)), dtype=complex)
 
 
-def _state_key(value) -> object:
-    """A hashable fingerprint of a part's ``state()``: arrays by their bytes (their repr elides the middle)."""
-    if isinstance(value, dict):
-        return tuple((key, _state_key(item)) for key, item in value.items())
-    if isinstance(value, (list, tuple)):
-        return tuple(_state_key(item) for item in value)
-    if isinstance(value, np.ndarray):
-        return (value.shape, str(value.dtype), value.tobytes())
-    return repr(value)
+def _state_key(state: dict) -> object:
+    """A comparable fingerprint of a part's ``state()``: its pickle, which holds arrays whole (their repr
+    elides the middle); the repr for a state that cannot be pickled."""
+    try:
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+    except (pickle.PicklingError, TypeError, AttributeError):
+        return repr(state)
 
 
 #: Quantum conversion efficiency (signal photons out per pump photon) of a 980 nm-pumped EDFA: 0.89, the

@@ -191,3 +191,12 @@ def test_a_simulated_bench_builds_the_edfa_from_its_file_parameters():
     data["components"]["preamp"].update(control_power_w=25.0, pump_wall_plug_efficiency=0.5)
     amp = build_bench(parse_bench(data).to_dict()).world.nodes["preamp"]
     assert (amp.control_power_w, amp.pump_wall_plug_efficiency) == (25.0, 0.5)
+
+
+def test_a_source_whose_state_cannot_be_pickled_is_still_followed():
+    world, source, amp = amplified(1e-4)
+    source.state = lambda: {"power_w": source.power_w, "callback": lambda: None}
+    low = amp.electrical_power_w()
+    source.power_w = 1e-3
+    assert amp.electrical_power_w() > low
+    assert source.pulls == 2
