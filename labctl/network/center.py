@@ -1,9 +1,9 @@
 """The optical computing center as a server: it owns the bench's engines and shares them among edges.
 
-One thread does everything, so the engines (and the instruments under them) are only ever used by one
-caller: a ROUTER socket with CURVE encryption receives the edges' messages, a ZAP handler on the same
-poll loop admits only the public keys in the allow folder, and jobs run one at a time, taken round-robin
-across the edges that have one queued. Each admitted edge holds whole cores until it says bye or falls
+One thread talks to the network: a ROUTER socket with CURVE encryption receives the edges' messages and
+a ZAP handler on the same poll loop admits only the public keys in the allow folder. One worker thread
+runs the jobs, one at a time (the engines and the instruments under them only ever have one caller),
+taken round-robin across the edges that have one queued; meanwhile the loop keeps answering heartbeats. Each admitted edge holds whole cores until it says bye or falls
 silent for ``timeout_s``; then its cores are freed and its queued jobs dropped. Inputs and outputs live
 only until the job is answered, and logs name edges by key fingerprint, never carry payloads.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -82,7 +83,14 @@ class Center:
         self.max_array_bytes, self.max_queue = max_array_bytes, max_queue
         self._edges: dict[bytes, _Edge] = {}
         self._order: deque[bytes] = deque()  # round-robin turn of the admitted edges
+        self._running: tuple[bytes, Any, Any, float, float, Future] | None = None
+        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="center-engines")
         self._context = zmq.Context()
+        # the worker rings the loop when a product is done (``_wake`` is used by the worker thread only)
+        self._woken = self._context.socket(zmq.PAIR)
+        self._woken.bind(f"inproc://center-wake-{id(self)}")
+        self._wake = self._context.socket(zmq.PAIR)
+        self._wake.connect(f"inproc://center-wake-{id(self)}")
         self._zap = self._context.socket(zmq.REP)
         self._zap.linger = 0
         self._zap.bind(ZAP_ENDPOINT)  # before the server socket exists, so no handshake escapes it
@@ -108,22 +116,28 @@ class Center:
         poller = zmq.Poller()
         poller.register(self._zap, zmq.POLLIN)
         poller.register(self._router, zmq.POLLIN)
+        poller.register(self._woken, zmq.POLLIN)
         log.info("serving %d core(s) (%s) on %s; edges admitted from %s", len(self.engines),
                  ", ".join(e.name for e in self.engines), self.endpoint, self.allow_dir)
         while not stop():
-            busy = any(edge.queue for edge in self._edges.values())
-            events = dict(poller.poll(0 if busy else self.heartbeat_s * 500))
+            ready = self._running is None and any(edge.queue for edge in self._edges.values())
+            events = dict(poller.poll(0 if ready else self.heartbeat_s * 500))
             if self._zap in events:
                 self._authenticate()
             if self._router in events:
                 self._drain()
+            if self._woken in events:
+                self._woken.recv()
+                self._answer()
             self._expire()
-            self._run_next()
+            if self._running is None:
+                self._start_next()
 
     def close(self) -> None:
         """Close the sockets (edges see silence and reconnect to the next center on this endpoint)."""
-        self._router.close(linger=0)
-        self._zap.close(linger=0)
+        self._worker.shutdown(wait=True, cancel_futures=True)  # a product under way ends before the bench closes
+        for socket in (self._router, self._zap, self._wake, self._woken):
+            socket.close(linger=0)
         self._context.term()
 
     # -- authentication ---------------------------------------------------------------------------------
@@ -190,8 +204,9 @@ class Center:
         elif kind == "heartbeat":
             self._send(ident, Heartbeat())
         elif kind == "job":
-            if any(queued.job == header.job for queued, _, _ in edge.queue):
-                return  # a resubmission of a job still queued: it will be answered once
+            running = self._running is not None and self._running[0] == ident and self._running[1].job == header.job
+            if running or any(queued.job == header.job for queued, _, _ in edge.queue):
+                return  # a resubmission of a job queued or under way: it will be answered once
             if len(edge.queue) >= self.max_queue:
                 self._send(ident, Error(code="queue_full", job=header.job,
                                         message=f"{self.max_queue} jobs are already queued for this edge"))
@@ -245,43 +260,55 @@ class Center:
 
     # -- jobs -------------------------------------------------------------------------------------------
 
-    def _run_next(self) -> None:
-        """Run one job: the next edge in turn that has one queued, on its next core."""
+    def _start_next(self) -> None:
+        """Hand the worker one job: the next edge in turn that has one queued, on its next core."""
         for _ in range(len(self._order)):
             ident = self._order[0]
             self._order.rotate(-1)
             edge = self._edges[ident]
             if edge.queue:
-                self._run(ident, edge)
+                job, (a, b), received = edge.queue.popleft()
+                engine = self.engines[edge.cores[edge.turn % len(edge.cores)]]
+                edge.turn += 1
+                future = self._worker.submit(self._compute, engine, job, a, b)
+                self._running = (ident, job, engine, time.monotonic() - received, time.perf_counter(), future)
                 return
 
-    def _run(self, ident: bytes, edge: _Edge) -> None:
-        job, (a, b), received = edge.queue.popleft()
-        engine = self.engines[edge.cores[edge.turn % len(edge.cores)]]
-        edge.turn += 1
-        started = time.perf_counter()
-        waited = time.monotonic() - received
+    def _compute(self, engine: Any, job: Any, a: np.ndarray, b: np.ndarray) -> Any:
+        """The product, in the worker thread; the loop is rung when it is done (or failed)."""
         try:
-            out = engine.matmul(a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b)
+            return engine.matmul(a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b)
+        finally:
+            self._wake.send(b"")
+
+    def _answer(self) -> None:
+        """Send the finished job's result (or error) to its edge, then forget its inputs and outputs."""
+        ident, job, engine, waited, started, future = self._running
+        self._running = None
+        edge = self._edges.get(ident)
+        who = edge.fingerprint if edge is not None else "(gone)"
+        try:
+            out = future.result()
         except (LabctlError, ValueError, TypeError) as exc:
-            log.warning("edge %s job %s refused by %s (%s)", edge.fingerprint, job.job, engine.name,
-                        type(exc).__name__)
-            self._send(ident, Error(code="job_failed", job=job.job, message=f"{type(exc).__name__}: {exc}"[:1000]))
-            return
+            log.warning("edge %s job %s refused by %s (%s)", who, job.job, engine.name, type(exc).__name__)
+            reply, arrays = Error(code="job_failed", job=job.job, message=f"{type(exc).__name__}: {exc}"[:1000]), []
         except Exception as exc:  # the center outlives one failed job; the edge is told
-            log.error("edge %s job %s failed on %s: %s", edge.fingerprint, job.job, engine.name,
-                      type(exc).__name__, exc_info=True)
-            self._send(ident, Error(code="internal", job=job.job, message=f"{type(exc).__name__} on {engine.name}"))
+            log.error("edge %s job %s failed on %s: %s", who, job.job, engine.name, type(exc).__name__,
+                      exc_info=True)
+            reply, arrays = Error(code="internal", job=job.job, message=f"{type(exc).__name__} on {engine.name}"), []
+        else:
+            product, sigma = out if job.return_error else (out, None)
+            arrays = [np.asarray(product, dtype=np.float64)]
+            if sigma is not None:
+                arrays.append(np.asarray(sigma, dtype=np.float64))
+            stats = {key: _stat(value) for key, value in list(engine.last_stats.items())[:60]}
+            stats.update(core=engine.name, queue_s=waited, center_s=time.perf_counter() - started)
+            reply = Result(job=job.job, product=ArraySpec.of(arrays[0]),
+                           error=ArraySpec.of(arrays[1]) if sigma is not None else None, stats=stats)
+        if edge is None:
+            log.info("job %s finished after its edge left; dropped", job.job)
             return
-        product, sigma = out if job.return_error else (out, None)
-        arrays = [np.asarray(product, dtype=np.float64)]
-        if sigma is not None:
-            arrays.append(np.asarray(sigma, dtype=np.float64))
-        stats = {key: _stat(value) for key, value in list(engine.last_stats.items())[:60]}
-        stats.update(core=engine.name, queue_s=waited, center_s=time.perf_counter() - started)
-        self._send(ident, Result(job=job.job, product=ArraySpec.of(arrays[0]),
-                                 error=ArraySpec.of(arrays[1]) if sigma is not None else None, stats=stats), arrays)
-        log.debug("edge %s job %s on %s in %.3f s", edge.fingerprint, job.job, engine.name, stats["center_s"])
+        self._send(ident, reply, arrays)
 
 
 def _stat(value: Any) -> bool | int | float | str | None:

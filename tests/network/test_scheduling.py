@@ -1,0 +1,92 @@
+"""Scheduling inside the center (in-process, over loopback): jobs of different edges alternate, and a long
+product does not make its edge think the center died (heartbeats are answered meanwhile)."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import numpy as np
+import pytest
+
+import labctl
+from labctl.network import load_secret
+from labctl.network.center import Center
+from labctl.network.messages import Hello, decode, encode
+from labctl.opu import STATS_KEYS
+
+from .test_center import RawEdge, _job
+
+
+class SlowExactEngine:
+    """A stand-in core: NumPy's product after ``delay_s``, appending the first element of ``a`` (which each
+    test makes distinct per job) to ``order``, shared by the cores of one center."""
+
+    calibrated = True
+
+    def __init__(self, name: str, delay_s: float, order: list[float]):
+        self.name, self.delay_s, self.order = name, delay_s, order
+        self.last_stats: dict = {}
+
+    def matmul(self, a, b, *, return_error=False, scale_a=None, scale_b=None):
+        time.sleep(self.delay_s)
+        self.order.append(float(a.flat[0]))
+        out = np.matmul(a, b)
+        self.last_stats = dict.fromkeys(STATS_KEYS, 0) | {"macs": a.shape[0] * a.shape[1] * b.shape[1],
+                                                           "wall_s": self.delay_s, "calibrated": True}
+        return (out, np.zeros_like(out)) if return_error else out
+
+
+@pytest.fixture
+def serve(keys):
+    """``serve(engines, **options)``: a Center in a thread of this process; stopped after the test."""
+    running = []
+
+    def start(engines, **options) -> Center:
+        center = Center(engines, bind="tcp://127.0.0.1:*", keys=load_secret(keys["center"][1]),
+                        allow_dir=keys["allow"], **options)
+        stop = threading.Event()
+        thread = threading.Thread(target=center.serve, args=(stop.is_set,), daemon=True)
+        thread.start()
+        running.append((center, stop, thread))
+        return center
+
+    yield start
+    for center, stop, thread in running:
+        stop.set()
+        thread.join(30)
+        center.close()
+
+
+def test_jobs_are_taken_round_robin_across_edges(serve, keys):
+    order: list[float] = []
+    center = serve([SlowExactEngine("slow1", 0.4, order), SlowExactEngine("slow2", 0.4, order)],
+                   heartbeat_s=0.1, timeout_s=10)
+    edges = [RawEdge(center, keys, "edge1"), RawEdge(center, keys, "edge2")]
+    try:
+        for raw in edges:
+            assert raw.ask(encode(Hello(cores=1)))["kind"] == "admit"
+        b = np.ones((16, 2))
+        for index, raw in enumerate(edges):  # edge1 queues four jobs, then edge2 four, while the first runs
+            for k in range(1, 5):
+                raw.socket.send_multipart(_job(f"e{index}-{k}", np.full((1, 16), 10.0 * index + k), b))
+        for index, raw in enumerate(edges):
+            for k in range(1, 5):
+                assert raw.socket.poll(20_000), "a job was not answered"
+                header, (product,) = decode(raw.socket.recv_multipart())
+                assert header.kind == "result" and header.job == f"e{index}-{k}"
+                assert np.all(product == 16 * (10.0 * index + k))
+    finally:
+        for raw in edges:
+            raw.close()
+    # one product at a time, the edges taking turns although edge1 queued all of its jobs first
+    assert order == [1, 11, 2, 12, 3, 13, 4, 14]
+
+
+def test_a_long_product_keeps_its_edge_connected(serve, keys):
+    center = serve([SlowExactEngine("slow1", 2.5, [])], heartbeat_s=0.2, timeout_s=1.0)
+    with labctl.connect(center.endpoint, key=keys["edge1"][1], center_key=keys["center"][0], timeout_s=30) as remote:
+        a, b = np.arange(32.0).reshape(2, 16), np.ones((16, 3))
+        assert np.array_equal(remote.matmul(a, b), a @ b)
+        assert remote.reconnects == 0 and remote.last_stats["resubmits"] == 0
+        assert remote.last_stats["center_wall_s"] == 2.5 and remote.last_stats["wall_s"] >= 2.5
