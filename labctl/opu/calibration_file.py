@@ -129,11 +129,16 @@ def _canonical_resource(resource: str) -> str:
         return resource.strip()
 
 
+#: The role whose instruments a calibration does not depend on (see :func:`bench_fingerprint`).
+NOT_IN_FINGERPRINT = "power_analyzer"
+
+
 def bench_fingerprint(bench: Any) -> str:
     """``"sha256:<hex>"`` of the sorted ``driver|resource`` pairs of a bench's instruments.
 
     ``bench``: an open :class:`labctl.Bench`, a :class:`labctl.BenchConfig`, a bench dict (with an
-    ``instruments`` mapping), or an iterable of ``(driver, resource)`` pairs.
+    ``instruments`` mapping), or an iterable of ``(driver, resource)`` pairs. Power analyzers are left
+    out: they sit on the mains and touch no light, so adding or moving one keeps a calibration valid.
     """
     config = getattr(bench, "config", bench)
     instruments = getattr(config, "instruments", None)
@@ -143,8 +148,9 @@ def bench_fingerprint(bench: Any) -> str:
         pairs = []
         for spec in instruments.values():
             if isinstance(spec, Mapping):
-                pairs.append((spec["driver"], spec["resource"]))
-            else:
+                if spec.get("role") != NOT_IN_FINGERPRINT:
+                    pairs.append((spec["driver"], spec["resource"]))
+            elif spec.role != NOT_IN_FINGERPRINT:
                 pairs.append((spec.driver, spec.resource))
     else:
         pairs = [tuple(p) for p in bench]

@@ -64,7 +64,7 @@ def test_fingerprint_depends_on_drivers_and_resources_only():
     config = load_bench(DEFAULT_BENCH_PATH)
     fp = bench_fingerprint(config)
     assert fp.startswith("sha256:") and fp == bench_fingerprint(config.to_dict())
-    pairs = [(s.driver, s.resource) for s in config.instruments.values()]
+    pairs = [(s.driver, s.resource) for s in config.instruments.values() if s.role != "power_analyzer"]
     assert bench_fingerprint(list(reversed(pairs))) == fp             # order does not matter
     moved = config.to_dict()
     moved["instruments"]["awg"]["resource"] = "TCPIP0::awg2.labsim::hislip0::INSTR"
@@ -224,3 +224,15 @@ def test_a_file_without_operating_point_is_stale_for_an_engine(tmp_path):
     cal = load(write(tmp_path / "cal.json"), FP)
     with pytest.raises(cf.CalibrationStale, match="records no operating point"):
         cf.check_operating_point(cal, POINT, recalibrate="labctl run x")
+
+
+def test_a_power_analyzer_on_the_mains_leaves_a_calibration_valid():
+    config = load_bench(DEFAULT_BENCH_PATH).to_dict()
+    analyzers = [n for n, spec in config["instruments"].items() if spec["role"] == "power_analyzer"]
+    assert analyzers  # the built-in bench has its mains on an analyzer
+    without = {**config, "instruments": {n: s for n, s in config["instruments"].items() if n not in analyzers}}
+    assert bench_fingerprint(without) == bench_fingerprint(config)
+    moved = {**config, "instruments": dict(config["instruments"])}
+    moved["instruments"][analyzers[0]] = {**moved["instruments"][analyzers[0]],
+                                          "resource": "USB0::0x0B21::0x0025::C2XA00099::INSTR"}
+    assert bench_fingerprint(moved) == bench_fingerprint(config)
