@@ -22,6 +22,11 @@ the detector swing and the detector datasheet values of the bench's ``opu`` sect
 product is measured twice at the highest power: the difference of the two runs separates the random
 part of the error (noise) from the repeatable part (model error: nonlinearity, crosstalk, ISI).
 Without a ``calibration`` file the bench is calibrated first (into the output directory).
+
+Energy: every product is recorded in the run's energy ledger (its MACs over its stretch of the bench
+clock), with the CPU baseline of the same products (``baseline_repeats`` passes of torch float32 matmuls on
+the same operands); a streaming bench has no integrated projection, and the ledger says so. The summary's
+energy line gives the energy per product of each view (``labctl energy report mvm_precision.h5``).
 """
 
 from __future__ import annotations
@@ -34,6 +39,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field
 
+from experiments.common.energy import ProductEnergy
 from labctl.opu.precision import error_stats
 from labctl.opu.streaming import OPUError, StreamingOPU, calibrate
 from labctl.opu.streaming.calibration import laser_limits_dbm
@@ -53,6 +59,8 @@ class Parameters(BaseModel):
     compare_uncalibrated: bool = True
     try_nominal: bool = Field(True, description="also try with no calibration at all")
     seed: int = 11
+    baseline_repeats: int = Field(5, ge=1, description="CPU passes over the run's products for the electronic "
+                                                       "baseline (their energy / passes = one pass)")
 
 
 class MVMPrecision(Experiment):
@@ -64,6 +72,7 @@ class MVMPrecision(Experiment):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]
         bench, rec = ctx.bench, ctx.recorder
+        energy = ProductEnergy(ctx.energy)
         if p.calibration:
             # Loaded by the OPU from the file, so its operating point and drift are checked against this bench.
             cal_opu = StreamingOPU(bench, calibration=Path(p.calibration),
@@ -90,7 +99,7 @@ class MVMPrecision(Experiment):
                 opu.laser_power_offset_db = offset
                 measured, reference, estimate, power = [], [], [], []
                 for a, b in pairs:
-                    y, sigma = opu.matmul(a, b, return_error=True)
+                    y, sigma = energy.matmul(opu, a, b, return_error=True)
                     measured.append(y.ravel())
                     reference.append((a @ b).ravel())
                     estimate.append(sigma.ravel())
@@ -107,8 +116,8 @@ class MVMPrecision(Experiment):
                     kept[state] = (np.concatenate(reference), np.concatenate(measured))
             opu.laser_power_offset_db = 0.0
         bar.close()
-        nominal = self._nominal(bench, pairs[0], p) if p.try_nominal else None
-        repeat = self._repeatability(cal_opu, pairs[0], max(offsets))
+        nominal = self._nominal(bench, pairs[0], p, energy) if p.try_nominal else None
+        repeat = self._repeatability(cal_opu, pairs[0], max(offsets), energy)
         for key in ("offset_db", "received_dbm", "sigma", "bias", "bits_range", "enob", "sigma_estimate"):
             for state in states:
                 rec.write(f"{state}.{key}", np.array([r[key] for r in rows if r["state"] == state], dtype=float))
@@ -132,6 +141,11 @@ class MVMPrecision(Experiment):
         summary.update(repeat)
         if nominal is not None:
             summary.update(nominal)
+        baseline = energy.finish(bench, repeats=p.baseline_repeats)
+        ctx.energy_per(energy.products, "product")
+        summary["optical_products"] = energy.products
+        if baseline is not None:
+            summary["cpu_baseline"] = f"{baseline.label}: {baseline.method}"
         return summary
 
     @staticmethod
@@ -152,12 +166,12 @@ class MVMPrecision(Experiment):
         return keep
 
     @staticmethod
-    def _repeatability(opu: StreamingOPU, pair, offset: float) -> dict[str, float]:
+    def _repeatability(opu: StreamingOPU, pair, offset: float, energy: ProductEnergy) -> dict[str, float]:
         """Random vs repeatable error: the same product measured twice."""
         a, b = pair
         opu.laser_power_offset_db = offset
-        y1 = np.asarray(opu.matmul(a, b)).ravel()
-        y2 = np.asarray(opu.matmul(a, b)).ravel()
+        y1 = np.asarray(energy.matmul(opu, a, b)).ravel()
+        y2 = np.asarray(energy.matmul(opu, a, b)).ravel()
         opu.laser_power_offset_db = 0.0
         ref = (a @ b).ravel()
         total = float(np.sqrt(np.mean(((y1 + y2) / 2 - ref) ** 2 + ((y1 - y2) / 2) ** 2)))
@@ -167,13 +181,13 @@ class MVMPrecision(Experiment):
                 "calibrated_total_sigma_repeat": round(total, 5)}
 
     @staticmethod
-    def _nominal(bench, pair, p: Parameters) -> dict[str, Any]:
+    def _nominal(bench, pair, p: Parameters, energy: ProductEnergy) -> dict[str, Any]:
         a, b = pair
         opu = StreamingOPU(bench, samples_per_symbol_capture=p.samples_per_symbol_capture)
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                y = opu.matmul(a, b)
+                y = energy.matmul(opu, a, b)
         except (OPUError, SymbolTimingError) as exc:
             return {"nominal_failed": f"{type(exc).__name__}: {str(exc)[:160]}"}
         st = error_stats(y, a @ b)
