@@ -353,6 +353,57 @@ def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_f
           calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s, **options)
 
 
+# -- campaign ---------------------------------------------------------------------------------------
+
+
+@main.group()
+def campaign() -> None:
+    """Measurement campaigns: sweeps of an experiment from a campaign file (docs/campaigns.md)."""
+
+
+@campaign.command("run")
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder of the campaign (campaign.h5, points/, figures, summary.md).")
+@click.option("--resume", is_flag=True, help="Finish the campaign already in --out (same campaign file only).")
+@click.option("--scheduler", metavar="local|tcp://HOST:PORT",
+              help="Run a simulated campaign's points in parallel on Dask (default: one at a time).")
+@click.option("--workers", type=click.IntRange(min=1), default=2, show_default=True,
+              help="Dask workers started by --scheduler local.")
+@click.option("--publish", metavar="tcp://HOST:PORT", help="Publish the documents over ZeroMQ (JSON).")
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+def campaign_run(file: Path, out: Path, resume: bool, scheduler: str | None, workers: int, publish: str | None,
+                 quiet: bool) -> None:
+    """Run the campaign FILE, storing each point as it finishes; end with figures and a summary table."""
+    from labctl.campaign import load_campaign, run_campaign
+    from labctl.campaign.live import Publisher
+
+    spec = load_campaign(file)
+    publisher = Publisher(publish) if publish else None
+    try:
+        result = run_campaign(spec, out, resume=resume, scheduler=scheduler, workers=workers,
+                              show_progress=not quiet, subscribers=[publisher] if publisher else [])
+    finally:
+        if publisher is not None:
+            publisher.close()
+    failed = sum(r["status"] != "complete" for r in result.records)
+    click.echo(f"{result.status}: {len(result.records) - failed} of {len(spec.points)} points complete, "
+               f"{failed} failed ({result.ran} run now) -> {result.path}")
+    for artefact in result.artefacts:
+        click.echo(f"  {artefact}")
+
+
+@campaign.command("watch")
+@click.argument("endpoint")
+@click.option("--count", type=click.IntRange(min=1), help="Stop after this many documents.")
+@click.option("--no-plot", is_flag=True, help="Print the documents only (no window).")
+def campaign_watch(endpoint: str, count: int | None, no_plot: bool) -> None:
+    """Follow a campaign published at ENDPOINT (labctl campaign run --publish): a live plot of its results."""
+    from labctl.campaign.live import watch
+
+    watch(endpoint, count=count, plot=not no_plot, echo=click.echo)
+
+
 # -- commands provided by other packages (entry points) ---------------------------------------------
 
 
