@@ -25,6 +25,14 @@ Cost split of each call (seconds, they add up to the wall time):
 
 **(b) Streaming core** (``sim_backends/benches/opu_core.yaml``: AWG lanes + scope, weights modulated into light,
 waveform-level physics) for its small shapes, as before.
+
+**Energy per product** (``energy`` of each shape): one product per shape (the first ``first`` call; the
+streaming product) is metered on the bench clock (:class:`labctl.energy.metering.BenchMeter`, outside the
+timing) and gives, each with its method: the **bench** J (what the simulated instruments drew over the
+product: analyzer feeds measured, readbacks, table figures), the **projected** J (the bench's cores in
+integrated form at their peak rate, for the same MACs; none for the streaming bench, which says why) and
+the **CPU** J (torch float32 matmul of the same operands, RAPL or the labelled model, mean of
+``ENERGY_CPU_REPEATS`` passes), with the product's ledger.
 """
 
 from __future__ import annotations
@@ -41,6 +49,10 @@ from pathlib import Path
 
 import numpy as np
 
+from experiments.common.energy import ProductEnergy
+from labctl.energy.ledger import VIEWS
+from labctl.energy.metering import BenchMeter
+
 HERE = Path(__file__).parent
 RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
 STREAM_BENCH = HERE.parent / "sim_backends" / "benches" / "opu_core.yaml"
@@ -50,6 +62,8 @@ RING_SHAPES = ((64, 64, 64), (128, 256, 256), (256, 256, 1024))
 STREAM_SHAPES = ((16, 32, 16), (32, 64, 64))
 FIRST_REPEATS = 3
 STEADY_REPEATS = 5
+#: CPU passes over a metered product for its baseline (one product is too short to measure alone).
+ENERGY_CPU_REPEATS = 20
 
 
 # -- torch reference ----------------------------------------------------------------------------------------
@@ -152,6 +166,54 @@ def _timed_matmul(opu, timers: _SplitTimers, a: np.ndarray, b: np.ndarray) -> di
             "rms_error": sigma, "bits_range": float(np.log2(np.ptp(ref) / sigma)) if sigma > 0 else float("inf")}
 
 
+# -- energy per product ---------------------------------------------------------------------------------------
+
+
+@contextlib.contextmanager
+def metered_product(bench, opu, a: np.ndarray, b: np.ndarray):
+    """Meters the one product ``opu`` makes of ``a`` and ``b`` inside the block (timed as the caller wants;
+    the meter starts before and stops after it): yields a dict that, after the block, holds the product's
+    energy per view (:func:`energy_row`)."""
+    out: dict = {}
+    with BenchMeter(bench, label=f"{opu.name} ({a.shape[0]}x{a.shape[1]})@({b.shape[0]}x{b.shape[1]})") as meter:
+        start = meter.now()
+        yield out
+        energy = ProductEnergy(meter)
+        energy.record(opu, a, b, start, meter.now())
+    out.update(energy_row(bench, energy))
+
+
+def energy_row(bench, energy: ProductEnergy) -> dict:
+    """The energy of the one product ``energy`` recorded (its bench view already metered), in J per view
+    (bench, projected, cpu), with each view's method (the devices per provenance kind) or why it is missing,
+    and the ledger."""
+    energy.finish(bench, repeats=ENERGY_CPU_REPEATS)
+    ledger = energy.meter.ledger
+    row: dict = {"macs": energy.useful_macs, "optical_macs": energy.optical_macs}
+    for view, key in zip(VIEWS, ("bench", "projected", "cpu")):
+        if view not in ledger.views():
+            row[f"{key}_j"] = row[f"{key}_mw_per_tops"] = None
+            row[f"{key}_method"] = {"missing": ledger.notes(view)}
+            continue
+        s = ledger.summary(view)
+        methods: dict[str, list[str]] = {}
+        for device in s.devices:
+            for kind in device.kinds:
+                methods.setdefault(kind, []).append(device.device)
+        row[f"{key}_j"], row[f"{key}_mw_per_tops"], row[f"{key}_method"] = s.energy_j, s.mw_per_tops, methods
+    row["ledger"] = ledger.to_dict()
+    return row
+
+
+def _energy_text(e: dict) -> str:
+    def view(key: str) -> str:
+        if e[f"{key}_j"] is None:
+            return f"{key} n/a"
+        return f"{key} {e[f'{key}_j']:.3g} J ({'+'.join(e[f'{key}_method'])})"
+
+    return "energy per product: " + ", ".join(view(k) for k in ("bench", "projected", "cpu"))
+
+
 def _summary(calls: list[dict], torch_1: float, torch_default: float) -> dict:
     """Medians over the repeats; shares and ratios from the medians."""
     keys = ("wall_s", "physics_s", "world_physics_s", "slot_simulation_s", "control_s", "electronic_s",
@@ -187,9 +249,13 @@ def weight_stationary(default_threads: int) -> dict:
                 torch_ref = _Torch(m, k, n, default_threads)
                 torch_ref.sample()
                 first = []
-                for _ in range(FIRST_REPEATS):  # new weights every time: the ring physics for every tile
-                    b = rng.random((k, n)) - 0.5
-                    first.append(_timed_matmul(opu, timers, rng.random((m, k)) - 0.5, b))
+                for i in range(FIRST_REPEATS):  # new weights every time: the ring physics for every tile
+                    a, b = rng.random((m, k)) - 0.5, rng.random((k, n)) - 0.5
+                    if i == 0:
+                        with metered_product(bench, opu, a, b) as energy:
+                            first.append(_timed_matmul(opu, timers, a, b))
+                    else:
+                        first.append(_timed_matmul(opu, timers, a, b))
                 torch_ref.sample()
                 steady = []
                 for _ in range(STEADY_REPEATS):  # the last weights again, new activations
@@ -199,7 +265,7 @@ def weight_stationary(default_threads: int) -> dict:
                 macs = m * k * n
                 row = {"shape": f"({m}x{k})@({k}x{n})", "macs": macs, "torch_1_thread_s": t1,
                        "torch_default_threads_s": td, "first": _summary(first, t1, td),
-                       "steady": _summary(steady, t1, td)}
+                       "steady": _summary(steady, t1, td), "energy": energy}
                 for phase in ("first", "steady"):
                     row[phase]["simulated_macs_per_s"] = macs / row[phase]["wall_s"]
                 results["shapes"].append(row)
@@ -222,11 +288,12 @@ def streaming(default_threads: int) -> dict:
         rng = np.random.default_rng(0)
         for m, k, n in STREAM_SHAPES:
             a, b = rng.random((m, k)) - 0.5, rng.random((k, n)) - 0.5
-            physics_before = world.physics_seconds
-            start = time.perf_counter()
-            y = opu.matmul(a, b)
-            wall = time.perf_counter() - start
-            physics = world.physics_seconds - physics_before
+            with metered_product(bench, opu, a, b) as energy:
+                physics_before = world.physics_seconds
+                start = time.perf_counter()
+                y = opu.matmul(a, b)
+                wall = time.perf_counter() - start
+                physics = world.physics_seconds - physics_before
             stats = opu.last_stats
             electronic = stats["plan_s"] + stats["decode_s"]
             control = max(wall - physics - electronic, 0.0)
@@ -243,7 +310,7 @@ def streaming(default_threads: int) -> dict:
                 "control_share": control / wall, "physics_share": physics / wall,
                 "uploads": stats["uploads"], "upload_bytes": stats["upload_bytes"], "captures": stats["captures"],
                 "capture_points": stats["capture_points"], "optical_time_s": stats["optical_time_s"],
-                "rms_error": sigma, "bits_range": float(np.log2(np.ptp(ref) / sigma)),
+                "rms_error": sigma, "bits_range": float(np.log2(np.ptp(ref) / sigma)), "energy": energy,
             })
     return results
 
@@ -306,6 +373,7 @@ def report(results: dict) -> str:
                          f"{p['physics_s']:>8.3f}{p['world_physics_s']:>8.3f}{p['control_s']:>8.3f}"
                          f"{p['electronic_s']:>8.3f}{p['control_share']:>6.0%}{p['bits_range']:>6.2f}"
                          f"{p['tiles']:>6}{p['slots']:>8}{torch_col}")
+        lines.append(f"{'':<22}{_energy_text(r['energy'])}")
     st = results["streaming"]
     lines.append(f"streaming core ({st['bench']}; calibration {st['calibration_seconds']:.1f} s, untimed)")
     for r in st["shapes"]:
@@ -314,6 +382,7 @@ def report(results: dict) -> str:
                      f"({results['torch_default_threads']} thr); physics {r['physics_share']:.0%}, control "
                      f"{r['control_share']:.0%}; {r['uploads']} uploads, {r['captures']} captures; "
                      f"{r['bits_range']:.2f} bits")
+        lines.append(f"{'':<20}{_energy_text(r['energy'])}")
     lines.append(f"measured in {results['seconds']:.0f} s (OpenBLAS threads: {results['blas_threads']})")
     return "\n".join(lines)
 

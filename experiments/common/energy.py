@@ -125,7 +125,7 @@ def cpu_baseline(pairs: list[tuple[Any, Any]], *, repeats: int, threads: int = 1
     try:
         one_pass()  # warm-up (allocation, thread pool) outside the measurement
         total = measure_cpu(lambda: [one_pass() for _ in range(repeats)], 2.0 * macs * repeats, rapl_root=rapl_root,
-                            label=f"{label} ({len(pairs)} products, {threads} thread(s))")
+                            label=f"{label} ({len(pairs)} product(s), {threads} thread(s))")
     finally:
         torch.set_num_threads(previous)
     return per_pass(total, repeats)

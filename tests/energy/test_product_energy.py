@@ -32,7 +32,7 @@ def test_ops_are_two_per_mac_of_the_same_products():
              (rng.uniform(-1, 1, (2, 3, 5)), rng.uniform(-1, 1, (5, 7)))]           # batch 2 x 3 x 5 x 7 MACs
     b = cpu_baseline(pairs, repeats=3, rapl_root=None, label="test products")
     assert b.ops == 2 * (8 * 16 * 4 + 2 * 3 * 5 * 7)
-    assert b.energy_j > 0 and b.label.startswith("test products (2 products, 1 thread(s))")
+    assert b.energy_j > 0 and b.label.startswith("test products (2 product(s), 1 thread(s))")
 
 
 @pytest.mark.parametrize("pairs, repeats, match", [

@@ -53,4 +53,4 @@ def test_three_views_and_energy_per_product(run):
     baseline_term = ledger.terms("baseline")[0]
     assert "one pass = the mean of 3 passes" in baseline_term.note
     assert "per product (3): bench " in run.summary["energy"]
-    assert run.summary["cpu_baseline"].startswith("CPU torch FP32 matmul of the run's products (3 products")
+    assert run.summary["cpu_baseline"].startswith("CPU torch FP32 matmul of the run's products (3 product(s)")
