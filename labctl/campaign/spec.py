@@ -282,6 +282,7 @@ def _check_points(spec: CampaignFile, campaign_path: Path, bench_path: Path | No
                            f"{', '.join(fields)})")
     for point in points[:1]:
         for name, where in point.sources.items():
+            where = where[:-1] if where[-1].isdigit() else where  # the name's line, not its first value's
             if name.startswith(BENCH_PREFIX):
                 if spec.mode != "sim":
                     raise _Problem(where, "a bench change needs a simulated bench (mode: sim); a real bench "
@@ -329,10 +330,14 @@ def load_campaign(path: str | Path) -> Campaign:
     try:
         spec = CampaignFile.model_validate(document.data)
     except ValidationError as exc:
-        first = exc.errors()[0]
+        errors = exc.errors()
+        first = errors[0]
+        if isinstance(first.get("input"), dict):  # a mapping given where a list or a span may be: the span's error
+            first = next((e for e in errors if any("Span" in str(p) or "Bounds" in str(p) for p in e["loc"])),
+                         first)
         at = [str(part) for part in first["loc"]]
         # a union (list | span) reports each alternative: name the field, not pydantic's alternative
-        at = [part for part in at if part not in ("list[any]", "Span", "Bounds", "list[Any]")]
+        at = [part for part in at if "[" not in part and part not in ("Span", "Bounds")]
         message = first["msg"].removeprefix("Value error, ")
         if first["type"] == "extra_forbidden":
             message = "unknown field (check its spelling against docs/campaigns.md)"
