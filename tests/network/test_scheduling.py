@@ -3,6 +3,8 @@ product does not make its edge think the center died (heartbeats are answered me
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import threading
 import time
 
@@ -10,7 +12,8 @@ import numpy as np
 import pytest
 
 import labctl
-from labctl.network import load_secret
+from labctl.errors import LabctlError
+from labctl.network import KeyFileError, load_secret
 from labctl.network.center import Center
 from labctl.network.messages import Hello, decode, encode
 from labctl.opu import STATS_KEYS
@@ -90,3 +93,23 @@ def test_a_long_product_keeps_its_edge_connected(serve, keys):
         assert np.array_equal(remote.matmul(a, b), a @ b)
         assert remote.reconnects == 0 and remote.last_stats["resubmits"] == 0
         assert remote.last_stats["center_wall_s"] == 2.5 and remote.last_stats["wall_s"] >= 2.5
+
+
+def test_bad_center_settings_are_clear_errors(keys, tmp_path):
+    secret = load_secret(keys["center"][1])
+    engine = SlowExactEngine("slow1", 0.0, [])
+    with pytest.raises(KeyFileError, match="allow folder .* does not exist"):
+        Center([engine], bind="tcp://127.0.0.1:*", keys=secret, allow_dir=tmp_path / "missing")
+    with pytest.raises(ValueError, match="heartbeat_s < timeout_s"):
+        Center([engine], bind="tcp://127.0.0.1:*", keys=secret, allow_dir=keys["allow"], heartbeat_s=5, timeout_s=2)
+    with pytest.raises(LabctlError, match="at least one optical core"):
+        Center([], bind="tcp://127.0.0.1:*", keys=secret, allow_dir=keys["allow"])
+    with pytest.raises(LabctlError, match="cannot listen on tcp://256.0.0.1:1"):
+        Center([engine], bind="tcp://256.0.0.1:1", keys=secret, allow_dir=keys["allow"])
+
+
+def test_center_serve_refuses_a_public_key_file_before_opening_the_bench(keys):
+    done = subprocess.run([sys.executable, "-m", "labctl", "center", "serve", "--sim", "--bind", "tcp://127.0.0.1:*",
+                           "--key", str(keys["center"][0]), "--allow", str(keys["allow"])],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2 and "holds no secret key" in done.stderr
