@@ -34,6 +34,8 @@ from labctl.network.messages import MAX_DIMS, ArraySpec, Bye, Heartbeat, Hello, 
 
 __all__ = ["RemoteOPU", "connect"]
 
+_HANDSHAKE_FAILED = (zmq.EVENT_HANDSHAKE_FAILED_AUTH | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
+                     | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL)
 _RECEIVE_LIMIT = 2**40  # the edge trusts the center it authenticated; its arrays are still fully checked
 
 
@@ -138,7 +140,7 @@ class RemoteOPU:
         socket.linger = 0
         socket.curve_serverkey = self._center_key
         socket.curve_publickey, socket.curve_secretkey = self._keys
-        self._monitor = socket.get_monitor_socket(zmq.EVENT_HANDSHAKE_FAILED_AUTH)
+        self._monitor = socket.get_monitor_socket(_HANDSHAKE_FAILED)
         try:
             socket.connect(self.endpoint)
         except zmq.ZMQError as exc:
@@ -146,6 +148,7 @@ class RemoteOPU:
             raise NetworkError(f"cannot connect to {self.endpoint!r}: {exc}") from None
         self._socket = socket
         self._heard = self._sent = time.monotonic()
+        self._failed_handshakes = 0
 
     def _reconnect(self, deadline: float) -> None:
         self._close_socket()
@@ -176,19 +179,23 @@ class RemoteOPU:
         while True:
             now = time.monotonic()
             if now >= deadline:
+                if self._failed_handshakes:
+                    raise CenterUnavailable(f"the secure handshake with {self.endpoint} failed "
+                                            f"{self._failed_handshakes} time(s) in {self.timeout_s} s: is center_key "
+                                            "the public key of the center listening there?")
                 raise CenterUnavailable(f"no answer from the center at {self.endpoint} within {self.timeout_s} s: it "
-                                        "is not running or not reachable (or it refused this edge's key: its log "
-                                        "says so)")
+                                        "is not running or not reachable")
             if keep_alive and now - self._heard > self.liveness_s:
                 return None
             if keep_alive and now - self._sent >= self.heartbeat_s:
                 self._socket.send_multipart(encode(Heartbeat()))
                 self._sent = now
             events = dict(poller.poll(1000 * max(0.0, min(deadline - now, self.heartbeat_s))))
-            if self._monitor in events and recv_monitor_message(self._monitor)["event"] == \
-                    zmq.EVENT_HANDSHAKE_FAILED_AUTH:
-                raise KeyRefused(f"the center at {self.endpoint} refused this edge's key (it is not in the "
-                                 "center's allow folder)")
+            if self._monitor in events:
+                if recv_monitor_message(self._monitor)["event"] == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+                    raise KeyRefused(f"the center at {self.endpoint} refused this edge's key (it is not in the "
+                                     "center's allow folder)")
+                self._failed_handshakes += 1
             if self._socket not in events:
                 continue
             frames = self._socket.recv_multipart()

@@ -38,5 +38,5 @@ class CenterUnavailable(NetworkError, TimeoutError):
     """No answer from the center in time: it is not running, unreachable, or refused this edge's key."""
 
 
-class KeyRefused(CenterUnavailable):
+class KeyRefused(NetworkError, PermissionError):
     """The center's authenticator refused this edge's public key (it is not in the center's allow folder)."""

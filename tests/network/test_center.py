@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import socket
 
 import numpy as np
 import pytest
 import zmq
 
 import labctl
-from labctl.network import AdmissionRefused, KeyRefused, fingerprint, load_public, load_secret
+from labctl.network import AdmissionRefused, CenterUnavailable, KeyRefused, fingerprint, load_public, load_secret
 from labctl.network.messages import ArraySpec, Hello, Job, encode
 
 TIMEOUT_S = 20.0
@@ -117,3 +118,13 @@ def test_operands_are_checked_at_the_edge_too(shared_center, keys):
             remote.matmul(np.ones((40, 16)), np.ones((16, 3)))
         with pytest.raises(labctl.network.RemoteError, match="job_failed"):
             remote.matmul(np.ones((2, 5)), np.ones((16, 3)))
+
+
+def test_a_wrong_center_key_or_no_center_is_a_clear_timeout(shared_center, keys, tmp_path):
+    with pytest.raises(CenterUnavailable, match="secure handshake .* failed .* is center_key the public key"):
+        labctl.connect(shared_center.endpoint, key=keys["edge1"][1], center_key=keys["edge2"][0], timeout_s=2)
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(CenterUnavailable, match="not running or not reachable"):
+        labctl.connect(f"tcp://127.0.0.1:{port}", key=keys["edge1"][1], center_key=keys["center"][0], timeout_s=1)
