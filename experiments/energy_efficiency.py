@@ -64,7 +64,7 @@ class Parameters(BaseModel):
 
 
 class EnergyEfficiency(Experiment):
-    """Projected integrated energy (paper configuration, ring_core) against a measured CPU baseline."""
+    """Metered products on the optical cores, projected (paper, ring_core) and on the CPU: three energy views."""
 
     name = "energy_efficiency"
     Parameters = Parameters
