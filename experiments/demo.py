@@ -7,8 +7,9 @@ files and PNG plots and prints a short summary next to the values the simulated 
 
 Part 2, the optical computing center (``sim_backends/benches/ring_core.yaml``): calibrates its three
 weight-stationary cores, then runs the three bundled generative models at once, one per core, and
-generates the same seeds electronically; prints the throughput and quality table and writes the image
-grids (optical next to electronic). ``--skip-genai`` runs part 1 only.
+generates the same seeds electronically; prints the throughput and quality table and one energy table
+(J per image: what the bench drew, the integrated projection, this machine's CPU) and writes the image
+grids (optical next to electronic), the energy ledger and that table. ``--skip-genai`` runs part 1 only.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
 def generative_showcase(args: argparse.Namespace) -> None:
     """Three generative models in parallel on the three optical cores, against electronics."""
     from experiments.genai.generate import generate_parallel  # imports torch (optional): only for this part
+    from experiments.genai.results import energy_table
 
     print(f"\n5. generative AI on the optical computing center ({OPU_BENCH_PATH.name}): three 16 x 16")
     print("   weight-stationary cores (microring weight banks, inputs sent over 12 km of edge + metro fibre)")
@@ -85,11 +87,14 @@ def generative_showcase(args: argparse.Namespace) -> None:
         print(f"   generating {args.images} images per model, same seeds electronically; latent-digits is asked "
               f"for the digits {labels}")
         result = generate_parallel(["ddpm-digits", "latent-digits", "vae-digits"], cores, n=args.images,
-                                   steps=args.steps, seed=args.seed, label=labels, out_dir=args.out / "genai",
-                                   progress=True)
+                                   steps=args.steps, seed=args.seed, label=labels, bench=bench,
+                                   out_dir=args.out / "genai", progress=True)
     print()
     print("\n".join("   " + line for line in result.summary().splitlines()))
+    table = args.out / "genai_energy.txt"
+    table.write_text(energy_table(result.metrics, result.out_dir / result.metrics["energy"]["ledger"]) + "\n")
     print(f"\n   image grids (electronic | optical): {args.out / 'genai'}/<model>/grid.png")
+    print(f"   energy: {table} (the table above), {result.out_dir / result.metrics['energy']['ledger']} (the ledger)")
 
 
 if __name__ == "__main__":

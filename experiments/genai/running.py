@@ -287,6 +287,16 @@ def _electronic_only(energy: EnergyLedger) -> None:
         energy.add_note(view, "electronic only: no optical set was run")
 
 
+def _check_bench(bench: Any, opus: Sequence[Any]) -> None:
+    """Refuse metering one bench while the products run on another (an engine says its bench as ``bench``)."""
+    if bench is None:
+        return
+    for opu in opus:
+        if getattr(opu, "bench", bench) is not bench:
+            raise ValueError(f"bench: {getattr(opu, 'name', opu)!r} runs on another bench than the one given to "
+                             "meter; give the bench the OPUs were opened on")
+
+
 def _has_readbacks(meter: BenchMeter) -> bool:
     metered = {item for feed in meter.feeds for item in feed.measures}
     return any(spec.role in READBACK_ROLES and name not in metered
@@ -301,8 +311,8 @@ def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[
     if bench is None:
         runs = run(None)
         _record_ops(energy, runs, None, None)
-        energy.add_note("bench", "no bench given (generate(..., bench=)): its draw was not metered")
-        energy.add_note("projected", "no bench given (generate(..., bench=)): there is no core to project")
+        energy.add_note("bench", "no bench given (bench=None): its draw was not metered")
+        energy.add_note("projected", "no bench given (bench=None): there is no core to project")
         return runs
     meter = BenchMeter(bench, energy)
     sample = None
@@ -495,11 +505,13 @@ def generate(model_name: str | Generator, *, n: int, steps: int | None = None, s
     also run the attention products on the OPU; ``min_macs``: smaller products stay electronic
     (see :func:`labctl.offload.offload`). ``batch_size``: images per pipeline call (default all ``n``).
     ``bench``: the open bench the ``opu`` belongs to: its draw is metered over the optical set and its
-    cores projected (without it those two energy figures are None, saying why). The electronic set's CPU
+    cores projected (without it those two energy figures are None, saying why; an ``opu`` whose ``bench``
+    is another one is refused with ``ValueError``). The electronic set's CPU
     energy is always measured. ``out_dir``: write ``grid.png``, ``images.npz``, ``metrics.json`` and
     ``energy.json`` there (atomically; see the module docstring). Everything is validated before anything runs.
     """
     job = _prepare(model_name, n, seed, steps, prompt, label, guidance, batch_size)
+    _check_bench(bench, [] if opu is None else [opu])
     if out_dir is not None:
         check_out_dir(Path(out_dir))
     warm_up_macs = _warm_up(job)
@@ -583,8 +595,8 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
     ``model_names``: a list or a comma-separated string. ``prompt``/``label``/``guidance`` go to the
     conditional models (:class:`PromptError` if none of the models is conditional). Raises, before
     running anything: :class:`NotEnoughOPUsError` (fewer OPUs than models), ``ValueError`` (an OPU object
-    given twice, a model listed twice), ``UnknownModelError``, ``PromptError``. A model failing while
-    running stops the others and raises :class:`GenerationError`.
+    given twice, a model listed twice, an OPU on another bench than ``bench``), ``UnknownModelError``,
+    ``PromptError``. A model failing while running stops the others and raises :class:`GenerationError`.
     """
     models = model_list(model_names)
     if opus is not None:
@@ -596,6 +608,7 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
         if len({id(o) for o in opus}) != len(opus):
             raise ValueError("opus: the same OPU object is given for several models; each OPU belongs to one "
                              "model")
+        _check_bench(bench, opus)
     conditioning = prompt is not None or label is not None or guidance is not None
     gens = [m if isinstance(m, Generator) else load_model(m) for m in models]
     if conditioning and not any(g.conditional for g in gens):

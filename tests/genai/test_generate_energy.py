@@ -24,9 +24,9 @@ from .test_generate import FAST, ElectronicStandIn
 
 @pytest.fixture(scope="module")
 def calibration_dir(tmp_path_factory):
-    """Cores occ1 and occ2 of the ring-core bench, calibrated once per session, as ``<controller>.json``."""
+    """The three cores of the ring-core bench, calibrated once per session, as ``<controller>.json``."""
     folder = tmp_path_factory.mktemp("energy_cores")
-    for core in range(2):
+    for core in range(3):
         shutil.copy(ring_core_calibration(tmp_path_factory, core), folder / f"occ{core + 1}.json")
     return folder
 
@@ -134,3 +134,34 @@ def test_without_a_bench_the_optical_figures_say_why(models):
     assert e["j_per_image"]["electronic"] > 0
     # ops recorded all the same: the MACs that reached the OPU object, also counted on the electronic set
     assert r.energy_ledger.macs == e["optical_macs"] == e["electronic_macs"] == opu.macs
+
+
+def test_an_opu_of_another_bench_is_refused_before_running(models, tmp_path):
+    with labctl.open_bench(RING_CORE, seed=3) as bench:
+        opu = ElectronicStandIn()
+        opu.bench = object()  # says it runs on some other bench
+        with pytest.raises(ValueError, match="another bench"):
+            generate(models["vae-digits"], opu=opu, bench=bench, out_dir=tmp_path / "x", **FAST)
+        with pytest.raises(ValueError, match="another bench"):
+            generate_parallel([models["vae-digits"]], [opu], bench=bench, out_dir=tmp_path / "x", **FAST)
+    assert opu.calls == 0 and not (tmp_path / "x").exists()
+
+
+def test_demo_prints_one_energy_table_and_writes_it(calibration_dir, tmp_path, capsys):
+    import argparse
+
+    from experiments.demo import generative_showcase
+
+    shutil.copytree(calibration_dir, tmp_path / "calibration")
+    generative_showcase(argparse.Namespace(out=tmp_path, seed=0, images=1, steps=1))
+    printed = capsys.readouterr().out
+    assert printed.count("J/image optical, bench") == 1
+    table = (tmp_path / "genai_energy.txt").read_text()
+    assert all("   " + line in printed for line in table.splitlines() if line)
+    metrics = json.loads((tmp_path / "genai" / "metrics.json").read_text())
+    ledger = EnergyLedger.load(tmp_path / "genai" / "energy.json")
+    assert set(metrics["per_model"]) == {"ddpm-digits", "latent-digits", "vae-digits"}
+    _check_against_ledger(metrics["energy"], ledger, 3, {"bench": 1.0, "projected": 1.0, "baseline": 1.0})
+    rows = table.splitlines()[2:6]
+    assert [r.split()[0] for r in rows] == ["ddpm-digits", "latent-digits", "vae-digits", "all"]
+    assert all(len(r.split()) == 4 + (r.startswith("all")) for r in rows)  # a figure in every view
