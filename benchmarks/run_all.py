@@ -8,7 +8,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_genai, bench_io, bench_opu, bench_physics
+from benchmarks import bench_core, bench_genai, bench_io, bench_opu, bench_physics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,11 +22,13 @@ def main(argv: list[str] | None = None) -> int:
         "bulk_transfers": bench_io.bulk_transfers(),
         "hostile_parsing_growth": bench_io.hostile_parsing_growth(),
         "physics": bench_physics.run(),
-        # each also written to its own file (results_opu.json, results_genai.json), as their modules do
+        # each also written to its own file (results_opu.json, results_core.json, results_genai.json)
         "opu": bench_opu.run(),
+        "core": bench_core.run(),
         "genai": bench_genai.run(),
     }
     bench_opu.save(results["opu"])
+    bench_core.save(results["core"])
     bench_genai.save(results["genai"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
@@ -45,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     ph = results["physics"]
     print(json.dumps(ph, indent=1)[:3000])
     print(bench_opu.report(results["opu"]))
+    print(bench_core.report(results["core"]))
     print(bench_genai.report(results["genai"]))
     print(f"written to {args.out}")
     return 0

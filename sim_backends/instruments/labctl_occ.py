@@ -179,6 +179,9 @@ class SimLabctlOCC(SimInstrument):
         #: static network gains, background and slope per (state of the core's other parts, heater row):
         #: a layer's weights come back at every step of a diffusion model; the same state has the same physics
         self._gain_cache: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}
+        #: the last program's stacked gains, background and slope with its key: a layer's next step sends the
+        #: same table again, so it skips one cache lookup per tile
+        self._last_gains: tuple[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] | None = None
         #: the chip's temperature offset (K) and the core's program clock (s) when it was last drawn
         self._drift = (0.0, 0.0)
         #: programs on the simulated clock not yet integrated by the World: (start s, end s, each rail's
@@ -464,16 +467,20 @@ class SimLabctlOCC(SimInstrument):
             rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
             heater_error = self._heater_errors(path, rows, period, rng)
             core = self._core(path, bias)
-            volts = codes.astype(np.float32) * np.float32(self.dac_amplitude / 2 / 32767)
+            volts = codes.astype(np.float32)
+            volts *= np.float32(self.dac_amplitude / 2 / 32767)
             readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
         except BaseException:
             with self.world.lock:  # a program that failed did not run
                 self._runs.remove(run)
             raise
-        code = np.round((readings - np.float32(self.adc_offset)) * np.float32(_CODES_PER_RANGE / self.adc_range))
+        code = readings  # in place: the readings are this run's own array
+        code -= np.float32(self.adc_offset)
+        code *= np.float32(_CODES_PER_RANGE / self.adc_range)
+        np.clip(np.rint(code, out=code), -32767, 32767, out=code)
         with self.world.lock:  # cores running in parallel share the clock: it never goes back
             self.world.advance_to(t0 + tiles * period)
-        return np.clip(code, -32767, 32767).astype(np.int16)
+        return code.astype(np.int16)
 
     def _heater_errors(self, path: _Path, rows: np.ndarray, period: float, rng) -> np.ndarray:
         """Heater power error (W) of every ring per tile: DAC output noise and the chip's thermal drift."""
@@ -518,7 +525,8 @@ class SimLabctlOCC(SimInstrument):
                               driver_noise_v=amp.noise_rms_v * math.sqrt(share))
             inputs.append(InputChain(
                 quantise=lambda v, lsb=lsb: np.round(v / lsb) * lsb,
-                modulator=lambda v, m=mzm, b=bias[k]: m.transmission(v, b).astype(np.float32),
+                # float32 bias: the transfer is evaluated in the drive's single precision (1e-7 of a phase)
+                modulator=lambda v, m=mzm, b=np.float32(bias[k]): m.transmission(v, b),
                 offsets=offsets, taps=taps, noise_v=referred, shift=int(shift[k]), rin=float(path.rin[k] * band0),
                 **driver))
         adc = ADC(bits=self.adc_bits, full_scale_v=self.adc_range, enob=self.adc_enob,
@@ -622,6 +630,9 @@ class SimLabctlOCC(SimInstrument):
         """Static gains, background and gain slope per tile, evaluating the physics only for heater rows
         not seen in ``state`` (the fingerprint of the parts upstream of the photodiodes)."""
         sloped = self.heater_noise_v > 0 or self.thermal_drift_k > 0  # the slope is only needed for heater errors
+        whole = (state, sloped, rows.shape, rows.tobytes())
+        if self._last_gains is not None and self._last_gains[0] == whole:
+            return self._last_gains[1]
         keys = [(state, sloped, row.tobytes()) for row in rows]
         missing = [i for i, key in enumerate(keys) if key not in self._gain_cache]
         if missing:
@@ -639,7 +650,11 @@ class SimLabctlOCC(SimInstrument):
             while len(self._gain_cache) > GAIN_CACHE_TILES:
                 self._gain_cache.pop(next(iter(self._gain_cache)))
         entries = [self._gain_cache[key] for key in keys]
-        return tuple(np.stack([entry[i] for entry in entries]) for i in range(3))
+        stacked = tuple(np.stack([entry[i] for entry in entries]) for i in range(3))
+        for array in stacked:
+            array.flags.writeable = False  # handed to every later run of the same table
+        self._last_gains = (whole, stacked)
+        return stacked
 
     def _static_gains(self, path: _Path, t0: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """G[row, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
