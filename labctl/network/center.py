@@ -1,9 +1,10 @@
 """The optical computing center as a server: it owns the bench's engines and shares them among edges.
 
 One thread talks to the network: a ROUTER socket with CURVE encryption receives the edges' messages and
-a ZAP handler on the same poll loop admits only the public keys in the allow folder. One worker thread
-runs the jobs, one at a time (the engines and the instruments under them only ever have one caller),
-taken round-robin across the edges that have one queued; meanwhile the loop keeps answering heartbeats. Each admitted edge holds whole cores until it says bye or falls
+a ZAP handler on the same poll loop admits only the public keys in the allow folder. Each core has one
+worker thread that runs its jobs one at a time (an engine never has two callers; different cores compute
+in parallel, as they do for parallel models). Jobs wait in per-edge queues and start, round-robin across
+edges, on the edge's next idle core; meanwhile the loop keeps answering heartbeats. Each admitted edge holds whole cores until it says bye or falls
 silent for ``timeout_s``; then its cores are freed and its queued jobs dropped. Inputs and outputs live
 only until the job is answered, and logs name edges by key fingerprint, never carry payloads.
 """
@@ -83,14 +84,19 @@ class Center:
         self.max_array_bytes, self.max_queue = max_array_bytes, max_queue
         self._edges: dict[bytes, _Edge] = {}
         self._order: deque[bytes] = deque()  # round-robin turn of the admitted edges
-        self._running: tuple[bytes, Any, Any, float, float, Future] | None = None
-        self._worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="center-engines")
+        #: core -> (edge, job, seconds it waited, start time, future) of the product it computes
+        self._running: dict[int, tuple[bytes, Any, float, float, Future]] = {}
+        self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"center-{engine.name}")
+                         for engine in self.engines]
         self._context = zmq.Context()
-        # the worker rings the loop when a product is done (``_wake`` is used by the worker thread only)
-        self._woken = self._context.socket(zmq.PAIR)
+        # a core's worker rings the loop with the core's index when a product is done (each ``_wake`` socket
+        # is used by its worker thread only)
+        self._woken = self._context.socket(zmq.PULL)
         self._woken.bind(f"inproc://center-wake-{id(self)}")
-        self._wake = self._context.socket(zmq.PAIR)
-        self._wake.connect(f"inproc://center-wake-{id(self)}")
+        self._wake = []
+        for _ in self.engines:
+            self._wake.append(self._context.socket(zmq.PUSH))
+            self._wake[-1].connect(f"inproc://center-wake-{id(self)}")
         self._zap = self._context.socket(zmq.REP)
         self._zap.linger = 0
         self._zap.bind(ZAP_ENDPOINT)  # before the server socket exists, so no handshake escapes it
@@ -120,23 +126,22 @@ class Center:
         log.info("serving %d core(s) (%s) on %s; edges admitted from %s", len(self.engines),
                  ", ".join(e.name for e in self.engines), self.endpoint, self.allow_dir)
         while not stop():
-            ready = self._running is None and any(edge.queue for edge in self._edges.values())
-            events = dict(poller.poll(0 if ready else self.heartbeat_s * 500))
+            events = dict(poller.poll(0 if self._startable() else self.heartbeat_s * 500))
             if self._zap in events:
                 self._authenticate()
             if self._router in events:
                 self._drain()
             if self._woken in events:
-                self._woken.recv()
-                self._answer()
+                while self._woken.poll(0):
+                    self._answer(int(self._woken.recv()))
             self._expire()
-            if self._running is None:
-                self._start_next()
+            self._start_jobs()
 
     def close(self) -> None:
         """Close the sockets (edges see silence and reconnect to the next center on this endpoint)."""
-        self._worker.shutdown(wait=True, cancel_futures=True)  # a product under way ends before the bench closes
-        for socket in (self._router, self._zap, self._wake, self._woken):
+        for worker in self._workers:  # products under way end before the bench closes
+            worker.shutdown(wait=True, cancel_futures=True)
+        for socket in (self._router, self._zap, *self._wake, self._woken):
             socket.close(linger=0)
         self._context.term()
 
@@ -204,7 +209,7 @@ class Center:
         elif kind == "heartbeat":
             self._send(ident, Heartbeat())
         elif kind == "job":
-            running = self._running is not None and self._running[0] == ident and self._running[1].job == header.job
+            running = any(entry[0] == ident and entry[1].job == header.job for entry in self._running.values())
             if running or any(queued.job == header.job for queued, _, _ in edge.queue):
                 return  # a resubmission of a job queued or under way: it will be answered once
             if len(edge.queue) >= self.max_queue:
@@ -260,31 +265,47 @@ class Center:
 
     # -- jobs -------------------------------------------------------------------------------------------
 
-    def _start_next(self) -> None:
-        """Hand the worker one job: the next edge in turn that has one queued, on its next core."""
-        for _ in range(len(self._order)):
-            ident = self._order[0]
-            self._order.rotate(-1)
-            edge = self._edges[ident]
-            if edge.queue:
-                job, (a, b), received = edge.queue.popleft()
-                engine = self.engines[edge.cores[edge.turn % len(edge.cores)]]
-                edge.turn += 1
-                future = self._worker.submit(self._compute, engine, job, a, b)
-                self._running = (ident, job, engine, time.monotonic() - received, time.perf_counter(), future)
+    def _idle_core(self, edge: _Edge) -> int | None:
+        """The edge's next core (in turn) that computes nothing now."""
+        for k in range(len(edge.cores)):
+            core = edge.cores[(edge.turn + k) % len(edge.cores)]
+            if core not in self._running:
+                return core
+        return None
+
+    def _startable(self) -> bool:
+        return any(edge.queue and self._idle_core(edge) is not None for edge in self._edges.values())
+
+    def _start_jobs(self) -> None:
+        """Start every job that can start: the first edge in turn with a queued job and an idle core goes
+        first, then to the end of the turn."""
+        while True:
+            for ident in self._order:
+                edge = self._edges[ident]
+                core = self._idle_core(edge) if edge.queue else None
+                if core is not None:
+                    break
+            else:
                 return
+            self._order.remove(ident)
+            self._order.append(ident)
+            edge.turn = edge.cores.index(core) + 1
+            job, (a, b), received = edge.queue.popleft()
+            future = self._workers[core].submit(self._compute, core, job, a, b)
+            self._running[core] = (ident, job, time.monotonic() - received, time.perf_counter(), future)
 
-    def _compute(self, engine: Any, job: Any, a: np.ndarray, b: np.ndarray) -> Any:
-        """The product, in the worker thread; the loop is rung when it is done (or failed)."""
+    def _compute(self, core: int, job: Any, a: np.ndarray, b: np.ndarray) -> Any:
+        """The product, in the core's worker thread; the loop is rung when it is done (or failed)."""
         try:
-            return engine.matmul(a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b)
+            return self.engines[core].matmul(a, b, return_error=job.return_error, scale_a=job.scale_a,
+                                             scale_b=job.scale_b)
         finally:
-            self._wake.send(b"")
+            self._wake[core].send(str(core).encode())
 
-    def _answer(self) -> None:
+    def _answer(self, core: int) -> None:
         """Send the finished job's result (or error) to its edge, then forget its inputs and outputs."""
-        ident, job, engine, waited, started, future = self._running
-        self._running = None
+        ident, job, waited, started, future = self._running.pop(core)
+        engine = self.engines[core]
         edge = self._edges.get(ident)
         who = edge.fingerprint if edge is not None else "(gone)"
         try:

@@ -61,29 +61,37 @@ def serve(keys):
         center.close()
 
 
-def test_jobs_are_taken_round_robin_across_edges(serve, keys):
-    order: list[float] = []
-    center = serve([SlowExactEngine("slow1", 0.4, order), SlowExactEngine("slow2", 0.4, order)],
-                   heartbeat_s=0.1, timeout_s=10)
+def test_cores_compute_in_parallel_and_an_edges_jobs_take_its_cores_in_turn(serve, keys):
+    engines = [SlowExactEngine(f"slow{k}", 0.4, []) for k in (1, 2, 3)]
+    center = serve(engines, heartbeat_s=0.1, timeout_s=10)
     edges = [RawEdge(center, keys, "edge1"), RawEdge(center, keys, "edge2")]
     try:
-        for raw in edges:
-            assert raw.ask(encode(Hello(cores=1)))["kind"] == "admit"
+        admitted = [raw.ask(encode(Hello(cores=cores))) for raw, cores in zip(edges, (2, 1))]
+        assert [[c["name"] for c in reply["cores"]] for reply in admitted] == [["slow1", "slow2"], ["slow3"]]
         b = np.ones((16, 2))
-        for index, raw in enumerate(edges):  # edge1 queues four jobs, then edge2 four, while the first runs
-            for k in range(1, 5):
+        started = time.perf_counter()
+        for index, (raw, jobs) in enumerate(zip(edges, (4, 2))):
+            for k in range(1, jobs + 1):
                 raw.socket.send_multipart(_job(f"e{index}-{k}", np.full((1, 16), 10.0 * index + k), b))
-        for index, raw in enumerate(edges):
-            for k in range(1, 5):
+        cores_used = {}
+        for index, (raw, jobs) in enumerate(zip(edges, (4, 2))):
+            for _ in range(jobs):  # a job may finish before an earlier one that runs on another core
                 assert raw.socket.poll(20_000), "a job was not answered"
                 header, (product,) = decode(raw.socket.recv_multipart())
-                assert header.kind == "result" and header.job == f"e{index}-{k}"
-                assert np.all(product == 16 * (10.0 * index + k))
+                assert header.kind == "result" and header.job.startswith(f"e{index}-")
+                assert np.all(product == 16 * (10.0 * index + int(header.job.split("-")[1])))
+                cores_used[header.job] = header.stats["core"]
+        elapsed = time.perf_counter() - started
     finally:
         for raw in edges:
             raw.close()
-    # one product at a time, the edges taking turns although edge1 queued all of its jobs first
-    assert order == [1, 11, 2, 12, 3, 13, 4, 14]
+    # edge1's first jobs take its two cores in turn, the next ones whichever is free first (so each runs two);
+    # edge2's run on its own core at the same time
+    assert engines[0].order[0] == 1 and engines[1].order[0] == 2 and engines[2].order == [11, 12]
+    assert sorted(engines[0].order + engines[1].order) == [1, 2, 3, 4] and len(engines[0].order) == 2
+    assert {job: cores_used[job] for job in ("e0-1", "e0-2", "e1-1", "e1-2")} == {
+        "e0-1": "slow1", "e0-2": "slow2", "e1-1": "slow3", "e1-2": "slow3"}
+    assert elapsed < 4 * 0.4  # two products per core in parallel: 0.8 s; one after another: 2.4 s
 
 
 def test_a_long_product_keeps_its_edge_connected(serve, keys):
