@@ -12,6 +12,7 @@ holds nothing once it has answered.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 from pathlib import Path
 from typing import Any, Callable
@@ -58,7 +59,8 @@ class RemoteOPU:
     ``reconnects`` counts new connections made after silence; ``last_stats`` holds the center engine's
     statistics of the last product, with ``wall_s`` the edge's time for the whole call (network and
     queueing included), ``center_wall_s`` the engine's own, ``resubmits`` how often the job was sent
-    again, and ``core`` the core that computed it.
+    again, and ``core`` the core that computed it. Products through one RemoteOPU run one at a time (threads
+    calling ``matmul`` take turns); for products in parallel, connect once per thread, each with its cores.
     """
 
     def __init__(self, endpoint: str, *, key: str | Path, center_key: str | Path, cores: int = 1, edge: str = "",
@@ -71,6 +73,7 @@ class RemoteOPU:
         self._hello = Hello(cores=cores, edge=edge)
         self._session = secrets.token_hex(8)
         self._jobs = 0
+        self._lock = threading.Lock()  # one socket: one product at a time
         self.reconnects = 0
         self.discarded = 0  #: results or errors received for jobs no longer awaited (dropped)
         self.last_stats: dict[str, Any] = {}
@@ -99,6 +102,10 @@ class RemoteOPU:
                scale_b: float | None = None) -> Any:
         """``a @ b`` on the center's cores, in ``a``'s type (NumPy or torch); see
         :meth:`labctl.opu.interface.OpticalMatmul.matmul`."""
+        with self._lock:
+            return self._matmul(a, b, return_error, scale_a, scale_b)
+
+    def _matmul(self, a: Any, b: Any, return_error: bool, scale_a: float | None, scale_b: float | None) -> Any:
         if self._socket is None:
             raise NetworkError("this remote OPU is closed")
         a_wire, b_wire = _operand(a, "a", self.max_array_bytes), _operand(b, "b", self.max_array_bytes)

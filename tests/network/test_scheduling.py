@@ -121,3 +121,20 @@ def test_center_serve_refuses_a_public_key_file_before_opening_the_bench(keys):
                            "--key", str(keys["center"][0]), "--allow", str(keys["allow"])],
                           capture_output=True, text=True, timeout=60)
     assert done.returncode == 2 and "holds no secret key" in done.stderr
+
+
+def test_threads_sharing_one_remote_opu_take_turns(serve, keys):
+    center = serve([SlowExactEngine("slow1", 0.05, [])], heartbeat_s=0.2, timeout_s=5)
+    results = {}
+    with labctl.connect(center.endpoint, key=keys["edge1"][1], center_key=keys["center"][0], timeout_s=30) as remote:
+        def work(k):
+            a = np.full((2, 16), float(k))
+            results[k] = [np.array_equal(remote.matmul(a, np.eye(16)), a) for _ in range(5)]
+
+        threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(60)
+        assert remote.discarded == 0 and remote.reconnects == 0
+    assert results == {k: [True] * 5 for k in range(4)}
