@@ -46,8 +46,9 @@ empty or an earlier output of this command (never a directory holding other file
 **Parallel** (:func:`generate_parallel`): one thread per model, each with its own OPU object; the electronic
 sets of all models run together first, then the optical sets together; per-model and total throughput
 (images/s, optical MACs/s) over those concurrent phases. ``out_dir`` holds one sub-directory per model
-(the first three files above) and a ``metrics.json`` with the throughput and energy, next to the run's one
-``energy.json``.
+(the first three files above; each model's ``energy`` block is its share of the run's, as its notes say)
+and a ``metrics.json`` with the throughput and energy (``energy``: the whole run's block; ``per_model``:
+each model's ``j_per_image``), next to the run's one ``energy.json``.
 
 The command line (``labctl generate``, registered through the ``labctl.commands`` entry-point group) is
 :data:`cli_main`, defined here; the rest lives in :mod:`.running` (preparing and running the sets),

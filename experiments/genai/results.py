@@ -32,8 +32,9 @@ ENERGY_VIEWS = {"optical_bench": "bench", "optical_projected": "projected", "ele
 #: ``missing`` (why a figure is null), ``method`` (how each figure was obtained), ``provenance`` (share
 #: of each figure's energy that is measured / datasheet / model), ``mw_per_tops`` (utilisation-weighted:
 #: the view's energy / the ops sent to optics, 1 MAC = 2 ops; null without optical ops) and
-#: ``mw_per_tops_basis``, ``images``, ``optical_macs``, ``electronic_macs`` (the electronic set's
-#: Linear/Conv2d MACs, the CPU baseline's ops), ``electronic_measurement`` (the CPU measurement: method,
+#: ``mw_per_tops_basis``, ``images``, ``optical_macs`` (the ledger's: what the optics did, tiling padding
+#: included when the OPU reports it), ``electronic_macs`` (the electronic set's Linear/Conv2d MACs, counted
+#: as it ran: the CPU baseline's ops), ``electronic_measurement`` (the CPU measurement: method,
 #: energy, wall and CPU seconds, why it is modelled), ``ledger`` (file name, relative to the
 #: ``metrics.json``), ``notes`` (the ledger's notes and how a parallel run was split per model).
 ENERGY_KEYS = ("j_per_image", "missing", "method", "provenance", "mw_per_tops", "mw_per_tops_basis", "images",

@@ -267,19 +267,37 @@ def _measured_electronic(jobs: Sequence[_Job], run: Callable[[], Any], warm_up_m
     return done[0], m, macs
 
 
-def _optical_time(book: Any) -> float | None:
-    """Time the light computed for one offload ledger (its products' ``optical_time_s``); None when the OPU
-    does not report it."""
-    times = [rec.opu_stats.get("optical_time_s") for rec in book.records.values() if rec.opu_calls]
-    return None if not times or any(t is None for t in times) else float(sum(times))
+def _opu_total(book: Any, key: str) -> float | None:
+    """An additive ``last_stats`` entry summed over an offload ledger's products (``optical_time_s``: the
+    time the light computed; ``optical_macs``: the MACs the optics did, tiling padding included); None
+    when the OPU does not report it."""
+    values = [rec.opu_stats.get(key) for rec in book.records.values() if rec.opu_calls]
+    return None if not values or any(v is None for v in values) else sum(values)
 
 
 def _record_ops(energy: EnergyLedger, runs: dict[str, _OpticalRun], start_s: float | None,
-                end_s: float | None) -> None:
+                end_s: float | None) -> dict[str, int]:
+    """Each model's optical MACs into ``energy`` (what the optics did when the OPU reports it, the offload
+    ledger's count of the products otherwise); returns the MACs recorded per model."""
+    recorded = {}
     for name, run in runs.items():
+        recorded[name] = 0
         for part, book in run.ledgers.items():
-            energy.add_offload(book, optical_time_s=_optical_time(book), start_s=start_s, end_s=end_s,
-                               source=f"{name} {part}: labctl.offload ledger total_macs")
+            done, optical_time = _opu_total(book, "optical_macs"), _opu_total(book, "optical_time_s")
+            if done is None:
+                rec = energy.add_offload(book, optical_time_s=optical_time, start_s=start_s, end_s=end_s,
+                                         source=f"{name} {part}: labctl.offload ledger total_macs")
+            else:
+                rec = energy.add_ops(int(done), useful_macs=book.total_macs, optical_time_s=optical_time,
+                                     start_s=start_s, end_s=end_s,
+                                     source=f"{name} {part}: the OPU's optical_macs (padding included) over the "
+                                            "labctl.offload ledger's products")
+            recorded[name] += rec.macs
+    useful = sum(r.macs if r.useful_macs is None else r.useful_macs for r in energy.ops_records)
+    if useful != energy.macs:
+        energy.add_note("baseline", f"the CPU computed the {useful} MACs of the products; the ledger's ops count "
+                                    f"the {energy.macs} MACs the optics did (tiling padding included)")
+    return recorded
 
 
 def _electronic_only(energy: EnergyLedger) -> None:
@@ -304,16 +322,17 @@ def _has_readbacks(meter: BenchMeter) -> bool:
 
 
 def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[], None] | None], dict[str, _OpticalRun]],
-                     *, threaded: bool) -> dict[str, _OpticalRun]:
+                     *, threaded: bool) -> tuple[dict[str, _OpticalRun], dict[str, int]]:
     """``run(on_step)`` (the optical set(s)) with the bench metered over it (:class:`BenchMeter`: the bench
     view), its ops recorded on the bench clock and the bench's integrated projection (the projected view).
-    ``bench`` None: the ops only, and notes saying what is missing."""
+    ``bench`` None: the ops only, and notes saying what is missing. Returns the runs and each one's MACs
+    in the ledger."""
     if bench is None:
         runs = run(None)
-        _record_ops(energy, runs, None, None)
+        recorded = _record_ops(energy, runs, None, None)
         energy.add_note("bench", "no bench given (bench=None): its draw was not metered")
         energy.add_note("projected", "no bench given (bench=None): there is no core to project")
-        return runs
+        return runs, recorded
     meter = BenchMeter(bench, energy)
     sample = None
     if not threaded:
@@ -324,7 +343,7 @@ def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[
     with meter:
         start = meter.now()
         runs = run(sample)
-        _record_ops(energy, runs, start, meter.now())
+        recorded = _record_ops(energy, runs, start, meter.now())
     if getattr(bench, "mode", None) == "sim":
         energy.add_note("bench", "the bench clock is simulated: it advances with the instruments' actions (the "
                                  "products' optical time, settling), not with the host's computation between them")
@@ -332,7 +351,7 @@ def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[
         bench_projection(bench).record(energy)
     except EnergyError as exc:
         energy.add_note("projected", f"not projected: {exc}")
-    return runs
+    return runs, recorded
 
 
 def energy_block(energy: EnergyLedger, images: int, *, optical_macs: int, electronic_macs: int,
@@ -523,9 +542,10 @@ def generate(model_name: str | Generator, *, n: int, steps: int | None = None, s
     if opu is None:
         _electronic_only(energy)
     else:
-        optical = _metered_optical(bench, energy, lambda on_step: {job.name: _run_optical(
+        runs, _ = _metered_optical(bench, energy, lambda on_step: {job.name: _run_optical(
             job, opu, attention=attention, min_macs=min_macs, progress=progress, on_step=on_step)},
-            threaded=False)[job.name]
+            threaded=False)
+        optical = runs[job.name]
     block = energy_block(energy, job.n, optical_macs=energy.macs, electronic_macs=e_macs[job.name],
                          baseline=baseline)
     result = _build(job, electronic, e_wall, optical, classifier, block)
@@ -638,6 +658,7 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
     e_wall = time.perf_counter() - t0
     optical: dict[str, _OpticalRun | None] = {name: None for name in order}
     o_wall = None
+    o_macs = {name: 0 for name in order}
     if opus is None:
         _electronic_only(energy)
     else:
@@ -646,12 +667,11 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
                                         position=order.index(name), cancel=cancel)
 
         t0 = time.perf_counter()
-        optical.update(_metered_optical(
+        runs, o_macs = _metered_optical(
             bench, energy, lambda _on_step: _in_threads({name: optical_task(name, opu) for name, opu in zip(order, opus)},
-                                                        cancel), threaded=True))
+                                                        cancel), threaded=True)
+        optical.update(runs)
         o_wall = time.perf_counter() - t0
-    o_macs = {name: 0 if run is None else sum(b.total_macs for b in run.ledgers.values())
-              for name, run in optical.items()}
     total_o, total_e = sum(o_macs.values()), sum(e_macs.values())
     blocks = {}
     for name in order:
