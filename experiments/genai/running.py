@@ -525,9 +525,9 @@ def generate(model_name: str | Generator, *, n: int, steps: int | None = None, s
     (see :func:`labctl.offload.offload`). ``batch_size``: images per pipeline call (default all ``n``).
     ``bench``: the open bench the ``opu`` belongs to: its draw is metered over the optical set and its
     cores projected (without it those two energy figures are None, saying why; an ``opu`` whose ``bench``
-    is another one is refused with ``ValueError``). The electronic set's CPU
-    energy is always measured. ``out_dir``: write ``grid.png``, ``images.npz``, ``metrics.json`` and
-    ``energy.json`` there (atomically; see the module docstring). Everything is validated before anything runs.
+    is another one is refused with ``ValueError``); the electronic set's CPU energy is always measured.
+    ``out_dir``: write ``grid.png``, ``images.npz``, ``metrics.json`` and ``energy.json`` there
+    (atomically; see the module docstring). Everything is validated before anything runs.
     """
     job = _prepare(model_name, n, seed, steps, prompt, label, guidance, batch_size)
     _check_bench(bench, [] if opu is None else [opu])
@@ -677,13 +677,14 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
     for name in order:
         o_share = o_macs[name] / total_o if total_o else 0.0
         e_share = e_macs[name] / total_e if total_e else 0.0
+        optical_part = "" if opus is None else \
+            f"{o_share:.1%} of the bench and projected energy (its share of the optical MACs) and "
         blocks[name] = energy_block(
             energy, jobs[name].n, optical_macs=o_macs[name], electronic_macs=e_macs[name], baseline=baseline,
             optical_share=o_share, electronic_share=e_share, ledger_file=f"../{ENERGY_FILE}",
-            split=f"{name}'s part of the parallel run's ledger: {o_share:.1%} of the bench and projected energy "
-                  f"(its share of the optical MACs) and {e_share:.1%} of the CPU energy (its share of the "
-                  "electronic MACs; the models ran at once, so the CPU's draw cannot be told apart per model); "
-                  "electronic_measurement is the whole electronic phase")
+            split=f"{name}'s part of the parallel run's ledger: {optical_part}{e_share:.1%} of the CPU energy (its "
+                  "share of the electronic MACs; the models ran at once, so the CPU's draw cannot be told apart "
+                  "per model); electronic_measurement is the whole electronic phase")
     results = {name: _build(jobs[name], *electronic[name], optical[name], classifier, blocks[name])
                for name in order}
 

@@ -167,3 +167,15 @@ def test_demo_prints_one_energy_table_and_writes_it(calibration_dir, tmp_path, c
     rows = table.splitlines()[2:6]
     assert [r.split()[0] for r in rows] == ["ddpm-digits", "latent-digits", "vae-digits", "all"]
     assert all(len(r.split()) == 4 + (r.startswith("all")) for r in rows)  # a figure in every view
+
+
+def test_parallel_electronic_only_splits_the_cpu_energy(models, tmp_path):
+    p = generate_parallel([models["vae-digits"], models["ddpm-digits"]], None, out_dir=tmp_path / "par", **FAST)
+    top = p.metrics["energy"]
+    ledger = EnergyLedger.load(tmp_path / "par" / "energy.json")
+    assert ledger.views() == ("baseline",)
+    assert top["j_per_image"]["electronic"] == pytest.approx(ledger.summary("baseline").energy_j / 4, rel=1e-12)
+    blocks = [r.metrics["energy"] for r in p.results.values()]
+    assert sum(b["j_per_image"]["electronic"] * 2 for b in blocks) == pytest.approx(top["j_per_image"]["electronic"] * 4)
+    assert all(b["j_per_image"]["optical_bench"] is None and "optical MACs" not in b["notes"][0] for b in blocks)
+    assert "J/image optical" not in p.summary() and "J/image electronic (CPU)" in p.summary()
