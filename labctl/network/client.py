@@ -81,12 +81,15 @@ class RemoteOPU:
         self.heartbeat_s, self.liveness_s, self.max_array_bytes = 1.0, timeout_s, None
         self._context = zmq.Context()
         self._socket = self._monitor = None
+        self._closing = threading.Event()
         self._open()
         try:
             self._admit(time.monotonic() + timeout_s)
         except BaseException:
             self.close(say_bye=False)
             raise
+        self._keeper = threading.Thread(target=self._keep_alive, name=f"heartbeat {endpoint}", daemon=True)
+        self._keeper.start()
 
     @property
     def name(self) -> str:
@@ -210,8 +213,34 @@ class RemoteOPU:
             header, arrays = decode(frames, max_array_bytes=_RECEIVE_LIMIT)
             if wanted(header):
                 return header, arrays
-            if header.kind in ("result", "error"):
-                self.discarded += 1
+            self._count_discarded(header)
+
+    def _count_discarded(self, header: Any) -> None:
+        if header.kind == "result" or header.kind == "error" and header.job is not None:
+            self.discarded += 1
+
+    def _keep_alive(self) -> None:
+        """Between products, heartbeat so that the center keeps this edge's cores (a product in progress
+        heartbeats itself); replies that arrive meanwhile are read and dropped."""
+        while not self._closing.wait(self.heartbeat_s):
+            if not self._lock.acquire(blocking=False):
+                continue  # a product is under way
+            try:
+                if self._socket is None:
+                    return
+                while self._socket.poll(0):
+                    frames = self._socket.recv_multipart()
+                    self._heard = time.monotonic()
+                    try:
+                        self._count_discarded(decode(frames, max_array_bytes=_RECEIVE_LIMIT)[0])
+                    except ProtocolError:
+                        pass  # nothing is awaited: a bad reply to a heartbeat changes nothing
+                self._socket.send_multipart(encode(Heartbeat()), zmq.NOBLOCK)
+                self._sent = time.monotonic()
+            except zmq.ZMQError:
+                pass  # the next product reconnects if the center is gone
+            finally:
+                self._lock.release()
 
     def _close_socket(self) -> None:
         if self._socket is not None:
@@ -222,6 +251,12 @@ class RemoteOPU:
 
     def close(self, say_bye: bool = True) -> None:
         """Leave: tell the center (which frees the cores) and close the connection."""
+        if self._closing.is_set():
+            return
+        self._closing.set()
+        keeper = getattr(self, "_keeper", None)
+        if keeper is not None:
+            keeper.join()
         if self._socket is not None and say_bye:
             try:
                 self._socket.send_multipart(encode(Bye()), zmq.NOBLOCK)

@@ -13,7 +13,7 @@ import pytest
 
 import labctl
 from labctl.errors import LabctlError
-from labctl.network import KeyFileError, load_secret
+from labctl.network import AdmissionRefused, KeyFileError, load_secret
 from labctl.network.center import Center
 from labctl.network.messages import Hello, decode, encode
 from labctl.opu import STATS_KEYS
@@ -138,3 +138,15 @@ def test_threads_sharing_one_remote_opu_take_turns(serve, keys):
             thread.join(60)
         assert remote.discarded == 0 and remote.reconnects == 0
     assert results == {k: [True] * 5 for k in range(4)}
+
+
+def test_an_idle_edge_keeps_its_core(serve, keys):
+    center = serve([SlowExactEngine("slow1", 0.0, [])], heartbeat_s=0.2, timeout_s=1.0)
+    with labctl.connect(center.endpoint, key=keys["edge1"][1], center_key=keys["center"][0], timeout_s=10) as remote:
+        time.sleep(2.5)  # idle for over twice the center's timeout
+        with pytest.raises(AdmissionRefused) as refused:
+            labctl.connect(center.endpoint, key=keys["edge2"][1], center_key=keys["center"][0], timeout_s=0.5)
+        assert refused.value.code == "no_free_cores"
+        a = np.ones((1, 16))
+        assert np.array_equal(remote.matmul(a, np.ones((16, 1))), [[16.0]])
+        assert remote.reconnects == 0 and remote.last_stats["resubmits"] == 0 and remote.discarded == 0
