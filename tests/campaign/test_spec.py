@@ -82,3 +82,11 @@ def test_bad_campaigns_name_line_and_field(tmp_path, text, line, field, words):
     assert info.value.line == line, str(info.value)
     assert info.value.field == field, str(info.value)
     assert words in str(info.value)
+
+
+def test_the_example_campaign_is_valid():
+    from pathlib import Path
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "campaign_fibre_power.yaml"
+    campaign = load_campaign(example)
+    assert campaign.swept == ("fibre_length_km", "laser_power_dbm") and len(campaign.points) == 12
