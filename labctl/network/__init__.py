@@ -12,6 +12,7 @@ from labctl.network.errors import (
     KeyFileError,
     KeyRefused,
     NetworkError,
+    NetworkSettingError,
     ProtocolError,
     RemoteError,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "KeyFileError",
     "KeyRefused",
     "NetworkError",
+    "NetworkSettingError",
     "ProtocolError",
     "RemoteError",
     "RemoteOPU",

@@ -24,7 +24,7 @@ import zmq
 from zmq.utils import z85
 
 from labctl.errors import LabctlError
-from labctl.network.errors import KeyFileError, ProtocolError
+from labctl.network.errors import KeyFileError, NetworkError, NetworkSettingError, ProtocolError
 from labctl.network.keys import fingerprint, load_allowed, load_secret
 from labctl.network.messages import (
     MAX_ARRAY_BYTES,
@@ -72,11 +72,11 @@ class Center:
                  heartbeat_s: float = 1.0, timeout_s: float = 10.0, max_array_bytes: int = MAX_ARRAY_BYTES,
                  max_queue: int = 16):
         if not engines:
-            raise LabctlError("a center needs at least one optical core")
+            raise NetworkSettingError("a center needs at least one optical core")
         if not 0 < heartbeat_s < timeout_s:
-            raise ValueError(f"need 0 < heartbeat_s < timeout_s, got {heartbeat_s} and {timeout_s}")
+            raise NetworkSettingError(f"need 0 < heartbeat_s < timeout_s, got {heartbeat_s} and {timeout_s}")
         if max_array_bytes < 8 or max_queue < 1:
-            raise ValueError("max_array_bytes must be >= 8 and max_queue >= 1")
+            raise NetworkSettingError("max_array_bytes must be >= 8 and max_queue >= 1")
         self.engines = list(engines)
         self.allow_dir = Path(allow_dir)
         load_allowed(self.allow_dir)  # the folder must exist now, not at the first connection
@@ -112,7 +112,7 @@ class Center:
             self._router.bind(bind)
         except zmq.ZMQError as exc:
             self.close()
-            raise LabctlError(f"cannot listen on {bind}: {exc}") from None
+            raise NetworkError(f"cannot listen on {bind}: {exc}") from None
         self.endpoint = self._router.getsockopt(zmq.LAST_ENDPOINT).decode()
 
     # -- the loop ---------------------------------------------------------------------------------------

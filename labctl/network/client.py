@@ -27,6 +27,7 @@ from labctl.network.errors import (
     CenterUnavailable,
     KeyRefused,
     NetworkError,
+    NetworkSettingError,
     ProtocolError,
     RemoteError,
 )
@@ -66,7 +67,7 @@ class RemoteOPU:
     def __init__(self, endpoint: str, *, key: str | Path, center_key: str | Path, cores: int = 1, edge: str = "",
                  timeout_s: float = 30.0):
         if timeout_s <= 0:
-            raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
+            raise NetworkSettingError(f"timeout_s must be > 0, got {timeout_s}")
         self.endpoint, self.edge, self.timeout_s = endpoint, edge, timeout_s
         self._keys = load_secret(key)
         self._center_key = load_public(center_key)

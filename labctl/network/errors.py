@@ -13,6 +13,10 @@ class KeyFileError(NetworkError, ValueError):
     """A CURVE key file is missing, unreadable, holds no key of the kind needed, or would be overwritten."""
 
 
+class NetworkSettingError(NetworkError, ValueError):
+    """A setting of a center or an edge is out of range (timeouts, limits, no cores)."""
+
+
 class ProtocolError(NetworkError, ValueError):
     """A message broke the protocol; ``code`` is the error code the center replies with (see
     :data:`labctl.network.messages.ERROR_CODES`)."""

@@ -13,7 +13,7 @@ import pytest
 
 import labctl
 from labctl.errors import LabctlError
-from labctl.network import AdmissionRefused, KeyFileError, load_secret
+from labctl.network import AdmissionRefused, KeyFileError, NetworkSettingError, load_secret
 from labctl.network.center import Center
 from labctl.network.messages import Hello, decode, encode
 from labctl.opu import STATS_KEYS
@@ -108,9 +108,9 @@ def test_bad_center_settings_are_clear_errors(keys, tmp_path):
     engine = SlowExactEngine("slow1", 0.0, [])
     with pytest.raises(KeyFileError, match="allow folder .* does not exist"):
         Center([engine], bind="tcp://127.0.0.1:*", keys=secret, allow_dir=tmp_path / "missing")
-    with pytest.raises(ValueError, match="heartbeat_s < timeout_s"):
+    with pytest.raises(NetworkSettingError, match="heartbeat_s < timeout_s"):
         Center([engine], bind="tcp://127.0.0.1:*", keys=secret, allow_dir=keys["allow"], heartbeat_s=5, timeout_s=2)
-    with pytest.raises(LabctlError, match="at least one optical core"):
+    with pytest.raises(NetworkSettingError, match="at least one optical core"):
         Center([], bind="tcp://127.0.0.1:*", keys=secret, allow_dir=keys["allow"])
     with pytest.raises(LabctlError, match="cannot listen on tcp://256.0.0.1:1"):
         Center([engine], bind="tcp://256.0.0.1:1", keys=secret, allow_dir=keys["allow"])
