@@ -150,3 +150,22 @@ def test_an_idle_edge_keeps_its_core(serve, keys):
         a = np.ones((1, 16))
         assert np.array_equal(remote.matmul(a, np.ones((16, 1))), [[16.0]])
         assert remote.reconnects == 0 and remote.last_stats["resubmits"] == 0 and remote.discarded == 0
+
+
+def test_an_edge_queueing_too_many_jobs_is_told_and_the_rest_are_answered(serve, keys):
+    center = serve([SlowExactEngine("slow1", 0.05, [])], heartbeat_s=0.2, timeout_s=5, max_queue=4)
+    raw = RawEdge(center, keys, "edge1")
+    try:
+        assert raw.ask(encode(Hello(cores=1)))["kind"] == "admit"
+        for k in range(10):
+            raw.socket.send_multipart(_job(f"j{k}", np.full((1, 16), float(k)), np.ones((16, 1))))
+        replies = {}
+        for _ in range(10):
+            assert raw.socket.poll(20_000), "a job got no reply"
+            header = decode(raw.socket.recv_multipart())[0]
+            replies[header.job] = header.kind if header.kind == "result" else header.code
+    finally:
+        raw.close()
+    assert sorted(replies) == sorted(f"j{k}" for k in range(10))
+    assert set(replies.values()) == {"result", "queue_full"}
+    assert list(replies.values()).count("result") >= 4  # the queue's worth, and the one that was running
