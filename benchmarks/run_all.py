@@ -8,7 +8,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_core, bench_genai, bench_io, bench_opu, bench_physics
+from benchmarks import bench_campaign, bench_core, bench_genai, bench_io, bench_opu, bench_physics
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -26,10 +26,12 @@ def main(argv: list[str] | None = None) -> int:
         "opu": bench_opu.run(),
         "core": bench_core.run(),
         "genai": bench_genai.run(),
+        "campaign": bench_campaign.run(),
     }
     bench_opu.save(results["opu"])
     bench_core.save(results["core"])
     bench_genai.save(results["genai"])
+    bench_campaign.save(results["campaign"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     rt = results["scpi_round_trip"]
@@ -49,6 +51,7 @@ def main(argv: list[str] | None = None) -> int:
     print(bench_opu.report(results["opu"]))
     print(bench_core.report(results["core"]))
     print(bench_genai.report(results["genai"]))
+    print(bench_campaign.report(results["campaign"]))
     print(f"written to {args.out}")
     return 0
 

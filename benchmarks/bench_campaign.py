@@ -1,0 +1,134 @@
+"""Benchmark: campaign throughput on Dask with 1 and 2 workers, and the campaign's own cost per point.
+
+Run: ``python -m benchmarks.bench_campaign`` (prints the figures, writes benchmarks/results_campaign.json).
+Nothing is asserted. The campaign is the example's experiment (receiver_snr on the built-in simulated bench,
+one VOA step per point) over ``POINTS`` fibre lengths.
+
+* **throughput**: points per second of the same campaign on a LocalCluster of 1 and of 2 single-threaded
+  worker processes, each started and warmed up (labctl imported in every worker) outside the timing; the
+  time runs from the start document to the stop document. Both runs are on this machine's cores, which
+  other processes share: each count runs ``ATTEMPTS`` times, interleaved, and the fastest run of each is
+  kept; the 1-minute load average before and after is recorded with the figures.
+* **overhead**: the serial (RunEngine) campaign's time per point, start to stop document, against the
+  time ``run_experiment`` itself took for the point (its bench opened and closed, its results file written):
+  what the RunEngine, the documents and the campaign file add per point.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from pathlib import Path
+
+HERE = Path(__file__).parent
+POINTS = 8
+#: Runs of each worker count, interleaved; the fastest of each is reported (the machine is shared).
+ATTEMPTS = 2
+CAMPAIGN = f"""\
+experiment: receiver_snr
+seed: 1
+parameters: {{attenuations_db: [3.0], record_length: 8192}}
+sweep:
+  grid:
+    fibre_length_km: {{start: 0.0, stop: 35.0, num: {POINTS}}}
+"""
+
+
+class _Clock:
+    """Times a campaign from its start document to its stop document."""
+
+    def __init__(self) -> None:
+        self.start = self.stop = 0.0
+
+    def __call__(self, name: str, doc: dict) -> None:
+        if name == "start":
+            self.start = time.perf_counter()
+        elif name == "stop":
+            self.stop = time.perf_counter()
+
+    @property
+    def seconds(self) -> float:
+        return self.stop - self.start
+
+
+def _campaign(folder: Path):
+    from labctl.campaign import load_campaign
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "bench_campaign.yaml"
+    path.write_text(CAMPAIGN)
+    return load_campaign(path)
+
+
+def throughput(workers: int, folder: Path) -> dict:
+    import dask
+    from distributed import Client, LocalCluster
+
+    from labctl.campaign import run_campaign
+
+    campaign = _campaign(folder)
+    with dask.config.set({"distributed.scheduler.allowed-failures": 1}):
+        cluster = LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None)
+    try:
+        with Client(cluster) as client:
+            client.run(lambda: __import__("experiments.receiver_snr") and None)  # warm up every worker
+        clock = _Clock()
+        result = run_campaign(campaign, folder / f"dask{workers}", scheduler=cluster.scheduler_address,
+                              show_progress=False, subscribers=[clock])
+    finally:
+        cluster.close()
+    assert result.status == "complete", result.status
+    return {"workers": workers, "points": len(result.records), "seconds": clock.seconds,
+            "points_per_s": len(result.records) / clock.seconds}
+
+
+def overhead(folder: Path) -> dict:
+    from labctl.campaign import run_campaign
+
+    campaign = _campaign(folder)
+    clock = _Clock()
+    result = run_campaign(campaign, folder / "serial", show_progress=False, subscribers=[clock])
+    experiment_s = sum(r["duration_s"] for r in result.records) / len(result.records)
+    per_point = clock.seconds / len(result.records)
+    return {"points": len(result.records), "campaign_s_per_point": per_point, "experiment_s_per_point": experiment_s,
+            "overhead_s_per_point": per_point - experiment_s,
+            "overhead_percent": 100 * (per_point - experiment_s) / experiment_s}
+
+
+def run() -> dict:
+    load_before = os.getloadavg()
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        serial = overhead(folder)
+        runs: dict[int, list[dict]] = {1: [], 2: []}
+        for attempt in range(ATTEMPTS):  # interleaved, so a burst of load elsewhere hits both
+            for workers in (1, 2):
+                runs[workers].append(throughput(workers, folder / f"attempt{attempt}"))
+        one, two = (max(runs[w], key=lambda r: r["points_per_s"]) for w in (1, 2))
+    return {"points": POINTS, "experiment": "receiver_snr", "overhead": serial, "dask_1_worker": one,
+            "dask_2_workers": two, "speedup_2_vs_1": two["points_per_s"] / one["points_per_s"],
+            "cpus": os.cpu_count(), "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}}
+
+
+def save(results: dict) -> Path:
+    out = HERE / "results_campaign.json"
+    out.write_text(json.dumps(results, indent=2))
+    return out
+
+
+def report(results: dict) -> str:
+    o = results["overhead"]
+    return (f"campaign of {results['points']} points ({results['experiment']}): Dask 1 worker "
+            f"{results['dask_1_worker']['points_per_s']:.2f} points/s, 2 workers "
+            f"{results['dask_2_workers']['points_per_s']:.2f} points/s -> {results['speedup_2_vs_1']:.2f}x; "
+            f"serial overhead {o['overhead_s_per_point'] * 1e3:.0f} ms/point = {o['overhead_percent']:.1f} % of "
+            f"the experiment's {o['experiment_s_per_point']:.2f} s (load average "
+            f"{results['load_average_1min']['before']:.1f} on {results['cpus']} CPUs)")
+
+
+if __name__ == "__main__":
+    figures = run()
+    print(report(figures))
+    print(f"written to {save(figures)}")
