@@ -21,7 +21,7 @@ from typing import Any
 
 from labctl.bench import Bench
 from labctl.campaign.point import point_job, run_point
-from labctl.campaign.spec import Campaign
+from labctl.campaign.spec import Campaign, Point
 from labctl.errors import ConfigError
 from labctl.units import dbm_to_w, w_to_dbm
 
@@ -221,20 +221,22 @@ class ExperimentPoint(_Device):
     stays responsive), ``read`` gives its key, status and whole record (JSON)."""
 
     def __init__(self, campaign: Campaign, points_dir: Path, bench: Bench | None = None,
-                 lock: threading.Lock | None = None, name: str = "point"):
+                 lock: threading.Lock | None = None, name: str = "point", points: list[Point] | None = None):
         super().__init__(name)
         self._campaign, self._points_dir, self._bench = campaign, points_dir, bench
+        #: The points it can measure, by index: the campaign's, and those an adaptive sweep adds.
+        self.points = points if points is not None else list(campaign.points)
         self.lock = lock or threading.Lock()
         self.selected = -1
         self.record: dict[str, Any] | None = None
 
     def select(self, index: int) -> None:
-        if not 0 <= index < len(self._campaign.points):
-            raise IndexError(f"the campaign has points 0..{len(self._campaign.points) - 1}, not {index}")
+        if not 0 <= index < len(self.points):
+            raise IndexError(f"the campaign has points 0..{len(self.points) - 1}, not {index}")
         self.selected, self.record = index, None
 
     def trigger(self) -> Status:
-        job = point_job(self._campaign, self._campaign.points[self.selected], self._points_dir)
+        job = point_job(self._campaign, self.points[self.selected], self._points_dir)
 
         def measure() -> None:
             with self.lock:

@@ -26,6 +26,7 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from labctl.bench import Bench, open_bench
+from labctl.campaign.adaptive import refine
 from labctl.campaign.devices import ExperimentPoint, PointSelector, point_data_keys
 from labctl.campaign.errors import CampaignError
 from labctl.campaign.point import point_job, run_point
@@ -113,12 +114,12 @@ def _campaign_plan(todo: list[Point], selector: PointSelector, detector: Experim
     yield from bps.close_run(reason=reason)
 
 
-def _run_serial(campaign: Campaign, todo: list[Point], store: CampaignStore, bench: Bench | None,
-                md: dict[str, Any], emit: Subscriber, stopper: Stopper) -> None:
+def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], store: CampaignStore,
+                bench: Bench | None, md: dict[str, Any], emit: Subscriber, stopper: Stopper) -> None:
     from bluesky import RunEngine
     from bluesky.utils import RunEngineInterrupted
 
-    detector = ExperimentPoint(campaign, store.points_dir, bench)
+    detector = ExperimentPoint(campaign, store.points_dir, bench, points=points)
     selector = PointSelector(detector)
     engine = RunEngine({}, call_returns_result=True)
     engine.subscribe(emit)
@@ -232,11 +233,35 @@ def run_campaign(campaign: Campaign, out: str | Path, *, resume: bool = False, s
                 bar.set_postfix_str(doc["data"]["point_status"][:40])
 
         stopper = Stopper(campaign.spec.stop)
+        points = list(campaign.points)
+        adaptive = campaign.spec.sweep.adaptive
+        rounds = 0
         try:
-            if client is not None:
-                _run_dask(campaign, todo, store, client, md, emit, stopper)
-            else:
-                _run_serial(campaign, todo, store, bench, md, emit, stopper)
+            while True:
+                if todo:
+                    if client is not None:
+                        _run_dask(campaign, todo, store, client, md, emit, stopper)
+                    else:
+                        _run_serial(campaign, points, todo, store, bench, md, emit, stopper)
+                    if store.attrs.get("status") != "complete":
+                        break  # stopped by a condition, or failed: no refinement
+                if adaptive is None or rounds >= adaptive.rounds:
+                    break
+                rounds += 1
+                new = refine(campaign, list(store.records.values()), points)
+                if not new:
+                    break
+                points.extend(new)
+                store.total = len(points)
+                done = store.finished()
+                todo = [p for p in new if p.key not in done]
+                md = {**md, "points_total": len(points), "adaptive_round": rounds,
+                      "seeds": {"campaign": campaign.spec.seed, "points": {p.key: p.seed for p in todo}}}
+                bar.total = len(points)
+                bar.update(len(new) - len(todo))
+            if not ran and store.finished() >= {p.key for p in points}:
+                store.attrs["status"] = "complete"  # a resumed campaign with nothing left to measure
+                store.write()
         finally:
             bar.close()
     finally:

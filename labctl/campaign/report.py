@@ -44,7 +44,7 @@ def summary_table(campaign: Campaign, records: list[dict[str, Any]]) -> str:
     results = numeric_results(records)[:MAX_RESULTS]
     head = ["point", *campaign.swept, "repeat", "seed", "status", *results]
     lines = [f"# Campaign {campaign.name}: {campaign.spec.experiment}", "",
-             f"{sum(r['status'] == 'complete' for r in records)} of {len(campaign.points)} points complete, "
+             f"{sum(r['status'] == 'complete' for r in records)} of {len(records)} points complete, "
              f"{sum(r['status'] != 'complete' for r in records)} failed.", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:

@@ -80,10 +80,38 @@ class RandomSweep(StrictModel):
     params: dict[str, Bounds | list[Any]]
 
 
+class Adaptive(StrictModel):
+    """A coarse pass over one parameter, then ``rounds`` of ``points`` new values in each interval next to a
+    feature of one result: its ``min`` (a null, e.g. of a transfer function), its ``max`` (a peak) or its
+    ``knee`` (largest change of slope, e.g. where an SNR curve saturates)."""
+
+    param: str
+    start: float = Field(allow_inf_nan=False)
+    stop: float = Field(allow_inf_nan=False)
+    num: int = Field(ge=3, description="values of the coarse pass (a feature needs neighbours)")
+    result: str
+    feature: Literal["min", "max", "knee"]
+    rounds: int = Field(1, ge=1)
+    points: int = Field(1, ge=1, description="new values per round in each interval next to the feature")
+
+    @model_validator(mode="after")
+    def _ordered(self):
+        if not self.start < self.stop:
+            raise ValueError(f"start ({self.start:g}) must be below stop ({self.stop:g})")
+        return self
+
+
 class Sweep(StrictModel):
     grid: dict[str, list[Any] | Span] | None = None
     zip: dict[str, list[Any]] | None = None
     random: RandomSweep | None = None
+    adaptive: Adaptive | None = None
+
+    @model_validator(mode="after")
+    def _adaptive_alone(self):
+        if self.adaptive is not None and (self.grid or self.zip or self.random):
+            raise ValueError("an adaptive sweep refines one parameter: it cannot be combined with grid, zip or random")
+        return self
 
 
 class StopWhen(StrictModel):
@@ -225,6 +253,10 @@ def _axes(sweep: Sweep) -> list[list[tuple[dict[str, Any], dict[str, tuple[str, 
         names = list(sweep.zip)
         blocks.append([({n: sweep.zip[n][i] for n in names}, {n: ("sweep", "zip", n, str(i)) for n in names})
                        for i in range(lengths[names[0]])])
+    if sweep.adaptive is not None:
+        a = sweep.adaptive
+        blocks.append([({a.param: float(v)}, {a.param: ("sweep", "adaptive", "param")})
+                       for v in np.linspace(a.start, a.stop, a.num)])
     if sweep.random is not None:
         rnd = sweep.random
         if not rnd.params:
@@ -246,6 +278,12 @@ def _axes(sweep: Sweep) -> list[list[tuple[dict[str, Any], dict[str, tuple[str, 
     return blocks
 
 
+def make_point(spec: CampaignFile, index: int, values: dict[str, Any], repeat: int,
+               sources: dict[str, tuple[str, ...]] | None = None) -> Point:
+    key = _key(values, repeat)
+    return Point(index, key, values, repeat, point_seed(spec.seed, key), sources or {})
+
+
 def expand(spec: CampaignFile) -> tuple[list[Point], tuple[str, ...]]:
     """Every point of the campaign (sweeps combined, each repeated) and the swept names."""
     combos: list[tuple[dict[str, Any], dict[str, tuple[str, ...]]]] = [({}, {})]
@@ -264,7 +302,7 @@ def expand(spec: CampaignFile) -> tuple[list[Point], tuple[str, ...]]:
                 raise _Problem(next(iter(sources.values()), ("sweep",)), f"the point {values} is given twice; "
                                "use 'repeats' to measure a point more than once")
             seen.add(key)
-            points.append(Point(len(points), key, values, repeat, point_seed(spec.seed, key), sources))
+            points.append(make_point(spec, len(points), values, repeat, sources))
     return points, tuple(swept)
 
 

@@ -74,6 +74,8 @@ class CampaignStore:
     def __init__(self, out_dir: str | Path, campaign: Campaign, *, resume: bool = False):
         self.path = Path(out_dir) / CAMPAIGN_FILE
         self.campaign = campaign
+        #: Points the campaign has now (an adaptive sweep adds some as it goes).
+        self.total = len(campaign.points)
         self.records: dict[str, dict[str, Any]] = {}
         self.runs: list[dict[str, Any]] = []
         self.attrs: dict[str, Any] = {}
@@ -133,7 +135,7 @@ class CampaignStore:
             f.attrs["campaign_file"] = str(c.path)
             f.attrs["experiment"] = c.spec.experiment
             f.attrs["swept"] = json.dumps(list(c.swept))
-            f.attrs["points_total"] = len(c.points)
+            f.attrs["points_total"] = self.total
             f.attrs["points_complete"] = len(self.finished())
             f.attrs["status"] = self.attrs.get("status", "running")
             f.attrs["updated_utc"] = datetime.now(timezone.utc).isoformat()

@@ -11,7 +11,7 @@ from sim_backends import DEFAULT_BENCH_PATH
 CAMPAIGN = """\
 experiment: receiver_snr
 seed: 9
-parameters: {attenuations_db: [3.0], record_length: 4096, settle_s: 0.0}
+parameters: {attenuations_db: [3.0], record_length: 4096}
 sweep:
   zip:
     fibre_length_km: [0.0, 8.0, 16.0]

@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 CAMPAIGN = """\
 experiment: receiver_snr
 seed: 11
-parameters: {attenuations_db: [3.0], record_length: 4096, settle_s: 0.0}
+parameters: {attenuations_db: [3.0], record_length: 4096}
 sweep:
   grid:
     fibre_length_km: [0.0, 5.0, 10.0, 15.0, 20.0]
