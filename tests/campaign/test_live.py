@@ -68,3 +68,35 @@ def test_a_taken_endpoint_is_a_clear_error():
             Publisher(first.endpoint)
     finally:
         first.close()
+
+
+def test_watch_prints_points_and_plots_headless_until_the_stop_document():
+    import json
+    import time
+
+    import matplotlib
+
+    from labctl.campaign.live import watch
+
+    matplotlib.use("Agg")
+    publisher = Publisher("tcp://127.0.0.1:*")
+    lines: list[str] = []
+    seen: list = []
+    watcher = threading.Thread(target=lambda: seen.extend(watch(publisher.endpoint, plot=True, echo=lines.append)),
+                               daemon=True)
+    watcher.start()
+    try:
+        while not lines:  # the subscription is asynchronous: announce the campaign until it is heard
+            publisher("start", {"campaign": "demo", "experiment": "receiver_snr", "points_total": 1})
+            time.sleep(0.05)
+        record = {"index": 0, "values": {"fibre_length_km": 2.0}, "status": "complete",
+                  "results": {"max_snr_db": 37.5}}
+        publisher("event", {"data": {"point_record": json.dumps(record)}})
+        publisher("stop", {"exit_status": "success", "reason": ""})
+        watcher.join(20)
+    finally:
+        publisher.close()
+    assert not watcher.is_alive()
+    assert "point 0 {'fibre_length_km': 2.0}: complete" in lines
+    assert lines[-1] == "campaign ended: success"
+    assert [name for name, _ in seen][-2:] == ["event", "stop"]

@@ -103,3 +103,17 @@ def test_cli_runs_a_campaign_and_reports_bad_files_in_one_line(tmp_path):
     result = CliRunner().invoke(main, ["campaign", "run", str(bad), "--out", str(tmp_path / "o")])
     assert result.exit_code != 0 and "line 6" in str(result.exception)
     assert not (tmp_path / "o").exists()  # nothing ran, nothing was written
+
+
+def test_a_stop_condition_ends_the_campaign_and_resume_measures_the_rest(tmp_path):
+    spec = tmp_path / "stop.yaml"
+    spec.write_text(CAMPAIGN.replace("grid:\n    fibre_length_km: [0.0, 5.0, 10.0, 15.0, 20.0]",
+                                     "zip:\n    fibre_length_km: [0.0, 40.0, 10.0]")
+                    + "stop:\n  when: [{result: max_snr_db, below: 30.0}]\n")
+    campaign = load_campaign(spec)
+    first = run_campaign(campaign, tmp_path / "out", show_progress=False)
+    # 40 km of fibre (8 dB) takes the SNR below 30 dB: the campaign stops after that point
+    assert first.status.startswith("stopped: max_snr_db") and "at point 1 is below 30" in first.status
+    assert [r["index"] for r in first.records] == [0, 1]
+    rest = run_campaign(campaign, tmp_path / "out", resume=True, show_progress=False)
+    assert rest.ran == 1 and rest.status == "complete" and len(rest.records) == 3
