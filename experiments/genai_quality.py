@@ -108,7 +108,8 @@ from labctl.runner import Experiment, ExperimentError, RunContext
 DEFAULT_MODELS = ("ddpm-digits", "latent-digits", "vae-digits")
 #: per-model figures recorded at every point (keys of generate()'s quality metrics, plus the optical set's)
 FIGURES = ("psnr_db_mean", "ssim_mean", "classifier_agreement", "accuracy", "frechet_distance", "confidence",
-           "optical_wall_s", "optical_macs")
+           "optical_wall_s", "optical_macs", "j_per_image_optical_bench", "j_per_image_optical_projected",
+           "j_per_image_electronic")
 #: what makes one point (or one model at a point) fail rather than the whole run
 _POINT_ERRORS = (LabctlError, ValueError, RuntimeError, np.linalg.LinAlgError)
 #: columns of the printed table and their headers
@@ -432,7 +433,7 @@ class GenAIQuality(Experiment):
             res.bits_range, res.enob, res.nrmse = st.bits_range, st.enob, st.nrmse
             step(f"{plan.label}: {res.bits_range:.2f} bits")
             for name, gen in gens.items():
-                res.models[name] = self._generate(gen, p, opu, reference)
+                res.models[name] = self._generate(gen, p, where, opu, reference)
                 step(f"{plan.label}: {name}")
         except _POINT_ERRORS as exc:
             res.status = f"failed: {type(exc).__name__}: {exc}"
@@ -447,14 +448,15 @@ class GenAIQuality(Experiment):
         return res
 
     @staticmethod
-    def _generate(gen, p: Parameters, opu: StationaryOPU, reference: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    def _generate(gen, p: Parameters, bench, opu: StationaryOPU,
+                  reference: dict[str, dict[str, Any]]) -> dict[str, Any]:
         from experiments.genai.generate import generate  # imports torch (optional): only when generating
 
         label = [i % 10 for i in range(p.n)] if gen.conditional else None
         guidance = p.guidance if gen.conditional else None
         try:
             r = generate(gen, n=p.n, steps=p.steps, seed=p.seed, label=label, guidance=guidance, opu=opu,
-                         progress=False)
+                         bench=bench, progress=False)
         except _POINT_ERRORS as exc:
             warnings.warn(f"{gen.name}: generation failed: {exc}", stacklevel=2)
             return {"status": f"failed: {type(exc).__name__}: {exc}"}
@@ -465,6 +467,8 @@ class GenAIQuality(Experiment):
         out["confidence"] = _num(o.get("mean_confidence"))
         out["optical_wall_s"] = _num(o.get("wall_s"))
         out["optical_macs"] = _num(o.get("optical_macs"))
+        for key, joules in r.metrics["energy"]["j_per_image"].items():  # the bench metered inside the run's
+            out[f"j_per_image_{key}"] = _num(joules)                     # own meter (meters nest)
         out["optical"] = np.asarray(r.optical, dtype=np.float32)
         out["status"] = "ok"
         ref = reference.get(gen.name)

@@ -234,6 +234,7 @@ class PowerAnalyzer(Protocol):
 
     integration_state: str  #: Get the integration state ('reset', 'ready', 'running', 'stopped', 'error', 'timeup').
     energy_command: str  #: Get the command(s) the integrated energy and time are read with (a figure's provenance).
+    integration_time_resolution: float  #: Get the resolution of :meth:`integration_time`, in s.
 
     def measure_power(self) -> float:
         """Return the active power drawn now, in W (a NaN, overrange or negative reading raises)."""

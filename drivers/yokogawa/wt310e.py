@@ -79,7 +79,7 @@ class YokogawaWT310E(LabInstrument):
         **dict.fromkeys(("integration_mode", "integration_timer", "start_integration", "stop_integration",
                          "reset_integration", "headers_enabled"), SET),
         **dict.fromkeys(("integration_state", "measure_power", "integrated_energy", "integration_time",
-                         "read_numeric", "reading_command", "energy_command"), READ),
+                         "read_numeric", "reading_command", "energy_command", "integration_time_resolution"), READ),
     }
 
     def __init__(self, adapter, name="Yokogawa WT310E", **kwargs):
@@ -172,6 +172,10 @@ class YokogawaWT310E(LabInstrument):
         except KeyError:
             raise ValueOutOfRange(f"numeric function {function!r}: this driver reads {', '.join(SLOTS)}") from None
         return f":NUM:NORM:ITEM{slot} {function},1;:NUM:NORM:VAL? {slot}"
+
+    #: Resolution of the integration time this driver reads, in s: the meter answers TIME in whole
+    #: seconds (assumed from the front panel's h:mm:ss display; the manual's numeric format was not at hand).
+    integration_time_resolution = 1.0
 
     @property
     def energy_command(self) -> str:

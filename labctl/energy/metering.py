@@ -4,8 +4,8 @@
 hardware) and fills the ``bench`` view of an :class:`~labctl.energy.ledger.EnergyLedger`. Each drawing
 item is accounted once, from the best source the bench has for it:
 
-1. **a power analyzer** whose input covers it (the bench file's ``measures:`` list): the analyzer
-   integrates the feed's active power from :meth:`start` to :meth:`stop`; one measured term per feed;
+1. **a power analyzer** whose input covers it (the bench file's ``measures:`` list): the energy the
+   analyzer integrated from :meth:`start` to :meth:`stop`; one measured term per feed;
 2. **its own readbacks**: an optical core controller's input power (its board's monitor), a DC source
    channel's measured V x I (the power delivered to its load; the supply's own losses are not in it).
    Readbacks are snapshots, taken at start, at stop and at every :meth:`sample`; between two snapshots
@@ -15,6 +15,7 @@ item is accounted once, from the best source the bench has for it:
    datasheet term when the figure is published, a model term ("assumed") when it is an estimate.
 
 An item with none of these is named in the view's notes, so a reader sees what the total leaves out.
+If the run fails (an exception inside the ``with``), nothing is recorded.
 In simulation every reading comes from the simulated instruments' draws, which follow their state and
 the physics; nothing here knows it is simulated.
 """
@@ -31,6 +32,12 @@ from sim_backends import idle_power_datasheet
 
 #: Roles whose instruments report their own draw, and how (see :meth:`BenchMeter._readbacks`).
 READBACK_ROLES = ("optical_core", "dc_source")
+
+
+#: How much shorter than the run an analyzer's integration time may be (beyond its reading's resolution)
+#: before its figure is refused: the meter's clock and the bench's agree far better than this; a timer or a
+#: stop during the run does not.
+FEED_TIME_TOLERANCE = 0.01
 
 
 class MeteringError(EnergyError):
@@ -66,7 +73,12 @@ class BenchMeter:
 
     Use as a context manager (``with BenchMeter(bench) as meter: ...``) or call :meth:`start` and
     :meth:`stop`. Record the run's ops on ``meter.ledger`` (``add_stats``, ``add_offload``) with times from
-    :meth:`now`. On an exception the analyzers are stopped and nothing is recorded.
+    :meth:`now`. On an exception nothing is recorded.
+
+    Metering never zeroes an analyzer: it reads the integrated energy and time at start and at stop and
+    takes the difference, so meters may nest or overlap on one bench (a run metered by the runner, a
+    generation metered inside it). An integration it finds running is left running; one it started, it
+    stops. Only a timed-up or errored integration is reset, since it can no longer accumulate.
     """
 
     def __init__(self, bench: Any, ledger: EnergyLedger | None = None, *, label: str = ""):
@@ -77,6 +89,8 @@ class BenchMeter:
         self.start_s: float | None = None
         self.end_s: float | None = None
         self._readbacks: list[_Readback] = []
+        self._started_here: set[str] = set()  # analyzers this meter started (and so stops)
+        self._at_start: dict[str, tuple[float, float]] = {}  # analyzer -> (energy J, time s) at start
 
     # -- the run's clock ------------------------------------------------------------------------------
 
@@ -87,17 +101,23 @@ class BenchMeter:
     # -- bracketing -----------------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Zero and start every analyzer, then take the first readback snapshot."""
+        """Make every analyzer integrate, read where each stands, and take the first readback snapshot."""
         if self.start_s is not None:
             raise MeteringError("this meter has already started; use a new BenchMeter for another run")
         for feed in self.feeds:
             analyzer = self.bench.role(feed.analyzer)
-            if analyzer.integration_state == "running":
-                analyzer.stop_integration()
-            analyzer.reset_integration()
+            state = analyzer.integration_state
+            if state in ("timeup", "error"):
+                analyzer.reset_integration()
+                state = "reset"
+            if state != "running":
+                analyzer.start_integration()
+                self._started_here.add(feed.analyzer)
         self.start_s = self.now()
         for feed in self.feeds:
-            self.bench.role(feed.analyzer).start_integration()
+            analyzer = self.bench.role(feed.analyzer)
+            self._at_start[feed.analyzer] = (_reading(feed.device, analyzer.integrated_energy()),
+                                             _reading(feed.device, analyzer.integration_time()))
         self._readbacks = self._find_readbacks()
         self.sample()
 
@@ -111,21 +131,26 @@ class BenchMeter:
             item.samples.append((t, _reading(item.device, item.read())))
 
     def stop(self) -> EnergyLedger:
-        """Stop the analyzers, take the last snapshot and record the bench view; returns the ledger."""
+        """Read the analyzers (stopping those this meter started), take the last snapshot and record the
+        bench view; returns the ledger."""
         if self.start_s is None:
             raise MeteringError("stop() before start()")
         if self.end_s is not None:
             raise MeteringError("this meter has already stopped")
         end = self.now()
+        at_stop = {}
         for feed in self.feeds:
-            self.bench.role(feed.analyzer).stop_integration()
+            analyzer = self.bench.role(feed.analyzer)
+            at_stop[feed.analyzer] = (_reading(feed.device, analyzer.integrated_energy()),
+                                      _reading(feed.device, analyzer.integration_time()))
+        self._stop_own()
         for item in self._readbacks:
             item.samples.append((end, _reading(item.device, item.read())))
         self.end_s = end
         t0, t1 = self.start_s, end
         self.ledger.set_window("bench", t0, t1)
         for feed in self.feeds:
-            self._record_feed(feed, t0, t1)
+            self._record_feed(feed, t0, t1, at_stop[feed.analyzer])
         for item in self._readbacks:
             self._record_readback(item, t0, t1)
         for name, sheet, why in self._datasheet_items():
@@ -143,15 +168,20 @@ class BenchMeter:
         return self.ledger
 
     def abort(self) -> None:
-        """Stop the analyzers without recording anything (the run failed)."""
+        """Stop the analyzers this meter started, recording nothing (the run failed)."""
         if self.start_s is None or self.end_s is not None:
             return
         self.end_s = self.now()
-        for feed in self.feeds:
-            try:
-                self.bench.role(feed.analyzer).stop_integration()
-            except Exception:  # noqa: BLE001 -- already failing; the shutdown report covers the bench
-                pass
+        try:
+            self._stop_own()
+        except Exception:  # noqa: BLE001 -- already failing; the shutdown report covers the bench
+            pass
+
+    def _stop_own(self) -> None:
+        for name in sorted(self._started_here):
+            analyzer = self.bench.role(name)
+            if analyzer.integration_state == "running":  # a timer may have stopped it already
+                analyzer.stop_integration()
 
     def __enter__(self) -> BenchMeter:
         self.start()
@@ -204,14 +234,20 @@ class BenchMeter:
 
     # -- recording ------------------------------------------------------------------------------------
 
-    def _record_feed(self, feed: Feed, t0: float, t1: float) -> None:
+    def _record_feed(self, feed: Feed, t0: float, t1: float, at_stop: tuple[float, float]) -> None:
         analyzer = self.bench.role(feed.analyzer)
-        energy = _reading(feed.device, analyzer.integrated_energy())
-        meter_time = _reading(feed.device, analyzer.integration_time())
+        (e0, s0), (e1, s1) = self._at_start[feed.analyzer], at_stop
+        energy = _reading(f"{feed.device} (energy since start)", e1 - e0)
+        meter_time = _reading(f"{feed.device} (time since start)", s1 - s0)
         span = t1 - t0
         if span <= 0:
             self.ledger.add_note("bench", f"{feed.device}: the run took no time on the bench clock; "
                                           f"{energy:g} J integrated over {meter_time:g} s not recorded")
+            return
+        if meter_time + analyzer.integration_time_resolution < (1 - FEED_TIME_TOLERANCE) * span:
+            self.ledger.add_note("bench", f"{feed.device}: integrated only {meter_time:.6g} s of the run's "
+                                          f"{span:.6g} s (its timer expired, or it was stopped during the run), "
+                                          f"so its {energy:.6g} J are not the run's and are not in the total")
             return
         spec = self.bench.config.instruments[feed.analyzer]
         command = analyzer.energy_command

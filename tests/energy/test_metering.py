@@ -84,7 +84,7 @@ def test_every_drawing_item_is_counted_once_and_the_total_is_the_worlds(bench):
     assert total == pytest.approx(e1 - e0 - dc_idle * 4.0, rel=1e-5)
 
 
-def test_a_failed_run_records_nothing_and_leaves_the_analyzer_stopped(bench):
+def test_a_failed_run_records_nothing_and_stops_the_integration_it_started(bench):
     with pytest.raises(RuntimeError):
         with BenchMeter(bench) as meter:
             bench.settle(1.0)
@@ -107,7 +107,7 @@ def test_start_stop_misuse_is_refused(bench):
         meter.stop()
 
 
-def test_a_running_integration_left_by_someone_else_is_restarted_from_zero(bench):
+def test_a_running_integration_is_read_by_difference_and_left_running(bench):
     wt = bench.role("wt")
     wt.start_integration()
     bench.settle(10.0)
@@ -116,6 +116,44 @@ def test_a_running_integration_left_by_someone_else_is_restarted_from_zero(bench
     feed = next(t for t in meter.ledger.terms("bench") if t.device.startswith("wt feed"))
     assert feed.end_s - feed.start_s == pytest.approx(1.0)
     assert "over the meter's 1 s" in feed.note
+    assert wt.integration_state == "running"  # someone else's integration: not stopped, not zeroed
+    assert wt.integration_time() == pytest.approx(11.0)
+
+
+def test_nested_meters_each_get_their_own_interval(bench):
+    w = world(bench)
+    laser = bench.role("laser", channel=1)
+    with BenchMeter(bench, label="outer") as outer:
+        e_outer0 = w.energy_j(["laser", "opm"])
+        bench.settle(2.0)
+        with BenchMeter(bench, label="inner") as inner:
+            e_inner0 = w.energy_j(["laser", "opm"])
+            laser.power = 1e-2
+            laser.output_enabled = True
+            bench.settle(3.0)
+            laser.output_enabled = False
+            e_inner1 = w.energy_j(["laser", "opm"])
+        bench.settle(1.0)
+        e_outer1 = w.energy_j(["laser", "opm"])
+
+    def feed_energy(meter):
+        return next(d for d in meter.ledger.summary("bench").devices if d.device.startswith("wt feed")).energy_j
+
+    assert feed_energy(inner) == pytest.approx(e_inner1 - e_inner0, rel=1e-5)
+    assert feed_energy(outer) == pytest.approx(e_outer1 - e_outer0, rel=1e-5)
+    assert bench.role("wt").integration_state == "stopped"  # the outer meter started it, and stopped it
+
+
+def test_an_integration_that_times_up_during_the_run_is_left_out_and_said_so(bench):
+    wt = bench.role("wt")
+    wt.integration_timer = 1
+    wt.start_integration()
+    bench.settle(2.0)
+    assert wt.integration_state == "timeup"  # a timed-up integration: the meter resets it to start again
+    with BenchMeter(bench) as meter:
+        bench.settle(3.0)  # ... and it times up again after its 1 s timer
+    assert not any(t.device.startswith("wt feed") for t in meter.ledger.terms("bench"))
+    assert any("integrated only 1 s of the run's 3 s" in n for n in meter.ledger.notes("bench"))
 
 
 def test_the_ledger_with_its_notes_survives_a_round_trip(bench, tmp_path):

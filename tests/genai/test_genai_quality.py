@@ -67,6 +67,12 @@ def test_tiny_run_records_table_and_plot_and_lower_power_gives_fewer_bits(core_r
     assert res["vae-digits.electronic"].shape == (2, 8, 8)
     assert res["vae-digits.optical"].shape == (2, 2, 8, 8)
     assert list(res["vae-digits.seeds"]) == [0, 1]
+    # energy per image at every point, from generate()'s own meter nested in the run's: the bench's draw
+    # (watts) over the optics' simulated time, far above the projected integrated hardware
+    bench_j, projected_j = res["vae-digits.j_per_image_optical_bench"], res["vae-digits.j_per_image_optical_projected"]
+    cpu_j = res["vae-digits.j_per_image_electronic"]
+    assert np.all(np.isfinite(bench_j)) and np.all(np.isfinite(projected_j)) and np.all(np.isfinite(cpu_j))
+    assert np.all(bench_j > projected_j) and np.all(projected_j > 0) and np.all(cpu_j > 0)
     assert res["attrs"]["unit.points.received_dbm"].startswith("dBm")
     # artefacts and summary
     assert (tmp_path / "quality_vs_bits.png").stat().st_size > 10_000
