@@ -229,6 +229,7 @@ class ExperimentPoint(_Device):
         self.lock = lock or threading.Lock()
         self.selected = -1
         self.record: dict[str, Any] | None = None
+        self._pending: Status | None = None
 
     def select(self, index: int) -> None:
         if not 0 <= index < len(self.points):
@@ -242,7 +243,14 @@ class ExperimentPoint(_Device):
             with self.lock:
                 self.record = run_point(job, self._bench)
 
-        return Status.run(measure)
+        self._pending = Status.run(measure)
+        return self._pending
+
+    def wait(self) -> None:
+        """Wait until the point in flight (if any) has ended: an experiment is never cut off mid-point by a
+        pause, and its bench and results file are closed before the campaign ends."""
+        if self._pending is not None:
+            self._pending.exception(timeout=None)
 
     def read(self) -> dict[str, Any]:
         record = self.record or {}

@@ -16,6 +16,8 @@ the same results.
 from __future__ import annotations
 
 import json
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -34,6 +36,7 @@ from labctl.campaign.report import write_report
 from labctl.campaign.spec import Campaign, Point, Stop
 from labctl.campaign.store import CampaignStore, load_records
 from labctl.runner import load_experiment
+from labctl.shutdown import TERMINATING_SIGNALS, Terminated
 from labctl.store import code_version
 
 Subscriber = Callable[[str, dict[str, Any]], None]
@@ -123,11 +126,27 @@ def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], stor
     selector = PointSelector(detector)
     engine = RunEngine({}, call_returns_result=True)
     engine.subscribe(emit)
+    received: list[int] = []
+
+    def pause(signum: int, frame: Any) -> None:  # SIGTERM/SIGHUP: pause after the point in flight, as Ctrl-C
+        received.append(signum)
+        engine.request_pause(defer=True)
+
+    previous = {}
+    if threading.current_thread() is threading.main_thread():
+        for signum in TERMINATING_SIGNALS:
+            if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup'ed campaigns survive a closed terminal
+                previous[signum] = signal.signal(signum, pause)
     try:
         engine(_campaign_plan(todo, selector, detector, stopper, md))
-    except RunEngineInterrupted:  # Ctrl-C pauses the RunEngine; the campaign ends, resumable
-        engine.abort("interrupted")
-        raise KeyboardInterrupt from None
+    except RunEngineInterrupted:  # paused by Ctrl-C or a terminating signal: the campaign ends, resumable
+        ended = Terminated(received[0]) if received else KeyboardInterrupt()
+        detector.wait()  # a second Ctrl-C pauses at once: let the point in flight end first
+        engine.abort(str(ended) or "Ctrl-C")
+        raise ended from None
+    finally:
+        for signum, handler in previous.items():
+            signal.signal(signum, handler)
 
 
 def dask_client(scheduler: str, workers: int):
@@ -183,7 +202,7 @@ def _run_dask(campaign: Campaign, todo: list[Point], store: CampaignStore, clien
                 break
     except KeyboardInterrupt:
         client.cancel(list(futures))
-        reason, exit_status = "interrupted", "abort"
+        reason, exit_status = "Ctrl-C", "abort"
         raise
     finally:
         emit("stop", run.compose_stop(exit_status=exit_status, reason=reason))

@@ -117,3 +117,29 @@ def test_a_stop_condition_ends_the_campaign_and_resume_measures_the_rest(tmp_pat
     assert [r["index"] for r in first.records] == [0, 1]
     rest = run_campaign(campaign, tmp_path / "out", resume=True, show_progress=False)
     assert rest.ran == 1 and rest.status == "complete" and len(rest.records) == 3
+
+
+def test_sigterm_ends_the_campaign_after_the_point_in_flight(tmp_path):
+    spec = tmp_path / "term.yaml"
+    spec.write_text(CAMPAIGN)
+    out = tmp_path / "out"
+    process = subprocess.Popen([sys.executable, "-m", "labctl", "campaign", "run", str(spec), "--out", str(out),
+                                "--quiet"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 120
+        while _complete(out / "campaign.h5") < 1:
+            assert process.poll() is None, process.stdout.read().decode()
+            assert time.monotonic() < deadline, "the campaign made no progress"
+            time.sleep(0.05)
+        process.send_signal(signal.SIGTERM)
+        output = process.communicate(timeout=60)[0].decode()
+    finally:
+        process.kill()
+    assert process.returncode == 128 + signal.SIGTERM, output
+    with h5py.File(out / "campaign.h5", "r") as f:
+        assert f.attrs["status"] == "interrupted: terminated by SIGTERM"
+    records = load_records(out / "campaign.h5")
+    assert len(records) < 5
+    # the point in flight was finished and stored: no results file was cut off
+    assert {str(p) for p in (out / "points").glob("*.h5")} == {r["results_file"] for r in records}
+    assert all(results_summary(r["results_file"])["status"] == "complete" for r in records)
