@@ -31,7 +31,7 @@ from pydantic import Field, ValidationError, model_validator
 
 from labctl.bench import bench_config
 from labctl.errors import ConfigError, LabctlError
-from labctl.files import Document, load_document
+from labctl.files import load_document
 from labctl.runner import SEED_RANGE, ExperimentError, load_experiment, make_parameters
 from labctl.strict import StrictModel
 
@@ -306,7 +306,7 @@ def expand(spec: CampaignFile) -> tuple[list[Point], tuple[str, ...]]:
     return points, tuple(swept)
 
 
-def _check_points(spec: CampaignFile, campaign_path: Path, bench_path: Path | None, points: list[Point]) -> None:
+def _check_points(spec: CampaignFile, bench_path: Path | None, points: list[Point]) -> None:
     """Every point's parameters and bench changes, checked as the experiment and the bench would."""
     try:
         cls = load_experiment(spec.experiment)
@@ -392,7 +392,7 @@ def load_campaign(path: str | Path) -> Campaign:
                               line=document.line_of(["bench"])) from None
     try:
         points, swept = expand(spec)
-        _check_points(spec, path, bench_path, points)
+        _check_points(spec, bench_path, points)
     except _Problem as problem:
         raise ConfigError(path, ".".join(problem.where), problem.message,
                           line=document.line_of(problem.where)) from None
