@@ -43,7 +43,8 @@ def _read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[d
             records = json.loads(f["records"][()])
             runs = json.loads(f["runs"][()])
     except (OSError, KeyError) as exc:
-        raise CampaignError(f"{path} is not a readable campaign file ({exc}); give another --out") from None
+        raise CampaignError(f"{path} is not a readable campaign file (the campaign.h5 that labctl campaign run "
+                            f"writes): {exc}") from None
     return attrs, {r["key"]: r for r in records}, runs
 
 
@@ -175,10 +176,8 @@ def load_index(path: str | Path):
     path = Path(path)
     if path.is_dir():
         path = path / CAMPAIGN_FILE
-    with h5py.File(path, "r", locking=False) as f:
-        swept = json.loads(f.attrs["swept"])
-        records = json.loads(f["records"][()])
-    rows = index_rows(records, swept)
+    attrs, records, _ = _read(path)
+    rows = index_rows(list(records.values()), json.loads(attrs["swept"]))
     return pd.DataFrame(rows, columns=list(dict.fromkeys(name for row in rows for name in row)) or BASE_COLUMNS)
 
 
