@@ -50,6 +50,11 @@ sets of all models run together first, then the optical sets together; per-model
 and a ``metrics.json`` with the throughput and energy (``energy``: the whole run's block; ``per_model``:
 each model's ``j_per_image``), next to the run's one ``energy.json``.
 
+**Through a shared center** (``--center tcp://HOST:PORT --key DIR/edge1.key_secret --center-key
+DIR/center.key``): each model gets its own :func:`labctl.network.connect` (a remote OPU runs one product
+at a time; ``edge`` ``generate-0``, ``generate-1``, ...), closed at the end. The edge has no bench of the
+center, so the bench and projected energy figures are None with the reason; the CPU figure is measured.
+
 The command line (``labctl generate``, registered through the ``labctl.commands`` entry-point group) is
 :data:`cli_main`, defined here; the rest lives in :mod:`.running` (preparing and running the sets),
 :mod:`.results` (what a run made, its errors) and :mod:`.output` (the files), and is importable from here.
@@ -62,6 +67,7 @@ from pathlib import Path
 import click
 
 from labctl.bench import OPU_BENCH_PATH, open_bench
+from labctl.network import AdmissionRefused, connect
 
 from .models import MODEL_NAMES, PIPELINE_CLASSES, PromptError, load_model
 from .output import check_out_dir
@@ -118,6 +124,14 @@ __all__ = [
 @click.option("--sim", is_flag=True, help="Simulate every instrument of the bench file.")
 @click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
               help="Bench file whose optical cores run the products (default with --sim: the built-in optical computing center, sim_backends/benches/ring_core.yaml).")
+@click.option("--center", metavar="tcp://HOST:PORT", help="Run the optical set on a shared optical computing center "
+              "(labctl center serve) instead of a local bench; one core per model.")
+@click.option("--key", "key_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --center: this edge's secret key file (NAME.key_secret, from labctl keys create).")
+@click.option("--center-key", "center_key_file", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --center: the center's public key file (center.key).")
+@click.option("--center-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
+              help="With --center: seconds to wait for a free core, and the most one product may take.")
 @click.option("--electronic-only", is_flag=True, help="No bench: generate electronically only.")
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the optical cores' calibration files.")
@@ -130,8 +144,8 @@ __all__ = [
               help="First image seed (image i uses seed + i); also seeds the simulated bench's noise.")
 @click.option("--batch-size", type=int, help="Images per pipeline call (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
-def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file, electronic_only, calibration,
-             accept_stale, out, seed, batch_size, quiet) -> None:
+def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file, center, key_file, center_key_file,
+             center_timeout, electronic_only, calibration, accept_stale, out, seed, batch_size, quiet) -> None:
     """Generate images with bundled models electronically and on the optical computing center, same seeds.
 
     \b
@@ -139,6 +153,8 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
       labctl generate --model ddpm-digits --n 16 --steps 20 --sim --out results/ddpm
       labctl generate --model latent-digits --label 7 --n 8 --steps 20 --electronic-only --out results/l7
       labctl generate --parallel ddpm-digits,latent-digits,vae-digits --n 8 --bench b.yaml --out results/par
+      labctl generate --model vae-digits --n 8 --center tcp://127.0.0.1:5555 --key keys/edge1.key_secret \\
+          --center-key keys/center.key --out results/edge1
       labctl generate --model /data/stable-diffusion-v1-5 --prompt "a red boat" --n 2 --steps 4 --sim --out results/sd
     """
     if (model is None) == (parallel is None):
@@ -146,10 +162,19 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
     if electronic_only and (sim or bench_file is not None or calibration is not None or accept_stale):
         raise click.UsageError("--electronic-only uses no bench: drop --sim/--bench/--calibration/"
                                "--accept-stale-calibration")
+    if center is not None:
+        if sim or bench_file is not None or calibration is not None or accept_stale or electronic_only:
+            raise click.UsageError("--center runs the optical set on the center's cores: drop --sim/--bench/"
+                                   "--calibration/--accept-stale-calibration/--electronic-only")
+        if key_file is None or center_key_file is None:
+            raise click.UsageError("--center needs --key (this edge's NAME.key_secret) and --center-key (center.key)")
+    elif key_file is not None or center_key_file is not None:
+        raise click.UsageError("--key and --center-key go with --center tcp://HOST:PORT")
     if accept_stale and calibration is None:
         raise click.UsageError("--accept-stale-calibration applies to calibration files: give --calibration DIR")
-    if not electronic_only and not sim and bench_file is None:
-        raise click.UsageError("give --sim or --bench FILE for the optical run, or --electronic-only")
+    if not electronic_only and not sim and bench_file is None and center is None:
+        raise click.UsageError("give --sim or --bench FILE (or --center tcp://HOST:PORT) for the optical run, or "
+                               "--electronic-only")
     common = dict(n=n, steps=steps, seed=seed, prompt=prompt, label=label, guidance=guidance, batch_size=batch_size,
                   progress=not quiet)
     # everything that can be checked is checked before a bench is opened
@@ -173,6 +198,24 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
 
     if electronic_only:
         result = run(None)
+    elif center is not None:
+        opus: list = []
+        try:
+            for i in range(len(models)):
+                try:
+                    opus.append(connect(center, key=key_file, center_key=center_key_file, cores=1,
+                                        edge=f"generate-{i}", timeout_s=center_timeout))
+                except AdmissionRefused as exc:
+                    if exc.code != "no_free_cores":
+                        raise
+                    raise NotEnoughOPUsError(
+                        f"the center at {center} had no free core for model {i + 1} of {len(models)} within "
+                        f"{center_timeout:g} s (other edges hold them); give fewer models, wait, or raise "
+                        "--center-timeout") from None
+            result = run(opus)
+        finally:
+            for opu in opus:
+                opu.close()
     else:
         if bench_file is None:
             bench_file = OPU_BENCH_PATH  # the built-in optical computing center (three cores)
