@@ -44,6 +44,7 @@ import tracemalloc
 from pathlib import Path
 
 import numpy as np
+from benchmarks.child import measure_in_child
 
 HERE = Path(__file__).parent
 RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
@@ -278,12 +279,7 @@ def _commit() -> str | None:
 
 def run() -> dict:
     """The figures, measured in a child process with single-threaded OpenBLAS."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    root = HERE.parent
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_core", "--measure"], cwd=root, env=env,
-                          stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(proc.stdout)
+    return measure_in_child("benchmarks.bench_core")
 
 
 def compare(results: dict, reference: dict) -> dict:

@@ -32,11 +32,11 @@ import json
 import os
 import platform
 import resource
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+from benchmarks.child import measure_in_child
 
 HERE = Path(__file__).parent
 N = 8
@@ -152,12 +152,7 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
 
 def run(n: int = N, steps: int = STEPS) -> dict:
     """All issue-6 figures, measured in a child process (single-threaded OpenBLAS, torch pinned to 1 thread)."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    root = HERE.parent
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_genai", "--measure", "--n", str(n),
-                           "--steps", str(steps)], cwd=root, env=env, stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(proc.stdout)
+    return measure_in_child("benchmarks.bench_genai", "--n", str(n), "--steps", str(steps))
 
 
 def save(results: dict) -> Path:

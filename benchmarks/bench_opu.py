@@ -42,7 +42,6 @@ import json
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -52,6 +51,7 @@ import numpy as np
 from experiments.common.energy import ProductEnergy
 from labctl.energy.ledger import VIEWS
 from labctl.energy.metering import BenchMeter
+from benchmarks.child import measure_in_child
 
 HERE = Path(__file__).parent
 RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
@@ -342,12 +342,7 @@ def measure() -> dict:
 
 def run() -> dict:
     """All issue-5 figures, measured in a child process with single-threaded OpenBLAS."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1")
-    root = HERE.parent
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_opu", "--measure"], cwd=root, env=env,
-                          stdout=subprocess.PIPE, text=True, check=True)
-    return json.loads(proc.stdout)
+    return measure_in_child("benchmarks.bench_opu")
 
 
 def save(results: dict) -> Path:

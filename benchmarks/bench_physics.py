@@ -29,7 +29,6 @@ import math
 import os
 import platform
 import statistics
-import subprocess
 import sys
 import time
 import tracemalloc
@@ -45,6 +44,7 @@ from sim_backends.physics.fibre import FibreSpan
 from sim_backends.physics.receiver import Receiver
 from sim_backends.physics.stationary_core import InputChain, Readout, StationaryCore, chain_taps, detector, noise_bandwidth
 from sim_backends.physics.symbol_level import waveform_link
+from benchmarks.child import measure_in_child
 
 HERE = Path(__file__).parent
 SYMBOL_RATE = 16e9
@@ -177,12 +177,7 @@ def measure() -> dict:
 
 def run() -> dict:
     """All physics benchmark figures, measured in a child process with single-threaded BLAS."""
-    env = dict(os.environ, OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-    root = HERE.parent
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(root), env.get("PYTHONPATH")]))
-    proc = subprocess.run([sys.executable, "-m", "benchmarks.bench_physics", "--measure"], cwd=root, env=env,
-                          capture_output=True, text=True, check=True)
-    return json.loads(proc.stdout)
+    return measure_in_child("benchmarks.bench_physics", single_thread_openmp=True)
 
 
 def report(results: dict) -> str:
