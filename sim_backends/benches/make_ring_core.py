@@ -34,9 +34,14 @@ def wavelengths() -> np.ndarray:
 
 
 CORES = 3
+#: Loss of each core's link from the mux to the splitter (dB): edge 2 km and metro 10 km at 0.2 dB/km, DCF
+#: 2.04 km at 0.5 dB/km: the gain of the amplified variant's pre-amplifier, which restores the mux's power.
+SPAN_LOSS_DB = round(2.0 * 0.2 + 10.0 * 0.2 + 2.04 * 0.5, 6)
 
 
-def build() -> str:
+def build(amplified: bool = False) -> str:
+    """The bench file; ``amplified``: with an EDFA pre-amplifier per core between the metro fibre and the DCF
+    (``ring_core_amplified.yaml``; ``ring_core.yaml`` has none, so its light path is untouched)."""
     rng = np.random.default_rng(SEED)
     lam = wavelengths()
     lines = [
@@ -50,8 +55,9 @@ def build() -> str:
         "# Power budget per channel at full transmission: laser +13 dBm - MZM 4 dB - mux 3.5 dB - fibres",
         "# 0.4 + 2.0 + 1.0 dB - splitter 13.0 dB - ring drop ~1 dB = -11.8 dBm (66 uW, 60 uA; into",
         "# 500 ohm: 30 mV); 16 channels at full weight 0.5 V at the ADC.",
-        "name: ring-core-sim-bench",
-        f"description: {CORES} x (16 x 16) weight-stationary optical cores over edge + metro fibre (simulated)",
+        "name: ring-core-amplified-sim-bench" if amplified else "name: ring-core-sim-bench",
+        f"description: {CORES} x (16 x 16) weight-stationary optical cores over edge + metro fibre (simulated)"
+        + (", EDFA pre-amplifier at the center's input" if amplified else ""),
         "",
         "instruments:",
     ]
@@ -76,6 +82,8 @@ def build() -> str:
         ]
     lasers = ", ".join(f"laser{c}_{i + 1}" for c in range(1, CORES + 1) for i in range(4))
     controllers = ", ".join(f"occ{c}" for c in range(1, CORES + 1))
+    if amplified:   # the pumps are on the cores' feed: their draw is metered with the controllers
+        controllers += ", " + ", ".join(f"preamp{c}" for c in range(1, CORES + 1))
     lines += [
         "  # The mains, on two feeds each through a Yokogawa WT310E power analyzer: the edge lasers on one, the",
         "  # core controllers on the other, so every instrument's draw is measured once, split by subsystem.",
@@ -121,6 +129,17 @@ def build() -> str:
             "  # across the 23 nm band 4.7 ns -> 0); DCF ~0.5 dB/km, gamma ~5 /W/km (datasheet class †)",
             f"  dcf{c}: {{type: fibre, length_km: 2.04, attenuation_db_per_km: 0.5, dispersion_ps_nm_km: -100.0,"
             " gamma_per_w_km: 5.0, group_index: 1.4700, nonlinear: false}",
+        ]
+        if amplified:
+            lines += [
+                "  # pre-amplifier at the center's input, before its DCF (the usual place of a dispersion-compensating",
+                "  # module: after the line's loss, where its own loss no longer sets the noise figure);",
+                "  # gain = the link's loss, DCF included (mux power restored at the splitter), NF 5 dB,",
+                "  # +23 dBm saturated output: C-band booster class (PHYSICS.md table 2: G 15-30 dB, NF 4.5-6 dB,",
+                "  # Psat +17..+23 dBm); no ASE filter (the rings select their channels)",
+                f"  preamp{c}: {{type: edfa, gain_db: {SPAN_LOSS_DB}, noise_figure_db: 5.0, saturation_output_dbm: 23.0}}",
+            ]
+        lines += [
             f"  splitter{c}: {{type: splitter, ports: 16, excess_loss_db: 1.0}}   # PLC 1x16: ~1 dB over 12.04 dB †",
             "  # Silicon microring weight banks (Tait et al. 2016/2018): Q_L 2e4, FSR 30 nm (> 16 x 1.6 nm),",
             "  # 0.2 nm/mW heaters, 5 % nearest-neighbour thermal crosstalk, 500 ohm heaters",
@@ -153,9 +172,10 @@ def build() -> str:
         lines += [
             f"  - mux{c}.out -> edge_fibre{c}.in",
             f"  - edge_fibre{c}.out -> metro_fibre{c}.in",
-            f"  - metro_fibre{c}.out -> dcf{c}.in",
-            f"  - dcf{c}.out -> splitter{c}.in",
         ]
+        lines += ([f"  - metro_fibre{c}.out -> preamp{c}.in", f"  - preamp{c}.out -> dcf{c}.in"] if amplified
+                  else [f"  - metro_fibre{c}.out -> dcf{c}.in"])
+        lines.append(f"  - dcf{c}.out -> splitter{c}.in")
         for q in range(N):
             lines.append(f"  - splitter{c}.out{q + 1} -> bank{c}_{q + 1}.in")
             lines += [f"  - occ{c}.heater{q + 1}_{k + 1} -> bank{c}_{q + 1}.heater{k + 1}" for k in range(N)]
@@ -186,9 +206,10 @@ def build() -> str:
 
 
 def main() -> int:
-    out = HERE / "ring_core.yaml"
-    out.write_text(build())
-    print(f"wrote {out}")
+    for name, amplified in (("ring_core.yaml", False), ("ring_core_amplified.yaml", True)):
+        out = HERE / name
+        out.write_text(build(amplified))
+        print(f"wrote {out}")
     return 0
 
 
