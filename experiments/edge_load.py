@@ -4,7 +4,7 @@ key, submitting the same job mix; throughput, latency percentiles, fairness and 
     labctl run edge_load --sim --out results/edge-load
 
 The run starts **one center** (``labctl center serve --sim`` on the built-in optical computing center,
-``center_bench``, first ``cores`` cores, a subprocess bound to a free loopback port; its log is
+``center_bench`` with the run's seed, first ``cores`` cores, a subprocess bound to a free loopback port; its log is
 ``center.log``) with fresh CURVE keys in ``edge_load_keys/`` of the output folder (one pair per edge, all
 allowed). Its cores are calibrated once at start-up (about 8 s each; ``--set calibration=DIR`` keeps and
 reuses them). Then, for each count in ``edges``, that many edge threads start together (a barrier); each
@@ -51,7 +51,7 @@ from pydantic import BaseModel, Field, field_validator
 from labctl.bench import OPU_BENCH_PATH
 from labctl.energy.baseline import measure_cpu
 from labctl.network import connect, create_keys
-from labctl.runner import SEED_RANGE, Experiment, ExperimentError, RunContext
+from labctl.runner import Experiment, ExperimentError, RunContext
 
 #: im2col product of the vae-digits decoder's up_blocks.0 resnet 3x3 convolution (32 -> 32 channels) on its
 #: 2 x 2 latent for two images: (2*2*2 rows, 32*3*3 inner) @ (288, 32).
@@ -71,7 +71,7 @@ class Parameters(BaseModel):
                                "edge waiting for a free core asks again")
     timeout_s: float = Field(120.0, gt=0, description="most an edge waits for admission, or for one product")
     startup_timeout_s: float = Field(300.0, gt=0, description="most the center may take to calibrate and serve")
-    seed: int = Field(0, ge=SEED_RANGE[0], le=SEED_RANGE[1], description="seed of the center's noise and operands")
+    seed: int = Field(0, ge=0, description="seed of the operands (the center's noise takes the run's seed)")
 
     @field_validator("edges")
     @classmethod
@@ -175,7 +175,7 @@ class EdgeLoad(Experiment):
         calibration = Path(p.calibration) if p.calibration else ctx.out_dir / "center_calibration"
         calibration.mkdir(parents=True, exist_ok=True)
         command = [sys.executable, "-m", "labctl", "center", "serve", "--sim", "--bench", p.center_bench,
-                   "--seed", str(p.seed), "--calibration", str(calibration), "--bind", "tcp://127.0.0.1:*",
+                   "--seed", str(ctx.bench.seed or 0), "--calibration", str(calibration), "--bind", "tcp://127.0.0.1:*",
                    "--key", str(keys["center"][1]), "--allow", str(keys["allow"]), "--heartbeat", str(p.heartbeat_s),
                    *(["--cores", str(p.cores)] if p.cores else [])]
         center = CenterProcess(command, ctx.artefact("center.log"), p.startup_timeout_s)

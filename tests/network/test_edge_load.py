@@ -15,7 +15,7 @@ from .conftest import SEED
 def test_two_edges_on_one_core_take_turns(calibration, tmp_path):
     """One core: the second edge is admitted only when the first leaves, so the first finishes alone (Jain 1/2)."""
     settings = {"edges": [1, 2], "jobs_per_edge": 4, "shapes": [[8, 288, 32], [4, 16, 8]], "cores": 1,
-                "calibration": str(calibration), "seed": SEED}
+                "calibration": str(calibration)}
     result = run_experiment(EdgeLoad, seed=SEED, overrides=settings, out=tmp_path, show_progress=False)
     s = result.summary
     assert s["center_cores"] == 1 and s["jain_1_edges"] == 1.0 and s["jain_2_edges"] == 0.5
