@@ -18,7 +18,9 @@ Figures per edge count:
 
 * **throughput**: all jobs over the time from the barrier to the last job's answer (admission included);
 * **latency**: the edge's wall time of each product (network, the center's queue and the computation),
-  percentiles p50, p90, p99; the wait for admission is reported on its own;
+  percentiles p50, p90, p99, next to the center's own time computing it (``center_wall_s`` of the
+  result's statistics; when it grows with the edges, the cores' simulations are competing for the
+  host's CPUs); the wait for admission is reported on its own;
 * **fairness**: Jain's index (sum x)^2 / (n sum x^2) over the jobs each edge had completed when the first
   edge finished its mix (all edges were competing until then): 1 when the center served them evenly,
   about ``cores / edges`` when edges beyond the cores waited for admission;
@@ -95,6 +97,7 @@ class Level:
     edges: int
     edge: np.ndarray
     latency_s: np.ndarray
+    center_s: np.ndarray
     done_s: np.ndarray
     admission_s: np.ndarray
     macs: int
@@ -220,7 +223,7 @@ class EdgeLoad(Experiment):
             rng = np.random.default_rng([p.seed, edges, i])
             operands.append([(rng.standard_normal((r, k)), rng.standard_normal((k, c)))
                              for r, k, c in (p.shapes[j % len(p.shapes)] for j in range(p.jobs_per_edge))])
-        records: list[list[tuple[float, float]]] = [[] for _ in range(edges)]
+        records: list[list[tuple[float, float, float]]] = [[] for _ in range(edges)]
         admission = np.full(edges, np.nan)
         failures: list[str] = []
         barrier = threading.Barrier(edges + 1)
@@ -236,7 +239,7 @@ class EdgeLoad(Experiment):
                         start = time.perf_counter()
                         opu.matmul(a, b)
                         end = time.perf_counter()
-                        records[i].append((end - start, end - t0[0]))
+                        records[i].append((end - start, opu.last_stats["center_wall_s"], end - t0[0]))
             except Exception as exc:  # reported for the level below, with the edge that failed
                 failures.append(f"edge{i}: {type(exc).__name__}: {exc}")
 
@@ -254,11 +257,11 @@ class EdgeLoad(Experiment):
         if failures:
             raise ExperimentError(f"{edges} edges: {len(failures)} failed; first: {failures[0]}")
         edge_ids = np.concatenate([np.full(len(r), i) for i, r in enumerate(records)])
-        latency, done = (np.array([x[k] for r in records for x in r]) for k in (0, 1))
+        latency, center_s, done = (np.array([x[k] for r in records for x in r]) for k in (0, 1, 2))
         note = ("edges' CPU energy: " + (f"RAPL, the whole package (the center process included): {cpu.term.note}"
                                          if cpu.method == "measured" else "modelled, this process's CPU time "
                                          "(the edge threads, not the center) x W per core"))
-        return Level(edges, edge_ids, latency, done, admission, macs, cpu.energy_j, cpu.method, note)
+        return Level(edges, edge_ids, latency, center_s, done, admission, macs, cpu.energy_j, cpu.method, note)
 
     # -- outputs ------------------------------------------------------------------------------------------
 
@@ -271,6 +274,7 @@ class EdgeLoad(Experiment):
             "latency_p50_s": [lv.percentile_s(50) for lv in levels],
             "latency_p90_s": [lv.percentile_s(90) for lv in levels],
             "latency_p99_s": [lv.percentile_s(99) for lv in levels],
+            "center_wall_p50_s": [float(np.median(lv.center_s)) for lv in levels],
             "jain": [lv.jain for lv in levels],
             "admission_wait_mean_s": [float(np.mean(lv.admission_s)) for lv in levels],
             "admission_wait_max_s": [float(np.max(lv.admission_s)) for lv in levels],
@@ -284,23 +288,26 @@ class EdgeLoad(Experiment):
         for lv in levels:
             rec.write(f"edges{lv.edges}.edge", lv.edge)
             rec.write(f"edges{lv.edges}.latency_s", lv.latency_s)
+            rec.write(f"edges{lv.edges}.center_wall_s", lv.center_s)
             rec.write(f"edges{lv.edges}.done_s", lv.done_s)
             rec.write(f"edges{lv.edges}.admission_s", lv.admission_s)
         rec.set_units(**{f"levels.{k}": u for k, u in (
             ("throughput_jobs_per_s", "1/s"), ("latency_p50_s", "s"), ("latency_p90_s", "s"), ("latency_p99_s", "s"),
-            ("admission_wait_mean_s", "s"), ("admission_wait_max_s", "s"), ("edge_cpu_j_per_job", "J"))})
+            ("center_wall_p50_s", "s"), ("admission_wait_mean_s", "s"), ("admission_wait_max_s", "s"),
+            ("edge_cpu_j_per_job", "J"))})
 
     @staticmethod
     def _table(levels: list[Level], cores: int) -> str:
         one = next((lv for lv in levels if lv.edges == 1), None)
         lines = [f"Center: {cores} core(s). Energy: {levels[0].cpu_note}.", "",
-                 "| edges | jobs | jobs/s | vs 1 edge | p50 ms | p90 ms | p99 ms | Jain | admission wait ms (max) "
-                 "| edge CPU J/job |",
-                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "| edges | jobs | jobs/s | vs 1 edge | p50 ms | p90 ms | p99 ms | center compute p50 ms | Jain "
+                 "| admission wait ms (max) | edge CPU J/job |",
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for lv in levels:
             speedup = f"{lv.throughput / one.throughput:.2f}x" if one is not None else "-"
-            lines.append(f"| {lv.edges} | {lv.jobs} | {lv.throughput:.1f} | {speedup} | {1e3 * lv.percentile_s(50):.1f} "
-                         f"| {1e3 * lv.percentile_s(90):.1f} | {1e3 * lv.percentile_s(99):.1f} | {lv.jain:.3f} "
+            lines.append(f"| {lv.edges} | {lv.jobs} | {lv.throughput:.1f} | {speedup} "
+                         f"| {1e3 * lv.percentile_s(50):.1f} | {1e3 * lv.percentile_s(90):.1f} "
+                         f"| {1e3 * lv.percentile_s(99):.1f} | {1e3 * np.median(lv.center_s):.1f} | {lv.jain:.3f} "
                          f"| {1e3 * np.mean(lv.admission_s):.0f} ({1e3 * np.max(lv.admission_s):.0f}) "
                          f"| {lv.cpu_energy_j / lv.jobs:.3g} |")
         return "\n".join(lines)

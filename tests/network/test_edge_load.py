@@ -25,6 +25,9 @@ def test_two_edges_on_one_core_take_turns(calibration, tmp_path):
         assert list(f["levels.macs"][()]) == [2 * (8 * 288 * 32 + 4 * 16 * 8), 4 * (8 * 288 * 32 + 4 * 16 * 8)]
         p50, p90, p99 = (f[f"levels.latency_{q}_s"][()] for q in ("p50", "p90", "p99"))
         assert (0 < p50).all() and (p50 <= p90).all() and (p90 <= p99).all()
+        # the edge's latency holds the center's computation of the same job
+        center_s = f["edges2.center_wall_s"][()]
+        assert (center_s > 0).all() and (f["edges2.latency_s"][()] > center_s).all()
         assert (f["levels.edge_cpu_j_per_job"][()] > 0).all()
         edge, done = f["edges2.edge"][()], f["edges2.done_s"][()]
         admitted = f["edges2.admission_s"][()]
@@ -41,8 +44,9 @@ def test_two_edges_on_one_core_take_turns(calibration, tmp_path):
 
 def test_jain_index_counts_jobs_done_when_the_first_edge_finished():
     # edge 0 finishes at t=2 with 2 jobs; edge 1 has 1 job done by then: (3)^2 / (2 * (4 + 1)) = 0.9
-    level = Level(edges=2, edge=np.array([0, 0, 1, 1]), latency_s=np.ones(4), done_s=np.array([1.0, 2.0, 1.5, 3.0]),
-                  admission_s=np.zeros(2), macs=4, cpu_energy_j=1.0, cpu_method="modelled", cpu_note="")
+    level = Level(edges=2, edge=np.array([0, 0, 1, 1]), latency_s=np.ones(4), center_s=np.ones(4),
+                  done_s=np.array([1.0, 2.0, 1.5, 3.0]), admission_s=np.zeros(2), macs=4, cpu_energy_j=1.0,
+                  cpu_method="modelled", cpu_note="")
     assert level.jain == pytest.approx(0.9) and level.throughput == pytest.approx(4 / 3.0)
 
 
