@@ -310,9 +310,9 @@ class EdgeReach(Experiment):
             ax.plot(x, [pt.bits_range for pt in ok], marker + "-", color=color, label=f"{mode}: log2(range/σ)")
             ax.plot(x, [pt.enob for pt in ok], marker + "--", color=color, mfc="white", label=f"{mode}: ENOB")
             axp.plot(x, [pt.received_dbm for pt in ok], marker + "-", color=color, label=mode)
-            for pt in points:
-                if pt.mode == mode and pt.status != "ok":
-                    ax.axvline(pt.reach_km, color=color, ls=":", alpha=0.5)
+            failed = [pt.reach_km for pt in points if pt.mode == mode and pt.status != "ok"]
+            for j, x in enumerate(failed):
+                ax.axvline(x, color=color, ls=":", alpha=0.5, label=f"{mode}: failed (no calibration)" if j == 0 else None)
         ax.set(xlabel="edge fibre length (km)", ylabel="effective bits", title="random products, recalibrated per reach")
         axp.set(xlabel="edge fibre length (km)", ylabel="received power per channel (dBm)")
         for a in (ax, axp):
