@@ -61,6 +61,7 @@ from pydantic import BaseModel, Field, field_validator
 
 from experiments.common.stationary import received_power_dbm
 from labctl.bench import OPU_BENCH_PATH, open_bench
+from labctl.config import load_bench
 from labctl.errors import LabctlError
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import StationaryConfig, StationaryOPU, architecture, calibrate
@@ -185,6 +186,13 @@ class EdgeReach(Experiment):
             if not Path(p.amplified_bench).is_file():
                 raise ExperimentError(f"amplified_bench={p.amplified_bench!r}: no such file "
                                       "(python -m sim_backends.benches.make_ring_core writes it)")
+            amplified = load_bench(p.amplified_bench).components
+            if amplified.get(names["amplifier"], {}).get("type") != "edfa":
+                raise ExperimentError(f"amplified_bench={p.amplified_bench!r} has no EDFA {names['amplifier']!r}")
+            for key in ("edge", "metro", "dcf"):
+                if names[key] and amplified.get(names[key]) != components[names[key]]:
+                    raise ExperimentError(f"amplified_bench={p.amplified_bench!r}: its {names[key]!r} differs from "
+                                          "the run's bench: the two modes would not share a link")
         return names
 
     @staticmethod
@@ -244,8 +252,6 @@ class EdgeReach(Experiment):
             warnings.warn(f"{mode} {reach:g} km: {pt.status}", stacklevel=2)
             return pt
         with variant:
-            if mode == "amplified" and variant.config.components.get(names["amplifier"], {}).get("type") != "edfa":
-                raise ExperimentError(f"{path}: no EDFA {names['amplifier']!r}")
             t0 = time.perf_counter()
             try:
                 result = calibrate(StationaryOPU(variant, core=p.core), max_delay_s=max_delay)

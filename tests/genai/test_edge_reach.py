@@ -109,3 +109,9 @@ def test_amplified_bench_file_is_what_its_generator_writes():
 
     assert AMPLIFIED_BENCH_PATH.read_text() == build(amplified=True)
     assert BENCH.read_text() == build()
+
+
+def test_amplified_bench_without_the_amplifier_is_refused_before_measuring(tmp_path):
+    with pytest.raises(ExperimentError, match="no EDFA 'preamp1'"):
+        run_experiment(EdgeReach, bench_path=BENCH, seed=3, out=tmp_path, show_progress=False,
+                       overrides={"amplified_bench": str(BENCH), "models": []})
