@@ -59,6 +59,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from experiments.common.models import load_models
 from experiments.common.stationary import received_power_dbm
 from labctl.bench import OPU_BENCH_PATH, open_bench
 from labctl.config import load_bench
@@ -132,7 +133,7 @@ class EdgeReach(Experiment):
         p: Parameters = ctx.params  # type: ignore[assignment]
         bench = ctx.bench
         names = self._check(bench, p)
-        gens = self._models(p)
+        gens = load_models(p.models) if p.models else {}
         s = p.product_size
         rng = np.random.default_rng(p.operand_seed)
         operands = [(rng.uniform(-1, 1, (s, s)), rng.uniform(-1, 1, (s, s))) for _ in range(p.trials)]
@@ -194,20 +195,6 @@ class EdgeReach(Experiment):
                     raise ExperimentError(f"amplified_bench={p.amplified_bench!r}: its {names[key]!r} differs from "
                                           "the run's bench: the two modes would not share a link")
         return names
-
-    @staticmethod
-    def _models(p: Parameters) -> dict[str, Any]:
-        if not p.models:
-            return {}
-        try:
-            from experiments.genai.models import MODEL_NAMES, load_model
-        except ImportError as exc:
-            raise ExperimentError(f"the generative models cannot be imported ({exc}); pip install -e '.[ml,gen]'") \
-                from None
-        unknown = [m for m in p.models if m not in MODEL_NAMES]
-        if unknown:
-            raise ExperimentError(f"models: unknown {', '.join(unknown)}; known: {', '.join(MODEL_NAMES)}")
-        return {name: load_model(name) for name in p.models}
 
     # -- one point -----------------------------------------------------------------------------------------
 

@@ -90,6 +90,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
+from experiments.common.models import load_models
 from experiments.common.stationary import received_power_dbm, rescaled
 from experiments.genai.quality import format_table
 from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, open_bench
@@ -300,30 +301,11 @@ class GenAIQuality(Experiment):
             component = self._loss_component(bench, p)
         return plans, component
 
-    @staticmethod
-    def _load_models(p: Parameters) -> dict[str, Any]:
-        try:
-            from experiments.genai.models import MODEL_NAMES, load_model
-        except ImportError as exc:
-            raise ExperimentError(f"the generative models cannot be imported ({exc}); pip install -e '.[ml,gen]'") \
-                from None
-        unknown = [m for m in p.models if m not in MODEL_NAMES]
-        if unknown:
-            raise ExperimentError(f"models: unknown {', '.join(map(repr, unknown))}; known models: "
-                                  f"{', '.join(MODEL_NAMES)}")
-        gens = {}
-        for name in p.models:
-            try:
-                gens[name] = load_model(name)
-            except LabctlError as exc:
-                raise ExperimentError(f"model {name}: {exc}") from None
-        return gens
-
     # -- the run ---------------------------------------------------------------------------------------------
 
     def _run(self, ctx: RunContext, bench, p: Parameters, summary: dict[str, Any], t_start: float) -> dict[str, Any]:
         plans, component = self._plan(bench, p)       # refuse before anything is measured
-        gens = self._load_models(p)
+        gens = load_models(p.models)
         config = StationaryConfig.from_bench(bench)
         controller = config.cores[p.core].controller
         rng = np.random.default_rng(p.operand_seed)
