@@ -36,18 +36,28 @@ def _complete(path: Path) -> int:
         return 0
 
 
-def test_sigkill_mid_campaign_then_resume_measures_every_point_once(tmp_path):
-    spec = tmp_path / "kill.yaml"
+def _started(spec: Path, out: Path, points: int) -> subprocess.Popen:
+    """``labctl campaign run spec`` in its own process, returned once ``points`` points are stored."""
     spec.write_text(CAMPAIGN)
-    out = tmp_path / "out"
     process = subprocess.Popen([sys.executable, "-m", "labctl", "campaign", "run", str(spec), "--out", str(out),
                                 "--quiet"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 120
     try:
-        deadline = time.monotonic() + 120
-        while _complete(out / "campaign.h5") < 2:
+        while _complete(out / "campaign.h5") < points:
             assert process.poll() is None, process.stdout.read().decode()
             assert time.monotonic() < deadline, "the campaign made no progress"
             time.sleep(0.05)
+    except BaseException:
+        process.kill()
+        raise
+    return process
+
+
+def test_sigkill_mid_campaign_then_resume_measures_every_point_once(tmp_path):
+    spec = tmp_path / "kill.yaml"
+    out = tmp_path / "out"
+    process = _started(spec, out, points=2)
+    try:
         os.kill(process.pid, signal.SIGKILL)
     finally:
         process.wait(30)
@@ -120,17 +130,9 @@ def test_a_stop_condition_ends_the_campaign_and_resume_measures_the_rest(tmp_pat
 
 
 def test_sigterm_ends_the_campaign_after_the_point_in_flight(tmp_path):
-    spec = tmp_path / "term.yaml"
-    spec.write_text(CAMPAIGN)
     out = tmp_path / "out"
-    process = subprocess.Popen([sys.executable, "-m", "labctl", "campaign", "run", str(spec), "--out", str(out),
-                                "--quiet"], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    process = _started(tmp_path / "term.yaml", out, points=1)
     try:
-        deadline = time.monotonic() + 120
-        while _complete(out / "campaign.h5") < 1:
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "the campaign made no progress"
-            time.sleep(0.05)
         process.send_signal(signal.SIGTERM)
         output = process.communicate(timeout=60)[0].decode()
     finally:
