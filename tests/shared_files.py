@@ -40,6 +40,17 @@ def ring_core_calibration(tmp_path_factory, core: int) -> Path:
     return shared_file(tmp_path_factory, f"ring_core_occ{core + 1}_seed1.json", make)
 
 
+def ring_core_calibration_folder(tmp_path_factory, cores: int = 3) -> Path:
+    """A calibration folder as ``--calibration`` and ``open_opus`` take it: the first ``cores`` cores'
+    session calibrations (:func:`ring_core_calibration`) as ``occ<k>.json``."""
+    import shutil
+
+    folder = tmp_path_factory.mktemp("ring_core_calibration")
+    for core in range(cores):
+        shutil.copy2(ring_core_calibration(tmp_path_factory, core), folder / f"occ{core + 1}.json")
+    return folder
+
+
 def calibrate_core_run(tmp_path_factory) -> Path:
     """Output folder of the ``calibrate_core`` experiment on core 0 (occ1, seed 3), once per session."""
 

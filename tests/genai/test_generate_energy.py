@@ -17,7 +17,7 @@ import labctl
 from experiments.genai.generate import ENERGY_KEYS, ENERGY_VIEWS, generate, generate_parallel
 from labctl.energy import OPS_PER_MAC, EnergyLedger
 from labctl.opu import open_opus
-from tests.shared_files import RING_CORE, ring_core_calibration
+from tests.shared_files import RING_CORE, ring_core_calibration_folder
 
 from .test_generate import FAST, ElectronicStandIn
 
@@ -25,10 +25,7 @@ from .test_generate import FAST, ElectronicStandIn
 @pytest.fixture(scope="module")
 def calibration_dir(tmp_path_factory):
     """The three cores of the ring-core bench, calibrated once per session, as ``<controller>.json``."""
-    folder = tmp_path_factory.mktemp("energy_cores")
-    for core in range(3):
-        shutil.copy(ring_core_calibration(tmp_path_factory, core), folder / f"occ{core + 1}.json")
-    return folder
+    return ring_core_calibration_folder(tmp_path_factory)
 
 
 def _check_against_ledger(block: dict, ledger: EnergyLedger, images: int, share: dict[str, float]) -> None:

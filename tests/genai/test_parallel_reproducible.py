@@ -4,7 +4,6 @@ noise from its own stream, derived from the bench seed and the core's name)."""
 
 from __future__ import annotations
 
-import shutil
 
 import numpy as np
 import pytest
@@ -12,7 +11,7 @@ import pytest
 import labctl
 from experiments.genai.generate import generate_parallel
 from labctl.opu import open_opus
-from tests.shared_files import RING_CORE, ring_core_calibration
+from tests.shared_files import RING_CORE, ring_core_calibration_folder
 
 pytest.importorskip("torch")
 
@@ -22,10 +21,7 @@ MODELS = ["ddpm-digits", "latent-digits", "vae-digits"]
 @pytest.fixture(scope="module")
 def calibration_dir(tmp_path_factory):
     """The three cores' calibrations (made once per session) as ``<controller>.json`` in one folder."""
-    folder = tmp_path_factory.mktemp("three_cores")
-    for core in range(3):
-        shutil.copy(ring_core_calibration(tmp_path_factory, core), folder / f"occ{core + 1}.json")
-    return folder
+    return ring_core_calibration_folder(tmp_path_factory)
 
 
 def _parallel_run(calibration_dir, bench_seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:

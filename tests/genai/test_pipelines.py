@@ -39,7 +39,7 @@ from experiments.genai.models import (
     load_model,
 )
 from experiments.genai.quality import compare, psnr, ssim
-from tests.shared_files import ring_core_calibration
+from tests.shared_files import ring_core_calibration_folder
 
 REPO = Path(__file__).resolve().parents[2]
 BENCH = REPO / "sim_backends" / "benches" / "ring_core.yaml"
@@ -58,10 +58,7 @@ MAX_UNET_RELATIVE_ERROR = 0.3
 @pytest.fixture(scope="module")
 def calibration_dir(tmp_path_factory) -> Path:
     """A calibration directory as ``labctl generate --calibration`` takes it, holding core occ1's file."""
-    path = ring_core_calibration(tmp_path_factory, 0)
-    folder = tmp_path_factory.mktemp("calibration")
-    shutil.copy2(path, folder / "occ1.json")
-    return folder
+    return ring_core_calibration_folder(tmp_path_factory, cores=1)
 
 
 @pytest.fixture(scope="module")
