@@ -21,7 +21,7 @@ import numpy as np
 from labctl.energy import OPS_PER_MAC, EnergyError, EnergyLedger
 from labctl.energy.baseline import BaselineMeasurement, measure_cpu
 from labctl.energy.ledger import MW_PER_TOPS_PER_J_PER_OP, provenance_kind
-from labctl.energy.metering import READBACK_ROLES, BenchMeter
+from labctl.energy.metering import BenchMeter
 from labctl.energy.projected import bench_projection
 from labctl.offload import ledger, offload
 from labctl.opu import open_opus
@@ -315,12 +315,6 @@ def _check_bench(bench: Any, opus: Sequence[Any]) -> None:
                              "meter; give the bench the OPUs were opened on")
 
 
-def _has_readbacks(meter: BenchMeter) -> bool:
-    metered = {item for feed in meter.feeds for item in feed.measures}
-    return any(spec.role in READBACK_ROLES and name not in metered
-               for name, spec in meter.bench.config.instruments.items())
-
-
 def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[], None] | None], dict[str, _OpticalRun]],
                      *, threaded: bool) -> tuple[dict[str, _OpticalRun], dict[str, int]]:
     """``run(on_step)`` (the optical set(s)) with the bench metered over it (:class:`BenchMeter`: the bench
@@ -337,7 +331,7 @@ def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[
     sample = None
     if not threaded:
         sample = meter.sample
-    elif _has_readbacks(meter):
+    elif meter.read_back:
         energy.add_note("bench", "readbacks were taken at the start and end of the run only (the cores run in "
                                  "threads; a snapshot in between would interleave with their instrument traffic)")
     with meter:

@@ -198,12 +198,18 @@ class BenchMeter:
     def _metered(self) -> set[str]:
         return {name for feed in self.feeds for name in feed.measures}
 
-    def _find_readbacks(self) -> list[_Readback]:
+    @property
+    def read_back(self) -> tuple[str, ...]:
+        """The instruments metered by their own readbacks (on no analyzer's feed, with a readback role): only
+        these change between :meth:`sample` snapshots."""
         metered = self._metered()
+        return tuple(name for name, spec in self.bench.config.instruments.items()
+                     if name not in metered and spec.role in READBACK_ROLES)
+
+    def _find_readbacks(self) -> list[_Readback]:
         found = []
-        for name, spec in self.bench.config.instruments.items():
-            if name in metered or spec.role not in READBACK_ROLES:
-                continue
+        for name in self.read_back:
+            spec = self.bench.config.instruments[name]
             if spec.role == "optical_core":
                 role = self.bench.role(name)
                 found.append(_Readback(

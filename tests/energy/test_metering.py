@@ -212,3 +212,8 @@ def test_a_core_on_no_feed_is_metered_by_its_board_monitor_between_snapshots(cor
     assert e1 - e0 > term.power_w * (after - before)
     assert not any(t.device.startswith("occ") and t.provenance.__class__.__name__ != "Measured"
                    for t in meter.ledger.terms("bench"))
+
+
+def test_read_back_names_the_instruments_on_no_feed_with_a_readback_role(bench, core_bench_without_analyzers):
+    assert BenchMeter(bench).read_back == ("dc",)  # laser and opm are on the analyzer's feed
+    assert BenchMeter(core_bench_without_analyzers).read_back == ("occ1", "occ2", "occ3")
