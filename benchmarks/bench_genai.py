@@ -4,7 +4,7 @@ optical computing center, same seeds, same run; peak memory; one parallel run of
 Run: ``python -m benchmarks.bench_genai [--n 8 --steps 10]`` (prints a table, writes
 benchmarks/results_genai.json). Nothing is asserted.
 
-* Bench: ``sim_backends/benches/ring_core.yaml`` (``sim_backends.OPU_BENCH_PATH``: three weight-stationary
+* Bench: ``sim_backends/benches/ring_core.yaml`` (``sim_backends.SYSTEM_BENCH_PATH``: three weight-stationary
   16 x 16 cores, symbol level). Its cores are calibrated once, outside the timing (``open_opus`` into a
   temporary directory).
 * Per model (``experiments.genai.generate.generate``, n images, ``steps`` denoising steps; the VAE is one
@@ -112,7 +112,7 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
     from experiments.genai.generate import generate, generate_parallel
     from experiments.genai.models import MODEL_NAMES
     from labctl.opu import open_opus
-    from sim_backends import OPU_BENCH_PATH
+    from sim_backends import SYSTEM_BENCH_PATH
 
     started = time.perf_counter()
     default_threads = torch.get_num_threads()
@@ -121,9 +121,9 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
                     "cores": os.cpu_count(), "torch": torch.__version__},
         "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
         "torch_threads": 1, "torch_default_threads": default_threads,
-        "bench": Path(OPU_BENCH_PATH).name, "n": n, "steps": steps, "seed": SEED, "models": {},
+        "bench": Path(SYSTEM_BENCH_PATH).name, "n": n, "steps": steps, "seed": SEED, "models": {},
     }
-    with labctl.open_bench(OPU_BENCH_PATH, mode="sim", seed=SEED) as bench, \
+    with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as bench, \
             tempfile.TemporaryDirectory(prefix="bench-genai-cal-") as cal_dir:
         world = bench.sim.world
         t0 = time.perf_counter()

@@ -25,7 +25,7 @@ import numpy as np
 import pyvisa
 from pydantic import BaseModel, Field
 
-from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, open_bench
+from labctl.bench import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH, open_bench
 from labctl.errors import DriverError, LabctlError
 from labctl.resilience import InstrumentUnavailable
 from labctl.runner import Experiment, RunContext, run_experiment
@@ -229,7 +229,7 @@ def soak(minutes: float, out: Path, work_dir: Path, seed: int = 0, fault_rate: f
         session = 0
         while time.time() < stop_at:
             kind = "ring_core" if ring_core_every and session % ring_core_every == ring_core_every - 1 else "default"
-            path = OPU_BENCH_PATH if kind == "ring_core" else DEFAULT_BENCH_PATH
+            path = SYSTEM_BENCH_PATH if kind == "ring_core" else CHARACTERISATION_BENCH_PATH
             bench_seed = seed * 1000 + session
             bench = open_bench(path, seed=bench_seed)
             try:

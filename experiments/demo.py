@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from labctl import load_bench, open_bench, run_experiment
-from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH
+from labctl.bench import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH
 from labctl.opu import open_opus
 
 
@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
         print("   scope triggered by the AWG marker")
         link = run_experiment("modulation_trace", bench=bench, out=args.out, seed=args.seed)
 
-    truth = load_bench(DEFAULT_BENCH_PATH).components["mzm1"]
+    truth = load_bench(CHARACTERISATION_BENCH_PATH).components["mzm1"]
     s = result.summary
     print("\n4. results (fitted from measurements; the simulated modulator's true values in brackets)")
     print(f"   V_pi from power meter : {s['v_pi_v']:.3f} V   [{truth['v_pi']} V]")
@@ -75,9 +75,9 @@ def generative_showcase(args: argparse.Namespace) -> None:
     from experiments.genai.generate import generate_parallel  # imports torch (optional): only for this part
     from experiments.genai.results import energy_table
 
-    print(f"\n5. generative AI on the optical computing center ({OPU_BENCH_PATH.name}): three 16 x 16")
+    print(f"\n5. generative AI on the optical computing center ({SYSTEM_BENCH_PATH.name}): three 16 x 16")
     print("   weight-stationary cores (microring weight banks, inputs sent over 12 km of edge + metro fibre)")
-    with open_bench(OPU_BENCH_PATH, mode="sim", seed=args.seed) as bench:
+    with open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=args.seed) as bench:
         started = time.perf_counter()
         (args.out / "calibration").mkdir(parents=True, exist_ok=True)
         cores = open_opus(bench, args.out / "calibration")

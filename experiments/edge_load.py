@@ -50,7 +50,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel, Field, field_validator
 
-from labctl.bench import OPU_BENCH_PATH
+from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.energy.baseline import measure_cpu
 from labctl.network import connect, create_keys
 from labctl.runner import Experiment, ExperimentError, RunContext
@@ -66,7 +66,7 @@ class Parameters(BaseModel):
     shapes: list[tuple[int, int, int]] = Field([VAE_CONV_SHAPE], min_length=1,
                                                description="job mix: (rows, inner, cols) of each product, in turn")
     cores: int | None = Field(None, ge=1, description="cores the center serves (default: every core of its bench)")
-    center_bench: str = Field(str(OPU_BENCH_PATH), description="bench file the simulated center serves")
+    center_bench: str = Field(str(SYSTEM_BENCH_PATH), description="bench file the simulated center serves")
     calibration: str | None = Field(None, description="folder of the center's core calibrations (made if missing); "
                                     "default: center_calibration/ in the output folder")
     heartbeat_s: float = Field(0.1, gt=0, le=10, description="heartbeat the center asks for; also how often an "

@@ -61,14 +61,14 @@ from pydantic import BaseModel, Field, field_validator
 
 from experiments.common.models import load_models
 from experiments.common.stationary import received_power_dbm
-from labctl.bench import OPU_BENCH_PATH, open_bench
+from labctl.bench import SYSTEM_BENCH_PATH, open_bench
 from labctl.config import load_bench
 from labctl.errors import LabctlError
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import StationaryConfig, StationaryOPU, architecture, calibrate
 from labctl.runner import Experiment, ExperimentError, RunContext
 
-AMPLIFIED_BENCH_PATH = Path(OPU_BENCH_PATH).with_name("ring_core_amplified.yaml")
+AMPLIFIED_BENCH_PATH = Path(SYSTEM_BENCH_PATH).with_name("ring_core_amplified.yaml")
 MODES = ("unamplified", "amplified")
 #: group delay of light in vacuum per km over c, times the group index gives s per km of fibre
 _S_PER_KM = 1e3 / 299_792_458.0
@@ -126,7 +126,7 @@ class EdgeReach(Experiment):
 
     name = "edge_reach"
     Parameters = Parameters
-    default_bench = OPU_BENCH_PATH
+    default_bench = SYSTEM_BENCH_PATH
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         t_start = time.perf_counter()

@@ -39,7 +39,7 @@ import numpy as np
 from pydantic import BaseModel, Field
 
 from experiments.common.energy import ProductEnergy, cpu_baseline
-from labctl.bench import OPU_BENCH_PATH
+from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.energy.baseline import PUBLISHED_ACCELERATORS, accelerator_markdown
 from labctl.energy.projected import (PAPER_MW_PER_TOPS, PUBLISHED_VS_ASSUMED, gap_to, paper_configuration, project,
                                      ring_core_configuration, sensitivity, sensitivity_markdown)
@@ -49,7 +49,7 @@ from labctl.runner import Experiment, ExperimentError, RunContext
 
 
 class Parameters(BaseModel):
-    ring_core_bench: str = Field(str(OPU_BENCH_PATH), description="weight-stationary bench file to project")
+    ring_core_bench: str = Field(str(SYSTEM_BENCH_PATH), description="weight-stationary bench file to project")
     calibration: str | None = Field(None, description="folder of the cores' calibrations (<controller>.json; cores "
                                     "without one are calibrated and saved there); default: calibrate now")
     cores: list[int] | None = Field(None, description="cores to compute on (default: every core of the bench)")
@@ -68,7 +68,7 @@ class EnergyEfficiency(Experiment):
 
     name = "energy_efficiency"
     Parameters = Parameters
-    default_bench = OPU_BENCH_PATH
+    default_bench = SYSTEM_BENCH_PATH
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

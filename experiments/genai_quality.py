@@ -93,7 +93,7 @@ from pydantic import BaseModel, Field, field_validator
 from experiments.common.models import load_models
 from experiments.common.stationary import received_power_dbm, rescaled
 from experiments.genai.quality import format_table
-from labctl.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, open_bench
+from labctl.bench import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH, open_bench
 from labctl.errors import LabctlError
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import (
@@ -250,10 +250,10 @@ class GenAIQuality(Experiment):
         if architecture(bench) == "weight_stationary":
             return bench, False
         path = getattr(bench, "path", None)
-        is_default = path is not None and Path(path).resolve() == Path(DEFAULT_BENCH_PATH).resolve()
+        is_default = path is not None and Path(path).resolve() == Path(CHARACTERISATION_BENCH_PATH).resolve()
         if getattr(bench, "mode", None) == "sim" and is_default:
-            ring = open_bench(OPU_BENCH_PATH, mode="sim", seed=bench.seed)
-            summary["bench"] = (f"{OPU_BENCH_PATH} (built-in weight-stationary bench, seed {bench.seed}; the default "
+            ring = open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=bench.seed)
+            summary["bench"] = (f"{SYSTEM_BENCH_PATH} (built-in weight-stationary bench, seed {bench.seed}; the default "
                                 "bench has no weight-stationary core)")
             return ring, True
         raise ExperimentError("genai_quality needs a weight-stationary bench (opu.architecture: weight_stationary, "

@@ -43,9 +43,9 @@ from labctl.resilience import (
 from labctl.safety import Guarded, RawAccess, checks_for, exposed_members, guarded_type
 from labctl import shutdown as shutdown_registry
 from labctl.shutdown import ShutdownReport, deferred_signals
-from sim_backends import DEFAULT_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
+from sim_backends import CHARACTERISATION_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
 from sim_backends.bench import COMPONENTS
-from sim_backends import OPU_BENCH_PATH  # noqa: F401  (re-exported: the built-in optical computing center)
+from sim_backends import SYSTEM_BENCH_PATH  # noqa: F401  (re-exported: the built-in optical computing center)
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +77,7 @@ def bench_config(path: str | Path | None = None, mode: Mode = "sim",
     if path is None:
         if mode == "real":
             raise ConfigError(None, None, "a real bench needs a bench file: open_bench('my_bench.yaml', mode='real')")
-        path = DEFAULT_BENCH_PATH
+        path = CHARACTERISATION_BENCH_PATH
     config = load_bench(path)
     if changes:
         if mode != "sim":

@@ -19,7 +19,7 @@ from labctl.runner import SEED_RANGE, available_experiments, load_experiment, pa
 from labctl.shutdown import Terminated, close_open_benches, collect_reports, summarise, terminate_as_interrupt
 from labctl.store import SUFFIXES, results_summary
 from labctl.units import w_to_dbm
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 
 _bench_option = click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
                              help="Bench file (YAML/TOML). Default with --sim: the built-in simulated bench.")
@@ -60,7 +60,7 @@ def bench() -> None:
 @_sim_option
 def bench_list(bench_file: Path | None, sim: bool) -> None:
     """List the instruments of a bench file (opens nothing)."""
-    config = load_bench(bench_file or DEFAULT_BENCH_PATH)
+    config = load_bench(bench_file or CHARACTERISATION_BENCH_PATH)
     click.echo(f"{config.name}: {config.description}".rstrip(": "))
     for name, spec in config.instruments.items():
         channels = f" channels {spec.channels}" if spec.channels else ""
@@ -79,7 +79,7 @@ def bench_check(bench_file: Path | None, sim: bool, seed: int, timeout_s: float,
     """Open every instrument on its own; print `ok` with its identity and one live reading, or
     `FAIL name resource: reason`, for each. Exits with status 1 if any failed."""
     mode, path = _mode_and_path(sim, bench_file)
-    path = path or DEFAULT_BENCH_PATH
+    path = path or CHARACTERISATION_BENCH_PATH
     b = Bench(load_bench(path), mode=mode, seed=seed, path=Path(path))
     b.retry_policy = replace(b.retry_policy, attempts=attempts)
     shutdown_registry.opened(b)
@@ -342,14 +342,14 @@ def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_f
     """Serve the bench's optical cores to the edges whose keys are in --allow, until SIGINT/SIGTERM."""
     import logging
 
-    from labctl.bench import OPU_BENCH_PATH
+    from labctl.bench import SYSTEM_BENCH_PATH
     from labctl.network.center import serve
 
     mode, path = _mode_and_path(sim, bench_file)
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("labctl").setLevel(logging.INFO)
     options = {} if max_array_bytes is None else {"max_array_bytes": max_array_bytes}
-    serve(path or OPU_BENCH_PATH, mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
+    serve(path or SYSTEM_BENCH_PATH, mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
           calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s, **options)
 
 

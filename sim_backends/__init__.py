@@ -3,13 +3,13 @@
 ``pyvisa.ResourceManager("@labsim")`` opens the built-in default bench; see ``highlevel``.
 """
 
-from sim_backends.bench import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
+from sim_backends.bench import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
 from sim_backends.datasheets import DatasheetPower, idle_power_datasheet
 from sim_backends.highlevel import LabSimVisaLibrary, UnknownResource
 
 __all__ = [
-    "DEFAULT_BENCH_PATH",
-    "OPU_BENCH_PATH",
+    "CHARACTERISATION_BENCH_PATH",
+    "SYSTEM_BENCH_PATH",
     "SIM_MODELS",
     "BenchFileError",
     "DatasheetPower",

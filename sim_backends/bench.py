@@ -24,9 +24,9 @@ from sim_backends.physics.electrical import ELECTRICAL_COMPONENTS
 from sim_backends.physics.network import NETWORK_COMPONENTS
 from sim_backends.world import WiringError, World
 
-DEFAULT_BENCH_PATH = Path(__file__).parent / "benches" / "default.yaml"
+CHARACTERISATION_BENCH_PATH = Path(__file__).parent / "benches" / "characterisation.yaml"
 #: The built-in optical computing center: three 16 x 16 weight-stationary cores (labctl.opu.open_cores).
-OPU_BENCH_PATH = Path(__file__).parent / "benches" / "ring_core.yaml"
+SYSTEM_BENCH_PATH = Path(__file__).parent / "benches" / "ring_core.yaml"
 
 #: Passive bench parts by the ``type`` used in bench files.
 COMPONENTS = {**_BASIC_COMPONENTS, **ELECTRICAL_COMPONENTS, **NETWORK_COMPONENTS}

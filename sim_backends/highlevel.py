@@ -20,7 +20,7 @@ from pyvisa.attributes import AttributesByID
 from pyvisa.util import LibraryPath
 
 from sim_backends.bench import (
-    DEFAULT_BENCH_PATH,
+    CHARACTERISATION_BENCH_PATH,
     BenchFileError,
     SimBench,
     build_bench,
@@ -84,7 +84,7 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
 
     @staticmethod
     def get_debug_info():
-        return {"bench": "labctl simulated bench", "default bench file": str(DEFAULT_BENCH_PATH)}
+        return {"bench": "labctl simulated bench", "default bench file": str(CHARACTERISATION_BENCH_PATH)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], seed: int | None = 0) -> "LabSimVisaLibrary":
@@ -98,7 +98,7 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
         if path.startswith("labsim-inline:"):
             config, seed = _INLINE.pop(path)
         elif path in ("default", "unset", ""):
-            config, seed = load_bench_file(DEFAULT_BENCH_PATH), 0
+            config, seed = load_bench_file(CHARACTERISATION_BENCH_PATH), 0
         else:
             config, seed = load_bench_file(path), 0
         self.bench = build_bench(config, seed)

@@ -66,7 +66,7 @@ from pathlib import Path
 
 import click
 
-from labctl.bench import OPU_BENCH_PATH, open_bench
+from labctl.bench import SYSTEM_BENCH_PATH, open_bench
 from labctl.network import AdmissionRefused, connect
 
 from .models import MODEL_NAMES, PIPELINE_CLASSES, PromptError, load_model
@@ -218,7 +218,7 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
                 opu.close()
     else:
         if bench_file is None:
-            bench_file = OPU_BENCH_PATH  # the built-in optical computing center (three cores)
+            bench_file = SYSTEM_BENCH_PATH  # the built-in optical computing center (three cores)
         with open_bench(bench_file, mode="sim" if sim else "real", seed=seed) as bench:
             opus = open_optical_cores(bench, calibration, accept_stale=accept_stale)
             if parallel is not None and len(opus) < len(models):

@@ -5,7 +5,7 @@ Layout (``format_version`` 2)::
     {
       "format": "labctl-calibration",
       "format_version": 2,
-      "bench": "default-sim-bench",
+      "bench": "characterisation-sim-bench",
       "bench_fingerprint": "sha256:...",          # bench_fingerprint(): the bench's instruments
       "created": "2025-01-01T12:00:00+00:00",     # ISO 8601, UTC
       "verified": null,                           # last passing drift check (ISO 8601, UTC) or null

@@ -221,7 +221,7 @@ class MachZehnderModulator(Component):
 
     Defaults: LiNbO3 intensity modulator of the Thorlabs LN81S-FC class, V_pi(DC) ~ 5 V, IL 4 dB,
     ER 25 dB (Thorlabs LN81S-FC datasheet; PHYSICS.md table 2). ``v_pi_rf`` None = ``v_pi``;
-    ``eo_bandwidth_hz`` None = no EO roll-off (bench files set both, see default.yaml).
+    ``eo_bandwidth_hz`` None = no EO roll-off (bench files set both, see characterisation.yaml).
     """
 
     PORTS = {"in": OPTICAL_IN, "out": OPTICAL_OUT, "rf": ELECTRICAL_IN, "bias": ELECTRICAL_IN}

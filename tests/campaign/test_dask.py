@@ -6,7 +6,7 @@ import pytest
 
 from labctl.campaign import CampaignError, load_campaign, load_index, run_campaign
 from labctl.campaign.store import CampaignStore
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 
 CAMPAIGN = """\
 experiment: receiver_snr
@@ -67,7 +67,7 @@ def test_real_benches_and_unreachable_schedulers_are_refused_before_anything_run
     spec = tmp_path / "c.yaml"
     spec.write_text(CAMPAIGN)
     real = tmp_path / "real.yaml"
-    real.write_text(CAMPAIGN + f"mode: real\nbench: {DEFAULT_BENCH_PATH}\n")
+    real.write_text(CAMPAIGN + f"mode: real\nbench: {CHARACTERISATION_BENCH_PATH}\n")
     with pytest.raises(CampaignError, match="never shared between Dask workers"):
         run_campaign(load_campaign(real), tmp_path / "out", scheduler="local", show_progress=False)
     with pytest.raises(CampaignError, match="cannot reach the Dask scheduler"):

@@ -20,7 +20,7 @@ from labctl.config import (
 )
 from labctl.errors import ConfigError
 from labctl.safety import checks_for
-from sim_backends import DEFAULT_BENCH_PATH, OPU_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
+from sim_backends import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH, SIM_MODELS, BenchFileError, build_bench, load_bench_file
 from sim_backends.bench import COMPONENTS, component_params, sim_model
 from sim_backends.instruments.keysight_n7714a import SimKeysightN7714A
 
@@ -32,11 +32,11 @@ def write(tmp_path, data, name="bench.yaml"):
 
 
 def default_data():
-    return yaml.safe_load(DEFAULT_BENCH_PATH.read_text())
+    return yaml.safe_load(CHARACTERISATION_BENCH_PATH.read_text())
 
 
 def test_default_bench_is_valid():
-    config = load_bench(DEFAULT_BENCH_PATH)
+    config = load_bench(CHARACTERISATION_BENCH_PATH)
     assert config.instruments["laser"].role == "tunable_laser"
     assert config.safety["laser"].max_power_dbm == 10.0
 
@@ -92,7 +92,7 @@ def test_toml_bench_files_are_accepted(tmp_path):
 
 # -- every built-in bench passes ------------------------------------------------------------------
 
-BUILT_IN = sorted((Path(DEFAULT_BENCH_PATH).parent).glob("*.yaml"))
+BUILT_IN = sorted((Path(CHARACTERISATION_BENCH_PATH).parent).glob("*.yaml"))
 
 
 @pytest.mark.parametrize("path", BUILT_IN, ids=lambda p: p.name)
@@ -109,7 +109,7 @@ def test_built_in_benches_are_valid_and_limit_every_source(path):
 def test_ring_core_file_is_what_its_generator_writes():
     from sim_backends.benches.make_ring_core import build
 
-    assert OPU_BENCH_PATH.read_text() == build()
+    assert SYSTEM_BENCH_PATH.read_text() == build()
 
 
 # -- limits: finite, positive, plausible -----------------------------------------------------------
@@ -138,7 +138,7 @@ def line_of(path, needle):
 def test_implausible_limits_are_refused_with_file_line_and_field(tmp_path, key, value, words):
     owner = {"max_power_dbm": "laser", "max_voltage_v": "heaters", "max_current_a": "heaters",
              "max_amplitude_vpp": "awg"}[key]
-    text = DEFAULT_BENCH_PATH.read_text()
+    text = CHARACTERISATION_BENCH_PATH.read_text()
     original = next(line for line in text.splitlines() if line.startswith(f"  {owner}: {{"))
     start = original.index(key) + len(key) + 2
     end = min(i for i in (original.find(",", start), original.find("}", start)) if i > 0)
@@ -161,7 +161,7 @@ def test_every_limit_has_a_documented_plausible_range(key):
 
 
 def test_a_missing_limit_is_refused_and_says_how_to_fix_it(tmp_path):
-    path = write(tmp_path, DEFAULT_BENCH_PATH.read_text().replace("max_voltage_v: 8.0, ", ""))
+    path = write(tmp_path, CHARACTERISATION_BENCH_PATH.read_text().replace("max_voltage_v: 8.0, ", ""))
     with pytest.raises(ConfigError) as err:
         load_bench(path)
     assert err.value.field == "safety.heaters.max_voltage_v"
@@ -170,7 +170,7 @@ def test_a_missing_limit_is_refused_and_says_how_to_fix_it(tmp_path):
 
 
 def test_a_null_limit_counts_as_missing(tmp_path):
-    path = write(tmp_path, DEFAULT_BENCH_PATH.read_text().replace("max_voltage_v: 8.0", "max_voltage_v: null"))
+    path = write(tmp_path, CHARACTERISATION_BENCH_PATH.read_text().replace("max_voltage_v: 8.0", "max_voltage_v: null"))
     with pytest.raises(ConfigError, match="missing") as err:
         load_bench(path)
     assert err.value.field == "safety.heaters.max_voltage_v"
@@ -230,7 +230,7 @@ def test_a_limit_for_a_role_that_has_none_is_refused(tmp_path):
 
 
 @pytest.mark.parametrize("replacements, field", [
-    ([("name: default-sim-bench\n", "name: default-sim-bench  #FIRST\nname: other  #AGAIN\n")], "name"),
+    ([("name: characterisation-sim-bench\n", "name: characterisation-sim-bench  #FIRST\nname: other  #AGAIN\n")], "name"),
     ([("  laser:\n", "  laser:  #FIRST\n"),
       ("  powermeter:\n", "  laser:  #AGAIN\n    role: tunable_laser\n  powermeter:\n")], "instruments.laser"),
     ([("        linewidth_hz: 100.0e+3",
@@ -241,7 +241,7 @@ def test_a_limit_for_a_role_that_has_none_is_refused(tmp_path):
      "safety.awg.max_amplitude_vpp"),
 ])
 def test_a_key_given_twice_is_refused_at_any_level(tmp_path, replacements, field):
-    text = DEFAULT_BENCH_PATH.read_text()
+    text = CHARACTERISATION_BENCH_PATH.read_text()
     for old, new in replacements:
         assert text.count(old) == 1
         text = text.replace(old, new)
@@ -286,7 +286,7 @@ def test_names_that_connections_cannot_spell_are_refused(tmp_path, name):
 
 
 def test_an_unknown_sim_param_is_refused_with_the_accepted_names(tmp_path):
-    text = DEFAULT_BENCH_PATH.read_text().replace("        linewidth_hz: 100.0e+3",
+    text = CHARACTERISATION_BENCH_PATH.read_text().replace("        linewidth_hz: 100.0e+3",
                                                   "        linewidth_hz: 100.0e+3\n        linewdth_hz: 1.0")
     path = write(tmp_path, text)
     with pytest.raises(ConfigError) as err:
@@ -298,7 +298,7 @@ def test_an_unknown_sim_param_is_refused_with_the_accepted_names(tmp_path):
 
 
 def test_an_unknown_component_param_or_type_is_refused(tmp_path):
-    path = write(tmp_path, DEFAULT_BENCH_PATH.read_text().replace("    v_pi: 5.0 ", "    v_pie: 5.0 "))
+    path = write(tmp_path, CHARACTERISATION_BENCH_PATH.read_text().replace("    v_pi: 5.0 ", "    v_pie: 5.0 "))
     with pytest.raises(ConfigError, match="unknown parameter 'v_pie'") as err:
         load_bench(path)
     assert (err.value.field, err.value.line) == ("components.mzm1.v_pie", line_of(path, "v_pie"))
@@ -378,7 +378,7 @@ def test_aliases_that_expand_past_the_cap_are_refused(tmp_path):
 
 
 def test_an_oversized_file_is_refused_before_it_is_read(tmp_path, monkeypatch):
-    path = write(tmp_path, DEFAULT_BENCH_PATH.read_text())
+    path = write(tmp_path, CHARACTERISATION_BENCH_PATH.read_text())
     monkeypatch.setattr(files, "MAX_FILE_BYTES", path.stat().st_size - 1)
     with pytest.raises(ConfigError, match="more than") as err:
         load_bench(path)
@@ -410,12 +410,12 @@ def test_the_simulators_own_reader_refuses_a_key_given_twice(tmp_path):
     with pytest.raises(BenchFileError, match="'length_km' is given twice") as err:
         load_bench_file(path)
     assert str(path) in str(err.value)
-    assert load_bench_file(DEFAULT_BENCH_PATH) == default_data()
+    assert load_bench_file(CHARACTERISATION_BENCH_PATH) == default_data()
 
 
 def test_a_variant_is_a_validated_copy_and_leaves_the_config_alone():
-    config = load_bench(DEFAULT_BENCH_PATH)
-    varied = apply_changes(config, {"edge_fibre.length_km": 40.0, "laser.linewidth_hz": 1e6}, DEFAULT_BENCH_PATH)
+    config = load_bench(CHARACTERISATION_BENCH_PATH)
+    varied = apply_changes(config, {"edge_fibre.length_km": 40.0, "laser.linewidth_hz": 1e6}, CHARACTERISATION_BENCH_PATH)
     assert varied.components["edge_fibre"]["length_km"] == 40.0
     assert varied.instruments["laser"].sim.params["linewidth_hz"] == 1e6
     assert config.components["edge_fibre"]["length_km"] == default_data()["components"]["edge_fibre"]["length_km"]
@@ -431,7 +431,7 @@ def test_a_variant_is_a_validated_copy_and_leaves_the_config_alone():
 
 
 def test_simulated_value_is_the_files_or_the_models_default():
-    config = load_bench(OPU_BENCH_PATH)
+    config = load_bench(SYSTEM_BENCH_PATH)
     assert simulated_value(config, "occ1", "inputs") == config.instruments["occ1"].sim.params["inputs"]
     defaults = sim_model("labctl.OCC16")("occ1", None, params={})     # the simulated model, built alone
     assert simulated_value(config, "occ1", "adc_bits") == defaults.adc_bits

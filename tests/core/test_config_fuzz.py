@@ -17,11 +17,11 @@ from hypothesis import strategies as st
 
 from labctl.config import LIMIT_KEYS, LIMIT_RANGES, SAFETY_KEYS_BY_ROLE, BenchConfig, load_bench
 from labctl.errors import ConfigError
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 
-BENCHES = Path(DEFAULT_BENCH_PATH).parent
+BENCHES = Path(CHARACTERISATION_BENCH_PATH).parent
 #: Built-in benches small enough to load many times (ring_core takes ~0.4 s a load).
-SMALL = {name: (BENCHES / name).read_text() for name in ("default.yaml", "awgr_core.yaml", "opu_core.yaml")}
+SMALL = {name: (BENCHES / name).read_text() for name in ("characterisation.yaml", "awgr_core.yaml", "opu_core.yaml")}
 #: A small TOML bench (tables, inline tables, arrays, comments) for the line and byte edits.
 SMALL["bench.toml"] = """name = "toml bench"  # a laser, a heater source, a fibre
 connections = ["laser.out1 -> span.in", "heaters.out1 -> h1.in"]

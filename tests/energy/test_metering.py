@@ -173,9 +173,9 @@ def core_bench_without_analyzers(tmp_path):
     metered by their boards' own input-power monitors."""
     import yaml
 
-    from labctl.bench import OPU_BENCH_PATH
+    from labctl.bench import SYSTEM_BENCH_PATH
 
-    doc = yaml.safe_load(Path(OPU_BENCH_PATH).read_text())
+    doc = yaml.safe_load(Path(SYSTEM_BENCH_PATH).read_text())
     doc["instruments"] = {k: v for k, v in doc["instruments"].items() if v["role"] != "power_analyzer"}
     path = tmp_path / "no_analyzers.yaml"
     path.write_text(yaml.safe_dump(doc, sort_keys=False))

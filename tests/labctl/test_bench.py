@@ -8,7 +8,7 @@ import yaml
 
 import labctl
 from labctl.errors import RoleError, SafetyLimitError, UnknownResourceError
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 
 LASER = "TCPIP0::laser.labsim::inst0::INSTR"
 
@@ -105,7 +105,7 @@ def test_unknown_role_or_channel(bench):
 
 
 def test_unknown_resource_lists_what_exists(tmp_path):
-    data = yaml.safe_load(DEFAULT_BENCH_PATH.read_text())
+    data = yaml.safe_load(CHARACTERISATION_BENCH_PATH.read_text())
     instruments = {k: v for k, v in data["instruments"].items() if k != "scope"}
     instruments["wt"] = dict(instruments["wt"], measures=[m for m in instruments["wt"]["measures"] if m != "scope"])
     smaller = dict(data, instruments=instruments,
@@ -218,7 +218,7 @@ def test_a_bench_variant_is_validated_like_the_file(changes, field):
 
 def test_a_real_bench_cannot_be_varied_from_software():
     with pytest.raises(labctl.ConfigError, match="simulated variant"):
-        labctl.open_bench(DEFAULT_BENCH_PATH, mode="real", changes={"edge_fibre.length_km": 5.0})
+        labctl.open_bench(CHARACTERISATION_BENCH_PATH, mode="real", changes={"edge_fibre.length_km": 5.0})
 
 
 def test_sim_adjust_changes_a_running_bench_validates_and_restores():

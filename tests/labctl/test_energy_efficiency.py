@@ -15,7 +15,7 @@ from labctl.energy import EnergyLedger
 from labctl.energy.projected import bench_projection
 from labctl.runner import ExperimentError, run_experiment
 from labctl.store import read_json_dataset, read_results
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 from tests.shared_files import RING_CORE, ring_core_calibration
 
 ROWS, PRODUCTS = 256, 2
@@ -115,7 +115,7 @@ def test_the_experiments_list_names_its_bench():
 
 
 def test_a_bench_without_cores_runs_the_cpu_only(tmp_path):
-    result = run_experiment("energy_efficiency", bench_path=DEFAULT_BENCH_PATH, out=tmp_path / "e.h5",
+    result = run_experiment("energy_efficiency", bench_path=CHARACTERISATION_BENCH_PATH, out=tmp_path / "e.h5",
                             show_progress=False, overrides={"repeats": 5, "rows": 64, "products": 1})
     assert result.summary["optical_products"] == 0 and result.summary["optical_cores"] == "none (CPU only)"
     ledger = result.energy
@@ -124,7 +124,7 @@ def test_a_bench_without_cores_runs_the_cpu_only(tmp_path):
     assert ledger.notes("projected") and ledger.notes("baseline")       # why those views are missing
     assert read_json_dataset(result.results_path, "energy_efficiency/baseline")[0]["ops"] == 2 * 64 * 16 * 16
     with pytest.raises(ExperimentError, match="no weight-stationary optical cores"):
-        run_experiment("energy_efficiency", bench_path=DEFAULT_BENCH_PATH, out=tmp_path / "c.h5",
+        run_experiment("energy_efficiency", bench_path=CHARACTERISATION_BENCH_PATH, out=tmp_path / "c.h5",
                        show_progress=False, overrides={"cores": [0]})
 
 

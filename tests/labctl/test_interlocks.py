@@ -326,7 +326,7 @@ def test_raw_commands_within_limits_or_unlimited_pass_with_a_log_line(default_be
 
 
 def test_raw_heater_tables_are_decoded_and_checked():
-    with labctl.open_bench(labctl.bench.DEFAULT_BENCH_PATH.parent / "ring_core.yaml", seed=1) as b:
+    with labctl.open_bench(labctl.bench.CHARACTERISATION_BENCH_PATH.parent / "ring_core.yaml", seed=1) as b:
         name = b.find("optical_core")[0]
         limit = b.config.safety[name].max_heater_voltage_v
         raw = b.raw(name)

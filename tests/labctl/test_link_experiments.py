@@ -20,13 +20,13 @@ from experiments.common.link import simulated_fibre_length
 from experiments.link_response import first_null_hz
 from labctl import open_bench
 from labctl.runner import ExperimentError, run_experiment
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 from sim_backends.bench import load_bench_file
 from sim_backends.physics.constants import C
 from sim_backends.physics.converters import lowpass_response
 from sim_backends.physics.receiver import Receiver
 
-BENCH = load_bench_file(DEFAULT_BENCH_PATH)
+BENCH = load_bench_file(CHARACTERISATION_BENCH_PATH)
 PARTS = BENCH["components"]
 SCOPE = BENCH["instruments"]["scope"]["sim"]["params"]
 LASER = BENCH["instruments"]["laser"]["sim"]["params"]

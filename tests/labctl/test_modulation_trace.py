@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from labctl.runner import run_experiment
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 from sim_backends.bench import load_bench_file
 
 
@@ -19,7 +19,7 @@ def received_peak_voltage(bench):
 
 def test_pam4_eye_matches_the_mzm_transfer_at_quadrature(tmp_path):
     result = run_experiment("modulation_trace", out=tmp_path, seed=4, show_progress=False)
-    bench = load_bench_file(DEFAULT_BENCH_PATH)
+    bench = load_bench_file(CHARACTERISATION_BENCH_PATH)
     # the AWG drives the RF electrode: its (low-frequency) V_pi, not the bias electrode's
     v_pi = bench["components"]["mzm1"].get("v_pi_rf", bench["components"]["mzm1"]["v_pi"])
     eps = 1 / (10 ** (bench["components"]["mzm1"]["extinction_ratio_db"] / 10) + 1)

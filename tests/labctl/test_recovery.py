@@ -26,7 +26,7 @@ from labctl.resilience import (
 )
 from labctl.runner import run_experiment
 from labctl.store import read_results
-from sim_backends import DEFAULT_BENCH_PATH, LabSimVisaLibrary, load_bench_file
+from sim_backends import CHARACTERISATION_BENCH_PATH, LabSimVisaLibrary, load_bench_file
 from sim_backends.scpi import ScpiError
 from sim_backends.world import World
 
@@ -134,7 +134,7 @@ def test_an_interrupted_setting_is_not_resent_and_says_so(bench):
 
 
 def test_resend_settings_re_sends_and_records_it():
-    with labctl.Bench(labctl.load_bench(labctl.bench.DEFAULT_BENCH_PATH), seed=4) as bench:
+    with labctl.Bench(labctl.load_bench(labctl.bench.CHARACTERISATION_BENCH_PATH), seed=4) as bench:
         bench.retry_policy = RetryPolicy(resend_settings=True)
         bench.open()
         heater = bench.role("heaters", 1)
@@ -208,7 +208,7 @@ def test_a_short_soak_recovers_or_fails_points_cleanly_and_stores_every_finished
 
 
 def test_a_reply_lost_half_way_is_not_asked_for_again():
-    lib = LabSimVisaLibrary.from_config(load_bench_file(DEFAULT_BENCH_PATH), seed=1)
+    lib = LabSimVisaLibrary.from_config(load_bench_file(CHARACTERISATION_BENCH_PATH), seed=1)
     adapter = ResilientAdapter(VISAAdapter(PM, visa_library=lib, read_termination="\n"), instrument="powermeter",
                                policy=RetryPolicy(), clock=SimClock(lib.world))
     adapter.write("*IDN?")

@@ -10,10 +10,10 @@ from labctl.errors import ConfigError
 from labctl.resilience import InstrumentUnavailable
 from labctl.runner import Experiment, ExperimentError, load_experiment, parse_overrides, run_experiment
 from labctl.store import read_results
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 from sim_backends.bench import load_bench_file
 
-TRUTH = load_bench_file(DEFAULT_BENCH_PATH)["components"]["mzm1"]
+TRUTH = load_bench_file(CHARACTERISATION_BENCH_PATH)["components"]["mzm1"]
 
 
 @pytest.fixture(scope="module")

@@ -10,7 +10,7 @@ import pytest
 from click.testing import CliRunner
 from pydantic import BaseModel
 
-from labctl.bench import OPU_BENCH_PATH
+from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.cli import main
 from labctl.energy import EnergyError, EnergyLedger
 from labctl.energy.ledger import HDF5_DATASET
@@ -18,7 +18,7 @@ from labctl.energy.report import format_si
 from labctl.errors import ConfigError
 from labctl.runner import Experiment, ExperimentError, energy_figures, run_experiment
 from labctl.store import read_results
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 
 
 class NoParams(BaseModel):
@@ -77,7 +77,7 @@ class OnTheCores(Idle):
     """Needs the optical computing center."""
 
     name = "on_the_cores"
-    default_bench = OPU_BENCH_PATH
+    default_bench = SYSTEM_BENCH_PATH
 
 
 def _has_ledger(path) -> bool:
@@ -159,7 +159,7 @@ def test_the_run_command_prints_one_energy_line(tmp_path):
 def test_a_simulated_run_opens_the_experiments_own_bench_unless_told_otherwise(tmp_path):
     own = run_experiment(OnTheCores, out=tmp_path / "own.h5", show_progress=False, overrides={"settle_s": 0.0})
     assert "occ1" in read_results(own.results_path)["attrs"]["bench_snapshot"]["instruments"]
-    given = run_experiment(OnTheCores, bench_path=DEFAULT_BENCH_PATH, out=tmp_path / "given.h5",
+    given = run_experiment(OnTheCores, bench_path=CHARACTERISATION_BENCH_PATH, out=tmp_path / "given.h5",
                            show_progress=False, overrides={"settle_s": 0.0})
     assert "occ1" not in read_results(given.results_path)["attrs"]["bench_snapshot"]["instruments"]
     with pytest.raises(ConfigError, match="needs a bench file"):

@@ -331,8 +331,8 @@ class LoseTheAwg(Experiment):
         return {}
 
 
-@pytest.mark.parametrize("then, code, says", [("finish", 3, "WARNING: bench default-sim-bench: MAY STILL BE ON: awg"),
-                                              ("interrupt", 130, "interrupted; bench default-sim-bench: MAY STILL "
+@pytest.mark.parametrize("then, code, says", [("finish", 3, "WARNING: bench characterisation-sim-bench: MAY STILL BE ON: awg"),
+                                              ("interrupt", 130, "interrupted; bench characterisation-sim-bench: MAY STILL "
                                                                  "BE ON: awg")])
 def test_the_cli_names_what_may_still_be_on_instead_of_claiming_shutdown(tmp_path, monkeypatch, capsys, then, code,
                                                                          says):

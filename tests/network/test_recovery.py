@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 import labctl
-from labctl.bench import OPU_BENCH_PATH, open_bench
+from labctl.bench import SYSTEM_BENCH_PATH, open_bench
 from labctl.network import AdmissionRefused, fingerprint, load_public
 from labctl.opu import open_opu
 
@@ -69,7 +69,7 @@ def test_center_killed_and_restarted_the_edge_reconnects_and_resubmits(start_cen
         assert not worker.is_alive() and "product" in results
         assert remote.last_stats["resubmits"] >= 1 and remote.discarded == 0
         # the restarted center computed it as its first product: the same as a fresh local engine's
-        with open_bench(OPU_BENCH_PATH, mode="sim", seed=SEED) as bench:
+        with open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as bench:
             expected = open_opu(bench, calibration, core=0).matmul(a2, b)
         assert np.array_equal(results["product"], expected)
         assert np.array_equal(completed, kept)  # the result completed before the crash is the edge's own

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import labctl
-from labctl.bench import OPU_BENCH_PATH, open_bench
+from labctl.bench import SYSTEM_BENCH_PATH, open_bench
 from labctl.opu import STATS_KEYS, OpticalMatmul, open_opu
 
 from .conftest import SEED
@@ -23,7 +23,7 @@ def test_remote_product_is_the_local_engines_product_for_the_same_seed(start_cen
         remote_product = remote.matmul(a, b)  # the center's first product since its bench opened
         stats = remote.last_stats
         product, sigma = remote.matmul(a, b, return_error=True)
-    with open_bench(OPU_BENCH_PATH, mode="sim", seed=SEED) as bench:
+    with open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as bench:
         local = open_opu(bench, calibration, core=0)
         local_product = local.matmul(a, b)
     # the simulated center is deterministic for its seed: the same first product, bit for bit

@@ -19,7 +19,7 @@ from labctl.opu.calibration_file import (
     load,
     save,
 )
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 
 FP = bench_fingerprint([("keysight.M8195A", "TCPIP0::awg.labsim::hislip0::INSTR"),
                         ("keysight.Infiniium", "TCPIP0::scope.labsim::hislip0::INSTR")])
@@ -61,7 +61,7 @@ def test_missing_section_names_the_present_ones(tmp_path):
 
 
 def test_fingerprint_depends_on_drivers_and_resources_only():
-    config = load_bench(DEFAULT_BENCH_PATH)
+    config = load_bench(CHARACTERISATION_BENCH_PATH)
     fp = bench_fingerprint(config)
     assert fp.startswith("sha256:") and fp == bench_fingerprint(config.to_dict())
     pairs = [(s.driver, s.resource) for s in config.instruments.values() if s.role != "power_analyzer"]
@@ -227,7 +227,7 @@ def test_a_file_without_operating_point_is_stale_for_an_engine(tmp_path):
 
 
 def test_a_power_analyzer_on_the_mains_leaves_a_calibration_valid():
-    config = load_bench(DEFAULT_BENCH_PATH).to_dict()
+    config = load_bench(CHARACTERISATION_BENCH_PATH).to_dict()
     analyzers = [n for n, spec in config["instruments"].items() if spec["role"] == "power_analyzer"]
     assert analyzers  # the built-in bench has its mains on an analyzer
     without = {**config, "instruments": {n: s for n, s in config["instruments"].items() if n not in analyzers}}

@@ -24,9 +24,9 @@ from labctl.opu import calibration_file as cf
 from labctl.opu.calibration_file import CalibrationCorrupt, CalibrationError
 from labctl.opu.streaming import OPUCalibration, OPUConfig
 from labctl.opu.stationary import StationaryCalibration
-from sim_backends.bench import DEFAULT_BENCH_PATH
+from sim_backends.bench import CHARACTERISATION_BENCH_PATH
 
-STREAMING_BENCH = DEFAULT_BENCH_PATH.parent / "opu_core.yaml"
+STREAMING_BENCH = CHARACTERISATION_BENCH_PATH.parent / "opu_core.yaml"
 
 FUZZ = settings(max_examples=int(os.environ.get("FUZZ_N", 120)), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 FP = cf.bench_fingerprint([("labctl.OCC16", "TCPIP0::occ1.labsim::hislip0::INSTR")])

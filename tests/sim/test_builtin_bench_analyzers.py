@@ -7,10 +7,10 @@ import pytest
 
 import labctl
 from labctl.config import load_bench
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 from sim_backends.bench import build_bench
 
-BUILT_IN = sorted(Path(DEFAULT_BENCH_PATH).parent.glob("*.yaml"))
+BUILT_IN = sorted(Path(CHARACTERISATION_BENCH_PATH).parent.glob("*.yaml"))
 # The meter answers P with 5 significant digits.
 P_REL = 1e-4
 

@@ -17,13 +17,13 @@ import pytest
 import labctl
 from labctl.config import apply_changes, load_bench, parse_bench
 from labctl.errors import ConfigError
-from sim_backends import DEFAULT_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH
 from sim_backends.bench import build_bench
 from sim_backends.physics.constants import C, H
 from sim_backends.physics.network import EDFA_POWER_CONVERSION, EDFAComponent
 from sim_backends.world import OPTICAL_OUT, Component, Lightwave, World
 
-AWGR_BENCH = DEFAULT_BENCH_PATH.parent / "awgr_core.yaml"
+AWGR_BENCH = CHARACTERISATION_BENCH_PATH.parent / "awgr_core.yaml"
 WAVELENGTH = 1550e-9
 # P answers with 5 significant digits, WH with 6
 P_REL, WH_REL = 1e-4, 1e-5

@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 import labctl
 from labctl.errors import ConfigError
 from labctl.resilience import RetryPolicy, WallClock, retry_call
-from sim_backends import DEFAULT_BENCH_PATH, LabSimVisaLibrary, load_bench_file
+from sim_backends import CHARACTERISATION_BENCH_PATH, LabSimVisaLibrary, load_bench_file
 from sim_backends.faults import FaultError
 
 LASER = "TCPIP0::laser.labsim::inst0::INSTR"
@@ -22,7 +22,7 @@ TMO = pyvisa.constants.StatusCode.error_timeout
 
 
 def library(seed: int = 1, config: dict | None = None) -> LabSimVisaLibrary:
-    return LabSimVisaLibrary.from_config(config or load_bench_file(DEFAULT_BENCH_PATH), seed=seed)
+    return LabSimVisaLibrary.from_config(config or load_bench_file(CHARACTERISATION_BENCH_PATH), seed=seed)
 
 
 def session(lib, resource=LASER, timeout_ms=2000):
@@ -265,7 +265,7 @@ def test_a_physics_fault_with_a_duration_ends(lit_bench):
 
 
 def test_faults_listed_in_the_bench_file_are_armed(tmp_path):
-    data = yaml.safe_load(DEFAULT_BENCH_PATH.read_text())
+    data = yaml.safe_load(CHARACTERISATION_BENCH_PATH.read_text())
     data["instruments"]["laser"]["sim"]["faults"] = [{"kind": "timeout", "start_s": 100},
                                                      {"kind": "fibre_cut", "node": "edge_fibre", "start_s": 5}]
     path = tmp_path / "faulty.yaml"
@@ -276,7 +276,7 @@ def test_faults_listed_in_the_bench_file_are_armed(tmp_path):
 
 
 def test_a_bad_fault_in_the_bench_file_names_the_field(tmp_path):
-    data = yaml.safe_load(DEFAULT_BENCH_PATH.read_text())
+    data = yaml.safe_load(CHARACTERISATION_BENCH_PATH.read_text())
     data["instruments"]["laser"]["sim"]["faults"] = [{"kind": "fibre_cut", "node": "no_such_fibre"}]
     path = tmp_path / "faulty.yaml"
     path.write_text(yaml.safe_dump(data))

@@ -23,13 +23,13 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from sim_backends import SIM_MODELS, LabSimVisaLibrary, load_bench_file
-from sim_backends.bench import DEFAULT_BENCH_PATH, SimBench
+from sim_backends.bench import CHARACTERISATION_BENCH_PATH, SimBench
 from sim_backends.instrument import ERROR_QUEUE_SIZE, SimInstrument
 from sim_backends.instruments.keysight_m8195a import SIM_MEMORY_CAP_SAMPLES
 from sim_backends.instruments.labctl_occ import MAX_PROGRAM_VALUES
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, MAX_ERROR_TEXT, definite_block, parse_pattern
 
-BENCH_FILES = sorted(DEFAULT_BENCH_PATH.parent.glob("*.yaml"))
+BENCH_FILES = sorted(CHARACTERISATION_BENCH_PATH.parent.glob("*.yaml"))
 #: A message may make a few allocations up to the cap (an array and its copy, a response and its block).
 MESSAGE_MEMORY_BOUND = 3 * MAX_ALLOCATION_BYTES
 #: Every this many examples, one runs under tracemalloc (it slows Python several-fold).
