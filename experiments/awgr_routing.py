@@ -179,6 +179,7 @@ class AWGRRouting(Experiment):
 
     name = "awgr_routing"
     Parameters = Parameters
+    default_bench = "awgr_core"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

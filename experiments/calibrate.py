@@ -54,6 +54,7 @@ class Calibrate(Experiment):
 
     name = "calibrate"
     Parameters = Parameters
+    default_bench = "opu_core"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

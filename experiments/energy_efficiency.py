@@ -68,7 +68,6 @@ class EnergyEfficiency(Experiment):
 
     name = "energy_efficiency"
     Parameters = Parameters
-    default_bench = SYSTEM_BENCH_PATH
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

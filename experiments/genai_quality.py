@@ -1,13 +1,11 @@
 """Image quality of optically generated images against electronic ones (same seeds) vs effective bits and
 received optical power, on one weight-stationary core.
 
-    labctl run genai_quality --sim --bench sim_backends/benches/ring_core.yaml --out results/genai-quality
+    labctl run genai_quality --sim --out results/genai-quality
 
-(the name needs the entry point ``genai_quality = "experiments.genai_quality:GenAIQuality"`` in
-pyproject.toml's ``labctl.experiments`` group; ``labctl run experiments.genai_quality:GenAIQuality ...``
-works without it.)
-(``--sim`` alone, on the built-in default bench that has no weight-stationary core, runs on the built-in
-``sim_backends/benches/ring_core.yaml`` instead, opened with the same seed; the summary says so.)
+on the built-in system (``--bench FILE`` for another weight-stationary bench). The name needs the entry point
+``genai_quality = "experiments.genai_quality:GenAIQuality"`` in pyproject.toml's ``labctl.experiments`` group;
+``labctl run experiments.genai_quality:GenAIQuality ...`` works without it.
 
 At every **operating point** (``power_offsets_db``, default 0, -6, -10, -14 dB relative to the bench file's
 ``opu.laser_power_dbm``) on core ``core`` (default 0, ``occ1``):
@@ -93,7 +91,7 @@ from pydantic import BaseModel, Field, field_validator
 from experiments.common.models import load_models
 from experiments.common.stationary import received_power_dbm, rescaled
 from experiments.genai.quality import format_table
-from labctl.bench import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH, open_bench
+from labctl.bench import open_bench
 from labctl.errors import LabctlError
 from labctl.opu.precision import error_stats
 from labctl.opu.stationary import (
@@ -232,32 +230,10 @@ class GenAIQuality(Experiment):
     def run(self, ctx: RunContext) -> dict[str, Any]:
         t_start = time.perf_counter()
         p: Parameters = ctx.params  # type: ignore[assignment]
-        summary: dict[str, Any] = {}
-        bench, own_bench = self._bench(ctx, summary)
-        try:
-            with _threads(p.threads):
-                return self._run(ctx, bench, p, summary, t_start)
-        finally:
-            if own_bench:
-                bench.close()
+        with _threads(p.threads):
+            return self._run(ctx, ctx.bench, p, {}, t_start)
 
     # -- set-up and checks ---------------------------------------------------------------------------------
-
-    @staticmethod
-    def _bench(ctx: RunContext, summary: dict[str, Any]):
-        """The runner's bench, or the built-in ring bench when the runner opened the built-in default one."""
-        bench = ctx.bench
-        if architecture(bench) == "weight_stationary":
-            return bench, False
-        path = getattr(bench, "path", None)
-        is_default = path is not None and Path(path).resolve() == Path(CHARACTERISATION_BENCH_PATH).resolve()
-        if getattr(bench, "mode", None) == "sim" and is_default:
-            ring = open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=bench.seed)
-            summary["bench"] = (f"{SYSTEM_BENCH_PATH} (built-in weight-stationary bench, seed {bench.seed}; the default "
-                                "bench has no weight-stationary core)")
-            return ring, True
-        raise ExperimentError("genai_quality needs a weight-stationary bench (opu.architecture: weight_stationary, "
-                              "e.g. --sim --bench sim_backends/benches/ring_core.yaml)")
 
     @staticmethod
     def _loss_component(bench, p: Parameters) -> str:

@@ -83,6 +83,7 @@ class LinkResponse(Experiment):
 
     name = "link_response"
     Parameters = Parameters
+    default_bench = "characterisation"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

@@ -41,6 +41,7 @@ class ModulationTrace(Experiment):
 
     name = "modulation_trace"
     Parameters = Parameters
+    default_bench = "characterisation"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

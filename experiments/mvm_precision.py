@@ -68,6 +68,7 @@ class MVMPrecision(Experiment):
 
     name = "mvm_precision"
     Parameters = Parameters
+    default_bench = "opu_core"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

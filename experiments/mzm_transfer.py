@@ -40,6 +40,7 @@ class MZMTransfer(Experiment):
 
     name = "mzm_transfer"
     Parameters = Parameters
+    default_bench = "characterisation"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

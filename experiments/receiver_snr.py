@@ -62,6 +62,7 @@ class ReceiverSNR(Experiment):
 
     name = "receiver_snr"
     Parameters = Parameters
+    default_bench = "characterisation"
 
     def run(self, ctx: RunContext) -> dict[str, Any]:
         p: Parameters = ctx.params  # type: ignore[assignment]

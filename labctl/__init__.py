@@ -1,9 +1,9 @@
 """labctl: drive an optical computing center from a lab bench or from a faithful simulation of one.
 
     >>> import labctl
-    >>> with labctl.open_bench() as bench:          # the built-in simulated bench
-    ...     laser = bench.role("laser", 1)
-    ...     laser.power = 1e-3                       # W; refused if above the bench's safety limit
+    >>> with labctl.open_bench() as bench:          # the built-in system: the optical computing center
+    ...     laser = bench.role("laser1_1", 1)           # core 1's first input laser
+    ...     laser.power = 10e-3                      # W; refused if above the bench's safety limit
 
 See README.md for the architecture and docs/ for bench files and experiments.
 """

@@ -43,9 +43,10 @@ from labctl.resilience import (
 from labctl.safety import Guarded, RawAccess, checks_for, exposed_members, guarded_type
 from labctl import shutdown as shutdown_registry
 from labctl.shutdown import ShutdownReport, deferred_signals
-from sim_backends import CHARACTERISATION_BENCH_PATH, BenchFileError, LabSimVisaLibrary, UnknownResource
+from sim_backends import BenchFileError, LabSimVisaLibrary, UnknownResource, builtin_bench
 from sim_backends.bench import COMPONENTS
-from sim_backends import SYSTEM_BENCH_PATH  # noqa: F401  (re-exported: the built-in optical computing center)
+# re-exported: the built-in benches, the system (the default) and the characterisation bench, and their names
+from sim_backends import BUILTIN_BENCHES, CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH  # noqa: F401
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +78,11 @@ def bench_config(path: str | Path | None = None, mode: Mode = "sim",
     if path is None:
         if mode == "real":
             raise ConfigError(None, None, "a real bench needs a bench file: open_bench('my_bench.yaml', mode='real')")
-        path = CHARACTERISATION_BENCH_PATH
+        path = SYSTEM_BENCH_PATH
+    path = builtin_bench(path)
+    if not path.exists() and path.name == str(path) and not path.suffix:
+        raise ConfigError(path, None, f"no bench file or built-in bench named {str(path)!r}; built-in benches: "
+                          f"{', '.join(sorted(BUILTIN_BENCHES))} (or give a bench file's path)")
     config = load_bench(path)
     if changes:
         if mode != "sim":
@@ -89,7 +94,9 @@ def bench_config(path: str | Path | None = None, mode: Mode = "sim",
 
 def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0,
                changes: Mapping[str, Any] | None = None) -> "Bench":
-    """Open the bench described by ``path`` (default: the built-in simulated bench).
+    """Open the bench described by ``path``: a bench file or a built-in bench's name (``BUILTIN_BENCHES``:
+    ``"characterisation"``, ``"awgr_core"``, ...); default the built-in system, the optical computing center's
+    three cores reached over edge + metro fibre (``SYSTEM_BENCH_PATH``).
 
     ``mode="sim"`` simulates every instrument of the file; ``mode="real"`` opens the real ones.
     ``seed`` seeds the simulation's noise (ignored on a real bench). ``changes`` opens a simulated

@@ -19,10 +19,12 @@ from labctl.runner import SEED_RANGE, available_experiments, load_experiment, pa
 from labctl.shutdown import Terminated, close_open_benches, collect_reports, summarise, terminate_as_interrupt
 from labctl.store import SUFFIXES, results_summary
 from labctl.units import w_to_dbm
-from sim_backends import CHARACTERISATION_BENCH_PATH
+from sim_backends import BUILTIN_BENCHES, SYSTEM_BENCH_PATH, builtin_bench
 
 _bench_option = click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
-                             help="Bench file (YAML/TOML). Default with --sim: the built-in simulated bench.")
+                             help="Bench file (YAML/TOML) or a built-in bench's name ("
+                                  f"{', '.join(sorted(BUILTIN_BENCHES))}). Default with --sim: the system, "
+                                  "the optical computing center reached over edge + metro fibre.")
 _sim_option = click.option("--sim", is_flag=True, help="Simulate every instrument of the bench file.")
 _seed_option = click.option("--seed", type=click.IntRange(*SEED_RANGE), default=0, show_default=True,
                             help="Seed of the simulation's noise.")
@@ -60,7 +62,7 @@ def bench() -> None:
 @_sim_option
 def bench_list(bench_file: Path | None, sim: bool) -> None:
     """List the instruments of a bench file (opens nothing)."""
-    config = load_bench(bench_file or CHARACTERISATION_BENCH_PATH)
+    config = load_bench(builtin_bench(bench_file or SYSTEM_BENCH_PATH))
     click.echo(f"{config.name}: {config.description}".rstrip(": "))
     for name, spec in config.instruments.items():
         channels = f" channels {spec.channels}" if spec.channels else ""
@@ -79,8 +81,8 @@ def bench_check(bench_file: Path | None, sim: bool, seed: int, timeout_s: float,
     """Open every instrument on its own; print `ok` with its identity and one live reading, or
     `FAIL name resource: reason`, for each. Exits with status 1 if any failed."""
     mode, path = _mode_and_path(sim, bench_file)
-    path = path or CHARACTERISATION_BENCH_PATH
-    b = Bench(load_bench(path), mode=mode, seed=seed, path=Path(path))
+    path = builtin_bench(path or SYSTEM_BENCH_PATH)
+    b = Bench(load_bench(path), mode=mode, seed=seed, path=path)
     b.retry_policy = replace(b.retry_policy, attempts=attempts)
     shutdown_registry.opened(b)
     failures = 0
@@ -204,7 +206,7 @@ def run(experiment: str, bench_file: Path | None, sim: bool, seed: int, settings
     """Run EXPERIMENT and write its HDF5 results file (see `labctl experiments`).
 
     With --sim and no --bench, an experiment that names its own bench (listed by `labctl experiments`)
-    runs on it, any other on the built-in simulated bench. Every run records its energy ledger
+    runs on it, any other on the built-in system (the optical computing center). Every run records its energy ledger
     (`labctl energy report FILE`)."""
     mode, path = _mode_and_path(sim, bench_file)
 
@@ -342,7 +344,6 @@ def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_f
     """Serve the bench's optical cores to the edges whose keys are in --allow, until SIGINT/SIGTERM."""
     import logging
 
-    from labctl.bench import SYSTEM_BENCH_PATH
     from labctl.network.center import serve
 
     mode, path = _mode_and_path(sim, bench_file)

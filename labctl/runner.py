@@ -47,9 +47,10 @@ class ExperimentError(LabctlError):
 class Experiment:
     """Base class of experiments. Subclasses set ``name``, ``Parameters`` and implement ``run``.
 
-    ``default_bench``: the bench file a simulated run opens when none is given (``labctl run NAME --sim``
-    without ``--bench``), for experiments that need a particular bench (e.g. optical cores); None: the
-    built-in simulated bench. A real bench is always given explicitly.
+    ``default_bench``: the bench file or built-in bench name a simulated run opens when none is given
+    (``labctl run NAME --sim`` without ``--bench``), for experiments made for another bench than the system
+    (e.g. ``"characterisation"`` for link measurements); None: the built-in system, the optical computing
+    center. A real bench is always given explicitly.
     """
 
     name: ClassVar[str] = ""

@@ -24,9 +24,24 @@ from sim_backends.physics.electrical import ELECTRICAL_COMPONENTS
 from sim_backends.physics.network import NETWORK_COMPONENTS
 from sim_backends.world import WiringError, World
 
-CHARACTERISATION_BENCH_PATH = Path(__file__).parent / "benches" / "characterisation.yaml"
-#: The built-in optical computing center: three 16 x 16 weight-stationary cores (labctl.opu.open_cores).
-SYSTEM_BENCH_PATH = Path(__file__).parent / "benches" / "ring_core.yaml"
+_BENCH_DIR = Path(__file__).parent / "benches"
+#: The seed system and the default bench: the optical computing center's three 16 x 16 weight-stationary
+#: cores (labctl.opu.open_cores), each reached by an edge transmitter over edge + metro fibre.
+SYSTEM_BENCH_PATH = _BENCH_DIR / "ring_core.yaml"
+#: One edge transmitter, a fibre span, a switch and receivers: the bench that characterises links and parts.
+CHARACTERISATION_BENCH_PATH = _BENCH_DIR / "characterisation.yaml"
+#: Built-in bench files by name (``open_bench("characterisation")``, ``--bench characterisation``):
+#: ``system`` and every file of the benches folder by its stem.
+BUILTIN_BENCHES: dict[str, Path] = {"system": SYSTEM_BENCH_PATH,
+                                    **{path.stem: path for path in sorted(_BENCH_DIR.glob("*.yaml"))}}
+
+
+def builtin_bench(name_or_path: str | Path) -> Path:
+    """The file a bench argument means: a built-in bench's name (no folder, no suffix) or a path as given."""
+    text = str(name_or_path)
+    if text in BUILTIN_BENCHES and Path(text).name == text and not Path(text).suffix:
+        return BUILTIN_BENCHES[text]
+    return Path(name_or_path)
 
 #: Passive bench parts by the ``type`` used in bench files.
 COMPONENTS = {**_BASIC_COMPONENTS, **ELECTRICAL_COMPONENTS, **NETWORK_COMPONENTS}

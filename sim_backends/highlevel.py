@@ -1,7 +1,8 @@
 """``LabSimVisaLibrary``: a PyVISA back end whose resources are simulated instruments on one bench.
 
-Usable as ``pyvisa.ResourceManager("@labsim")`` (the built-in default bench),
-``pyvisa.ResourceManager("path/bench.yaml@labsim")``, or by passing an instance made with
+Usable as ``pyvisa.ResourceManager("@labsim")`` (the built-in system bench),
+``pyvisa.ResourceManager("path/bench.yaml@labsim")``, ``pyvisa.ResourceManager("characterisation@labsim")`` (a
+built-in bench by name, ``BUILTIN_BENCHES``), or by passing an instance made with
 ``LabSimVisaLibrary.from_config(config, seed)`` (what labctl does, so every bench it opens gets a
 fresh world with its own seed). Drivers cannot tell it from a real VISA library: they exchange SCPI
 text and binary blocks through the usual ``viWrite``/``viRead`` calls.
@@ -20,10 +21,11 @@ from pyvisa.attributes import AttributesByID
 from pyvisa.util import LibraryPath
 
 from sim_backends.bench import (
-    CHARACTERISATION_BENCH_PATH,
+    SYSTEM_BENCH_PATH,
     BenchFileError,
     SimBench,
     build_bench,
+    builtin_bench,
     load_bench_file,
     normalise_resource,
 )
@@ -84,7 +86,7 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
 
     @staticmethod
     def get_debug_info():
-        return {"bench": "labctl simulated bench", "default bench file": str(CHARACTERISATION_BENCH_PATH)}
+        return {"bench": "labctl simulated bench", "default bench file": str(SYSTEM_BENCH_PATH)}
 
     @classmethod
     def from_config(cls, config: dict[str, Any], seed: int | None = 0) -> "LabSimVisaLibrary":
@@ -98,9 +100,9 @@ class LabSimVisaLibrary(highlevel.VisaLibraryBase):
         if path.startswith("labsim-inline:"):
             config, seed = _INLINE.pop(path)
         elif path in ("default", "unset", ""):
-            config, seed = load_bench_file(CHARACTERISATION_BENCH_PATH), 0
+            config, seed = load_bench_file(SYSTEM_BENCH_PATH), 0
         else:
-            config, seed = load_bench_file(path), 0
+            config, seed = load_bench_file(builtin_bench(path)), 0
         self.bench = build_bench(config, seed)
         self.sessions: dict[int, Any] = {}
         self._handles = itertools.count(1001)

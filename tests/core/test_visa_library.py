@@ -68,8 +68,13 @@ def test_unknown_resource_lists_the_resources_that_exist(lib):
     assert RESOURCE in str(err.value)
 
 
-def test_default_bench_opens_by_backend_name():
+def test_default_bench_opens_by_backend_name_and_is_the_system():
     rm = pyvisa.ResourceManager("@labsim")
+    assert "TCPIP0::laser1-1.labsim::inst0::INSTR" in rm.list_resources()
+
+
+def test_a_builtin_bench_opens_by_its_name():
+    rm = pyvisa.ResourceManager("characterisation@labsim")
     assert "TCPIP0::laser.labsim::inst0::INSTR" in rm.list_resources()
 
 

@@ -14,7 +14,7 @@ def test_driver_errors_share_labctls_root_class():
 
 
 def test_a_value_a_driver_refuses_is_caught_as_a_labctl_error():
-    with labctl.open_bench() as bench:
+    with labctl.open_bench("characterisation") as bench:
         laser = bench.role("laser", 1)
         with pytest.raises(labctl.LabctlError) as caught:
             laser.wavelength = 2000e-9  # outside the N7714A's C band: the driver's validator refuses it
@@ -23,7 +23,7 @@ def test_a_value_a_driver_refuses_is_caught_as_a_labctl_error():
 
 
 def test_an_error_the_instrument_reports_is_caught_as_a_labctl_error():
-    with labctl.open_bench() as bench:
+    with labctl.open_bench("characterisation") as bench:
         with pytest.raises(labctl.LabctlError) as caught:
             bench.raw("laser").write(":SOUR1:BOGUS 1")
         assert isinstance(caught.value, InstrumentError)

@@ -56,7 +56,7 @@ def check_against_exact(y, sigma, ref, max_rms_z=2.5):
 
 
 def test_bench_without_opu_section_is_refused():
-    with labctl.open_bench() as bench:              # the default bench has no OPU wiring
+    with labctl.open_bench("characterisation") as bench:  # no OPU wiring
         with pytest.raises(ConfigError, match="opu"):
             OPU(bench)
 
