@@ -1,6 +1,6 @@
 """Calibrate every weight-stationary optical core of a bench and write one calibration file per core.
 
-    labctl run calibrate_core --sim --bench sim_backends/benches/ring_core.yaml --out cal/
+    labctl run calibrate_core --sim --out cal/
 
 For each core (parameter ``cores``: indices into the bench file's ``opu.cores``, default all) the steps of
 :mod:`labctl.opu.stationary.calibration` run through the core's controller (dark levels, edge -> center

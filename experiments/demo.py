@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     start = time.perf_counter()
 
-    print("labctl demo on the built-in simulated bench")
+    print("labctl demo on the built-in simulated benches")
     with open_bench(mode="sim", seed=args.seed) as bench:
         print(f"\n1. instruments of bench '{bench.config.name}':")
         for name, idn in bench.identify().items():

@@ -66,7 +66,7 @@ with the number of images; a calibration takes ~10 s. The run limits torch and B
 4 calibrations, 3 models x 8 images x 10 steps) takes about 3.5 minutes on 2 shared cores (~45 s per
 point). **A bigger run** -- more seeds (``n``) and more points::
 
-    labctl run genai_quality --sim --bench sim_backends/benches/ring_core.yaml --out results/genai-quality-big \
+    labctl run genai_quality --sim --out results/genai-quality-big \
         --set n=64 --set 'power_offsets_db=[0,-3,-6,-8,-10,-12,-14,-16]'
 
 (~3.5 minutes per point with 64 images: ~30 minutes); add ``--set seed=64`` for the next 64 seeds,

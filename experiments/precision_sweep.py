@@ -1,7 +1,7 @@
 """Effective bits of calibrated optical products on a weight-stationary core vs received optical power,
 symbol rate, fibre length and ADC resolution; random and real model-weight operands; calibrated vs not.
 
-    labctl run precision_sweep --sim --bench sim_backends/benches/ring_core.yaml --out results/precision
+    labctl run precision_sweep --sim --out results/precision
 
 takes about 2 minutes on 2 cores (9 core calibrations of ~10 s; everything else takes seconds). Pass
 ``--set calibration=cal/`` (the output folder of ``labctl run calibrate_core``) to reuse the calibration
@@ -84,8 +84,8 @@ also in ``precision_sweep.h5`` (``<sweep>.<state>.<operand>.bits_range|enob|nrms
 **A bigger campaign** (each recalibrated point costs one calibration, ~10 s; 256^3 products take a
 second or two per state)::
 
-    labctl run calibrate_core --sim --bench sim_backends/benches/ring_core.yaml --out cal/
-    labctl run precision_sweep --sim --bench sim_backends/benches/ring_core.yaml --out results/precision-big \
+    labctl run calibrate_core --sim --out cal/
+    labctl run precision_sweep --sim --out results/precision-big \
         --set calibration=cal/ --set m=256 --set k=256 --set n=256 --set trials=4 --set model_rows=256 \
         --set model_batch=16 --set 'power_offsets_db=[-7,-6,-5,-4,-3,-2,-1,0,0.5]' --set power_recalibrate=true \
         --set 'symbol_rates_hz=[1.25e8,2.5e8,5e8,7.5e8,1e9,1.5e9,2e9,2.5e9]' \

@@ -69,27 +69,31 @@ SNAPSHOT_FIELDS: dict[str, tuple[str, ...]] = {
 SHUTDOWN_ORDER = ("tunable_laser", "optical_core", "awg", "dc_source", "bias_controller")
 
 
+def bench_path(path: str | Path | None = None) -> Path:
+    """The bench file a bench argument means: None the system, a built-in bench's name its file, else the path."""
+    path = builtin_bench(SYSTEM_BENCH_PATH if path is None else path)
+    if not path.exists() and path.name == str(path) and not path.suffix:
+        raise ConfigError(path, None, f"no bench file or built-in bench named {str(path)!r}; built-in benches: "
+                          f"{', '.join(sorted(BUILTIN_BENCHES))} (or give a bench file's path)")
+    return path
+
+
 def bench_config(path: str | Path | None = None, mode: Mode = "sim",
                  changes: Mapping[str, Any] | None = None) -> tuple[BenchConfig, Path]:
     """The validated configuration :func:`open_bench` would open, and its file, touching no instrument:
     callers check a bench file and its ``changes`` before they create anything (e.g. a results file)."""
     if mode not in ("sim", "real"):
         raise ValueError(f"mode must be 'sim' or 'real', not {mode!r}")
-    if path is None:
-        if mode == "real":
-            raise ConfigError(None, None, "a real bench needs a bench file: open_bench('my_bench.yaml', mode='real')")
-        path = SYSTEM_BENCH_PATH
-    path = builtin_bench(path)
-    if not path.exists() and path.name == str(path) and not path.suffix:
-        raise ConfigError(path, None, f"no bench file or built-in bench named {str(path)!r}; built-in benches: "
-                          f"{', '.join(sorted(BUILTIN_BENCHES))} (or give a bench file's path)")
+    if path is None and mode == "real":
+        raise ConfigError(None, None, "a real bench needs a bench file: open_bench('my_bench.yaml', mode='real')")
+    path = bench_path(path)
     config = load_bench(path)
     if changes:
         if mode != "sim":
             raise ConfigError(path, None, "changes make a simulated variant of the bench; a real bench changes "
                               "only by changing the bench itself (and its file)")
         config = apply_changes(config, changes, path)
-    return config, Path(path)
+    return config, path
 
 
 def open_bench(path: str | Path | None = None, mode: Mode = "sim", seed: int | None = 0,

@@ -11,7 +11,7 @@ from typing import Any
 import click
 
 from labctl import shutdown as shutdown_registry
-from labctl.bench import Bench, open_bench
+from labctl.bench import Bench, bench_path, open_bench
 from labctl.config import load_bench
 from labctl.errors import LabctlError
 from labctl.resilience import call_with_deadline
@@ -19,7 +19,7 @@ from labctl.runner import SEED_RANGE, available_experiments, load_experiment, pa
 from labctl.shutdown import Terminated, close_open_benches, collect_reports, summarise, terminate_as_interrupt
 from labctl.store import SUFFIXES, results_summary
 from labctl.units import w_to_dbm
-from sim_backends import BUILTIN_BENCHES, SYSTEM_BENCH_PATH, builtin_bench
+from sim_backends import BUILTIN_BENCHES
 
 _bench_option = click.option("--bench", "bench_file", type=click.Path(dir_okay=False, path_type=Path),
                              help="Bench file (YAML/TOML) or a built-in bench's name ("
@@ -62,7 +62,7 @@ def bench() -> None:
 @_sim_option
 def bench_list(bench_file: Path | None, sim: bool) -> None:
     """List the instruments of a bench file (opens nothing)."""
-    config = load_bench(builtin_bench(bench_file or SYSTEM_BENCH_PATH))
+    config = load_bench(bench_path(bench_file))
     click.echo(f"{config.name}: {config.description}".rstrip(": "))
     for name, spec in config.instruments.items():
         channels = f" channels {spec.channels}" if spec.channels else ""
@@ -81,7 +81,7 @@ def bench_check(bench_file: Path | None, sim: bool, seed: int, timeout_s: float,
     """Open every instrument on its own; print `ok` with its identity and one live reading, or
     `FAIL name resource: reason`, for each. Exits with status 1 if any failed."""
     mode, path = _mode_and_path(sim, bench_file)
-    path = builtin_bench(path or SYSTEM_BENCH_PATH)
+    path = bench_path(path)
     b = Bench(load_bench(path), mode=mode, seed=seed, path=path)
     b.retry_policy = replace(b.retry_policy, attempts=attempts)
     shutdown_registry.opened(b)
@@ -350,7 +350,7 @@ def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_f
     logging.basicConfig(level=logging.WARNING, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     logging.getLogger("labctl").setLevel(logging.INFO)
     options = {} if max_array_bytes is None else {"max_array_bytes": max_array_bytes}
-    serve(path or SYSTEM_BENCH_PATH, mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
+    serve(bench_path(path), mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
           calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s, **options)
 
 

@@ -171,6 +171,6 @@ def test_a_streaming_bench_has_no_core_projection_and_says_why():
     from labctl import open_bench
     from labctl.energy.projected import bench_projection
 
-    with open_bench(seed=0) as bench:  # the characterisation bench: no optical core controllers
+    with open_bench("characterisation", seed=0) as bench:  # no optical core controllers
         with pytest.raises(EnergyError, match="not a weight-stationary core bench"):
             bench_projection(bench)

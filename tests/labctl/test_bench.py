@@ -15,7 +15,7 @@ LASER = "TCPIP0::laser.labsim::inst0::INSTR"
 
 @pytest.fixture
 def bench():
-    with labctl.open_bench(seed=5) as b:
+    with labctl.open_bench("characterisation", seed=5) as b:
         yield b
 
 
@@ -58,7 +58,7 @@ def test_setting_within_limits_reaches_the_instrument(bench):
 
 def test_leaving_the_context_turns_sources_off_even_after_an_exception():
     with pytest.raises(RuntimeError):
-        with labctl.open_bench(seed=1) as b:
+        with labctl.open_bench("characterisation", seed=1) as b:
             b.role("laser", 1).power = 5e-3
             b.role("laser", 1).output_enabled = True
             b.role("heaters", 1).voltage = 1.0
@@ -74,7 +74,7 @@ def test_leaving_the_context_turns_sources_off_even_after_an_exception():
 
 def test_keyboard_interrupt_also_shuts_down():
     with pytest.raises(KeyboardInterrupt):
-        with labctl.open_bench(seed=1) as b:
+        with labctl.open_bench("characterisation", seed=1) as b:
             b.role("laser", 2).output_enabled = True
             simulated = b.sim
             raise KeyboardInterrupt
@@ -168,7 +168,7 @@ def test_settle_advances_the_simulated_clock(bench):
 def test_same_seed_same_numbers():
     readings = []
     for _ in range(2):
-        with labctl.open_bench(seed=11) as b:
+        with labctl.open_bench("characterisation", seed=11) as b:
             b.role("laser", 1).output_enabled = True
             b.role("switch").route = 1
             b.settle(0.1)
@@ -185,18 +185,18 @@ def _meter_dbm(bench) -> float:
 
 
 def test_a_bench_variant_changes_the_physics_and_is_recorded_in_the_snapshot():
-    with labctl.open_bench(seed=11) as b:
+    with labctl.open_bench("characterisation", seed=11) as b:
         own_km = b.config.components["edge_fibre"]["length_km"]
         attenuation = b.config.components["edge_fibre"]["attenuation_db_per_km"]
         reference = _meter_dbm(b)
         assert "changes" not in b.snapshot()
-    with labctl.open_bench(seed=11, changes={"edge_fibre.length_km": own_km + 50.0}) as b:
+    with labctl.open_bench("characterisation", seed=11, changes={"edge_fibre.length_km": own_km + 50.0}) as b:
         assert b.config.components["edge_fibre"]["length_km"] == own_km + 50.0
         longer = _meter_dbm(b)
         assert b.snapshot()["changes"] == {"edge_fibre.length_km": own_km + 50.0}
     # 50 km more fibre: 50 x its attenuation less at the meter (the meter's own noise is far below 0.05 dB)
     assert reference - longer == pytest.approx(50.0 * attenuation, abs=0.05)
-    with labctl.open_bench(seed=11) as b:
+    with labctl.open_bench("characterisation", seed=11) as b:
         assert b.config.components["edge_fibre"]["length_km"] == own_km   # the file itself is untouched
 
 
@@ -211,7 +211,7 @@ def test_a_bench_variant_changes_the_physics_and_is_recorded_in_the_snapshot():
 ])
 def test_a_bench_variant_is_validated_like_the_file(changes, field):
     with pytest.raises(labctl.ConfigError) as err:
-        labctl.open_bench(changes=changes)
+        labctl.open_bench("characterisation", changes=changes)
     assert err.value.field == field
     assert err.value.line is None          # a variant has no lines; the field says where
 
@@ -222,7 +222,7 @@ def test_a_real_bench_cannot_be_varied_from_software():
 
 
 def test_sim_adjust_changes_a_running_bench_validates_and_restores():
-    with labctl.open_bench(seed=11) as b:
+    with labctl.open_bench("characterisation", seed=11) as b:
         reference = _meter_dbm(b)
         own_km = b.config.components["edge_fibre"]["length_km"]
         previous = b.sim_adjust("edge_fibre", length_km=own_km + 25.0)

@@ -236,7 +236,7 @@ def test_an_unclassified_member_is_refused_and_hasattr_says_no(bench):
 
 
 def test_channels_come_out_guarded():
-    with labctl.open_bench(seed=1) as b:
+    with labctl.open_bench("characterisation", seed=1) as b:
         laser = b.role("laser")
         with pytest.raises(SafetyLimitError, match="10 dBm"):
             laser.ch_2.power_dbm = 13.0
@@ -261,7 +261,7 @@ def test_channels_come_out_guarded():
 
 @pytest.fixture
 def default_bench():
-    with labctl.open_bench(seed=3) as b:
+    with labctl.open_bench("characterisation", seed=3) as b:
         yield b
 
 
@@ -373,7 +373,7 @@ def test_the_bench_starts_from_a_clean_error_queue(monkeypatch, caplog):
 
     monkeypatch.setattr(LabSimVisaLibrary, "from_config", classmethod(left_over))
     with caplog.at_level(logging.WARNING, logger="labctl.bench"):
-        with labctl.open_bench(seed=4) as b:
+        with labctl.open_bench("characterisation", seed=4) as b:
             assert [code for code, _ in b.stale_errors["laser"]] == [-222]
             assert b.stale_errors["heaters"] == []
             b.role("laser", 1).wavelength = 1550.4e-9  # not blamed for the stale -222
@@ -537,7 +537,7 @@ def laser_messages(draw):
 
 @pytest.fixture(scope="module")
 def shared_bench():
-    with labctl.open_bench(seed=9) as b:
+    with labctl.open_bench("characterisation", seed=9) as b:
         yield b
 
 

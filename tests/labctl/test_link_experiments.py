@@ -90,7 +90,7 @@ def test_link_response_restores_the_span_and_refuses_a_length_on_a_real_bench():
     with simulated_fibre_length(RealBench(), "edge_fibre", None):  # None: nothing to change, fine
         pass
     own_km = PARTS["edge_fibre"]["length_km"]
-    with open_bench(seed=0) as bench:
+    with open_bench("characterisation", seed=0) as bench:
         with simulated_fibre_length(bench, "edge_fibre", 10.0):
             assert [a["params"] for a in bench.snapshot()["adjustments"]] == [{"length_km": 10.0}]
         # restored on leaving: the results' snapshot says both changes

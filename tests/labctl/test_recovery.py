@@ -36,7 +36,7 @@ LOST = pyvisa.errors.VisaIOError(pyvisa.constants.StatusCode.error_connection_lo
 
 @pytest.fixture
 def bench():
-    with labctl.open_bench(seed=4) as b:
+    with labctl.open_bench("characterisation", seed=4) as b:
         yield b
         b.sim.faults.clear()
 

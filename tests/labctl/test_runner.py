@@ -133,6 +133,6 @@ def test_a_run_on_a_bench_variant_measures_the_variant_and_records_the_change(tm
                          show_progress=False, changes={"mzm1.v_pi": 4.2})
     assert run.summary["v_pi_v"] == pytest.approx(4.2, rel=0.02)
     assert read_results(run.results_path)["attrs"]["bench_snapshot"]["changes"] == {"mzm1.v_pi": 4.2}
-    with labctl.open_bench(seed=2) as bench, pytest.raises(ValueError, match="open_bench"):
+    with labctl.open_bench("characterisation", seed=2) as bench, pytest.raises(ValueError, match="open_bench"):
         run_experiment("mzm_transfer", bench=bench, out=tmp_path / "x", changes={"mzm1.v_pi": 4.2},
                        show_progress=False)

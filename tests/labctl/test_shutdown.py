@@ -100,7 +100,7 @@ def test_every_source_of_every_built_in_bench_goes_off(bench_file):
 def test_exception_and_ctrl_c_in_a_with_block_shut_the_bench_down():
     for error in (RuntimeError("experiment failed"), KeyboardInterrupt()):
         with pytest.raises(type(error)):
-            with open_bench(seed=1) as b:
+            with open_bench("characterisation", seed=1) as b:
                 turn_sources_on(b)
                 raise error
         assert sources_left_on(b.sim, b.config) == []
@@ -108,7 +108,7 @@ def test_exception_and_ctrl_c_in_a_with_block_shut_the_bench_down():
 
 
 def test_a_failing_instrument_does_not_stop_the_others_and_the_report_names_it():
-    bench = open_bench(seed=1)
+    bench = open_bench("characterisation", seed=1)
     turn_sources_on(bench)
     bench.sim.inject("awg", "disconnect", down_s=None)  # the AWG is lost (cable pulled) for good
     report = bench.close()
@@ -122,7 +122,7 @@ def test_a_failing_instrument_does_not_stop_the_others_and_the_report_names_it()
 
 
 def test_close_retries_steps_that_failed_until_the_shutdown_succeeds():
-    bench = open_bench(seed=1)
+    bench = open_bench("characterisation", seed=1)
     turn_sources_on(bench)
     with bench.sim.injected("laser", "disconnect", down_s=None):
         first = bench.close()
@@ -134,7 +134,7 @@ def test_close_retries_steps_that_failed_until_the_shutdown_succeeds():
 
 
 def test_close_from_many_threads_shuts_down_exactly_once(monkeypatch):
-    bench = open_bench(seed=1)
+    bench = open_bench("characterisation", seed=1)
     turn_sources_on(bench)
     real_shutdown = KeysightN7714ALaser.shutdown
     calls = []
@@ -157,7 +157,7 @@ def test_close_from_many_threads_shuts_down_exactly_once(monkeypatch):
 
 
 def test_a_second_ctrl_c_during_shutdown_is_held_until_the_shutdown_is_done(monkeypatch):
-    bench = open_bench(seed=1)
+    bench = open_bench("characterisation", seed=1)
     turn_sources_on(bench)
     real_shutdown = KeysightN7714ALaser.shutdown
 

@@ -205,7 +205,7 @@ def test_fault_draws_do_not_disturb_the_physics_noise():
 @pytest.fixture
 def lit_bench():
     """The default simulated bench with laser port 1 on at 8 mW and the switch routed to the power meter."""
-    with labctl.open_bench(seed=2) as bench:
+    with labctl.open_bench("characterisation", seed=2) as bench:
         laser = bench.role("laser", 1)
         laser.power = 8e-3
         laser.output_enabled = True
