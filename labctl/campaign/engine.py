@@ -88,9 +88,10 @@ def _package_version() -> str:
 
 def start_metadata(campaign: Campaign, snapshot: dict[str, Any], todo: Iterable[Point],
                    scheduler: str | None) -> dict[str, Any]:
-    """What the start document says about the campaign: its content, hash, code, bench and seeds."""
+    """What the start document says about the campaign: its content (canonical JSON text: event-model
+    refuses nested keys with dots, which bench changes have), hash, code, bench and seeds."""
     return {"campaign": campaign.name, "campaign_file": str(campaign.path), "campaign_hash": campaign.digest,
-            "campaign_content": json.loads(campaign.canonical()), "experiment": campaign.spec.experiment,
+            "campaign_content": campaign.canonical(), "experiment": campaign.spec.experiment,
             "mode": campaign.spec.mode, "code_version": code_version(), "labctl_version": _package_version(),
             "bench_snapshot": snapshot, "seeds": {"campaign": campaign.spec.seed,
                                                   "points": {p.key: p.seed for p in todo}},
