@@ -34,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
     start = time.perf_counter()
 
     print("labctl demo on the built-in simulated benches")
-    with open_bench(mode="sim", seed=args.seed) as bench:
+    with open_bench(CHARACTERISATION_BENCH_PATH, mode="sim", seed=args.seed) as bench:
         print(f"\n1. instruments of bench '{bench.config.name}':")
         for name, idn in bench.identify().items():
             spec = bench.config.instruments[name]
