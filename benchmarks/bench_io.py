@@ -51,7 +51,7 @@ def scpi_round_trip(repeats: int = 7, inner: int = 300) -> dict:
 
 def bulk_transfers(samples: int = 1_000_000, repeats: int = 5) -> dict:
     """MB/s of a 1 M-sample AWG upload and a 1 M-point scope capture through the real drivers."""
-    with open_bench(mode="sim", seed=0) as bench:
+    with open_bench("characterisation", mode="sim", seed=0) as bench:
         awg_channel = bench.role("awg", 1)
         # 2**20 samples: the M8195A needs a multiple of 256, and 1,000,000 would be padded to 4 M
         awg_samples = 2**20
