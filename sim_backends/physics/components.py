@@ -133,16 +133,19 @@ class Fibre(Component):
         walking = [] if self.world.static_evaluation else \
             [i for i, c in enumerate(light) if span.walk_off(c.wavelength) != 0]
         if walking:
-            # every walked-off carrier's own delay, all in ONE upstream evaluation on the stacked
-            # instants (evaluating per carrier would multiply the cost by the carrier count at every
-            # fibre of a cascade); this is the memoryless path, so stacking changes no physics
-            flat = t.reshape(-1)
-            stacked = np.concatenate([flat - span.group_delay(light[i].wavelength) for i in walking])
+            # every walked-off carrier's own delay, all in ONE upstream evaluation (evaluating per
+            # carrier would multiply the cost by the carrier count at every fibre of a cascade): the
+            # requested times once per carrier on a new leading axis, not concatenated into one axis,
+            # which upstream parts would read as a sampled record (evenly spaced carriers give evenly
+            # spaced delays; a compensated cascade makes its ends coincide) and give it a sample
+            # rate, so RIN or ASE of a made-up bandwidth
+            base = t.reshape(t.shape or (1,))
+            delays = np.array([span.group_delay(light[i].wavelength) for i in walking])
+            stacked = base[None] - delays.reshape((-1,) + (1,) * base.ndim)
             later = self.world.light_into(self.name, "in", stacked)
-            n = flat.size
             for j, i in enumerate(walking):
                 found = _same_carrier(later, light[i], i)
-                field = np.broadcast_to(np.asarray(found.field), stacked.shape)[j * n:(j + 1) * n].reshape(t.shape)
+                field = np.broadcast_to(np.asarray(found.field), stacked.shape)[j].reshape(t.shape)
                 light[i] = Lightwave(light[i].wavelength, field)
         out = []
         for i, carrier in enumerate(light):
