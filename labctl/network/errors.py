@@ -44,3 +44,8 @@ class CenterUnavailable(NetworkError, TimeoutError):
 
 class KeyRefused(NetworkError, PermissionError):
     """The center's authenticator refused this edge's public key (it is not in the center's allow folder)."""
+
+
+class DataPlaneError(NetworkError):
+    """The light of a job's program did not come: the edge's light did not fit its drive, the edge could not
+    launch it, or the edge left while the center waited for it."""

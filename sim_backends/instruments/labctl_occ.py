@@ -63,7 +63,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
@@ -73,7 +73,7 @@ from sim_backends.physics.converters import ADC, DAC, lowpass_response
 from sim_backends.physics.electrical import RFAmplifier
 from sim_backends.physics.power import DrawError, checked_w, linear_driver_draw_w, overlap_s
 from sim_backends.physics.stationary_core import (Detector, InputChain, Readout, StationaryCore, chain_taps, detector,
-                                                  noise_bandwidth, ou_walk, referred_dac_noise)
+                                                  launch, noise_bandwidth, ou_walk, referred_dac_noise)
 from sim_backends.physics.validation import require_int, require_range
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block, format_number
 from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
@@ -132,6 +132,30 @@ _SLOPE_STEP_W = 1e-6
 _EVALUATION_SPACING_S = 1e3
 
 
+@dataclass(frozen=True)
+class Drive:
+    """What a center's controller tells an edge's transmitter to launch for one program (data plane in
+    simulation): its converter settings and the two numbers of its sampler that the edge's noise needs.
+
+    ``bias_v``: the center's calibrated bias per modulator; ``gap_slots``: idle slots between tiles;
+    ``rin_band_hz``: the noise bandwidth the center's ADC samples see (a laser's RIN per reading is
+    RIN x this); ``dac_noise_referral``: DAC excess noise per sample -> per slot at the center's readings
+    (``referred_dac_noise`` of the whole chain / the noise).
+    """
+
+    symbol_rate_hz: float
+    dac_amplitude_v: float
+    gap_slots: int
+    bias_v: tuple[float, ...]
+    rin_band_hz: float
+    dac_noise_referral: float
+
+
+#: A data-plane light source: (DAC codes (tiles, slots, N_in) int16, the drive) -> (light (tiles, slots, N_in)
+#: W at the center's input port, idle light (N_in,) W), as :func:`sim_backends.physics.stationary_core.launch`.
+LightSource = Callable[[np.ndarray, Drive], tuple[np.ndarray, np.ndarray]]
+
+
 @dataclass
 class _Path:
     """What the controller drives and reads, found by walking the bench graph once."""
@@ -188,6 +212,11 @@ class SimLabctlOCC(SimInstrument):
         #: power in W while running, ``RAILS`` order)
         self._runs: list[tuple[float, float, tuple[float, ...]]] = []
         self._heater_load: tuple[int, np.ndarray] | None = None  # (world wiring version, ohms [q, k])
+        #: (state of the parts upstream, W per input at the center's input port per unit modulator transmission)
+        self._port_link: tuple[int, np.ndarray] | None = None
+        self._light_source: LightSource | None = None
+        #: the last data-plane program's received power against this core's own reference link (1: the same)
+        self.last_edge_power_ratio: float | None = None
         super().__init__(name, world, params, serial)
         if self.power_params["heater_rail_v"] < self.heater_range_v:
             raise ValueError(f"heater_rail_v={self.power_params['heater_rail_v']!r} is below heater_range_v="
@@ -463,13 +492,19 @@ class SimLabctlOCC(SimInstrument):
             # even if another core (another thread) moves the clock meanwhile
             run = (t0, t0 + tiles * period, self._running_draw_w(rows))
             self._runs.append(run)
+            source = self._light_source
+            link = self._reference_link(path, state, t0) if source is not None else None
         try:
             rng = self.world.rng_for(self.name)  # this core's own stream: independent of other cores and threads
             heater_error = self._heater_errors(path, rows, period, rng)
-            core = self._core(path, bias)
-            volts = codes.astype(np.float32)
-            volts *= np.float32(self.dac_amplitude / 2 / 32767)
-            readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
+            if source is None:
+                core = self._core(path, bias)
+                volts = codes.astype(np.float32)
+                volts *= np.float32(self.dac_amplitude / 2 / 32767)
+                readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
+            else:
+                readings = self._detect_light(source, path, bias, link, codes, gains, background, slope, heater_error,
+                                              rng)
         except BaseException:
             with self.world.lock:  # a program that failed did not run
                 self._runs.remove(run)
@@ -481,6 +516,177 @@ class SimLabctlOCC(SimInstrument):
         with self.world.lock:  # cores running in parallel share the clock: it never goes back
             self.world.advance_to(t0 + tiles * period)
         return code.astype(np.int16)
+
+    # -- the data plane in simulation -----------------------------------------------------------------
+
+    def set_light_source(self, source: LightSource | None) -> None:
+        """Take the inputs' light from ``source`` (an edge's transmitter and link) instead of this bench's own
+        input chain, until set back to None. Each program's DAC codes and :class:`Drive` go to the source;
+        its light enters at the core's broadcast splitter (the first part downstream of the modulators that
+        fans out), and the center's own network, receivers and ADCs from there on read it."""
+        self._light_source = source
+
+    def drive(self, path: _Path, bias: list[float]) -> Drive:
+        """The settings an edge needs to launch this controller's programs (see :class:`Drive`)."""
+        pd0 = path.photodiodes[0]
+        dac_noise = self._dac().excess_noise_rms()
+        referral = 1.0
+        if dac_noise > 0:
+            referral = self._taps(path.mzms[0], pd0, 0.0, dac_noise)[2] / dac_noise
+        return Drive(symbol_rate_hz=float(self.symbol_rate), dac_amplitude_v=float(self.dac_amplitude),
+                     gap_slots=int(round(self.settle_time * self.symbol_rate)), bias_v=tuple(float(b) for b in bias),
+                     rin_band_hz=float(self._band(pd0)), dac_noise_referral=float(referral))
+
+    def _detect_light(self, source: LightSource, path: _Path, bias: list[float], link: np.ndarray, codes: np.ndarray,
+                      gains, background, slope, heater_error, rng) -> np.ndarray:
+        """Readings of a program whose light comes from ``source``: the gains from the input port on."""
+        tiles, slots = codes.shape[:2]
+        try:
+            light, idle = source(codes, self.drive(path, bias))
+        except Exception as exc:  # the light did not arrive: the program fails as on a dark input port
+            raise ScpiError(-240, f"no light from the edge: {type(exc).__name__}: {exc}") from None
+        light, idle = np.asarray(light), np.asarray(idle)
+        if light.shape != (tiles, slots, self.n_in) or idle.shape != (self.n_in,):
+            raise ScpiError(-221, f"the edge's light has shape {light.shape} and {idle.shape}; the program needs "
+                                  f"({tiles}, {slots}, {self.n_in}) and ({self.n_in},)")
+        per_port = np.divide(1.0, link, out=np.zeros_like(link), where=link > 0)[None, :, None]
+        core = self._core(path, bias, aligned=True)
+        readings = core.detect(light, idle, gains * per_port, background, rng, gain_slope=slope * per_port,
+                               heater_error_w=heater_error)
+        # the input monitor: the edge's light against what this core's own reference link delivers for the
+        # same codes (noiseless), power-weighted over the inputs; the readings above the dark level are
+        # scaled back by it after the ADC (a digital gain: the receiver's and the ADC's noise scale with it)
+        volts = codes.astype(np.float32) * np.float32(self.dac_amplitude / 2 / 32767)
+        expected = float(np.sum(core.modulator_powers(volts, None).mean(axis=(1, 2)) * link))
+        ratio = float(light.mean(axis=(0, 1)).sum()) / expected if expected > 0 else 0.0
+        self.last_edge_power_ratio = ratio
+        if ratio > 0:
+            rx = core.receiver_columns()
+            zero = (background * rx["slope"][None, :] + rx["offset"][None, :])[:, None, :]
+            readings -= zero
+            readings *= np.float32(1.0 / ratio)
+            readings += zero
+        return readings
+
+    def _reference_link(self, path: _Path, state: int, t0: float) -> np.ndarray:
+        """W per input at the core's broadcast splitter per unit modulator transmission (laser power x the
+        bench's own link from modulator to splitter): divides the static gains into the part before the
+        center's input port and the part after it. Cached by the state of the parts upstream."""
+        if self._port_link is not None and self._port_link[0] == state:
+            return self._port_link[1]
+        world = self.world
+        node, port, before = _broadcast_port(world, path.mzms)
+        times = t0 + (np.arange(1) + 0.5) * _EVALUATION_SPACING_S
+        link = np.zeros(self.n_in)
+        with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:link")):
+            for k, mzm in enumerate(path.mzms):
+                light_in = world.light_into(mzm.name, "in", times)
+                laser = sum(float(np.mean(c.power)) for c in light_in)
+                leaving = times - sum(f.span.group_delay() for f in before[k])
+                out = {c.wavelength: float(np.mean(c.power)) for c in world.evaluate(mzm.name, "out", leaving,
+                                                                                      optical=True)}
+                at_port = {c.wavelength: float(np.mean(c.power)) for c in world.light_into(node, port, times)}
+                for c in light_in:
+                    if out.get(c.wavelength, 0.0) > 0:
+                        link[k] += laser * at_port.get(c.wavelength, 0.0) / out[c.wavelength]
+        self._port_link = (state, link)
+        return link
+
+    def launch(self, codes: np.ndarray, drive: Drive) -> tuple[np.ndarray, np.ndarray]:
+        """The edge's half of the data plane: the light this controller's transmitter launches for a
+        program of DAC ``codes`` (tiles, slots, N_in) at the center's ``drive`` settings, as it arrives at
+        the end of this bench's link (the one optical output no part takes): ``(light, idle)`` in W.
+
+        Each input is launched on the center's slot grid (its own delay advanced: an edge drives each of
+        its DACs, so unlike the center's common input advance it can skew them); the DAC, driver, modulator
+        and laser RIN act with this board's converters and this bench's parts, noise from this controller's
+        own stream."""
+        codes = np.asarray(codes)
+        if codes.ndim != 3 or codes.shape[2] != self.n_in:
+            raise ScpiError(-221, f"codes must have shape (tiles, slots, {self.n_in}); got {codes.shape}")
+        if len(drive.bias_v) != self.n_in:
+            raise ScpiError(-221, f"the drive has {len(drive.bias_v)} biases; this transmitter has {self.n_in} inputs")
+        with self.world.lock:
+            amps, mzms = self._transmitter_wiring()
+            link = self._edge_link(mzms)
+            rin = [self._rin_of(m) for m in mzms]
+        dac = DAC(bits=self.dac_bits, full_scale_v=drive.dac_amplitude_v, enob=self.dac_enob,
+                  sample_rate=drive.symbol_rate_hz, bandwidth_hz=None)
+        lsb = np.float32(2 ** (16 - self.dac_bits) * drive.dac_amplitude_v / 2 / 32767)
+        chains = []
+        for k, (mzm, amp) in enumerate(zip(mzms, amps)):
+            chains.append(InputChain(
+                quantise=lambda v, lsb=lsb: np.round(v / lsb) * lsb,
+                modulator=lambda v, m=mzm, b=np.float32(drive.bias_v[k]): m.transmission(v, b),
+                offsets=np.zeros(1, dtype=np.int64), taps=np.ones(1), noise_v=dac.excess_noise_rms() * drive.dac_noise_referral,
+                rin=rin[k] * drive.rin_band_hz, **self._driver(mzm, amp)))
+        volts = codes.astype(np.float32)
+        volts *= np.float32(drive.dac_amplitude_v / 2 / 32767)
+        return launch(chains, volts, link, self.world.rng_for(self.name), gap_slots=drive.gap_slots)
+
+    def _transmitter_wiring(self) -> tuple[list, list]:
+        """DAC k -> [RF amplifier] -> modulator k, for a board that only transmits (an edge's)."""
+        world = self.world
+        amps, mzms = [], []
+        for k in range(1, self.n_in + 1):
+            node, port = _one(world.destinations_of(self.name, f"dac{k}"))
+            amp = None
+            if node is not None and isinstance(world.nodes[node], RFAmplifier):
+                amp = world.nodes[node]
+                node, port = _one(world.destinations_of(node, "out"))
+            if node is None or not isinstance(world.nodes[node], MachZehnderModulator) or port != "rf":
+                raise ScpiError(-241, f"dac{k} does not drive a modulator's rf port (through at most one RF "
+                                      "amplifier): the transmitter is wired differently from what the controller runs")
+            amps.append(amp)
+            mzms.append(world.nodes[node])
+        return amps, mzms
+
+    def _edge_link(self, mzms: list[MachZehnderModulator]) -> np.ndarray:
+        """W per input at the end of the link per unit modulator transmission (laser x link transmission)."""
+        world = self.world
+        times = world.time + (np.arange(1) + 0.5) * _EVALUATION_SPACING_S
+        link = np.zeros(len(mzms))
+        with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:link")):
+            inputs = {c.wavelength for m in mzms for c in world.light_into(m.name, "in", times)}
+            for k, mzm in enumerate(mzms):
+                node, port, fibres = _open_end(world, mzm)
+                light_in = world.light_into(mzm.name, "in", times)
+                if not light_in:
+                    raise ScpiError(-221, f"no light into {mzm.name}: its laser is off")
+                laser = sum(float(np.mean(c.power)) for c in light_in)
+                leaving = times - sum(f.span.group_delay() for f in fibres)
+                out = {c.wavelength: float(np.mean(c.power)) for c in world.evaluate(mzm.name, "out", leaving,
+                                                                                      optical=True)}
+                end = world.evaluate(node, port, times, optical=True)
+                if any(c.wavelength not in inputs and np.any(np.asarray(c.power) > 0) for c in end):
+                    raise ScpiError(-241, f"the link from {mzm.name} delivers light on no input's wavelength (an "
+                                          "amplifier's ASE): the data plane carries the inputs' carriers only")
+                end_power = {c.wavelength: float(np.mean(c.power)) for c in end}
+                for c in light_in:
+                    if out.get(c.wavelength, 0.0) > 0:
+                        link[k] += laser * end_power.get(c.wavelength, 0.0) / out[c.wavelength]
+        return link
+
+    def _rin_of(self, mzm: MachZehnderModulator) -> float:
+        """Linear RIN (1/Hz) of the source lighting ``mzm`` (0 if none)."""
+        source = (self.world.source_of(mzm.name, "in") or (None, None))[0]
+        rin_db = getattr(self.world.nodes[source], "rin_db_per_hz", None) if source else None
+        return 0.0 if rin_db is None else 10 ** (rin_db / 10)
+
+    def _dac(self) -> DAC:
+        return DAC(bits=self.dac_bits, full_scale_v=self.dac_amplitude, enob=self.dac_enob, sample_rate=self.symbol_rate,
+                   bandwidth_hz=None)
+
+    @staticmethod
+    def _driver(mzm: MachZehnderModulator, amp: RFAmplifier | None) -> dict[str, float]:
+        """The InputChain's driver fields of an RF amplifier driving ``mzm`` (none: a direct drive)."""
+        if amp is None:
+            return {}
+        share = 1.0
+        if mzm.eo_filter is not None:
+            share = min(1.0, mzm.eo_filter.noise_bandwidth() / amp.noise_bandwidth_hz)
+        return dict(driver_gain=amp.voltage_gain, driver_saturation_v=amp.saturated_output_vpp / 2,
+                    driver_noise_v=amp.noise_rms_v * math.sqrt(share))
 
     def _heater_errors(self, path: _Path, rows: np.ndarray, period: float, rng) -> np.ndarray:
         """Heater power error (W) of every ring per tile: DAC output noise and the chip's thermal drift."""
@@ -497,32 +703,26 @@ class SimLabctlOCC(SimInstrument):
             error += (drift / self.ring_thermal_resistance_k_per_w)[:, None, None]
         return error
 
-    def _core(self, path: _Path, bias: list[float]) -> StationaryCore:
-        """The symbol-level model of this core at the current settings."""
+    def _core(self, path: _Path, bias: list[float], aligned: bool = False) -> StationaryCore:
+        """The symbol-level model of this core at the current settings (``aligned``: the inputs' light
+        arrives on the slot grid, as an edge launches it)."""
         rate = self.symbol_rate
         gap = int(round(self.settle_time * rate))  # idle slots between tiles (for the slot timeline)
         # slot shift of each input: the light of input slot s reaches the detectors delay later; the
         # program launched it input_advance early
-        mismatch = (path.delays - self.input_advance) * rate
+        mismatch = np.zeros(self.n_in) if aligned else (path.delays - self.input_advance) * rate
         shift = np.round(mismatch).astype(np.int64)
         fraction = mismatch - shift
         step = 2 ** (16 - self.dac_bits)
         amplitude = self.dac_amplitude
         lsb = np.float32(step * amplitude / 2 / 32767)
-        dac_noise = DAC(bits=self.dac_bits, full_scale_v=amplitude, enob=self.dac_enob, sample_rate=rate,
-                        bandwidth_hz=None).excess_noise_rms()
+        dac_noise = self._dac().excess_noise_rms()
         pd0 = path.photodiodes[0]
         band0 = self._band(pd0)  # laser RIN over the noise bandwidth the ADC sees
         inputs = []
         for k, (mzm, amp) in enumerate(zip(path.mzms, path.amps)):
             offsets, taps, referred = self._taps(mzm, pd0, float(fraction[k]), dac_noise)
-            driver = {}
-            if amp is not None:
-                share = 1.0
-                if mzm.eo_filter is not None:
-                    share = min(1.0, mzm.eo_filter.noise_bandwidth() / amp.noise_bandwidth_hz)
-                driver = dict(driver_gain=amp.voltage_gain, driver_saturation_v=amp.saturated_output_vpp / 2,
-                              driver_noise_v=amp.noise_rms_v * math.sqrt(share))
+            driver = self._driver(mzm, amp)
             inputs.append(InputChain(
                 quantise=lambda v, lsb=lsb: np.round(v / lsb) * lsb,
                 # float32 bias: the transfer is evaluated in the drive's single precision (1e-7 of a phase)
@@ -546,11 +746,7 @@ class SimLabctlOCC(SimInstrument):
             return self._path
         world = self.world
         found = [self._delay_to_photodiodes(m, pds) for m in mzms]
-        rin = []
-        for m in mzms:
-            source = (world.source_of(m.name, "in") or (None, None))[0]
-            rin_db = getattr(world.nodes[source], "rin_db_per_hz", None) if source else None
-            rin.append(0.0 if rin_db is None else 10 ** (rin_db / 10))
+        rin = [self._rin_of(m) for m in mzms]
         path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), upstream, heater_ohm,
                      [fibres for _, fibres in found])
         self._path = (state, path)
@@ -562,18 +758,7 @@ class SimLabctlOCC(SimInstrument):
         if self._wired is not None:
             return self._wired
         world = self.world
-        amps, mzms = [], []
-        for k in range(1, self.n_in + 1):
-            node, port = _one(world.destinations_of(self.name, f"dac{k}"))
-            amp = None
-            if node is not None and isinstance(world.nodes[node], RFAmplifier):
-                amp = world.nodes[node]
-                node, port = _one(world.destinations_of(node, "out"))
-            if node is None or not isinstance(world.nodes[node], MachZehnderModulator) or port != "rf":
-                raise ScpiError(-241, f"dac{k} does not drive a modulator's rf port (through at most one RF "
-                                      "amplifier): the optical core is wired differently from what the controller runs")
-            amps.append(amp)
-            mzms.append(world.nodes[node])
+        amps, mzms = self._transmitter_wiring()
         pds = []
         for q in range(1, self.n_out + 1):
             node, _ = world.source_of(self.name, f"adc{q}") or (None, None)
@@ -765,6 +950,55 @@ def _receiver_key(rx) -> tuple:
     """Every parameter of a photodiode's receiver model that its taps and noise depend on."""
     return (rx.responsivity, rx.dark_current, rx.bandwidth_hz, rx.response, rx.response_order, rx.gain_ohm,
             rx.thermal_psd, rx.rin_lin, rx.saturation_current, rx.noise_bandwidth_hz)
+
+
+def _optical_outputs(world, node: str) -> list[str]:
+    return [port for port, kind in world.nodes[node].ports().items() if kind == OPTICAL_OUT]
+
+
+def _broadcast_port(world, mzms: list[MachZehnderModulator]) -> tuple[str, str, list[tuple[Fibre, ...]]]:
+    """The center's input port of a core: the input of the first part downstream of every modulator that
+    fans its light out to several outputs (the broadcast splitter), and each modulator's fibres before it."""
+    found, before = None, []
+    for mzm in mzms:
+        node, port, fibres = mzm.name, "out", ()
+        while True:
+            dest = _one(world.destinations_of(node, port))
+            if dest[0] is None:
+                raise ScpiError(-241, f"the light of {mzm.name} does not reach a broadcast splitter over one path")
+            comp = world.nodes[dest[0]]
+            fibres += (comp,) if isinstance(comp, Fibre) else ()
+            outs = [p for p in _optical_outputs(world, dest[0]) if world.destinations_of(dest[0], p)]
+            if len(outs) > 1:
+                break
+            if not outs:
+                raise ScpiError(-241, f"the light of {mzm.name} ends at {dest[0]} before any broadcast splitter")
+            node, port = dest[0], outs[0]
+        if found is not None and found != dest:
+            raise ScpiError(-241, f"the modulators' light reaches different broadcast points ({found} and {dest})")
+        found = dest
+        before.append(fibres)
+    return found[0], found[1], before
+
+
+def _open_end(world, mzm: MachZehnderModulator) -> tuple[str, str, tuple[Fibre, ...]]:
+    """The end of an edge's link: the optical output no part takes, reached from ``mzm`` over one path,
+    with the fibres on the way."""
+    node, port, fibres = mzm.name, "out", ()
+    for _ in range(len(world.nodes) + 1):
+        dest = _one(world.destinations_of(node, port))
+        if dest[0] is None:
+            if world.destinations_of(node, port):
+                raise ScpiError(-241, f"the light of {mzm.name} splits at {node}.{port}: an edge's link is one path")
+            return node, port, fibres
+        comp = world.nodes[dest[0]]
+        fibres += (comp,) if isinstance(comp, Fibre) else ()
+        outs = _optical_outputs(world, dest[0])
+        if len(outs) != 1:
+            raise ScpiError(-241, f"the light of {mzm.name} reaches {dest[0]}, which has {len(outs)} optical outputs: "
+                                  "an edge's link is one path to the center")
+        node, port = dest[0], outs[0]
+    raise ScpiError(-241, f"the light of {mzm.name} runs in a loop")
 
 
 def _one(destinations: list[tuple[str, str]]) -> tuple[str | None, str | None]:

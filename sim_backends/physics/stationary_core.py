@@ -70,8 +70,8 @@ _DRAW_VALUES = 1 << 15
 #: standard deviations below saturation (min(I + n, I_sat) then acts with probability < 1e-15)
 _SATURATION_MARGIN = 8.0
 
-__all__ = ["Detector", "InputChain", "Readout", "StationaryCore", "chain_taps", "detector", "noise_bandwidth", "referred_dac_noise",
-           "ou_walk"]
+__all__ = ["Detector", "InputChain", "Readout", "StationaryCore", "chain_taps", "detector", "launch", "noise_bandwidth",
+           "referred_dac_noise", "ou_walk"]
 
 
 @dataclass(frozen=True)
@@ -154,6 +154,10 @@ class StationaryCore:
         self._rx.update(adc_var=np.float32(adc_var), bound=(resp, dark, np.abs(a0), np.abs(a1), np.abs(a2), sat),
                         silent=not (adc_var > 0 or np.any(rows[2:5] != 0)))
 
+    def receiver_columns(self) -> dict[str, np.ndarray]:
+        """Per photodiode (N_out,): ``slope`` (ADC V per W detected) and ``offset`` (V at no light)."""
+        return {"slope": self._rx["slope"][:, 0].astype(np.float64), "offset": self._rx["offset"][:, 0].astype(np.float64)}
+
     @property
     def n_in(self) -> int:
         return len(self.inputs)
@@ -218,6 +222,47 @@ class StationaryCore:
             else:
                 eff = np.swapaxes(effective[:, block], 0, 1)
             self._detect(eff, gains_t[block], background[block], rng, np.swapaxes(out[block], 1, 2))
+        return out
+
+    def detect(self, light: np.ndarray, idle: np.ndarray, gains: np.ndarray, background: np.ndarray,
+               rng: np.random.Generator | None, *, gain_slope: np.ndarray | None = None,
+               heater_error_w: np.ndarray | None = None) -> np.ndarray:
+        """ADC readings (V, float32, tiles x slots x N_out) of a program whose light arrives from elsewhere.
+
+        The center's half of the data plane: ``light`` (tiles, slots, N_in) W per input and slot at the
+        input port (from :func:`launch`: modulators, RIN and link already applied), ``idle`` (N_in,) W
+        arriving in the idle gaps; ``gains`` (tiles, N_in, N_out) the power transmission (W/W) from the
+        port to each photodiode, ``background``, ``gain_slope`` (W/W per W), ``heater_error_w`` as in
+        :meth:`readings`. The inputs' ISI taps and slot shifts act here (the receiver's share of them); the
+        chains' modulators, DAC, driver and RIN are not used.
+        """
+        light = np.asarray(light)
+        if light.ndim != 3 or light.shape[2] != self.n_in:
+            raise ValueError(f"light must have shape (tiles, slots, {self.n_in}); got {light.shape}")
+        if not np.all(np.isfinite(light)) or light.min(initial=0.0) < 0:
+            raise ValueError("light must be finite powers >= 0 W")
+        idle = np.asarray(idle, dtype=np.float32).reshape(-1)
+        if idle.shape != (self.n_in,) or not np.all(np.isfinite(idle)) or idle.min(initial=0.0) < 0:
+            raise ValueError(f"idle must be {self.n_in} finite powers >= 0 W")
+        tiles, slots = light.shape[:2]
+        gains = np.asarray(gains, dtype=np.float64)
+        if gains.shape != (tiles, self.n_in, self.n_out):
+            raise ValueError(f"gains must have shape ({tiles}, {self.n_in}, {self.n_out}); got {gains.shape}")
+        if (gain_slope is None) != (heater_error_w is None):
+            raise ValueError("gain_slope and heater_error_w go together")
+        if gain_slope is not None:
+            gains = np.maximum(gains + gain_slope * np.swapaxes(heater_error_w, 1, 2), 0.0)
+        gains_t = np.ascontiguousarray(np.swapaxes(gains, 1, 2), dtype=np.float32)
+        background = np.broadcast_to(np.asarray(background, dtype=np.float32), (tiles, self.n_out))
+        powers = np.ascontiguousarray(np.moveaxis(np.asarray(light, dtype=np.float32), -1, 0))  # (n_in, tiles, slots)
+        for k, chain in enumerate(self.inputs):
+            powers[k] = _filtered(chain, powers[k], self.gap_slots, float(idle[k]))
+        out = np.empty((tiles, slots, self.n_out), dtype=np.float32)
+        step = max(1, _BLOCK_VALUES // (slots * max(self.n_in, self.n_out)))
+        for i in range(0, tiles, step):
+            block = slice(i, min(i + step, tiles))
+            self._detect(np.swapaxes(powers[:, block], 0, 1), gains_t[block], background[block], rng,
+                         np.swapaxes(out[block], 1, 2))
         return out
 
     def _effective_powers(self, volts: np.ndarray, rng) -> np.ndarray:
@@ -286,6 +331,48 @@ class StationaryCore:
         resp, dark, a0, a1, a2, sat = self._rx["bound"]
         sigma = np.sqrt(a0 + a1 * power_max + a2 * power_max**2)
         return bool(np.all(resp * power_max + dark + _SATURATION_MARGIN * sigma < sat))
+
+
+def launch(inputs: Sequence[InputChain], volts: np.ndarray, link_w: Sequence[float], rng: np.random.Generator | None,
+           *, gap_slots: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """The edge's half of the data plane: the light a program launches, as it arrives at the center's input
+    port, ``(light, idle)``: float32 W, (tiles, slots, N_in) per input and slot, and (N_in,) in the gaps.
+
+    Per input k: ``link_w[k]`` (W: laser power into modulator k x the link's power transmission from its
+    output to the port) x (h_k * M_k)[s - d_k] x (1 + RIN): ``volts`` (tiles, slots, N_in) DAC target volts
+    through the chain's DAC, driver and modulator with their noise, taps and shift (``InputChain``; the
+    edge launches on the center's slot grid, so its chains usually carry a single tap and no shift), and
+    the laser's RIN. ``rng`` None: noiseless. :meth:`StationaryCore.detect` is the other half: the two
+    together equal :meth:`StationaryCore.readings` with gains = link_w x the port's transmission.
+    """
+    volts = np.asarray(volts, dtype=np.float32)
+    n_in = len(inputs)
+    if volts.ndim != 3 or volts.shape[2] != n_in:
+        raise ValueError(f"volts must have shape (tiles, slots, {n_in}); got {volts.shape}")
+    link = np.asarray(link_w, dtype=np.float64).reshape(-1)
+    if link.shape != (n_in,) or not np.all(np.isfinite(link)) or link.min(initial=0.0) < 0:
+        raise ValueError(f"link_w must be {n_in} finite powers >= 0 W")
+    if int(gap_slots) != gap_slots or gap_slots < 0:
+        raise ValueError(f"gap_slots={gap_slots!r} must be a whole number >= 0")
+    by_input = np.ascontiguousarray(np.moveaxis(volts, -1, 0))
+    light = np.empty(by_input.shape, dtype=np.float32)
+    idle = np.empty(n_in, dtype=np.float32)
+    for k, chain in enumerate(inputs):
+        idle[k] = _transmission(chain, np.zeros(1, dtype=np.float32), None)[0]
+        power = _filtered(chain, _transmission(chain, by_input[k], rng), int(gap_slots), float(idle[k]))
+        light[k] = _with_rin(chain, power, rng) * np.float32(link[k])
+        idle[k] *= np.float32(link[k])
+    return np.ascontiguousarray(np.moveaxis(light, 0, -1)), idle
+
+
+def _filtered(chain: InputChain, power: np.ndarray, gap: int, idle: float) -> np.ndarray:
+    """sum_j h_j power[s - d - j] (tiles, slots) on the program's timeline (``idle`` in the gaps)."""
+    if len(chain.taps) == 1 and chain.shift + int(chain.offsets[0]) == 0:
+        return power if chain.taps[0] == 1.0 else power * np.float32(chain.taps[0])
+    acc = np.zeros(power.shape, dtype=np.float32)
+    for off, tap in zip(chain.offsets, chain.taps):
+        acc += np.float32(tap) * _shifted(power, int(chain.shift + off), gap, idle)
+    return acc
 
 
 def _transmission(chain: InputChain, volts: np.ndarray, rng: np.random.Generator | None) -> np.ndarray:
