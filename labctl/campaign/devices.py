@@ -87,7 +87,9 @@ def _number_key(source: str, units: str) -> dict[str, Any]:
     return {"source": source, "dtype": "number", "shape": [], "units": units}
 
 
-class _Device:
+class Device:
+    """What every labctl Bluesky device has: a name, no parent, no configuration readings."""
+
     parent = None
 
     def __init__(self, name: str):
@@ -104,7 +106,7 @@ class _Device:
         return {}
 
 
-class LaserPower(_Device):
+class LaserPower(Device):
     """A laser channel's output power (dBm): ``set`` moves it, ``read`` reads it back."""
 
     def __init__(self, bench: Bench, laser: str = "laser", channel: int = 1, name: str = "laser_power"):
@@ -122,7 +124,7 @@ class LaserPower(_Device):
         return {self.name: _number_key(self._source, "dBm")}
 
 
-class ReceivedPower(_Device):
+class ReceivedPower(Device):
     """A power meter channel (dBm). Subscribers (Bluesky suspenders) get a reading every ``poll_s``."""
 
     def __init__(self, bench: Bench, meter: str = "powermeter", channel: int = 1, name: str = "received_power",
@@ -172,7 +174,7 @@ class ReceivedPower(_Device):
                 callback(value=value, timestamp=time.time(), obj=self)
 
 
-class FibreLength(_Device):
+class FibreLength(Device):
     """The length (km) of a simulated fibre component; ``set`` changes it on the running simulation."""
 
     def __init__(self, bench: Bench, fibre: str = "edge_fibre", name: str = "fibre_length"):
@@ -196,7 +198,7 @@ class FibreLength(_Device):
         return {self.name: _number_key(f"labctl:{self._fibre}:length_km", "km")}
 
 
-class PointSelector(_Device):
+class PointSelector(Device):
     """Which campaign point the :class:`ExperimentPoint` detector measures next (its index)."""
 
     def __init__(self, detector: "ExperimentPoint", name: str = "point"):
@@ -216,7 +218,7 @@ class PointSelector(_Device):
         return {self.name: {"source": "labctl:campaign:point", "dtype": "integer", "shape": []}}
 
 
-class ExperimentPoint(_Device):
+class ExperimentPoint(Device):
     """A campaign point as a detector: ``trigger`` runs the selected point (in a thread, so the RunEngine
     stays responsive), ``read`` gives its key, status and whole record (JSON)."""
 
@@ -268,5 +270,5 @@ def point_data_keys(name: str = "point") -> dict[str, Any]:
             for field in ("key", "status", "record")}
 
 
-__all__ = ["ExperimentPoint", "FibreLength", "LaserPower", "PointSelector", "ReceivedPower", "Status",
+__all__ = ["Device", "ExperimentPoint", "FibreLength", "LaserPower", "PointSelector", "ReceivedPower", "Status",
            "point_data_keys"]

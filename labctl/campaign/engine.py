@@ -35,6 +35,7 @@ from labctl.campaign.point import point_job, run_point
 from labctl.campaign.report import write_report
 from labctl.campaign.spec import Campaign, Point, Stop
 from labctl.campaign.store import CampaignStore, load_records
+from labctl.campaign.suspend import Monitor, suspenders
 from labctl.runner import load_experiment
 from labctl.shutdown import TERMINATING_SIGNALS, Terminated
 from labctl.store import code_version
@@ -100,7 +101,7 @@ def start_metadata(campaign: Campaign, snapshot: dict[str, Any], todo: Iterable[
 
 
 def _campaign_plan(todo: list[Point], selector: PointSelector, detector: ExperimentPoint, stopper: Stopper,
-                   md: dict[str, Any]):
+                   md: dict[str, Any], monitors: list[Monitor] = ()):
     import bluesky.plan_stubs as bps
 
     yield from bps.open_run(md)
@@ -110,6 +111,10 @@ def _campaign_plan(todo: list[Point], selector: PointSelector, detector: Experim
         if reason:
             break
         yield from bps.checkpoint()
+        for monitor in monitors:   # readings between points; a tripped suspender suspends the RunEngine
+            yield from bps.trigger(monitor, wait=True)
+        while any(monitor.tripped for monitor in monitors):   # never start a point on an unfit bench
+            yield from bps.sleep(min(monitor.poll_s for monitor in monitors))
         yield from bps.mv(selector, point.index)
         yield from bps.trigger_and_read([selector, detector])
         reason = stopper.after(detector.record)
@@ -119,7 +124,8 @@ def _campaign_plan(todo: list[Point], selector: PointSelector, detector: Experim
 
 
 def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], store: CampaignStore,
-                bench: Bench | None, md: dict[str, Any], emit: Subscriber, stopper: Stopper) -> None:
+                bench: Bench | None, md: dict[str, Any], emit: Subscriber, stopper: Stopper,
+                monitor_bench: Bench | None = None) -> None:
     from bluesky import RunEngine
     from bluesky.utils import RunEngineInterrupted
 
@@ -127,6 +133,11 @@ def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], stor
     selector = PointSelector(detector)
     engine = RunEngine({}, call_returns_result=True)
     engine.subscribe(emit)
+    watching = suspenders(campaign.spec.suspend, monitor_bench, campaign.path.parent, detector.lock) \
+        if monitor_bench is not None else []
+    for _, suspender in watching:
+        engine.install_suspender(suspender)
+    monitors = [monitor for monitor, _ in watching]
     received: list[int] = []
 
     def pause(signum: int, frame: Any) -> None:  # SIGTERM/SIGHUP: pause after the point in flight, as Ctrl-C
@@ -139,7 +150,7 @@ def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], stor
             if signal.getsignal(signum) is not signal.SIG_IGN:  # nohup'ed campaigns survive a closed terminal
                 previous[signum] = signal.signal(signum, pause)
     try:
-        engine(_campaign_plan(todo, selector, detector, stopper, md))
+        engine(_campaign_plan(todo, selector, detector, stopper, md, monitors))
     except RunEngineInterrupted:  # paused by Ctrl-C or a terminating signal: the campaign ends, resumable
         ended = Terminated(received[0]) if received else KeyboardInterrupt()
         detector.wait()  # a second Ctrl-C pauses at once: let the point in flight end first
@@ -148,6 +159,7 @@ def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], stor
     finally:
         for signum, handler in previous.items():
             signal.signal(signum, handler)
+        engine.clear_suspenders()
 
 
 def dask_client(scheduler: str, workers: int):
@@ -210,33 +222,43 @@ def _run_dask(campaign: Campaign, todo: list[Point], store: CampaignStore, clien
 
 
 def run_campaign(campaign: Campaign, out: str | Path, *, resume: bool = False, scheduler: str | None = None,
-                 workers: int = 1, show_progress: bool = True, subscribers: Iterable[Subscriber] = ()) \
-        -> CampaignResult:
+                 workers: int = 1, show_progress: bool = True, subscribers: Iterable[Subscriber] = (),
+                 bench: Bench | None = None) -> CampaignResult:
     """Run the points of ``campaign`` not yet finished in ``out`` (``resume``), store each as it finishes,
     and end with a figure per swept parameter and a Markdown summary (in ``out``).
 
     ``scheduler``: None runs serially on a Bluesky RunEngine; ``local`` or ``tcp://HOST:PORT`` runs a
     simulated campaign on Dask with ``workers`` workers (a real bench is never shared: refused).
+    ``bench``: an open bench for the campaign (default: opened from the campaign's bench file). A real
+    bench runs the points and the suspenders' readings; a simulated one only the readings (each point
+    opens its own simulated bench with its seed) and the snapshot in the start document.
     """
     if scheduler is not None and campaign.spec.mode == "real":
         raise CampaignError("a real bench is never shared between Dask workers: run this campaign without "
                             "--scheduler (its points then run one at a time on the RunEngine)")
+    if scheduler is not None and campaign.spec.suspend.any:
+        raise CampaignError("suspenders watch the bench from the RunEngine between points: run this campaign "
+                            "without --scheduler, or remove 'suspend'")
+    if bench is not None and bench.mode != campaign.spec.mode:
+        raise CampaignError(f"the campaign is mode {campaign.spec.mode!r} but the bench given is {bench.mode!r}")
     if workers < 1:
         raise CampaignError(f"--workers must be at least 1, not {workers}")
     client = dask_client(scheduler, workers) if scheduler is not None else None
-    bench = None
+    opened = None
     try:
         store = CampaignStore(out, campaign, resume=resume)
         done = store.finished()
         todo = [p for p in campaign.points if p.key not in done]
         cls = load_experiment(campaign.spec.experiment)
         bench_path = campaign.bench_path if campaign.bench_path is not None else cls.default_bench
-        if campaign.spec.mode == "real":
-            bench = open_bench(bench_path, mode="real")
-            snapshot = bench.snapshot()
-        else:
-            with open_bench(bench_path, mode="sim", seed=campaign.spec.seed) as snap_bench:
-                snapshot = snap_bench.snapshot()
+        if bench is None:
+            bench = opened = open_bench(bench_path, mode=campaign.spec.mode, seed=campaign.spec.seed)
+        snapshot = bench.snapshot()
+        point_bench = bench if campaign.spec.mode == "real" else None
+        monitor_bench = bench if campaign.spec.suspend.any else None
+        if monitor_bench is None and opened is not None and campaign.spec.mode == "sim":
+            opened.close()   # only its snapshot was needed
+            opened = None
         md = start_metadata(campaign, snapshot, todo, scheduler)
         bar = tqdm(total=len(campaign.points), initial=len(campaign.points) - len(todo), unit="point",
                    desc=campaign.name, disable=not show_progress)
@@ -262,7 +284,7 @@ def run_campaign(campaign: Campaign, out: str | Path, *, resume: bool = False, s
                     if client is not None:
                         _run_dask(campaign, todo, store, client, md, emit, stopper)
                     else:
-                        _run_serial(campaign, points, todo, store, bench, md, emit, stopper)
+                        _run_serial(campaign, points, todo, store, point_bench, md, emit, stopper, monitor_bench)
                     if store.attrs.get("status") != "complete":
                         break  # stopped by a condition, or failed: no refinement
                 if adaptive is None or rounds >= adaptive.rounds:
@@ -285,8 +307,8 @@ def run_campaign(campaign: Campaign, out: str | Path, *, resume: bool = False, s
         finally:
             bar.close()
     finally:
-        if bench is not None:
-            bench.close()
+        if opened is not None:
+            opened.close()
         if client is not None:
             cluster = client.cluster
             client.close()

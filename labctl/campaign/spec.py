@@ -140,6 +140,59 @@ class Stop(StrictModel):
     when: list[StopWhen] = Field(default_factory=list)
 
 
+class PowerSuspend(StrictModel):
+    """Suspend while the received optical power, read between points with the light on, is below a floor."""
+
+    meter: str = Field(description="power meter instrument")
+    channel: int | None = Field(None, ge=1, description="its channel (None: the instrument itself)")
+    laser: str | None = Field(None, description="laser switched on for the reading (restored after)")
+    laser_channel: int | None = Field(None, ge=1)
+    switch: str | None = Field(None, description="optical switch routed to the meter for the reading")
+    route: int | None = Field(None, ge=1, description="the switch's route to the meter")
+    below_dbm: float = Field(allow_inf_nan=False, description="suspend below this received power")
+    resume_dbm: float | None = Field(None, allow_inf_nan=False, description="resume at or above (default below_dbm)")
+    settle_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="wait after lighting, before reading")
+    poll_s: float = Field(1.0, gt=0, allow_inf_nan=False, description="reading interval while suspended")
+    sleep_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="wait after recovery before resuming")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.resume_dbm is not None and self.resume_dbm < self.below_dbm:
+            raise ValueError(f"resume_dbm ({self.resume_dbm:g}) must be at least below_dbm ({self.below_dbm:g})")
+        if (self.switch is None) != (self.route is None):
+            raise ValueError("give both switch and route (the switch's route to the meter), or neither")
+        if self.laser_channel is not None and self.laser is None:
+            raise ValueError("laser_channel needs laser")
+        return self
+
+
+class DriftSuspend(StrictModel):
+    """Suspend while a calibrated core's drift check fails (its reference error grew ``threshold``-fold)."""
+
+    calibration: str = Field(description="the core's calibration file, relative to the campaign file")
+    core: int = Field(0, ge=0)
+    threshold: float = Field(2.0, gt=1, allow_inf_nan=False)
+    resume_below: float | None = Field(None, gt=0, allow_inf_nan=False, description="resume at or below this "
+                                       "ratio (default threshold)")
+    poll_s: float = Field(10.0, gt=0, allow_inf_nan=False, description="check interval while suspended")
+    sleep_s: float = Field(0.0, ge=0, allow_inf_nan=False, description="wait after recovery before resuming")
+
+    @model_validator(mode="after")
+    def _consistent(self):
+        if self.resume_below is not None and self.resume_below > self.threshold:
+            raise ValueError(f"resume_below ({self.resume_below:g}) must be at most threshold ({self.threshold:g})")
+        return self
+
+
+class Suspend(StrictModel):
+    power: PowerSuspend | None = None
+    drift: DriftSuspend | None = None
+
+    @property
+    def any(self) -> bool:
+        return self.power is not None or self.drift is not None
+
+
 class CampaignFile(StrictModel):
     experiment: str
     description: str = ""
@@ -151,6 +204,7 @@ class CampaignFile(StrictModel):
     parameters: dict[str, Any] = Field(default_factory=dict)
     sweep: Sweep = Field(default_factory=Sweep)
     stop: Stop = Field(default_factory=Stop)
+    suspend: Suspend = Field(default_factory=Suspend)
 
 
 @dataclass(frozen=True)
@@ -195,8 +249,8 @@ class Campaign:
 
 def canonical(spec: CampaignFile, bench_path: Path | None) -> str:
     """The campaign's content that decides its points and their results, as canonical JSON: experiment,
-    mode, bench (its file's content), seed, repeats, parameters and sweeps. Stop conditions are left
-    out: a resumed campaign may be given more time."""
+    mode, bench (its file's content), seed, repeats, parameters and sweeps. Stop conditions and
+    suspenders are left out: a resumed campaign may be given more time, or watched differently."""
     bench_text = bench_path.read_text(encoding="utf-8") if bench_path is not None else None
     content = {"experiment": spec.experiment, "mode": spec.mode, "seed": spec.seed, "repeats": spec.repeats,
                "parameters": spec.parameters, "sweep": spec.sweep.model_dump(mode="json", exclude_none=True),
@@ -361,6 +415,39 @@ def _check_points(spec: CampaignFile, bench_path: Path | None, points: list[Poin
                 raise _Problem(point.sources.get(name, ("sweep",)), f"bench change: {exc}") from None
 
 
+def _check_suspend(spec: CampaignFile, path: Path, bench_path: Path | None) -> None:
+    """The suspenders' instruments exist on the bench (with the channels named) and the drift check's
+    calibration file is there."""
+    if not spec.suspend.any:
+        return
+    try:
+        default = load_experiment(spec.experiment).default_bench
+    except ExperimentError as exc:
+        raise _Problem(("experiment",), str(exc)) from None
+    config, _ = bench_config(bench_path if bench_path is not None else default, spec.mode)
+    power = spec.suspend.power
+    if power is not None:
+        for field_name, channel_field in (("meter", "channel"), ("laser", "laser_channel"), ("switch", None)):
+            name = getattr(power, field_name)
+            if name is None:
+                continue
+            if name not in config.instruments:
+                raise _Problem(("suspend", "power", field_name), f"the bench has no instrument {name!r} "
+                               f"(instruments: {', '.join(sorted(config.instruments))})")
+            channel = getattr(power, channel_field) if channel_field else None
+            channels = config.instruments[name].channels
+            if channel is not None and channels and channel not in channels:
+                raise _Problem(("suspend", "power", channel_field), f"{name} has channels "
+                               f"{', '.join(map(str, channels))}, not {channel}")
+    drift = spec.suspend.drift
+    if drift is not None:
+        calibration = Path(drift.calibration)
+        calibration = calibration if calibration.is_absolute() else path.parent / calibration
+        if not calibration.is_file():
+            raise _Problem(("suspend", "drift", "calibration"), f"no calibration file {calibration} (make one "
+                           "with labctl run calibrate_core)")
+
+
 def load_campaign(path: str | Path) -> Campaign:
     """Read and check a campaign file; every problem is a :class:`ConfigError` with its line and field."""
     path = Path(path)
@@ -393,6 +480,7 @@ def load_campaign(path: str | Path) -> Campaign:
     try:
         points, swept = expand(spec)
         _check_points(spec, bench_path, points)
+        _check_suspend(spec, path, bench_path)
     except _Problem as problem:
         raise ConfigError(path, ".".join(problem.where), problem.message,
                           line=document.line_of(problem.where)) from None
@@ -400,5 +488,5 @@ def load_campaign(path: str | Path) -> Campaign:
     return Campaign(path, spec, bench_path, tuple(points), swept, digest)
 
 
-__all__ = ["BENCH_PREFIX", "Campaign", "CampaignFile", "Point", "canonical", "expand", "load_campaign",
-           "point_seed"]
+__all__ = ["BENCH_PREFIX", "Campaign", "CampaignFile", "DriftSuspend", "Point", "PowerSuspend", "Suspend",
+           "canonical", "expand", "load_campaign", "point_seed"]

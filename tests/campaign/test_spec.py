@@ -89,4 +89,17 @@ def test_the_example_campaign_is_valid():
 
     example = Path(__file__).resolve().parents[2] / "examples" / "campaign_fibre_power.yaml"
     campaign = load_campaign(example)
-    assert campaign.swept == ("fibre_length_km", "laser_power_dbm") and len(campaign.points) == 12
+    assert campaign.swept == ("power_offset_db", "bench.edge_fibre1.length_km", "bench.dcf1.length_km")
+    assert len(campaign.points) == 12
+    # each edge length comes with the DCF length that keeps the link's dispersion as the bench file has it
+    from labctl.bench import SYSTEM_BENCH_PATH, bench_config
+
+    components = bench_config(SYSTEM_BENCH_PATH, "sim")[0].components
+    edge, dcf = components["edge_fibre1"], components["dcf1"]
+
+    def dispersion(edge_km, dcf_km):
+        return edge_km * edge["dispersion_ps_nm_km"] + dcf_km * dcf["dispersion_ps_nm_km"]
+
+    for point in campaign.points:
+        assert dispersion(point.values["bench.edge_fibre1.length_km"], point.values["bench.dcf1.length_km"]) == \
+            pytest.approx(dispersion(edge["length_km"], dcf["length_km"]), abs=1.0)  # ps/nm: DCF lengths given to 0.01 km
