@@ -24,18 +24,28 @@ Figures per edge count:
 * **fairness**: Jain's index (sum x)^2 / (n sum x^2) over the jobs each edge had completed when the first
   edge finished its mix (all edges were competing until then): 1 when the center served them evenly,
   about ``cores / edges`` when edges beyond the cores waited for admission;
-* **energy per job**: the center's bench meter is in the center process, which the edges cannot read, so
-  this is the **edges'** CPU energy (the edge threads of this process, :func:`labctl.energy.baseline.measure_cpu`:
+* **energy per job at the center**: the center meters each job and returns it with the result
+  (:class:`labctl.network.messages.JobEnergy`): the **bench** energy, what the job's core's instruments drew
+  over its window of the center's bench clock, and the **projected** energy of its ops on integrated
+  optoelectronics; mean per job, and per edge (the spread across edges: min-max of the edges' means). With
+  ``meter_cores`` (default) the center serves its bench with one power analyzer per core
+  (:func:`meter_each_core`, written as ``center_bench.yaml``), so each job's draw is measured on its own
+  feed while other cores compute; otherwise the bench's shared feeds cannot be split and the figure comes
+  from the controller's readbacks and the instrument table, as ``energy_note`` says. ``edge_energy.json``
+  holds each edge's ledger of its jobs (:attr:`labctl.network.RemoteOPU.energy`) per level;
+* **edges' CPU energy per job**: the edge threads of this process (:func:`labctl.energy.baseline.measure_cpu`:
   RAPL when the machine has it -- then the whole package, the center process included -- else the
-  labelled per-core model over this process's CPU time), per job. The run's own energy ledger meters the
+  labelled per-core model over this process's CPU time). The run's own energy ledger meters the
   run's bench (not the center's) and is not a figure of this experiment.
 
 Outputs: ``edge_load.h5`` (``levels.*``: one value per edge count; ``edges<n>.*``: every job of that count),
-``edge_load.png`` (throughput and p90 latency vs edges), ``edge_load_table.md`` (also the summary's ``table``).
+``edge_load.png`` (throughput and p90 latency vs edges), ``edge_load_table.md`` (also the summary's ``table``),
+``edge_energy.json``. The center runs with ``--exit-with-parent``: it stops if this run dies.
 """
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import signal
@@ -48,10 +58,12 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 from pydantic import BaseModel, Field, field_validator
 
 from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.energy.baseline import measure_cpu
+from labctl.files import load_document
 from labctl.network import connect, create_keys
 from labctl.runner import Experiment, ExperimentError, RunContext
 
@@ -67,6 +79,8 @@ class Parameters(BaseModel):
                                                description="job mix: (rows, inner, cols) of each product, in turn")
     cores: int | None = Field(None, ge=1, description="cores the center serves (default: every core of its bench)")
     center_bench: str = Field(str(SYSTEM_BENCH_PATH), description="bench file the simulated center serves")
+    meter_cores: bool = Field(True, description="serve center_bench with one power analyzer per core "
+                              "(meter_each_core), so each job's bench energy is measured on its own feed")
     calibration: str | None = Field(None, description="folder of the center's core calibrations (made if missing); "
                                     "default: center_calibration/ in the output folder")
     heartbeat_s: float = Field(0.1, gt=0, le=10, description="heartbeat the center asks for; also how often an "
@@ -104,6 +118,14 @@ class Level:
     cpu_energy_j: float
     cpu_method: str
     cpu_note: str
+    bench_j: np.ndarray
+    projected_j: np.ndarray
+    energy_note: str
+    ledgers: list[dict]
+
+    def per_edge_j(self, figures: np.ndarray) -> np.ndarray:
+        """Each edge's mean of ``figures`` (one per job) over its jobs."""
+        return np.array([float(np.mean(figures[self.edge == e])) for e in range(self.edges)])
 
     @property
     def jobs(self) -> int:
@@ -125,13 +147,48 @@ class Level:
         return float(x.sum() ** 2 / (self.edges * (x**2).sum()))
 
 
+def meter_each_core(bench_file: str | Path, out: Path) -> Path:
+    """Write to ``out`` the bench ``bench_file`` with its mains metered per core: one WT310E power analyzer
+    ``wt_<controller>`` per core of its ``opu:`` section, measuring the controller and the lasers of its
+    inputs (a feed that held them goes, or keeps only what is no core's). Only the mains wiring changes (the
+    analyzers touch no light, and calibrations stay valid: they leave analyzers out of a bench's fingerprint),
+    so each core's draw is measured on its own while the others compute."""
+    data = load_document(bench_file).data
+    instruments = data.get("instruments") or {}
+    cores = (data.get("opu") or {}).get("cores") or []
+    if not cores or any(not isinstance(core, dict) or "controller" not in core for core in cores):
+        raise ExperimentError(f"{bench_file}: no opu.cores with a controller each to meter (a weight-stationary "
+                              "bench such as sim_backends/benches/ring_core.yaml)")
+    owned = {core["controller"]: [core["controller"], *dict.fromkeys(ch["laser"] for ch in core.get("channels", []))]
+             for core in cores}
+    everything = {name for items in owned.values() for name in items}
+    for name, spec in list(instruments.items()):
+        if spec.get("role") == "power_analyzer":
+            rest = [item for item in spec.get("measures") or [] if item not in everything]
+            if rest:
+                spec["measures"] = rest
+            else:
+                del instruments[name]
+    for controller, items in owned.items():
+        name = f"wt_{controller}"
+        if name in instruments:
+            raise ExperimentError(f"{bench_file}: already has an instrument named {name}")
+        instruments[name] = {"role": "power_analyzer", "driver": "yokogawa.WT310E",
+                             "resource": f"TCPIP0::wt-{controller}.labsim::inst0::INSTR", "measures": items}
+    data["description"] = f"{data.get('description', '')} -- mains metered per core (edge_load)".strip(" -")
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return out
+
+
 class CenterProcess:
-    """``labctl center serve --sim`` on 127.0.0.1 (a free port), logging to ``log``; ``endpoint`` once serving."""
+    """``labctl center serve --sim --exit-with-parent`` on 127.0.0.1 (a free port), logging to ``log``;
+    ``endpoint`` once serving. Its stdin is a pipe from this process, so it also stops if this process dies."""
 
     def __init__(self, command: list[str], log: Path, timeout_s: float):
         self.log_path = log
         self._log = open(log, "ab")
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen([*command, "--exit-with-parent"], stdin=subprocess.PIPE, stdout=self._log,
+                                        stderr=subprocess.STDOUT)
         try:
             self.endpoint, self.cores = self._wait(timeout_s)
         except BaseException:
@@ -160,7 +217,33 @@ class CenterProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait(30)
+        self.process.stdin.close()
         self._log.close()
+
+
+def _figure(energy: Any, name: str) -> float:
+    """A job's energy figure in J, NaN where the center gave none."""
+    value = None if energy is None else getattr(energy, name)
+    return float("nan") if value is None else float(value)
+
+
+def _mean_or_none(values: np.ndarray) -> float | None:
+    """The mean of the jobs' figures; None when the center gave none for some job (NaN there)."""
+    return None if np.isnan(values).any() else float(np.mean(values))
+
+
+def _milli(jobs: np.ndarray, edges: np.ndarray) -> str:
+    """Mean per job in mJ, with the edges' min-max ("-" where the center gave no figure)."""
+    if np.isnan(jobs).any():
+        return "-"
+    return f"{1e3 * np.mean(jobs):.3g} ({1e3 * np.min(edges):.3g}-{1e3 * np.max(edges):.3g})"
+
+
+def _energy_note(energy: Any) -> str:
+    """What the center's per-job energy figures cover, from a job's energy (its attribution and notes)."""
+    if energy is None:
+        return "the center reported no energy per job (it does not meter its cores)"
+    return "; ".join(["bench: " + (energy.attribution or "not metered"), *energy.notes])
 
 
 class EdgeLoad(Experiment):
@@ -177,7 +260,9 @@ class EdgeLoad(Experiment):
         keys = self._keys(ctx.out_dir / "edge_load_keys", max(p.edges))
         calibration = Path(p.calibration) if p.calibration else ctx.out_dir / "center_calibration"
         calibration.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "labctl", "center", "serve", "--sim", "--bench", p.center_bench,
+        center_bench = (meter_each_core(p.center_bench, ctx.artefact("center_bench.yaml")) if p.meter_cores
+                        else Path(p.center_bench))
+        command = [sys.executable, "-m", "labctl", "center", "serve", "--sim", "--bench", str(center_bench),
                    "--seed", str(ctx.bench.seed or 0), "--calibration", str(calibration), "--bind", "tcp://127.0.0.1:*",
                    "--key", str(keys["center"][1]), "--allow", str(keys["allow"]), "--heartbeat", str(p.heartbeat_s),
                    *(["--cores", str(p.cores)] if p.cores else [])]
@@ -190,13 +275,18 @@ class EdgeLoad(Experiment):
         self._plot(ctx.artefact("edge_load.png"), levels, center.cores)
         table = self._table(levels, center.cores)
         ctx.artefact("edge_load_table.md").write_text(table + "\n")
+        ctx.artefact("edge_energy.json").write_text(json.dumps(
+            {f"edges{lv.edges}": {f"edge{i}": ledger for i, ledger in enumerate(lv.ledgers)} for lv in levels},
+            indent=1))
         one = next((lv for lv in levels if lv.edges == 1), None)
         summary: dict[str, Any] = {"center_cores": center.cores, "table": table,
-                                   "energy_note": levels[0].cpu_note}
+                                   "energy_note": levels[0].energy_note, "cpu_energy_note": levels[0].cpu_note}
         for lv in levels:
             summary[f"throughput_jobs_per_s_{lv.edges}_edges"] = round(lv.throughput, 3)
             summary[f"p90_latency_ms_{lv.edges}_edges"] = round(1e3 * lv.percentile_s(90), 2)
             summary[f"jain_{lv.edges}_edges"] = round(lv.jain, 3)
+            summary[f"bench_j_per_job_{lv.edges}_edges"] = _mean_or_none(lv.bench_j)
+            summary[f"projected_j_per_job_{lv.edges}_edges"] = _mean_or_none(lv.projected_j)
             if one is not None and lv is not one:
                 summary[f"speedup_{lv.edges}_edges"] = round(lv.throughput / one.throughput, 3)
         return summary
@@ -223,7 +313,9 @@ class EdgeLoad(Experiment):
             rng = np.random.default_rng([p.seed, edges, i])
             operands.append([(rng.standard_normal((r, k)), rng.standard_normal((k, c)))
                              for r, k, c in (p.shapes[j % len(p.shapes)] for j in range(p.jobs_per_edge))])
-        records: list[list[tuple[float, float, float]]] = [[] for _ in range(edges)]
+        records: list[list[tuple[float, ...]]] = [[] for _ in range(edges)]
+        ledgers: list[dict] = [{} for _ in range(edges)]
+        explained: list[Any] = []  # the first job's energy: what its figures cover
         admission = np.full(edges, np.nan)
         failures: list[str] = []
         barrier = threading.Barrier(edges + 1)
@@ -239,7 +331,11 @@ class EdgeLoad(Experiment):
                         start = time.perf_counter()
                         opu.matmul(a, b)
                         end = time.perf_counter()
-                        records[i].append((end - start, opu.last_stats["center_wall_s"], end - t0[0]))
+                        energy = opu.last_energy
+                        explained.append(energy)
+                        records[i].append((end - start, opu.last_stats["center_wall_s"], end - t0[0],
+                                           _figure(energy, "bench_j"), _figure(energy, "projected_j")))
+                    ledgers[i] = opu.energy.to_dict()
             except Exception as exc:  # reported for the level below, with the edge that failed
                 failures.append(f"edge{i}: {type(exc).__name__}: {exc}")
 
@@ -257,11 +353,13 @@ class EdgeLoad(Experiment):
         if failures:
             raise ExperimentError(f"{edges} edges: {len(failures)} failed; first: {failures[0]}")
         edge_ids = np.concatenate([np.full(len(r), i) for i, r in enumerate(records)])
-        latency, center_s, done = (np.array([x[k] for r in records for x in r]) for k in (0, 1, 2))
+        latency, center_s, done, bench_j, projected_j = (np.array([x[k] for r in records for x in r])
+                                                         for k in range(5))
         note = ("edges' CPU energy: " + (f"RAPL, the whole package (the center process included): {cpu.term.note}"
                                          if cpu.method == "measured" else "modelled, this process's CPU time "
                                          "(the edge threads, not the center) x W per core"))
-        return Level(edges, edge_ids, latency, center_s, done, admission, macs, cpu.energy_j, cpu.method, note)
+        return Level(edges, edge_ids, latency, center_s, done, admission, macs, cpu.energy_j, cpu.method, note,
+                     bench_j, projected_j, _energy_note(explained[0] if explained else None), ledgers)
 
     # -- outputs ------------------------------------------------------------------------------------------
 
@@ -280,35 +378,46 @@ class EdgeLoad(Experiment):
             "admission_wait_max_s": [float(np.max(lv.admission_s)) for lv in levels],
             "macs": [lv.macs for lv in levels],
             "edge_cpu_j_per_job": [lv.cpu_energy_j / lv.jobs for lv in levels],
+            "bench_j_per_job": [float(np.mean(lv.bench_j)) for lv in levels],
+            "bench_j_per_job_edge_min": [float(np.min(lv.per_edge_j(lv.bench_j))) for lv in levels],
+            "bench_j_per_job_edge_max": [float(np.max(lv.per_edge_j(lv.bench_j))) for lv in levels],
+            "projected_j_per_job": [float(np.mean(lv.projected_j)) for lv in levels],
         }
         for name, values in figures.items():
             rec.write(f"levels.{name}", np.array(values))
         rec.write("levels.edge_cpu_method", np.array([lv.cpu_method for lv in levels], dtype="S"),
                   note=levels[0].cpu_note)
+        rec.write("levels.energy_note", np.array([lv.energy_note for lv in levels], dtype="S"))
         for lv in levels:
             rec.write(f"edges{lv.edges}.edge", lv.edge)
             rec.write(f"edges{lv.edges}.latency_s", lv.latency_s)
             rec.write(f"edges{lv.edges}.center_wall_s", lv.center_s)
             rec.write(f"edges{lv.edges}.done_s", lv.done_s)
             rec.write(f"edges{lv.edges}.admission_s", lv.admission_s)
+            rec.write(f"edges{lv.edges}.bench_j", lv.bench_j)
+            rec.write(f"edges{lv.edges}.projected_j", lv.projected_j)
         rec.set_units(**{f"levels.{k}": u for k, u in (
             ("throughput_jobs_per_s", "1/s"), ("latency_p50_s", "s"), ("latency_p90_s", "s"), ("latency_p99_s", "s"),
             ("center_wall_p50_s", "s"), ("admission_wait_mean_s", "s"), ("admission_wait_max_s", "s"),
-            ("edge_cpu_j_per_job", "J"))})
+            ("edge_cpu_j_per_job", "J"), ("bench_j_per_job", "J"), ("bench_j_per_job_edge_min", "J"),
+            ("bench_j_per_job_edge_max", "J"), ("projected_j_per_job", "J"))},
+                      **{f"edges{lv.edges}.{k}": "J" for lv in levels for k in ("bench_j", "projected_j")})
 
     @staticmethod
     def _table(levels: list[Level], cores: int) -> str:
         one = next((lv for lv in levels if lv.edges == 1), None)
-        lines = [f"Center: {cores} core(s). Energy: {levels[0].cpu_note}.", "",
+        lines = [f"Center: {cores} core(s). Energy per job at the center: {levels[0].energy_note}. "
+                 f"Edge CPU: {levels[0].cpu_note}.", "",
                  "| edges | jobs | jobs/s | vs 1 edge | p50 ms | p90 ms | p99 ms | center compute p50 ms | Jain "
-                 "| admission wait ms (max) | edge CPU J/job |",
-                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+                 "| admission wait ms (max) | bench mJ/job (edges' min-max) | projected uJ/job | edge CPU J/job |",
+                 "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
         for lv in levels:
             speedup = f"{lv.throughput / one.throughput:.2f}x" if one is not None else "-"
             lines.append(f"| {lv.edges} | {lv.jobs} | {lv.throughput:.1f} | {speedup} "
                          f"| {1e3 * lv.percentile_s(50):.1f} | {1e3 * lv.percentile_s(90):.1f} "
                          f"| {1e3 * lv.percentile_s(99):.1f} | {1e3 * np.median(lv.center_s):.1f} | {lv.jain:.3f} "
                          f"| {1e3 * np.mean(lv.admission_s):.0f} ({1e3 * np.max(lv.admission_s):.0f}) "
+                         f"| {_milli(lv.bench_j, lv.per_edge_j(lv.bench_j))} | {1e6 * np.mean(lv.projected_j):.3g} "
                          f"| {lv.cpu_energy_j / lv.jobs:.3g} |")
         return "\n".join(lines)
 

@@ -338,10 +338,13 @@ def center() -> None:
               help="Seconds of silence after which an edge is dropped and its cores freed.")
 @click.option("--max-array-bytes", type=click.IntRange(min=8), default=None,
               help="Largest array accepted in a job (bytes). Default: 64 MiB.")
+@click.option("--exit-with-parent", is_flag=True,
+              help="Also stop when the process that started this one dies (or closes this one's stdin pipe).")
 def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_file: Path, allow_dir: Path,
                  calibration: Path | None, cores: int | None, heartbeat_s: float, timeout_s: float,
-                 max_array_bytes: int | None) -> None:
-    """Serve the bench's optical cores to the edges whose keys are in --allow, until SIGINT/SIGTERM."""
+                 max_array_bytes: int | None, exit_with_parent: bool) -> None:
+    """Serve the bench's optical cores to the edges whose keys are in --allow, until SIGINT/SIGTERM (or, with
+    --exit-with-parent, until its parent process is gone)."""
     import logging
 
     from labctl.network.center import serve
@@ -351,7 +354,8 @@ def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_f
     logging.getLogger("labctl").setLevel(logging.INFO)
     options = {} if max_array_bytes is None else {"max_array_bytes": max_array_bytes}
     serve(bench_path(path), mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
-          calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s, **options)
+          calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s,
+          exit_with_parent=exit_with_parent, **options)
 
 
 # -- campaign ---------------------------------------------------------------------------------------

@@ -12,17 +12,25 @@ only until the job is answered, and logs name edges by key fingerprint, never ca
 from __future__ import annotations
 
 import logging
+import os
+import stat
+import threading
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import zmq
 from zmq.utils import z85
 
+from labctl.energy import OPS_PER_MAC
+from labctl.energy.ledger import provenance_to_dict
+from labctl.energy.metering import BenchMeter
+from labctl.energy.projected import bench_projection
 from labctl.errors import LabctlError
 from labctl.network.errors import KeyFileError, NetworkError, NetworkSettingError, ProtocolError
 from labctl.network.keys import fingerprint, load_allowed, load_secret
@@ -32,14 +40,17 @@ from labctl.network.messages import (
     Admit,
     ArraySpec,
     CoreInfo,
+    EnergyTerm,
     Error,
     Heartbeat,
+    JobEnergy,
+    ProjectionFigure,
     Result,
     decode,
     encode,
 )
 
-__all__ = ["Center", "serve"]
+__all__ = ["Center", "CoreMetering", "parent_gone", "serve"]
 
 log = logging.getLogger("labctl.network.center")
 
@@ -86,6 +97,7 @@ class Center:
         self._order: deque[bytes] = deque()  # round-robin turn of the admitted edges
         #: core -> (edge, job, seconds it waited, start time, future) of the product it computes
         self._running: dict[int, tuple[bytes, Any, float, float, Future]] = {}
+        self._metering = _metering(self.engines)
         self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"center-{engine.name}")
                          for engine in self.engines]
         self._context = zmq.Context()
@@ -294,11 +306,13 @@ class Center:
             future = self._workers[core].submit(self._compute, core, job, a, b)
             self._running[core] = (ident, job, time.monotonic() - received, time.perf_counter(), future)
 
-    def _compute(self, core: int, job: Any, a: np.ndarray, b: np.ndarray) -> Any:
-        """The product, in the core's worker thread; the loop is rung when it is done (or failed)."""
+    def _compute(self, core: int, job: Any, a: np.ndarray, b: np.ndarray) -> tuple[Any, JobEnergy | None]:
+        """The product and its energy (:class:`CoreMetering`), in the core's worker thread; the loop is rung
+        when it is done (or failed)."""
         try:
-            return self.engines[core].matmul(a, b, return_error=job.return_error, scale_a=job.scale_a,
-                                             scale_b=job.scale_b)
+            engine = self.engines[core]
+            return self._metering[core].run(engine, lambda: engine.matmul(
+                a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b))
         finally:
             self._wake[core].send(str(core).encode())
 
@@ -309,7 +323,7 @@ class Center:
         edge = self._edges.get(ident)
         who = edge.fingerprint if edge is not None else "(gone)"
         try:
-            out = future.result()
+            out, energy = future.result()
         except (LabctlError, ValueError, TypeError) as exc:
             log.warning("edge %s job %s refused by %s (%s)", who, job.job, engine.name, type(exc).__name__)
             reply, arrays = Error(code="job_failed", job=job.job, message=f"{type(exc).__name__}: {exc}"[:1000]), []
@@ -325,11 +339,128 @@ class Center:
             stats = {key: _stat(value) for key, value in list(engine.last_stats.items())[:60]}
             stats.update(core=engine.name, queue_s=waited, center_s=time.perf_counter() - started)
             reply = Result(job=job.job, product=ArraySpec.of(arrays[0]),
-                           error=ArraySpec.of(arrays[1]) if sigma is not None else None, stats=stats)
+                           error=ArraySpec.of(arrays[1]) if sigma is not None else None, stats=stats,
+                           energy=energy)
         if edge is None:
             log.info("job %s finished after its edge left; dropped", job.job)
             return
         self._send(ident, reply, arrays)
+
+
+class _CoreScope:
+    """A bench seen through some of its instruments: a :class:`BenchMeter` over it reads and counts only those."""
+
+    def __init__(self, bench: Any, names: set[str]):
+        self.config = SimpleNamespace(instruments={name: spec for name, spec in bench.config.instruments.items()
+                                                   if name in names})
+        self.clock, self.role, self.mode = bench.clock, bench.role, getattr(bench, "mode", None)
+
+
+class CoreMetering:
+    """How the center meters the jobs of one core.
+
+    The bench view of a job is a :class:`BenchMeter` over the job's window on the bench clock, on the bench
+    seen through the core's own instruments only: its controller, the lasers that light its inputs, and an
+    analyzer whose feed holds nothing else. A feed shared with other cores is left out (its reading cannot
+    be split between jobs that run at the same time); the controller is then read back by its board's
+    power monitor and the lasers come from the instrument table, as the meter's terms say. Cores run in
+    parallel, each job metered in its core's worker thread, and no source of one core's meter covers
+    another core, so concurrent jobs never count each other's draw. The projected view is the job's ops
+    (2 x ``optical_macs``) at the energy per op of the bench's projection at peak (:func:`bench_projection`).
+    """
+
+    def __init__(self, engine: Any, projection: Any = None, why_not_projected: str = ""):
+        self.scope: _CoreScope | None = None
+        self.attribution = ""
+        self.notes: list[str] = []
+        self.projection = None
+        if projection is not None:
+            self.projection = ProjectionFigure(name=projection.config.name[:200], power_w=projection.total_w,
+                                               peak_ops_per_s=projection.peak_ops_per_s,
+                                               terms={t.device[:64]: t.power_w for t in projection.terms})
+            self.j_per_op = projection.j_per_op
+        elif why_not_projected:
+            self.notes.append(f"projected: {why_not_projected}")
+        bench, core = getattr(engine, "bench", None), getattr(engine, "core_config", None)
+        if bench is None or core is None:
+            self.notes.append(f"bench: {engine.name} names no bench instruments (a controller and its lasers), "
+                              "so its jobs' draw is not metered")
+            return
+        own = {core.controller, *(channel.laser for channel in core.channels)}
+        feeds, shared = [], []
+        for name, spec in bench.config.instruments.items():
+            covered = set(spec.measures or ()) if spec.role == "power_analyzer" else set()
+            if covered and covered <= own:
+                feeds.append(name)
+            elif covered & own:
+                shared.append(f"{name} meters {', '.join(sorted(covered & own))} together with "
+                              f"{', '.join(sorted(covered - own))}")
+        self.scope = _CoreScope(bench, own | set(feeds))
+        items = ", ".join([core.controller, *sorted(own - {core.controller})])
+        self.attribution = (f"the draw of core {engine.name}'s instruments ({items}) over the job's window on the "
+                            f"bench clock, from " + (f"their own analyzer feed(s) {', '.join(feeds)} (with the "
+                                                    "analyzer's own draw, from the instrument table)" if feeds else
+                                                    "their readbacks and the instrument table (no analyzer feed "
+                                                    "holds only them)") + "; other cores' instruments are not in it")
+        for text in shared:
+            self.notes.append(f"bench: {text}: that feed cannot be split between concurrent jobs, so it is left "
+                              "out of each job's figure; readbacks are snapshots at the job's start and end, so "
+                              "a program's draw between them is missed (one analyzer per core measures it all)")
+
+    def run(self, engine: Any, compute: Callable[[], Any]) -> tuple[Any, JobEnergy]:
+        """``compute()`` (the job's product on ``engine``) metered; returns its output and the job's energy.
+        A meter that fails leaves the product alone: the energy then says why it has no bench figure."""
+        notes = list(self.notes)
+        meter = None
+        if self.scope is not None:
+            meter = BenchMeter(self.scope, label=f"job on {engine.name}")
+            try:
+                meter.start()
+            except LabctlError as exc:
+                notes.append(f"bench: not metered: {exc}")
+                meter = None
+        try:
+            out = compute()
+        except BaseException:
+            if meter is not None:
+                meter.abort()
+            raise
+        figures: dict[str, Any] = {}
+        if self.projection is not None:
+            stats = engine.last_stats
+            figures["projected_j"] = OPS_PER_MAC * int(stats.get("optical_macs", stats.get("macs", 0))) * self.j_per_op
+        if meter is not None:
+            try:
+                ledger = meter.stop()
+                bench = {"bench_j": ledger.summary("bench").energy_j, "start_s": meter.start_s, "end_s": meter.end_s,
+                         "terms": [EnergyTerm(device=t.device, power_w=t.power_w, start_s=t.start_s, end_s=t.end_s,
+                                              provenance=provenance_to_dict(t.provenance), note=t.note)
+                                   for t in ledger.terms("bench")]}
+            except (LabctlError, ValueError) as exc:  # a reading refused, or a term the schema cannot carry
+                notes.append(f"bench: not metered: {exc}")
+            else:
+                figures.update(bench)
+                notes += [f"bench: {note}" for note in ledger.notes("bench")]
+        return out, JobEnergy(attribution=self.attribution, projection=self.projection,
+                              notes=[note[:1000] for note in notes[:16]], **figures)
+
+
+def _metering(engines: Sequence[Any]) -> list[CoreMetering]:
+    """One :class:`CoreMetering` per engine; the projection of each bench is made once."""
+    projections: dict[int, tuple[Any, str]] = {}
+    metering = []
+    for engine in engines:
+        bench = getattr(engine, "bench", None)
+        if bench is None:
+            metering.append(CoreMetering(engine, None, "the engine names no bench to project"))
+            continue
+        if id(bench) not in projections:
+            try:
+                projections[id(bench)] = (bench_projection(bench), "")
+            except LabctlError as exc:
+                projections[id(bench)] = (None, f"no projection of this bench: {exc}")
+        metering.append(CoreMetering(engine, *projections[id(bench)]))
+    return metering
 
 
 def _stat(value: Any) -> bool | int | float | str | None:
@@ -342,13 +473,17 @@ def _stat(value: Any) -> bool | int | float | str | None:
 
 
 def serve(bench_path: str | Path, *, mode: str, seed: int, bind: str, key_file: str | Path, allow_dir: str | Path,
-          calibration: str | Path | None = None, cores: int | None = None, **options: Any) -> None:
+          calibration: str | Path | None = None, cores: int | None = None, exit_with_parent: bool = False,
+          **options: Any) -> None:
     """Open the bench and its engines (the first ``cores`` only, if given; calibrations from the folder
     ``calibration``, cores without one calibrated now and saved there) and serve them until interrupted;
-    the bench's safe shutdown runs on the way out. ``options`` go to :class:`Center`."""
+    the bench's safe shutdown runs on the way out. ``options`` go to :class:`Center`. ``exit_with_parent``: also
+    stop when the process that started this one is gone (:func:`parent_gone`), so a center started by a test
+    or an experiment that dies does not live on holding its port and cores."""
     from labctl.bench import open_bench
     from labctl.opu import open_opu, open_opus
 
+    stop = parent_gone() if exit_with_parent else (lambda: False)
     keys = load_secret(key_file)
     load_allowed(allow_dir)
     with open_bench(bench_path, mode=mode, seed=seed) as bench:
@@ -358,7 +493,35 @@ def serve(bench_path: str | Path, *, mode: str, seed: int, bind: str, key_file: 
             engines = [open_opu(bench, calibration, core=index) for index in range(cores)]
         center = Center(engines, bind=bind, keys=keys, allow_dir=allow_dir, **options)
         try:
-            center.serve()
+            center.serve(stop)
         finally:
             center.close()
             log.info("center on %s stopped", center.endpoint)
+
+
+def parent_gone() -> Callable[[], bool]:
+    """A ``stop`` for :meth:`Center.serve` that turns true once the parent of this process is gone: its parent
+    pid changes (the process was re-parented after its parent died), or, when stdin is a pipe, the pipe
+    reaches its end (the parent closed it, or died). The parent is the one at the time of this call."""
+    parent = os.getppid()
+    closed = threading.Event()
+    try:
+        piped = stat.S_ISFIFO(os.fstat(0).st_mode)
+    except OSError:  # no stdin at all
+        piped = False
+    if piped:
+        def watch() -> None:
+            while os.read(0, 4096):
+                pass
+            closed.set()
+
+        threading.Thread(target=watch, name="stdin watch", daemon=True).start()
+
+    def gone() -> bool:
+        if closed.is_set() or os.getppid() != parent:
+            log.warning("the parent process (pid %d) is gone%s: stopping", parent,
+                        " (stdin closed)" if closed.is_set() else "")
+            return True
+        return False
+
+    return gone

@@ -21,8 +21,8 @@ from labctl.network.errors import ProtocolError
 from labctl.strict import StrictModel
 
 __all__ = ["DTYPES", "ERROR_CODES", "MAX_ARRAY_BYTES", "MAX_DIMS", "MAX_HEADER_BYTES", "PROTOCOL_VERSION", "Admit",
-           "ArraySpec", "Bye", "CoreInfo", "Error", "Header", "Heartbeat", "Hello", "Job", "Result", "decode",
-           "encode"]
+           "ArraySpec", "Bye", "CoreInfo", "EnergyTerm", "Error", "Header", "Heartbeat", "Hello", "Job", "JobEnergy",
+           "ProjectionFigure", "Result", "decode", "encode"]
 
 #: Version of this protocol; a header with another ``v`` is refused with the ``version`` error code.
 PROTOCOL_VERSION = 1
@@ -123,15 +123,63 @@ class Job(_Message):
 _Stat = Union[bool, int, float, Annotated[str, Field(max_length=200)], None]
 
 
+_Finite = Annotated[float, Field(allow_inf_nan=False)]
+_NonNegative = Annotated[float, Field(ge=0, allow_inf_nan=False)]
+_Text = Annotated[str, Field(max_length=1000)]
+_Param = Union[bool, int, _Finite, _Text, None]
+
+
+class EnergyTerm(StrictModel):
+    """One draw the center metered for a job: a :class:`labctl.energy.provenance.PowerTerm` of its ledger's
+    bench view, with its provenance as ``labctl.energy.ledger.provenance_to_dict`` writes it, so the edge's
+    ledger names the same source."""
+
+    device: Annotated[str, Field(min_length=1, max_length=200)]
+    power_w: _NonNegative
+    start_s: _Finite
+    end_s: _Finite
+    provenance: dict[Annotated[str, Field(max_length=64)],
+                     Union[_Param, dict[Annotated[str, Field(max_length=64)], _Param]]] = Field(max_length=16)
+    note: _Text = ""
+
+
+class ProjectionFigure(StrictModel):
+    """The center's projection of its cores onto integrated optoelectronics (``bench_projection``), at peak:
+    total power, peak op rate and each term's power (W)."""
+
+    name: Annotated[str, Field(min_length=1, max_length=200)]
+    power_w: _NonNegative
+    peak_ops_per_s: Annotated[float, Field(gt=0, allow_inf_nan=False)]
+    terms: dict[Annotated[str, Field(max_length=64)], _NonNegative] = Field(max_length=16)
+
+
+class JobEnergy(StrictModel):
+    """What a job cost at the center. ``bench_j``: what the instruments of the job's core drew over the job's
+    window ``[start_s, end_s]`` of the center's bench clock (``terms``, their sum; ``attribution`` says which
+    instruments and from what); ``projected_j``: the job's ops (2 x ``optical_macs``) at the projection's
+    energy per op at peak. None, with the reason in ``notes``, where the center cannot say."""
+
+    bench_j: _NonNegative | None = None
+    start_s: _Finite | None = None
+    end_s: _Finite | None = None
+    attribution: _Text = ""
+    terms: list[EnergyTerm] = Field(default_factory=list, max_length=32)
+    projected_j: _NonNegative | None = None
+    projection: ProjectionFigure | None = None
+    notes: list[_Text] = Field(default_factory=list, max_length=16)
+
+
 class Result(_Message):
-    """Center -> edge: the product of job ``job`` (frame ``product``, then ``error`` if asked for) and the
-    engine's statistics (``labctl.opu.interface.STATS_KEYS`` and more)."""
+    """Center -> edge: the product of job ``job`` (frame ``product``, then ``error`` if asked for), the
+    engine's statistics (``labctl.opu.interface.STATS_KEYS`` and more) and, from a center that meters its
+    cores, the job's ``energy``."""
 
     kind: Literal["result"] = "result"
     job: _JOB_ID
     product: ArraySpec
     error: ArraySpec | None = None
     stats: dict[Annotated[str, Field(max_length=64)], _Stat] = Field(max_length=64)
+    energy: JobEnergy | None = None
 
     def arrays(self) -> list[ArraySpec]:
         return [self.product] + ([self.error] if self.error is not None else [])

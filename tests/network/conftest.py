@@ -1,7 +1,12 @@
-"""A center in its own process on loopback (the simulated optical computing center, one calibrated core)."""
+"""A center in its own process on loopback (the simulated optical computing center, one calibrated core).
+
+No center outlives its test: each runs in its own process group with ``--exit-with-parent`` (it stops when
+this pytest worker dies or closes its stdin) and is killed, group and all, by its fixture's finalizer or,
+failing that, at this process's exit."""
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
 import shutil
@@ -19,22 +24,30 @@ from tests.shared_files import ring_core_calibration
 SEED = 1  # the seed the shared calibration was made at
 
 
+def center_command(keys: dict, calibration: Path, *, port: str = "*", args: tuple = ()) -> list[str]:
+    """The command line of a test center on 127.0.0.1 (one core of the built-in center, the shared calibration)."""
+    return [sys.executable, "-m", "labctl", "center", "serve", "--sim", "--seed", str(SEED), "--calibration",
+            str(calibration), "--cores", "1", "--bind", f"tcp://127.0.0.1:{port}", "--key", str(keys["center"][1]),
+            "--allow", str(keys["allow"]), "--exit-with-parent", *args]
+
+
 class CenterProcess:
-    """``labctl center serve`` on 127.0.0.1 with its log in a file; ``endpoint`` once it serves."""
+    """``labctl center serve`` on 127.0.0.1 with its log in a file; ``endpoint`` once it serves. It runs in
+    its own process group, its stdin a pipe from this process, and is killed at this process's exit if no
+    one killed it before."""
 
     def __init__(self, keys: dict, calibration: Path, log: Path, *, port: str = "*", args: tuple = ()):
         self.log_path = log
         self._log = open(log, "ab")
-        command = [sys.executable, "-m", "labctl", "center", "serve", "--sim", "--seed", str(SEED),
-                   "--calibration", str(calibration), "--cores", "1", "--bind", f"tcp://127.0.0.1:{port}",
-                   "--key", str(keys["center"][1]), "--allow", str(keys["allow"]), *args]
-        self.process = subprocess.Popen(command, stdout=self._log, stderr=subprocess.STDOUT)
+        self.process = subprocess.Popen(center_command(keys, calibration, port=port, args=args), stdin=subprocess.PIPE,
+                                        stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        atexit.register(self.kill)
         self.endpoint = self._wait_until_serving()
 
     def _wait_until_serving(self, timeout_s: float = 120.0) -> str:
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
-            found = re.findall(r"serving 1 core\(s\) \(occ1\) on (tcp://127\.0\.0\.1:\d+)", self.log())
+            found = re.findall(r"serving \d+ core\(s\) \([^)]*\) on (tcp://127\.0\.0\.1:\d+)", self.log())
             if found:
                 return found[-1]
             if self.process.poll() is not None:
@@ -60,16 +73,25 @@ class CenterProcess:
         raise AssertionError(f"{pattern!r} not in the center's log within {timeout_s} s:\n{self.log()}")
 
     def kill(self) -> None:
+        """SIGKILL to the center's process group (the center and anything it started); idempotent."""
         if self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGKILL)
+            try:
+                os.killpg(self.process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass  # it exited meanwhile
         self.process.wait(30)
-        self._log.close()
+        self._close()
 
     def terminate(self, timeout_s: float = 30.0) -> int:
         self.process.send_signal(signal.SIGTERM)
         code = self.process.wait(timeout_s)
-        self._log.close()
+        self._close()
         return code
+
+    def _close(self) -> None:
+        self.process.stdin.close()
+        self._log.close()
+        atexit.unregister(self.kill)
 
 
 @pytest.fixture(scope="module")

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+
 import h5py
 import numpy as np
 import pytest
 
 from experiments.edge_load import EdgeLoad, Level
+from labctl.energy import EnergyLedger
 from labctl.runner import ExperimentError, run_experiment
 
 from .conftest import SEED
@@ -29,13 +32,25 @@ def test_two_edges_on_one_core_take_turns(calibration, tmp_path):
         center_s = f["edges2.center_wall_s"][()]
         assert (center_s > 0).all() and (f["edges2.latency_s"][()] > center_s).all()
         assert (f["levels.edge_cpu_j_per_job"][()] > 0).all()
+        # every job's energy at the center: its core's own analyzer feed, and its ops projected
+        bench_j, projected_j = f["edges2.bench_j"][()], f["edges2.projected_j"][()]
+        assert (bench_j > 0).all() and (projected_j > 0).all()
+        assert f["levels.bench_j_per_job"][1] == pytest.approx(bench_j.mean())
+        assert f["levels.bench_j_per_job_edge_min"][1] <= bench_j.mean() <= f["levels.bench_j_per_job_edge_max"][1]
         edge, done = f["edges2.edge"][()], f["edges2.done_s"][()]
         admitted = f["edges2.admission_s"][()]
         # the edge admitted second started after the other's last answer
         first, second = np.argsort(admitted)
         assert admitted[second] >= done[edge == first].max() and np.bincount(edge).tolist() == [4, 4]
-    for name in ("edge_load.png", "edge_load_table.md", "center.log"):
+    for name in ("edge_load.png", "edge_load_table.md", "center.log", "center_bench.yaml"):
         assert (tmp_path / name).stat().st_size > 0
+    assert s["bench_j_per_job_2_edges"] > 0 and s["projected_j_per_job_2_edges"] > 0
+    assert "wt_occ1 feed" in s["energy_note"] or "own analyzer feed(s) wt_occ1" in s["energy_note"]
+    # each edge's ledger of its jobs adds up to the figures recorded per job
+    ledgers = json.loads((tmp_path / "edge_energy.json").read_text())["edges2"]
+    total = sum(EnergyLedger.from_dict(d).summary("bench").energy_j for d in ledgers.values())
+    with h5py.File(result.results_path) as f:
+        assert total == pytest.approx(f["edges2.bench_j"][()].sum(), rel=1e-9)
     log = (tmp_path / "center.log").read_text()
     assert "(load2-edge0): cores occ1" in log and "(load2-edge1): cores occ1" in log
     assert "stopped" in log  # the center was shut down at the end of the run
@@ -46,7 +61,8 @@ def test_jain_index_counts_jobs_done_when_the_first_edge_finished():
     # edge 0 finishes at t=2 with 2 jobs; edge 1 has 1 job done by then: (3)^2 / (2 * (4 + 1)) = 0.9
     level = Level(edges=2, edge=np.array([0, 0, 1, 1]), latency_s=np.ones(4), center_s=np.ones(4),
                   done_s=np.array([1.0, 2.0, 1.5, 3.0]), admission_s=np.zeros(2), macs=4, cpu_energy_j=1.0,
-                  cpu_method="modelled", cpu_note="")
+                  cpu_method="modelled", cpu_note="", bench_j=np.ones(4), projected_j=np.ones(4), energy_note="",
+                  ledgers=[{}, {}])
     assert level.jain == pytest.approx(0.9) and level.throughput == pytest.approx(4 / 3.0)
 
 
