@@ -87,6 +87,16 @@ class LinkBits(Experiment):
             raise ExperimentError(f"core={p.core}: this bench has {len(config.cores)} core(s) "
                                   f"(0..{len(config.cores) - 1})")
         controller = config.cores[p.core].controller
+        laser_dbm = config.laser_power_dbm + p.power_offset_db
+        probe = StationaryOPU(bench, core=p.core)
+        probe.config.laser_power_dbm = laser_dbm
+        try:
+            probe.lasers_on(True)   # refused outside the lasers' range or the bench's safety limit
+        except (ValueError, LabctlError) as exc:
+            raise ExperimentError(f"power_offset_db={p.power_offset_db:g}: {laser_dbm:g} dBm is refused: {exc}") \
+                from None
+        finally:
+            probe.lasers_on(False)
         started = time.perf_counter()
         path, source = self._calibration(ctx, p, controller)
         calibration_s = time.perf_counter() - started
@@ -97,15 +107,8 @@ class LinkBits(Experiment):
             path, source = self._calibrate_into(ctx, p, bench, controller, path), "recalibrated after drift"
             opu = StationaryOPU(bench, path, core=p.core)
             drift = drift_check(opu, p.drift_threshold)
-        cal = opu.calibration
-        laser_dbm = config.laser_power_dbm + p.power_offset_db
-        opu = StationaryOPU(bench, rescaled(cal, 10 ** (p.power_offset_db / 10)), core=p.core)
+        opu = StationaryOPU(bench, rescaled(opu.calibration, 10 ** (p.power_offset_db / 10)), core=p.core)
         opu.config.laser_power_dbm = laser_dbm
-        try:
-            opu.lasers_on(True)   # refused outside the lasers' range or the bench's safety limit
-        except (ValueError, LabctlError) as exc:
-            raise ExperimentError(f"power_offset_db={p.power_offset_db:g}: {laser_dbm:g} dBm is refused: {exc}") \
-                from None
 
         energy = ProductEnergy(ctx.energy)
         received = received_power_dbm(opu)
