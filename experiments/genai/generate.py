@@ -132,6 +132,10 @@ __all__ = [
               help="With --center: the center's public key file (center.key).")
 @click.option("--center-timeout", type=click.FloatRange(min=0.1), default=30.0, show_default=True,
               help="With --center: seconds to wait for a free core, and the most one product may take.")
+@click.option("--edge-bench", "edge_bench", type=click.Path(dir_okay=False, path_type=Path),
+              help="With --center: this edge's own transmitter and link (an edge bench file, e.g. "
+              "sim_backends/benches/edge_metro.yaml), simulated with --seed; the center detects the light it "
+              "launches (docs/network.md, 'Data plane in simulation'). Default: the center's own input chain.")
 @click.option("--electronic-only", is_flag=True, help="No bench: generate electronically only.")
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the optical cores' calibration files.")
@@ -145,7 +149,7 @@ __all__ = [
 @click.option("--batch-size", type=int, help="Images per pipeline call (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file, center, key_file, center_key_file,
-             center_timeout, electronic_only, calibration, accept_stale, out, seed, batch_size, quiet) -> None:
+             center_timeout, edge_bench, electronic_only, calibration, accept_stale, out, seed, batch_size, quiet) -> None:
     """Generate images with bundled models electronically and on the optical computing center, same seeds.
 
     \b
@@ -168,8 +172,8 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
                                    "--calibration/--accept-stale-calibration/--electronic-only")
         if key_file is None or center_key_file is None:
             raise click.UsageError("--center needs --key (this edge's NAME.key_secret) and --center-key (center.key)")
-    elif key_file is not None or center_key_file is not None:
-        raise click.UsageError("--key and --center-key go with --center tcp://HOST:PORT")
+    elif key_file is not None or center_key_file is not None or edge_bench is not None:
+        raise click.UsageError("--key, --center-key and --edge-bench go with --center tcp://HOST:PORT")
     if accept_stale and calibration is None:
         raise click.UsageError("--accept-stale-calibration applies to calibration files: give --calibration DIR")
     if not electronic_only and not sim and bench_file is None and center is None:
@@ -204,7 +208,8 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
             for i in range(len(models)):
                 try:
                     opus.append(connect(center, key=key_file, center_key=center_key_file, cores=1,
-                                        edge=f"generate-{i}", timeout_s=center_timeout))
+                                        edge=f"generate-{i}", timeout_s=center_timeout, edge_bench=edge_bench,
+                                        edge_seed=seed + i))
                 except AdmissionRefused as exc:
                     if exc.code != "no_free_cores":
                         raise

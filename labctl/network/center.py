@@ -32,7 +32,7 @@ from labctl.energy.ledger import provenance_to_dict
 from labctl.energy.metering import BenchMeter
 from labctl.energy.projected import bench_projection
 from labctl.errors import LabctlError
-from labctl.network.errors import KeyFileError, NetworkError, NetworkSettingError, ProtocolError
+from labctl.network.errors import DataPlaneError, KeyFileError, NetworkError, NetworkSettingError, ProtocolError
 from labctl.network.keys import fingerprint, load_allowed, load_secret
 from labctl.network.messages import (
     MAX_ARRAY_BYTES,
@@ -49,6 +49,9 @@ from labctl.network.messages import (
     decode,
     encode,
 )
+from labctl.network.messages import Drive as DriveMessage
+from labctl.network.messages import job_of
+from sim_backends.instruments.labctl_occ import SimLabctlOCC
 
 __all__ = ["Center", "CoreMetering", "parent_gone", "serve"]
 
@@ -58,6 +61,25 @@ log = logging.getLogger("labctl.network.center")
 ZAP_ENDPOINT = "inproc://zeromq.zap.01"
 _ZAP_DOMAIN = b"labctl"
 _DRAIN = 256  # messages read per loop turn at most, so a flood cannot starve the jobs
+
+
+@dataclass
+class _Waiting:
+    """A core's program waiting for its edge's light (data plane in simulation): set by the core's worker,
+    answered by the loop."""
+
+    ident: bytes
+    job: str
+    program: int
+    codes: np.ndarray
+    drive: Any
+    done: threading.Event = field(default_factory=threading.Event)
+    light: tuple[np.ndarray, np.ndarray] | None = None
+    error: str = ""
+
+    def fail(self, why: str) -> None:
+        self.error = why
+        self.done.set()
 
 
 @dataclass
@@ -103,6 +125,10 @@ class Center:
         self._context = zmq.Context()
         # a core's worker rings the loop with the core's index when a product is done (each ``_wake`` socket
         # is used by its worker thread only)
+        #: per core, its simulated controller if the core can take an edge's light (else None)
+        self._light_ports = [_simulated_controller(engine) for engine in self.engines]
+        self._waiting: dict[int, _Waiting] = {}  # core -> its program waiting for light
+        self._waiting_lock = threading.Lock()
         self._woken = self._context.socket(zmq.PULL)
         self._woken.bind(f"inproc://center-wake-{id(self)}")
         self._wake = []
@@ -145,12 +171,19 @@ class Center:
                 self._drain()
             if self._woken in events:
                 while self._woken.poll(0):
-                    self._answer(int(self._woken.recv()))
+                    ring = self._woken.recv().decode()
+                    if ring.startswith("drive "):
+                        self._send_drive(int(ring[6:]))
+                    else:
+                        self._detach_light(int(ring))
+                        self._answer(int(ring))
             self._expire()
             self._start_jobs()
 
     def close(self) -> None:
         """Close the sockets (edges see silence and reconnect to the next center on this endpoint)."""
+        for core in list(self._waiting):
+            self._fail_waiting(core, "the center is stopping")
         for worker in self._workers:  # products under way end before the bench closes
             worker.shutdown(wait=True, cancel_futures=True)
         for socket in (self._router, self._zap, *self._wake, self._woken):
@@ -206,7 +239,11 @@ class Center:
                                     max_array_bytes=self.max_array_bytes)
         except ProtocolError as exc:
             log.warning("edge %s: refused a message (%s)", who, exc.code)
-            self._send(ident, Error(code=exc.code, message=str(exc)))
+            kind, job = job_of(body[0].bytes) if body else (None, None)
+            if kind == "light":  # the light of a program waiting for it: that program, and its job, fail
+                for core in self._waiting_for(ident, job):
+                    self._fail_waiting(core, f"its light was refused: {exc}")
+            self._send(ident, Error(code=exc.code, message=str(exc), job=job if kind == "light" else None))
             return
         kind = header.kind
         if kind == "hello":
@@ -214,7 +251,7 @@ class Center:
         elif kind == "bye":
             if edge is not None:
                 self._release(ident, "said bye")
-        elif edge is None and kind in ("job", "heartbeat"):
+        elif edge is None and kind in ("job", "heartbeat", "light"):
             self._send(ident, Error(code="not_admitted", job=getattr(header, "job", None),
                                     message="say hello first (this center does not know the edge, or its "
                                             "admission expired)"))
@@ -228,7 +265,17 @@ class Center:
                 self._send(ident, Error(code="queue_full", job=header.job,
                                         message=f"{self.max_queue} jobs are already queued for this edge"))
                 return
+            if header.edge_light and any(self._light_ports[core] is None for core in edge.cores):
+                self._send(ident, Error(code="no_data_plane", job=header.job,
+                                        message="this center's cores take no edge light: they are real instruments "
+                                                "(light crosses the fibre) or not simulated OCC cores"))
+                return
             edge.queue.append((header, arrays, now))
+        elif kind == "light":
+            self._take_light(ident, header, arrays)
+        elif kind == "error" and header.job is not None and self._waiting_for(ident, header.job):
+            for core in self._waiting_for(ident, header.job):  # the edge could not launch the program's light
+                self._fail_waiting(core, f"the edge could not launch it: {header.message}")
         else:
             self._send(ident, Error(code="schema", message=f"'{kind}' messages are sent by the center, not to it"))
 
@@ -264,6 +311,9 @@ class Center:
                                 max_array_bytes=self.max_array_bytes))
 
     def _release(self, ident: bytes, why: str) -> None:
+        for core, waiting in list(self._waiting.items()):
+            if waiting.ident == ident:
+                self._fail_waiting(core, f"the edge {why}")
         edge = self._edges.pop(ident)
         self._order.remove(ident)
         log.info("edge %s %s: freed cores %s, dropped %d queued job(s)", edge.fingerprint, why,
@@ -303,6 +353,7 @@ class Center:
             self._order.append(ident)
             edge.turn = edge.cores.index(core) + 1
             job, (a, b), received = edge.queue.popleft()
+            self._attach_light(core, ident, job)
             future = self._workers[core].submit(self._compute, core, job, a, b)
             self._running[core] = (ident, job, time.monotonic() - received, time.perf_counter(), future)
 
@@ -315,6 +366,99 @@ class Center:
                 a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b))
         finally:
             self._wake[core].send(str(core).encode())
+
+    # -- the data plane in simulation ------------------------------------------------------------------
+
+    def _attach_light(self, core: int, ident: bytes, job: Any) -> None:
+        """Before a job starts on an idle core: its programs take their light from the job's edge if the job
+        brings its own (``edge_light``), else from the center's own input chain."""
+        port = self._light_ports[core]
+        if port is None:
+            return
+        if not job.edge_light:
+            port.set_light_source(None)
+            return
+        programs = iter(range(2**62))
+
+        def from_edge(codes: np.ndarray, drive: Any) -> tuple[np.ndarray, np.ndarray]:
+            """In the core's worker: ask the loop to send the drive, wait for the edge's light."""
+            waiting = _Waiting(ident, job.job, next(programs), codes, drive)
+            with self._waiting_lock:
+                self._waiting[core] = waiting
+            self._wake[core].send(f"drive {core}".encode())
+            waiting.done.wait()
+            with self._waiting_lock:
+                self._waiting.pop(core, None)
+            if waiting.light is None:
+                raise DataPlaneError(f"the light of program {waiting.program} of job {job.job}: {waiting.error}")
+            return waiting.light
+
+        port.set_light_source(from_edge)
+
+    def _detach_light(self, core: int) -> None:
+        """After a job: the core's own input chain again; the received power of the job's last program joins
+        the engine's statistics (``edge_light_db``: against the center's own reference link)."""
+        port = self._light_ports[core]
+        if port is None or port.last_edge_power_ratio is None:
+            return
+        ratio = port.last_edge_power_ratio
+        port.set_light_source(None)
+        port.last_edge_power_ratio = None
+        stats = getattr(self.engines[core], "last_stats", None)
+        if isinstance(stats, dict) and ratio > 0:
+            stats["edge_light_db"] = 10.0 * float(np.log10(ratio))
+
+    def _send_drive(self, core: int) -> None:
+        """Send a waiting program's drive to its edge (or fail it if the edge is gone)."""
+        waiting = self._waiting.get(core)
+        if waiting is None or waiting.done.is_set():
+            return
+        if waiting.ident not in self._edges:
+            self._fail_waiting(core, "the edge left")
+            return
+        d = waiting.drive
+        codes = np.ascontiguousarray(waiting.codes, dtype=np.float32)
+        self._send(waiting.ident, DriveMessage(
+            job=waiting.job, program=waiting.program, codes=ArraySpec.of(codes), symbol_rate_hz=d.symbol_rate_hz,
+            dac_amplitude_v=d.dac_amplitude_v, gap_slots=d.gap_slots, bias_v=list(d.bias_v),
+            rin_band_hz=d.rin_band_hz, dac_noise_referral=d.dac_noise_referral), [codes])
+
+    def _waiting_for(self, ident: bytes, job: str | None) -> list[int]:
+        return [core for core, w in list(self._waiting.items()) if w.ident == ident and w.job == job
+                and not w.done.is_set()]
+
+    def _fail_waiting(self, core: int, why: str) -> None:
+        waiting = self._waiting.get(core)
+        if waiting is not None and not waiting.done.is_set():
+            log.info("job %s program %d on %s: no light (%s)", waiting.job, waiting.program, self.engines[core].name,
+                     why)
+            waiting.fail(why)
+
+    def _take_light(self, ident: bytes, header: Any, arrays: list[np.ndarray]) -> None:
+        """An edge's light for a waiting program: checked against its drive, then handed to the core."""
+        cores = [core for core in self._waiting_for(ident, header.job)
+                 if self._waiting[core].program == header.program]
+        if not cores:
+            self._send(ident, Error(code="not_waiting", job=header.job,
+                                    message=f"no program {header.program} of job {header.job} waits for this edge's "
+                                            "light"))
+            return
+        core = cores[0]
+        waiting = self._waiting[core]
+        light, idle = arrays
+        problem = ""
+        if light.shape != waiting.codes.shape or idle.shape != waiting.codes.shape[2:]:
+            problem = (f"light of shape {light.shape} and idle {idle.shape} for a drive of shape "
+                       f"{waiting.codes.shape}")
+        elif light.min(initial=0.0) < 0 or idle.min(initial=0.0) < 0:
+            problem = "negative optical power"
+        if problem:
+            log.warning("edge %s job %s: refused its light (%s)", self._edges[ident].fingerprint, header.job, problem)
+            self._send(ident, Error(code="light", job=header.job, message=problem))
+            waiting.fail(f"its light was refused: {problem}")
+            return
+        waiting.light = (np.array(light), np.array(idle))  # copies: the frames are freed after this turn
+        waiting.done.set()
 
     def _answer(self, core: int) -> None:
         """Send the finished job's result (or error) to its edge, then forget its inputs and outputs."""
@@ -461,6 +605,14 @@ def _metering(engines: Sequence[Any]) -> list[CoreMetering]:
                 projections[id(bench)] = (None, f"no projection of this bench: {exc}")
         metering.append(CoreMetering(engine, *projections[id(bench)]))
     return metering
+
+
+def _simulated_controller(engine: Any) -> SimLabctlOCC | None:
+    """The simulated OCC controller behind a weight-stationary engine on a simulated bench, else None."""
+    bench = getattr(engine, "bench", None)
+    sim = getattr(bench, "sim", None) if getattr(bench, "mode", None) == "sim" else None
+    node = sim.world.nodes.get(getattr(engine, "name", None)) if sim is not None else None
+    return node if isinstance(node, SimLabctlOCC) else None
 
 
 def _stat(value: Any) -> bool | int | float | str | None:

@@ -34,7 +34,9 @@ from labctl.network.errors import (
     RemoteError,
 )
 from labctl.network.keys import load_public, load_secret
-from labctl.network.messages import MAX_DIMS, ArraySpec, Bye, Heartbeat, Hello, Job, decode, encode
+from labctl.errors import LabctlError
+from labctl.network.messages import MAX_DIMS, ArraySpec, Bye, Error, Heartbeat, Hello, Job, Light, decode, encode
+from sim_backends.scpi import ScpiError
 
 __all__ = ["RemoteOPU", "connect"]
 
@@ -44,16 +46,21 @@ _RECEIVE_LIMIT = 2**40  # the edge trusts the center it authenticated; its array
 
 
 def connect(endpoint: str, key: str | Path, center_key: str | Path, *, cores: int = 1, edge: str = "",
-            timeout_s: float = 30.0) -> RemoteOPU:
+            timeout_s: float = 30.0, edge_bench: str | Path | None = None, edge_seed: int | None = 0,
+            edge_changes: dict[str, Any] | None = None) -> RemoteOPU:
     """A :class:`RemoteOPU` on the center at ``endpoint`` (``tcp://HOST:PORT``), admitted with ``cores`` cores.
 
     ``key``: this edge's secret key file (``NAME.key_secret``); ``center_key``: the center's public key
     file (``center.key``), which authenticates the center. ``edge``: a label for the center's log.
     ``timeout_s``: the most one call (admission, or a product with its reconnections) may take.
+    ``edge_bench``: this edge's own transmitter and link (an edge bench file, simulated with ``edge_seed`` and
+    ``edge_changes``: :class:`~labctl.network.edge.EdgeTransmitter`): the center then detects the light this
+    edge launches over its link (the data plane in simulation) instead of its own reference input chain.
     Raises :class:`KeyRefused` if the center refuses the key, :class:`AdmissionRefused` if it refuses the
     request (too many cores; none free within ``timeout_s``), :class:`CenterUnavailable` on silence.
     """
-    return RemoteOPU(endpoint, key=key, center_key=center_key, cores=cores, edge=edge, timeout_s=timeout_s)
+    return RemoteOPU(endpoint, key=key, center_key=center_key, cores=cores, edge=edge, timeout_s=timeout_s,
+                     edge_bench=edge_bench, edge_seed=edge_seed, edge_changes=edge_changes)
 
 
 class RemoteOPU:
@@ -71,7 +78,8 @@ class RemoteOPU:
     """
 
     def __init__(self, endpoint: str, *, key: str | Path, center_key: str | Path, cores: int = 1, edge: str = "",
-                 timeout_s: float = 30.0):
+                 timeout_s: float = 30.0, edge_bench: str | Path | None = None, edge_seed: int | None = 0,
+                 edge_changes: dict[str, Any] | None = None):
         if timeout_s <= 0:
             raise NetworkSettingError(f"timeout_s must be > 0, got {timeout_s}")
         self.endpoint, self.edge, self.timeout_s = endpoint, edge, timeout_s
@@ -89,11 +97,17 @@ class RemoteOPU:
         self._energy_clock = 0.0  # end of the last job laid on this ledger's bench timeline
         self.cores: list = []
         self.heartbeat_s, self.liveness_s, self.max_array_bytes = 1.0, timeout_s, None
+        #: this edge's simulated transmitter and link (data plane), or None: the center's own input chain
+        self.transmitter = None
+        if edge_bench is not None:
+            from labctl.network.edge import EdgeTransmitter
+
+            self.transmitter = EdgeTransmitter(edge_bench, seed=edge_seed, changes=edge_changes)
         self._context = zmq.Context()
         self._socket = self._monitor = None
         self._closing = threading.Event()
-        self._open()
         try:
+            self._open()
             self._admit(time.monotonic() + timeout_s)
         except BaseException:
             self.close(say_bye=False)
@@ -126,7 +140,7 @@ class RemoteOPU:
         job_id = f"{self._session}-{self._jobs}"
         try:
             job = Job(job=job_id, a=ArraySpec.of(a_wire), b=ArraySpec.of(b_wire), return_error=bool(return_error),
-                      scale_a=scale_a, scale_b=scale_b)
+                      scale_a=scale_a, scale_b=scale_b, edge_light=self.transmitter is not None)
         except ValidationError as exc:
             problem = exc.errors()[0]
             raise ProtocolError("schema", f"{'.'.join(map(str, problem['loc']))}: {problem['msg']}") from None
@@ -143,6 +157,9 @@ class RemoteOPU:
                 self._admit(deadline)
             elif reply[0].kind == "error":
                 raise RemoteError(reply[0].code, reply[0].message)
+            elif reply[0].kind == "drive":
+                self._launch(*reply)
+                continue
             else:
                 break
             resubmits += 1
@@ -200,6 +217,22 @@ class RemoteOPU:
     def _note(self, view: str, text: str) -> None:
         if text not in self.energy.notes(view):
             self.energy.add_note(view, text)
+
+    def _launch(self, drive: Any, arrays: list[np.ndarray]) -> None:
+        """Answer a program's drive with this edge's light (or tell the center it cannot launch it)."""
+        if self.transmitter is None:
+            self._socket.send_multipart(encode(Error(code="light", job=drive.job, message="this edge has no "
+                                                     "transmitter of its own (connect without edge_bench)")))
+            return
+        try:
+            light, idle = self.transmitter.launch(arrays[0], drive)
+        except (LabctlError, ValueError, ScpiError) as exc:
+            self._socket.send_multipart(encode(Error(code="light", job=drive.job,
+                                                     message=f"{type(exc).__name__}: {exc}"[:1000])))
+            return
+        self._socket.send_multipart(encode(Light(job=drive.job, program=drive.program, light=ArraySpec.of(light),
+                                                 idle=ArraySpec.of(idle)), [light, idle]))
+        self._heard = self._sent = time.monotonic()  # the silence clock restarts once the edge listens again
 
     # -- connection -------------------------------------------------------------------------------------
 
@@ -327,6 +360,8 @@ class RemoteOPU:
             self._socket.close()
             self._socket = self._monitor = None
         self._context.term()
+        if self.transmitter is not None:
+            self.transmitter.close()
 
     def __enter__(self) -> RemoteOPU:
         return self

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
@@ -23,6 +24,7 @@ from labctl.strict import StrictModel
 __all__ = ["DTYPES", "ERROR_CODES", "MAX_ARRAY_BYTES", "MAX_DIMS", "MAX_HEADER_BYTES", "PROTOCOL_VERSION", "Admit",
            "ArraySpec", "Bye", "CoreInfo", "EnergyTerm", "Error", "Header", "Heartbeat", "Hello", "Job", "JobEnergy",
            "ProjectionFigure", "Result", "decode", "encode"]
+__all__ += ["Drive", "Light", "job_of"]
 
 #: Version of this protocol; a header with another ``v`` is refused with the ``version`` error code.
 PROTOCOL_VERSION = 1
@@ -48,6 +50,11 @@ ERROR_CODES = {
     "no_free_cores": "every core the edge could have is allocated to other edges",
     "queue_full": "the edge already has the most jobs the center queues per edge",
     "job_failed": "the engine refused or failed the product (the message says why)",
+    "no_data_plane": "the job asks to bring its own light, and this center's cores cannot take it (real "
+                     "instruments, where light crosses the fibre, or a core that is not a simulated OCC)",
+    "light": "the edge's light does not fit the drive it answers (shape, negative power), or the edge could not "
+             "launch it; the job fails",
+    "not_waiting": "a light message for a job and program the center is not waiting on",
     "internal": "the center failed unexpectedly; the job was not done",
 }
 
@@ -108,6 +115,9 @@ class Job(_Message):
     return_error: bool = False
     scale_a: float | None = None
     scale_b: float | None = None
+    #: the edge launches the inputs' light itself (data plane in simulation): the center answers each
+    #: program with a ``drive`` and detects the ``light`` the edge sends back
+    edge_light: bool = False
 
     @field_validator("scale_a", "scale_b")
     @classmethod
@@ -185,6 +195,55 @@ class Result(_Message):
         return [self.product] + ([self.error] if self.error is not None else [])
 
 
+class Drive(_Message):
+    """Center -> edge (data plane in simulation): launch program ``program`` of job ``job``; frame ``codes``
+    (tiles, slots, inputs): the DAC codes (whole numbers in float32) the center's controller would send to
+    its input DACs, with the settings the edge's transmitter needs (``sim_backends`` ``Drive``)."""
+
+    kind: Literal["drive"] = "drive"
+    job: _JOB_ID
+    program: Annotated[int, Field(ge=0)]
+    codes: ArraySpec
+    symbol_rate_hz: Annotated[float, Field(gt=0, le=1e12)]
+    dac_amplitude_v: Annotated[float, Field(gt=0, le=100)]
+    gap_slots: Annotated[int, Field(ge=0, le=2**31)]
+    bias_v: list[Annotated[float, Field(ge=-100, le=100)]] = Field(min_length=1, max_length=1024)
+    rin_band_hz: Annotated[float, Field(ge=0, le=1e13)]
+    dac_noise_referral: Annotated[float, Field(ge=0, le=1e3)]
+
+    @field_validator("codes")
+    @classmethod
+    def _codes(cls, spec: ArraySpec) -> ArraySpec:
+        if spec.dtype != "float32" or len(spec.shape) != 3:
+            raise ValueError("codes are float32 of shape (tiles, slots, inputs)")
+        return spec
+
+    def arrays(self) -> list[ArraySpec]:
+        return [self.codes]
+
+
+class Light(_Message):
+    """Edge -> center (data plane in simulation): the light answering drive ``program`` of job ``job``;
+    frames ``light`` (tiles, slots, inputs) and ``idle`` (inputs,): float32 W per input at the center's input
+    port, per slot and in the idle gaps."""
+
+    kind: Literal["light"] = "light"
+    job: _JOB_ID
+    program: Annotated[int, Field(ge=0)]
+    light: ArraySpec
+    idle: ArraySpec
+
+    @field_validator("light", "idle")
+    @classmethod
+    def _float32(cls, spec: ArraySpec) -> ArraySpec:
+        if spec.dtype != "float32":
+            raise ValueError("light is float32 W")
+        return spec
+
+    def arrays(self) -> list[ArraySpec]:
+        return [self.light, self.idle]
+
+
 class Error(_Message):
     """Either way: a message or job was refused; ``code`` is one of :data:`ERROR_CODES`."""
 
@@ -206,7 +265,7 @@ class Bye(_Message):
     kind: Literal["bye"] = "bye"
 
 
-Header = Annotated[Union[Hello, Admit, Job, Result, Error, Heartbeat, Bye], Field(discriminator="kind")]
+Header = Annotated[Union[Hello, Admit, Job, Result, Drive, Light, Error, Heartbeat, Bye], Field(discriminator="kind")]
 _HEADER = TypeAdapter(Header)
 
 
@@ -248,6 +307,20 @@ def _decode_header(frame: bytes) -> Any:
         return _HEADER.validate_python(raw)
     except ValidationError as exc:
         raise ProtocolError("schema", _schema_problem(exc)) from None
+
+
+def job_of(frame: bytes) -> tuple[str | None, str | None]:
+    """``(kind, job)`` a message's first frame names, read from its JSON without the schema (None where it
+    names none): which job a refused message concerned."""
+    try:
+        raw = json.loads(bytes(frame)) if len(frame) <= MAX_HEADER_BYTES else None
+    except (UnicodeDecodeError, ValueError):
+        return None, None
+    if not isinstance(raw, dict):
+        return None, None
+    kind, job = raw.get("kind"), raw.get("job")
+    return (kind if isinstance(kind, str) else None,
+            job if isinstance(job, str) and re.fullmatch(r"[A-Za-z0-9_.:-]{1,80}", job) else None)
 
 
 def decode(frames: list[bytes], *, max_array_bytes: int = MAX_ARRAY_BYTES) -> tuple[Any, list[np.ndarray]]:
