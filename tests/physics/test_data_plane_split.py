@@ -4,7 +4,6 @@ carry are refused."""
 
 from __future__ import annotations
 
-
 import numpy as np
 import pytest
 
