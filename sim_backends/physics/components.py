@@ -33,7 +33,7 @@ from sim_backends.physics.grids import (
     uniform_step,
 )
 from sim_backends.physics.modulator import MachZehnderModel
-from sim_backends.physics.receiver import NoiseTerms, Receiver
+from sim_backends.physics.receiver import NoiseTerms, Receiver, white_spectrum
 from sim_backends.physics.validation import require_range
 from sim_backends.world import (
     ELECTRICAL_IN,
@@ -79,7 +79,6 @@ class Fibre(Component):
         self.span = FibreSpan(length_km, attenuation_db_per_km, dispersion_ps_nm_km, gamma_per_w_km,
                               group_index, reference_wavelength_nm * 1e-9)
         self._walk_pad_s = 0.0  # largest walk-off seen so far: padding for the next evaluation
-        self._cache: dict = {}  # transfer functions by (points, rate, wavelength, span parameters)
 
     # -- parameters (settable: an experiment on a simulated bench may change the span) -------------
 
@@ -93,7 +92,6 @@ class Fibre(Component):
         self.span = FibreSpan(value, s.attenuation_db_per_km, s.dispersion_ps_nm_km, s.gamma_per_w_km,
                               s.group_index, s.reference_wavelength_m)
         self._walk_pad_s = 0.0
-        self._cache.clear()
 
     @property
     def attenuation_db_per_km(self) -> float:
@@ -174,23 +172,11 @@ class Fibre(Component):
             if self.nonlinear and span.gamma_per_w_km > 0:
                 field = span.propagate(field, fs, wavelength_m=carrier.wavelength, nonlinear=True)
             else:  # the span's linear transfer function, cached per grid (one multiplication by FFT)
-                field = sfft.ifft(sfft.fft(field) * self._transfer(field.size, fs, carrier.wavelength))
+                h = span.transfer_on_grid(field.size, rounded(fs), carrier.wavelength, dtype=np.complex64)
+                field = sfft.ifft(sfft.fft(field) * h)
             out.append(Lightwave(carrier.wavelength, grid.take(field)))
         return out, True
 
-    def _transfer(self, n: int, fs: float, wavelength: float) -> np.ndarray:
-        """``FibreSpan.transfer_function`` on the FFT bins of an n-point grid at fs (complex64, cached)."""
-        span = self.span
-        key = (n, rounded(fs), wavelength, span.length_km, span.attenuation_db_per_km, span.dispersion_ps_nm_km,
-               span.group_index, span.reference_wavelength_m)
-        h = self._cache.get(key)
-        if h is None:
-            f = sfft.fftfreq(n, 1.0 / fs)
-            h = self.span.transfer_function(f, wavelength).astype(np.complex64)
-            if len(self._cache) >= 8:
-                self._cache.pop(next(iter(self._cache)))
-            self._cache[key] = h
-        return h
 
     def state(self):
         return {"length_km": self.length_km, "attenuation_db_per_km": self.attenuation_db_per_km,
@@ -481,21 +467,10 @@ class Photodiode(Component):
         return np.minimum(current, rx.saturation_current) * rx.gain_ohm
 
     def _stationary_noise(self, n: int, fs: float, variance: float, rng) -> np.ndarray:
-        """Band-limited white noise of per-sample variance ``variance`` before the receiver response.
-
-        The rFFT of n iid N(0, s^2) samples has independent bins with E|X_k|^2 = n s^2 (complex
-        Gaussian, real at DC and Nyquist): drawing those and multiplying by H is the same process
-        as filtering time-domain noise, one FFT cheaper.
-        """
-        bins = n // 2 + 1
-        scale = np.float32(math.sqrt(n * variance / 2))
-        spectrum = np.empty(bins, dtype=np.complex64)
-        spectrum.real = rng.standard_normal(bins, dtype=np.float32)
-        spectrum.imag = rng.standard_normal(bins, dtype=np.float32)
-        spectrum *= scale
-        spectrum[0] = spectrum[0].real * np.float32(math.sqrt(2))
-        if n % 2 == 0:
-            spectrum[-1] = spectrum[-1].real * np.float32(math.sqrt(2))
+        """Band-limited white noise of per-sample variance ``variance`` before the receiver response,
+        drawn as its spectrum (``receiver.white_spectrum``: one FFT cheaper than filtering samples)."""
+        spectrum = white_spectrum((n,), rng)
+        spectrum *= np.float32(math.sqrt(variance))
         spectrum *= self._current()[2].on_grid(n, fs)
         return sfft.irfft(spectrum, n=n)
 

@@ -18,9 +18,11 @@ Conventions (PHYSICS.md section 3, "Scope/ADC" and "Precision"):
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Sequence
 
 import numpy as np
+import scipy.fft as sfft
 
 from sim_backends.physics.validation import require_int, require_range
 
@@ -59,11 +61,27 @@ def noise_bandwidth(bandwidth_hz: float, shape: str = "butterworth", order: int 
 
 
 def apply_lowpass(x, fs: float, bandwidth_hz: float, shape: str = "butterworth", order: int = 4) -> np.ndarray:
-    """Filter real records ``x`` (..., n) sampled at ``fs`` with ``lowpass_response`` (circular, by FFT)."""
-    x = np.asarray(x, dtype=float)
+    """Filter real records ``x`` (..., n) sampled at ``fs`` with ``lowpass_response`` (circular, by FFT).
+    float32 records are filtered in single precision, anything else in float64."""
+    x = _real_record(x)
     n = x.shape[-1]
-    h = lowpass_response(np.fft.rfftfreq(n, 1.0 / fs), bandwidth_hz, shape, order)
-    return np.fft.irfft(np.fft.rfft(x, axis=-1) * h, n=n, axis=-1)
+    h = lowpass_on_grid(n, fs, bandwidth_hz, shape, order, x.dtype == np.float32)
+    return sfft.irfft(sfft.rfft(x, axis=-1) * h, n=n, axis=-1)
+
+
+@lru_cache(maxsize=8)
+def lowpass_on_grid(n: int, fs: float, bandwidth_hz: float, shape: str, order: int, single: bool) -> np.ndarray:
+    """``lowpass_response`` on the rFFT bins of n-point records at ``fs`` (read-only, cached: a waveform
+    chain filters records of the same grid again and again)."""
+    h = lowpass_response(sfft.rfftfreq(n, 1.0 / fs), bandwidth_hz, shape, order).astype(np.float32 if single else float)
+    h.flags.writeable = False
+    return h
+
+
+def _real_record(x) -> np.ndarray:
+    """``x`` as float32 if it is float32, else as float64."""
+    x = np.asarray(x)
+    return x if x.dtype == np.float32 else x.astype(float)
 
 
 def spectral_derivative(x, fs: float) -> np.ndarray:
@@ -136,6 +154,21 @@ class _Converter:
         """Voltages of integer codes: offset - FS/2 + (code + 1/2) Delta."""
         return self.offset_v - self.full_scale_v / 2 + (np.asarray(codes) + 0.5) * self.lsb_v
 
+    def _quantised(self, v: np.ndarray) -> np.ndarray:
+        """``levels(codes(v))`` in v's float precision without the integer round trip; float32 only
+        for converters of <= 16 bits (single precision resolves 2^-24 of full scale, 256 x finer
+        than a 16-bit step), else float64."""
+        dtype = np.float32 if v.dtype == np.float32 and self.bits <= 16 else np.float64
+        v_min = dtype(self.offset_v - self.full_scale_v / 2)
+        lsb = dtype(self.lsb_v)
+        x = (v.astype(dtype, copy=False) - v_min) / lsb
+        np.floor(x, out=x)
+        np.clip(x, 0, 2**self.bits - 1, out=x)
+        x += dtype(0.5)
+        x *= lsb
+        x += v_min
+        return x
+
     def _dominant_frequency(self, v, fs: float) -> float:
         """Frequency of the largest non-DC spectral line of records v (..., n) (for ENOB tables)."""
         v = np.asarray(v, dtype=float)
@@ -181,7 +214,7 @@ class ADC(_Converter):
         V/s, same shape) if given, else the spectral derivative of ``v``. With an ENOB table the
         excess noise is set at ``signal_frequency_hz`` (default: the strongest spectral line).
         """
-        v = np.asarray(v, dtype=float)
+        v = _real_record(v)
         rate = self.sample_rate if input_rate is None else require_range("input_rate", input_rate, 1.0)
         step = rate / self.sample_rate
         if abs(step - round(step)) > 1e-9 * step or round(step) < 1:
@@ -195,14 +228,18 @@ class ADC(_Converter):
             dvdt = dvdt[..., ::step]
         v = v[..., ::step]
         if apply_jitter and self.jitter_s > 0:
-            v = v + dvdt * (self.jitter_s * rng.standard_normal(v.shape))
+            v = v + dvdt * (self.jitter_s * rng.standard_normal(v.shape, dtype=v.dtype))
         if signal_frequency_hz is None:
             signal_frequency_hz = self._dominant_frequency(v, self.sample_rate) if self._enob_table is not None else 0.0
         sigma = self.excess_noise_rms(signal_frequency_hz)
         if sigma > 0:
-            v = v + sigma * rng.standard_normal(v.shape)
-        codes = self.codes(v)
-        return codes if return_codes else self.levels(codes)
+            noise = rng.standard_normal(v.shape, dtype=v.dtype)
+            noise *= v.dtype.type(sigma)
+            noise += v
+            v = noise
+        if return_codes:
+            return self.codes(v)
+        return self._quantised(v)
 
 
 class DAC(_Converter):
@@ -211,7 +248,8 @@ class DAC(_Converter):
     Defaults: Keysight M8195A class, 8-bit, 64 GSa/s (53.76-65 GSa/s checked), ~25 GHz analogue
     bandwidth, 1 Vpp single-ended, ENOB ~5.5 (PHYSICS.md table 2; BW, amplitude, ENOB are datasheet
     figures). The configured ENOB holds for the held samples at the DAC rate (``analog=False``); the
-    reconstruction filter then shapes signal and noise alike.
+    reconstruction filter then shapes signal and noise alike. Output records are float32 for up to
+    16 bits (float64 beyond).
     """
 
     def __init__(self, bits: int = 8, full_scale_v: float = 1.0, enob: float | Sequence | None = 5.5,
@@ -231,15 +269,18 @@ class DAC(_Converter):
         if np.issubdtype(x.dtype, np.integer):
             if x.size and (x.min() < 0 or x.max() > 2**self.bits - 1):
                 raise ValueError(f"DAC codes must lie in [0, {2**self.bits - 1}] for bits={self.bits}")
-            codes = x.astype(np.int64)
+            v = self.levels(x.astype(np.int64))
         else:
-            codes = self.codes(x)
-        v = self.levels(codes)
+            v = self._quantised(x.astype(float, copy=False))
+        if self.bits <= 16:  # single precision resolves 2^-24 of full scale: far below the step
+            v = v.astype(np.float32)
         if signal_frequency_hz is None:
             signal_frequency_hz = self._dominant_frequency(v, self.sample_rate) if self._enob_table is not None else 0.0
         sigma = self.excess_noise_rms(signal_frequency_hz)
         if sigma > 0:
-            v = v + sigma * rng.standard_normal(v.shape)
+            noise = rng.standard_normal(v.shape, dtype=v.dtype)
+            noise *= v.dtype.type(sigma)
+            v = noise + v
         if not analog:
             return v
         upsample = require_int("upsample", upsample, 1, 1 << 20)

@@ -56,6 +56,7 @@ class FibreSpan:
         self.gamma_per_w_km = require_range("gamma_per_w_km", gamma_per_w_km, 0.0, 1e4)
         self.group_index = require_range("group_index", group_index, 1.0, 4.0)
         self.reference_wavelength_m = float(require_wavelengths(reference_wavelength_m))
+        self._grids: dict = {}  # transfer functions on FFT grids, keyed with the span's parameters
 
     # -- derived SI quantities ---------------------------------------------------------------
 
@@ -123,6 +124,23 @@ class FibreSpan:
             phase = phase + w * self.walk_off(wavelength_m) * (L / self.length_m if self.length_m else 0.0)
         return np.exp(-0.5 * self.alpha_per_m * L) * np.exp(-1j * phase)
 
+    def transfer_on_grid(self, n: int, fs: float, wavelength_m=None, walk_off: bool = True,
+                         dtype=np.complex128) -> np.ndarray:
+        """``transfer_function`` on the FFT bins of n-point records at ``fs`` (read-only, cached: records
+        of one grid cross a span again and again). The key holds the span's parameters, so a span
+        changed in place is not served a stale response."""
+        lam = None if wavelength_m is None else np.asarray(wavelength_m, dtype=float)
+        key = (int(n), float(fs), None if lam is None else (lam.shape, lam.tobytes()), walk_off, np.dtype(dtype),
+               self.length_km, self.attenuation_db_per_km, self.dispersion_ps_nm_km, self.reference_wavelength_m)
+        h = self._grids.get(key)
+        if h is None:
+            h = self.transfer_function(sfft.fftfreq(int(n), 1.0 / fs), lam, walk_off).astype(dtype)
+            h.flags.writeable = False
+            if len(self._grids) >= 8:
+                self._grids.pop(next(iter(self._grids)))
+            self._grids[key] = h
+        return h
+
     def small_signal_response(self, f, chirp_alpha: float = 0.0, wavelength_m=None) -> np.ndarray:
         """IM/DD small-signal RF response after CD (power fading), normalised to H(0) = 1:
 
@@ -169,13 +187,18 @@ class FibreSpan:
         field = np.asarray(field)
         if field.ndim == 0 or field.shape[-1] == 0:
             raise ValueError("field must have at least one sample along its last axis")
+        lam = None if wavelength_m is None else np.expand_dims(require_wavelengths(wavelength_m), -1)
+        if not nonlinear or self.gamma_per_w_km == 0 or self.length_m == 0:
+            spec = _spectrum(field)
+            h = self.transfer_on_grid(field.shape[-1], fs, lam, walk_off, spec.dtype)
+            if np.broadcast_shapes(spec.shape, h.shape) == spec.shape:
+                spec *= h
+            else:
+                spec = spec * h
+            return sfft.ifft(spec, axis=-1, overwrite_x=True)
         if field.dtype not in (np.complex64, np.complex128):
             field = field.astype(np.complex64 if field.dtype == np.float32 else np.complex128)
-        lam = None if wavelength_m is None else np.expand_dims(require_wavelengths(wavelength_m), -1)
         f = sfft.fftfreq(field.shape[-1], 1.0 / fs)
-        if not nonlinear or self.gamma_per_w_km == 0 or self.length_m == 0:
-            h = self.transfer_function(f, lam, walk_off).astype(field.dtype)
-            return sfft.ifft(sfft.fft(field, axis=-1) * h, axis=-1)
 
         p_max = float(np.max(np.abs(field) ** 2))
         if steps is None:
@@ -198,3 +221,22 @@ class FibreSpan:
             spec = sfft.fft(e, axis=-1)
             spec *= half if i == steps - 1 else full
         return sfft.ifft(spec, axis=-1)
+
+
+def _spectrum(field: np.ndarray) -> np.ndarray:
+    """FFT of records ``field`` (..., n), complex64 for single-precision input, else complex128.
+
+    A real field (a chirp-free modulator's output, also when stored as complex) has a Hermitian
+    spectrum: its rFFT and the mirrored conjugate bins give the full FFT at half the transform's cost."""
+    if np.iscomplexobj(field):
+        if np.any(field.imag):
+            return sfft.fft(field if field.dtype in (np.complex64, np.complex128) else field.astype(np.complex128),
+                            axis=-1)
+        field = field.real
+    real = field if field.dtype in (np.float32, np.float64) else field.astype(np.float64)
+    n = real.shape[-1]
+    half = sfft.rfft(real, axis=-1)
+    spec = np.empty(real.shape, dtype=half.dtype)
+    spec[..., :half.shape[-1]] = half
+    np.conjugate(half[..., 1:n - n // 2][..., ::-1], out=spec[..., n // 2 + 1:])
+    return spec

@@ -202,21 +202,29 @@ def apply_response(x, fs: float, h_of_f: Callable[[np.ndarray], np.ndarray],
     float32/complex64 input is filtered in single precision.
     """
     fs = _check_fs(fs)
+    x, onesided = _as_record(x, real_filter)
+    n = x.shape[-1]
+    freqs = sfft.rfftfreq(n, 1.0 / fs) if onesided else sfft.fftfreq(n, 1.0 / fs)
+    dtype = np.complex64 if x.dtype in (np.float32, np.complex64) else np.complex128
+    return _filtered(x, _nyquist_real(np.asarray(h_of_f(freqs), dtype=dtype), n, real_filter), onesided)
+
+
+def _as_record(x, real_filter: bool) -> tuple[np.ndarray, bool]:
+    """``x`` as a float or complex record (single precision kept) and whether the rFFT applies."""
     x = np.asarray(x)
     if x.ndim == 0 or x.shape[-1] == 0:
         raise ValueError("x must have at least one sample along its last axis")
-    n = x.shape[-1]
     if not np.iscomplexobj(x) and real_filter:
-        if x.dtype not in (np.float32, np.float64):
-            x = x.astype(np.float64)
-        spec = sfft.rfft(x, axis=-1)
-        h = _nyquist_real(np.asarray(h_of_f(sfft.rfftfreq(n, 1.0 / fs)), dtype=spec.dtype), n, real_filter)
-        return sfft.irfft(spec * h, n=n, axis=-1)
+        return (x if x.dtype in (np.float32, np.float64) else x.astype(np.float64)), True
     if x.dtype not in (np.complex64, np.complex128):
         x = x.astype(np.complex64 if x.dtype == np.float32 else np.complex128)
-    spec = sfft.fft(x, axis=-1)
-    h = _nyquist_real(np.asarray(h_of_f(sfft.fftfreq(n, 1.0 / fs)), dtype=spec.dtype), n, real_filter)
-    return sfft.ifft(spec * h, axis=-1)
+    return x, False
+
+
+def _filtered(x: np.ndarray, h: np.ndarray, onesided: bool) -> np.ndarray:
+    if onesided:
+        return sfft.irfft(sfft.rfft(x, axis=-1) * h, n=x.shape[-1], axis=-1)
+    return sfft.ifft(sfft.fft(x, axis=-1) * h, axis=-1)
 
 
 def _nyquist_real(h: np.ndarray, n: int, real_filter: bool) -> np.ndarray:
@@ -250,13 +258,23 @@ def cascade_lowpass(x, fs: float, stages: Iterable, remove_delay: bool = False) 
         if s.f3db_hz > fs / 2:
             raise ValueError(f"fs={fs!r} is below twice the stage bandwidth f3db_hz={s.f3db_hz!r}; "
                              f"need fs >= {2 * s.f3db_hz!r}")
-    tau = sum(s.group_delay_s for s in stages) if remove_delay else 0.0
+    x, onesided = _as_record(x, True)
+    single = x.dtype in (np.float32, np.complex64)
+    return _filtered(x, _cascade_on_grid(tuple(stages), remove_delay, x.shape[-1], fs, onesided, single), onesided)
 
-    def h(f):
-        out = cascade_response(f, stages)
-        return out * np.exp(2j * np.pi * f * tau) if tau else out
 
-    return apply_response(x, fs, h)
+@lru_cache(maxsize=8)
+def _cascade_on_grid(stages: tuple[LowPass, ...], remove_delay: bool, n: int, fs: float, onesided: bool,
+                     single: bool) -> np.ndarray:
+    """A chain's response on the FFT bins of n-point records at fs (DC group delay removed if asked),
+    cached: a waveform chain filters records of the same grid again and again."""
+    f = sfft.rfftfreq(n, 1.0 / fs) if onesided else sfft.fftfreq(n, 1.0 / fs)
+    h = cascade_response(f, stages)
+    if remove_delay:
+        h *= np.exp(2j * np.pi * f * sum(s.group_delay_s for s in stages))
+    h = _nyquist_real(h.astype(np.complex64 if single else np.complex128), n, True)
+    h.flags.writeable = False
+    return h
 
 
 def bandpass_response(f, center_offset_hz: float, bandwidth_hz: float, shape: str = "gaussian",

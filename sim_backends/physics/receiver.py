@@ -14,10 +14,10 @@ The ASE-ASE form integrates its triangular one-sided PSD 2 m_t R^2 S_sp^2 (B_o -
 for B_e <= B_o it is PHYSICS.md's m_t R^2 S_sp^2 (2 B_o - B_e) B_e.
 
 Sample generation: every white term with one-sided PSD N0 (A^2/Hz) is drawn as N(0, N0 fs / 2) per
-sample (signal-dependent terms use the instantaneous I(t), P(t)); ASE-ASE is shaped to its triangle in
-the frequency domain; signal plus noise then pass the receiver response |H(f)| (by FFT, circular),
-so each term's variance is N0 B_e with B_e = integral_0^{fs/2} |H|^2 df. The current saturates at
-``saturation_current``.
+sample (signal-dependent terms use the instantaneous I(t), P(t)); ASE-ASE is drawn as its spectrum,
+shaped to its triangle; signal plus noise then pass the receiver response |H(f)| (by FFT, circular),
+so each term's variance is N0 B_e with B_e = integral_0^{fs/2} |H|^2 df. Terms of zero power are not
+drawn. The current saturates at ``saturation_current``.
 """
 
 from __future__ import annotations
@@ -25,9 +25,10 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import numpy as np
+import scipy.fft as sfft
 
 from sim_backends.physics.constants import K_B, Q
-from sim_backends.physics.converters import RESPONSES, lowpass_response, noise_bandwidth
+from sim_backends.physics.converters import RESPONSES, apply_lowpass, lowpass_on_grid, noise_bandwidth
 from sim_backends.physics.validation import require_range
 
 NOISE_TERMS = ("shot", "thermal", "rin", "signal_ase", "ase_ase")
@@ -156,10 +157,11 @@ class Receiver:
     # -- sample generators ------------------------------------------------------------------------
 
     def _power(self, power_or_field) -> np.ndarray:
+        """Optical power (W) of powers or complex fields; single precision stays single."""
         x = np.asarray(power_or_field)
         if np.iscomplexobj(x):
-            return np.abs(x) ** 2
-        x = x.astype(float)
+            return np.square(x.real) + np.square(x.imag)
+        x = x if x.dtype == np.float32 else x.astype(float)
         if x.size and np.min(x) < 0:
             raise ValueError("optical power must be >= 0 W (pass complex fields in sqrt(W) instead)")
         return x
@@ -172,27 +174,44 @@ class Receiver:
         return fs
 
     def _filter(self, x, fs):
-        n = x.shape[-1]
-        h = lowpass_response(np.fft.rfftfreq(n, 1.0 / fs), self.bandwidth_hz, self.response, self.response_order)
-        return np.fft.irfft(np.fft.rfft(x, axis=-1) * h, n=n, axis=-1)
+        return apply_lowpass(x, fs, self.bandwidth_hz, self.response, self.response_order)
+
+    def _ase_ase_amplitude(self, n: int, fs: float, ase_psd: float, optical_bw: float, polarizations: int):
+        """sqrt(PSD fs / 2) of ASE-ASE beat noise on the rFFT bins: one-sided PSD 2 m_t R^2 S_sp^2 (B_o - f)
+        for f < B_o, the triangle of the beat between two flat ASE bands."""
+        f = np.fft.rfftfreq(n, 1.0 / fs)
+        psd = 2 * polarizations * self.responsivity**2 * ase_psd**2 * np.clip(optical_bw - f, 0.0, None)
+        return np.sqrt(psd * fs / 2)
 
     def noise_samples(self, power_or_field, fs: float, rng: np.random.Generator, ase_psd: float = 0.0,
                       optical_bw: float = 0.0, polarizations: int = 2, filtered: bool = True) -> dict[str, np.ndarray]:
-        """Each noise term's current samples (A), same shape as the input, band-limited by the receiver."""
+        """Each noise term's current samples (A), same shape as the input, band-limited by the receiver;
+        a term of zero power is zeros (nothing drawn for it)."""
         ase_psd, optical_bw = self._check_ase(ase_psd, optical_bw, polarizations)
         fs = self._check_rate(fs)
-        power = self._power(power_or_field)
-        out = {name: np.sqrt(psd * fs / 2) * rng.standard_normal(power.shape)
-               for name, psd in self._psds(power, ase_psd, optical_bw, polarizations).items()}
-        # ASE-ASE: one-sided PSD 2 m_t R^2 S_sp^2 (B_o - f) for f < B_o, imposed in the frequency domain
+        power = self._power(power_or_field).astype(float, copy=False)
+        out = {}
+        for name, psd in self._psds(power, ase_psd, optical_bw, polarizations).items():
+            out[name] = (np.sqrt(psd * fs / 2) * rng.standard_normal(power.shape) if np.any(psd)
+                         else np.zeros(power.shape))
         n = power.shape[-1]
-        f = np.fft.rfftfreq(n, 1.0 / fs)
-        psd = 2 * polarizations * self.responsivity**2 * ase_psd**2 * np.clip(optical_bw - f, 0.0, None)
-        white = rng.standard_normal(power.shape)
-        out["ase_ase"] = np.fft.irfft(np.fft.rfft(white, axis=-1) * np.sqrt(psd * fs / 2), n=n, axis=-1)
+        if ase_psd > 0:
+            spectrum = white_spectrum(power.shape, rng, single=False)
+            spectrum *= self._ase_ase_amplitude(n, fs, ase_psd, optical_bw, polarizations)
+            out["ase_ase"] = sfft.irfft(spectrum, n=n, axis=-1)
+        else:
+            out["ase_ase"] = np.zeros(power.shape)
         if filtered:
-            out = {name: self._filter(x, fs) for name, x in out.items()}
+            out = {name: self._filter(x, fs) if x.any() else x for name, x in out.items()}
         return out
+
+    def _white_coefficients(self, ase_psd: float, optical_bw: float, polarizations: int) -> tuple[float, float, float]:
+        """(c0, c1, c2): the white terms' summed one-sided PSD is c0 + c1 P + c2 P^2 (A^2/Hz) --
+        thermal, dark and ASE shot in c0; signal shot and signal-ASE in c1; RIN in c2 (``_psds``)."""
+        r = self.responsivity
+        p_ase = polarizations * ase_psd * optical_bw
+        return (self.thermal_psd + 2 * Q * (self.dark_current + r * p_ase), 2 * Q * r + 4 * r**2 * ase_psd,
+                self.rin_lin * r**2)
 
     def detect(self, power_or_field, fs: float, rng: np.random.Generator, ase_psd: float = 0.0,
                optical_bw: float = 0.0, polarizations: int = 2, noise: bool = True) -> np.ndarray:
@@ -201,16 +220,63 @@ class Receiver:
         Records have shape (..., n) at rate ``fs`` >= 2 ``bandwidth_hz``. Sum WDM channels before
         calling: powers for incoherent addition, fields on a common grid to keep their beat terms.
         If ASE is already in the field, leave ``ase_psd`` 0 (the beats arise from |E|^2).
+        float32 powers (complex64 fields) are detected in single precision.
+
+        The white terms are independent Gaussians, so their sum is drawn once with the summed
+        variance (c0 + c1 P + c2 P^2) fs / 2 per sample (``noise_samples`` gives them one by one);
+        ASE-ASE noise, stationary, is drawn as its spectrum and added to the record's before the
+        receiver response (one FFT pair for the whole detection).
         """
+        ase_psd, optical_bw = self._check_ase(ase_psd, optical_bw, polarizations)
         fs = self._check_rate(fs)
         power = self._power(power_or_field)
-        current = self.responsivity * power + self.dark_current
+        real = power.dtype.type
+        current = power * real(self.responsivity)
+        current += real(self.dark_current)
         if noise:
-            terms = self.noise_samples(power, fs, rng, ase_psd, optical_bw, polarizations, filtered=False)
-            current = current + sum(terms.values())
-        current = self._filter(current, fs)
-        return np.minimum(current, self.saturation_current)
+            c0, c1, c2 = self._white_coefficients(ase_psd, optical_bw, polarizations)
+            if c2:
+                variance = power * real(c2 * fs / 2)
+                variance += real(c1 * fs / 2)
+                variance *= power
+            else:
+                variance = power * real(c1 * fs / 2)
+            variance += real(c0 * fs / 2)
+            np.sqrt(variance, out=variance)
+            draw = rng.standard_normal(power.shape, dtype=power.dtype)
+            draw *= variance
+            current += draw
+        n = power.shape[-1]
+        spectrum = sfft.rfft(current, axis=-1)
+        if noise and ase_psd > 0:
+            beat = white_spectrum(power.shape, rng, single=power.dtype == np.float32)
+            beat *= self._ase_ase_amplitude(n, fs, ase_psd, optical_bw, polarizations).astype(power.dtype)
+            spectrum += beat
+        spectrum *= lowpass_on_grid(n, fs, self.bandwidth_hz, self.response, self.response_order,
+                                    power.dtype == np.float32)
+        current = sfft.irfft(spectrum, n=n, axis=-1, overwrite_x=True)
+        return np.minimum(current, real(self.saturation_current), out=current)
 
     def voltage(self, power_or_field, fs: float, rng: np.random.Generator, **kwargs) -> np.ndarray:
         """Output voltage = detect(...) * gain_ohm."""
         return self.detect(power_or_field, fs, rng, **kwargs) * self.gain_ohm
+
+
+def white_spectrum(shape: tuple, rng: np.random.Generator, single: bool = True) -> np.ndarray:
+    """The rFFT (last axis) of records of ``shape`` of iid N(0, 1) samples, drawn directly as its bins.
+
+    The rFFT of n iid N(0, 1) samples has independent bins with E|X_k|^2 = n (complex Gaussian, real
+    at DC and at Nyquist for even n): drawing them and multiplying by a response is the same process
+    as filtering time-domain noise, one FFT cheaper.
+    """
+    n = shape[-1]
+    bins = (*shape[:-1], n // 2 + 1)
+    real = np.float32 if single else np.float64
+    spectrum = np.empty(bins, dtype=np.complex64 if single else np.complex128)
+    spectrum.real = rng.standard_normal(bins, dtype=real)
+    spectrum.imag = rng.standard_normal(bins, dtype=real)
+    spectrum *= real(np.sqrt(n / 2))
+    spectrum[..., 0] = spectrum[..., 0].real * real(np.sqrt(2))
+    if n % 2 == 0:
+        spectrum[..., -1] = spectrum[..., -1].real * real(np.sqrt(2))
+    return spectrum

@@ -276,6 +276,10 @@ CASES = {
 MEAN_TOLERANCE = 0.006
 STD_TOLERANCE = 0.035
 POOLED_STD_TOLERANCE = 0.004
+# The 25 km case's small-signal dispersion taps put the symbol level's std of the two lower-power levels ~3.0 % below
+# the waveform level's (mean over 16 waveform realisations), and one realisation's std spreads by ~0.6 %: the
+# threshold is that offset plus three spreads, so a new noise realisation passes and a moved level still fails.
+DISPERSION_STD_TOLERANCE = 0.05
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -300,7 +304,8 @@ def test_the_product_path_core_agrees_with_the_waveform_level(case):
         sel = inner & (symbols == level)
         a, b = wave[sel], sym[sel].astype(float)
         assert b.mean() == pytest.approx(a.mean(), rel=MEAN_TOLERANCE), (level, a.mean(), b.mean())
-        assert b.std() == pytest.approx(a.std(), rel=STD_TOLERANCE), (level, a.std(), b.std())
+        std_tolerance = STD_TOLERANCE if bench["fibre"] is None else DISPERSION_STD_TOLERANCE
+        assert b.std() == pytest.approx(a.std(), rel=std_tolerance), (level, a.std(), b.std())
         isi = noiseless[sel].std()
         power = (noiseless[sel].mean() / core.detectors[0].gain_ohm - core.detectors[0].dark_current) / \
             core.detectors[0].responsivity
