@@ -18,6 +18,14 @@ also written per point as ``points.changes``), calibrated from scratch there:
   has no amplifier) with the pre-amplifier's gain set to the variant's link loss (edge + metro + DCF),
   as an operator sets a pre-amplifier: the power at the splitter is the mux's whatever the reach. Its
   ASE (NF 5 dB, unfiltered C band) is the noise it adds; its pump draw is metered on the cores' feed.
+* ``data_plane`` (not in the default ``modes``): each reach is **its own edge** on the data plane in
+  simulation (docs/network.md): the edge bench ``edge_bench`` (default: the built-in edge of the core,
+  ``sim_backends/benches/edge_metro.yaml`` for core 0) with its edge fibre (and matched DCF) changed,
+  launching its light into the run's bench, whose core is calibrated **once**, with its own reference
+  link, and not per reach (as a shared center is): the center's input monitor scales the readings back by
+  the received power, so what the reach costs is the noise that the weaker light leaves
+  (``received dBm``: the reference's measured power plus the monitor's ratio). The calibration columns
+  hold the center's one calibration.
 
 **Dispersion.** 17 ps/nm/km over the 23 nm of the 16 WDM inputs walks them apart by 0.39 ns per km,
 a 4 ns symbol per ~10 km. The calibration measures **one** edge -> center delay (a common input
@@ -83,7 +91,10 @@ class Parameters(BaseModel):
     core: int = Field(0, ge=0, description="core index (bench file opu.cores)")
     reaches_km: list[float] = Field(default_factory=lambda: [0.0, 10.0, 25.0, 50.0, 75.0, 100.0],
                                     description="edge fibre lengths (km); the metro fibre is kept")
-    modes: list[Literal["unamplified", "amplified"]] = Field(default_factory=lambda: list(MODES), min_length=1)
+    modes: list[Literal["unamplified", "amplified", "data_plane"]] = Field(default_factory=lambda: list(MODES),
+                                                                          min_length=1)
+    edge_bench: str | None = Field(None, description="edge bench of mode data_plane (None: the built-in edge of "
+                                                     "the core, sim_backends/benches/edge_metro*.yaml)")
     amplified_bench: str = Field(str(AMPLIFIED_BENCH_PATH), description="the bench with the pre-amplifier")
     edge_fibre: str = Field("edge_fibre{n}", description="the swept fibre ({n} = core number, 1-based)")
     metro_fibre: str | None = Field("metro_fibre{n}", description="other fibre of the link (loss, delay)")
@@ -141,8 +152,12 @@ class EdgeReach(Experiment):
         points = []
         with _threads(p.threads):
             for mode in p.modes:
+                center = self._center(ctx, p) if mode == "data_plane" else None
                 for reach in p.reaches_km:
-                    points.append(self._point(ctx, p, mode, reach, names, operands, gens))
+                    if mode == "data_plane":
+                        points.append(self._edge_point(ctx, p, reach, names, operands, gens, center))
+                    else:
+                        points.append(self._point(ctx, p, mode, reach, names, operands, gens))
                     pt = points[-1]
                     bar.set_description(f"{mode} {reach:g} km: {pt.bits_range:.2f} bits" if pt.status == "ok"
                                         else f"{mode} {reach:g} km: failed")
@@ -194,6 +209,12 @@ class EdgeReach(Experiment):
                 if names[key] and amplified.get(names[key]) != components[names[key]]:
                     raise ExperimentError(f"amplified_bench={p.amplified_bench!r}: its {names[key]!r} differs from "
                                           "the run's bench: the two modes would not share a link")
+        if "data_plane" in p.modes:
+            edge = load_bench(_edge_bench(p)).components
+            for key in ("edge", "metro", "dcf"):
+                if names[key] and edge.get(names[key]) != components[names[key]]:
+                    raise ExperimentError(f"edge_bench={_edge_bench(p)!r}: its {names[key]!r} differs from the run's "
+                                          "bench: the edge's reference reach would not be the center's")
         return names
 
     # -- one point -----------------------------------------------------------------------------------------
@@ -266,6 +287,55 @@ class EdgeReach(Experiment):
                 pt.models[name] = _generate(gen, p, variant, opu)
         return pt
 
+    # -- the data plane: each reach its own edge into one calibrated center --------------------------------
+
+    @staticmethod
+    def _center(ctx: RunContext, p: Parameters) -> dict[str, Any]:
+        """The run's core calibrated once with its own reference link, its received power per channel
+        measured, and its simulated controller (which takes each edge's light)."""
+        t0 = time.perf_counter()
+        result = calibrate(StationaryOPU(ctx.bench, core=p.core))
+        opu = StationaryOPU(ctx.bench, result.opu.calibration, core=p.core)
+        cal = result.opu.calibration
+        rate = result.opu.config.symbol_rate_hz
+        figures = {"seconds": time.perf_counter() - t0, "delay_us": cal.input_advance_s * 1e6,
+                   "phase_symbols": cal.input_advance_s * rate - math.floor(cal.input_advance_s * rate),
+                   "floor_eps": float(cal.eps), "adc_range_v": float(cal.adc_range_v),
+                   "path_span_v": float(np.mean(cal.g_span_v)), "decoder_rms": float(result.steps["decoder_rms_after"])}
+        return {"opu": opu, "cal": figures, "received_dbm": received_power_dbm(opu),
+                "controller": ctx.bench.sim.world.nodes[opu.name]}
+
+    def _edge_point(self, ctx: RunContext, p: Parameters, reach: float, names: dict, operands, gens: dict[str, Any],
+                    center: dict[str, Any]) -> ReachPoint:
+        from labctl.network.edge import EdgeTransmitter
+
+        pt = ReachPoint("data_plane", reach)
+        edge_path = _edge_bench(p)
+        changes, pt.link_loss_db, _ = self._link(load_bench(edge_path).components, names, reach)
+        pt.changes, pt.cal = changes, dict(center["cal"])
+        opu, controller = center["opu"], center["controller"]
+        try:
+            edge = EdgeTransmitter(edge_path, seed=ctx.bench.seed, changes=changes)
+        except _POINT_ERRORS as exc:
+            pt.status = f"failed: the edge does not open: {type(exc).__name__}: {exc}"
+            warnings.warn(f"data_plane {reach:g} km: {pt.status}", stacklevel=2)
+            return pt
+        with edge:
+            controller.set_light_source(edge.launch)
+            try:
+                measured = np.concatenate([np.asarray(opu.matmul(a, b)).ravel() for a, b in operands])
+                st = error_stats(measured, np.concatenate([(a @ b).ravel() for a, b in operands]))
+                pt.bits_range, pt.enob = st.bits_range, st.enob
+                ratio = controller.last_edge_power_ratio
+                pt.received_dbm = center["received_dbm"] + 10 * math.log10(ratio) if ratio else float("nan")
+                for name, gen in gens.items():
+                    pt.models[name] = _generate(gen, p, ctx.bench, opu)
+            except _POINT_ERRORS as exc:
+                pt.status = f"failed: products: {type(exc).__name__}: {exc}"
+            finally:
+                controller.set_light_source(None)
+        return pt
+
     # -- outputs -------------------------------------------------------------------------------------------
 
     @staticmethod
@@ -294,7 +364,7 @@ class EdgeReach(Experiment):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        style = {"unamplified": ("C0", "o"), "amplified": ("C3", "s")}
+        style = {"unamplified": ("C0", "o"), "amplified": ("C3", "s"), "data_plane": ("C2", "^")}
         fig, (ax, axp) = plt.subplots(1, 2, figsize=(12, 4.5))
         for mode in p.modes:
             ok = [pt for pt in points if pt.mode == mode and pt.status == "ok"]
@@ -336,6 +406,14 @@ class EdgeReach(Experiment):
         fig.tight_layout()
         fig.savefig(ctx.artefact("reach_quality.png"), dpi=100)
         plt.close(fig)
+
+
+def _edge_bench(p: Parameters) -> str:
+    """The edge bench of mode data_plane: the parameter, or the built-in edge of the core."""
+    if p.edge_bench is not None:
+        return p.edge_bench
+    return str(Path(SYSTEM_BENCH_PATH).with_name("edge_metro.yaml" if p.core == 0 else
+                                                   f"edge_metro_core{p.core + 1}.yaml"))
 
 
 def _generate(gen, p: Parameters, bench, opu: StationaryOPU) -> dict[str, Any]:

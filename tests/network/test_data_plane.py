@@ -170,3 +170,25 @@ def test_malformed_light_is_refused_and_the_center_keeps_serving(center, keys):
     with labctl.connect(center.endpoint, key=keys["edge2"][1], center_key=keys["center"][0], timeout_s=TIMEOUT_S) as edge:
         assert edge.matmul(np.ones((2, 16)), np.ones((16, 3))).shape == (2, 3)
     assert center.process.poll() is None
+
+
+def test_edge_reach_runs_each_reach_as_its_own_edge(tmp_path):
+    """edge_reach's data_plane mode: one center calibration, one edge per reach; the received power falls by the
+    added link loss and the bits with it; the table and plots are written."""
+    from experiments.edge_reach import EdgeReach
+    from labctl.runner import run_experiment
+    from labctl.store import read_results
+
+    result = run_experiment(EdgeReach, bench_path=SYSTEM_BENCH_PATH, seed=3, out=tmp_path, show_progress=False,
+                            overrides={"reaches_km": [2, 50], "modes": ["data_plane"], "models": []})
+    res = read_results(result.results_path)
+    assert res["attrs"]["status"] == "complete"
+    assert [m.decode() for m in res["points.mode"]] == ["data_plane"] * 2
+    assert [s.decode() for s in res["points.status"]] == ["ok"] * 2
+    rx, bits, loss = res["points.received_dbm"], res["points.bits_range"], res["points.link_loss_db"]
+    # the DCF is matched to each reach, so its extra length adds its loss too: the monitor sees all of it
+    assert rx[0] - rx[1] == pytest.approx(loss[1] - loss[0], abs=0.01)
+    assert bits[1] < bits[0] - 1.0
+    assert res["points.calibration_seconds"][0] == res["points.calibration_seconds"][1]  # one calibration
+    assert (tmp_path / "reach_table.md").read_text().count("\n| data_plane") == 2
+    assert (tmp_path / "reach_bits.png").stat().st_size > 0
