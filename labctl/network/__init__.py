@@ -3,12 +3,14 @@
 * :mod:`~labctl.network.keys` -- CURVE key pairs (``labctl keys create``) and the center's allow folder;
 * :mod:`~labctl.network.messages` -- the versioned message schemas: a JSON header plus raw array frames;
 * :mod:`~labctl.network.center` -- the center: admission, core allocation, fair scheduling, heartbeats;
-* :mod:`~labctl.network.client` -- :func:`connect`: a remote OPU with the local engines' interface.
+* :mod:`~labctl.network.client` -- :func:`connect`: a remote OPU with the local engines' interface;
+* :mod:`~labctl.network.edge` -- an edge's own transmitter and link for the data plane in simulation.
 """
 
 from labctl.network.errors import (
     AdmissionRefused,
     CenterUnavailable,
+    DataPlaneError,
     KeyFileError,
     KeyRefused,
     NetworkError,
@@ -17,11 +19,14 @@ from labctl.network.errors import (
     RemoteError,
 )
 from labctl.network.client import RemoteOPU, connect
+from labctl.network.edge import EdgeTransmitter
 from labctl.network.keys import create_keys, fingerprint, load_public, load_secret
 
 __all__ = [
     "AdmissionRefused",
     "CenterUnavailable",
+    "DataPlaneError",
+    "EdgeTransmitter",
     "KeyFileError",
     "KeyRefused",
     "NetworkError",
