@@ -31,8 +31,11 @@ Figures per edge count:
   ``meter_cores`` (default) the center serves its bench with one power analyzer per core
   (:func:`meter_each_core`, written as ``center_bench.yaml``), so each job's draw is measured on its own
   feed while other cores compute; otherwise the bench's shared feeds cannot be split and the figure comes
-  from the controller's readbacks and the instrument table, as ``energy_note`` says. ``edge_energy.json``
-  holds each edge's ledger of its jobs (:attr:`labctl.network.RemoteOPU.energy`) per level;
+  from the controller's readbacks and the instrument table, as ``energy_note`` says. The window is the
+  job's span of the center's bench clock; in simulation all cores share that clock, so a job's window also
+  holds the programs other cores run meanwhile, while its core rests and draws its resting power: the bench
+  energy per job grows with the edges computing at once. ``edge_energy.json`` holds each edge's ledger of its
+  jobs (:attr:`labctl.network.RemoteOPU.energy`) per level;
 * **edges' CPU energy per job**: the edge threads of this process (:func:`labctl.energy.baseline.measure_cpu`:
   RAPL when the machine has it -- then the whole package, the center process included -- else the
   labelled per-core model over this process's CPU time). The run's own energy ledger meters the
@@ -243,7 +246,7 @@ def _energy_note(energy: Any) -> str:
     """What the center's per-job energy figures cover, from a job's energy (its attribution and notes)."""
     if energy is None:
         return "the center reported no energy per job (it does not meter its cores)"
-    return "; ".join(["bench: " + (energy.attribution or "not metered"), *energy.notes])
+    return "; ".join([f"bench, as for the first job: {energy.attribution or 'not metered'}", *energy.notes])
 
 
 class EdgeLoad(Experiment):
