@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from zmq.utils.monitor import recv_monitor_message
 
 from labctl.energy.ledger import EnergyLedger, provenance_from_dict
-from labctl.energy.provenance import Model, PowerTerm
+from labctl.energy.provenance import EnergyError, Model, PowerTerm
 from labctl.network.errors import (
     AdmissionRefused,
     CenterUnavailable,
@@ -169,7 +169,10 @@ class RemoteOPU:
                            "wall_s": time.perf_counter() - started, "resubmits": resubmits}
         self.last_energy = header.energy
         if header.energy is not None:
-            self._record_energy(header.energy, header.stats)
+            try:
+                self._record_energy(header.energy, header.stats)
+            except EnergyError as exc:  # the product stands; the ledger says what it lacks
+                self._note("bench", f"job {job_id}: its energy at the center was not recorded: {exc}")
         product = _like(arrays[0], a)
         return (product, _like(arrays[1], a)) if return_error else product
 
@@ -184,10 +187,11 @@ class RemoteOPU:
         source = f"the center's statistics of job products on {stats.get('core', '?')}"
         if energy.start_s is not None and energy.end_s is not None and energy.bench_j is not None:
             shift = self._energy_clock - energy.start_s
-            for term in energy.terms:
-                self.energy.add(PowerTerm(f"center {term.device}", term.power_w,
-                                          provenance_from_dict(term.provenance), start_s=term.start_s + shift,
-                                          end_s=term.end_s + shift, note=term.note), view="bench")
+            terms = [PowerTerm(f"center {term.device}", term.power_w, provenance_from_dict(term.provenance),
+                               start_s=term.start_s + shift, end_s=term.end_s + shift, note=term.note)
+                     for term in energy.terms]  # all checked before any is recorded
+            for term in terms:
+                self.energy.add(term, view="bench")
             self.energy.add_ops(macs, useful_macs=useful, optical_time_s=stats.get("optical_time_s"),
                                 start_s=energy.start_s + shift, end_s=energy.end_s + shift, source=source)
             self._energy_clock = energy.end_s + shift

@@ -17,8 +17,8 @@ from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.energy import EnergyLedger
 from labctl.energy.projected import bench_projection
 from labctl.network import ProtocolError, connect, load_secret
-from labctl.network.center import Center
-from labctl.network.messages import ArraySpec, JobEnergy, Result, decode, encode
+from labctl.network.center import Center, CoreMetering
+from labctl.network.messages import ArraySpec, EnergyTerm, JobEnergy, Result, decode, encode
 from labctl.opu import open_opu
 from tests.shared_files import ring_core_calibration_folder
 
@@ -115,3 +115,38 @@ def test_a_result_carries_its_energy_and_bad_figures_are_refused():
         with pytest.raises(ProtocolError) as err:
             decode(_result(bad))
         assert err.value.code == "schema"
+
+
+class _Exact:
+    """A stand-in core (no bench): NumPy's product."""
+
+    name, calibrated = "exact", True
+
+    def __init__(self):
+        self.last_stats = {}
+
+    def matmul(self, a, b, **_):
+        self.last_stats = {"macs": a.shape[0] * a.shape[1] * b.shape[1], "optical_macs": 0}
+        return np.matmul(a, b)
+
+
+def test_an_energy_the_edge_cannot_record_leaves_the_product_and_a_note(keys, monkeypatch):
+    """A term whose provenance is of no known kind: the product still arrives; the edge's ledger says why the
+    job's energy is missing."""
+    bad = JobEnergy(bench_j=1.0, start_s=0.0, end_s=1.0, terms=[EnergyTerm(
+        device="occ1", power_w=1.0, start_s=0.0, end_s=1.0, provenance={"kind": "guess"})])
+    monkeypatch.setattr(CoreMetering, "run", lambda self, engine, compute: (compute(), bad))
+    served = Center([_Exact()], bind="tcp://127.0.0.1:*", keys=load_secret(keys["center"][1]), allow_dir=keys["allow"])
+    stop = threading.Event()
+    thread = threading.Thread(target=served.serve, args=(stop.is_set,), daemon=True)
+    thread.start()
+    try:
+        with _edge(served, keys, "edge1") as remote:
+            a, b = np.eye(2), np.arange(4.0).reshape(2, 2)
+            assert np.array_equal(remote.matmul(a, b), b) and remote.last_energy == bad
+            assert not remote.energy.terms("bench")
+            assert any("its energy at the center was not recorded" in n for n in remote.energy.notes("bench"))
+    finally:
+        stop.set()
+        thread.join(60)
+        served.close()
