@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from labctl.cli import main
 from labctl.errors import ConfigError
 from labctl.resilience import InstrumentUnavailable, call_with_deadline, real_visa_library
-from sim_backends import CHARACTERISATION_BENCH_PATH
+from sim_backends import CHARACTERISATION_BENCH_PATH, SYSTEM_BENCH_PATH
 
 CLOSED_SOCKET = "TCPIP0::127.0.0.1::5025::SOCKET"
 CLOSED_VXI11 = "TCPIP0::127.0.0.1::inst0::INSTR"
@@ -84,7 +84,7 @@ def test_resources_missing_from_the_visa_library_fail_one_by_one_and_the_rest_ar
 def test_the_simulated_bench_checks_clean():
     result = check("--sim")
     assert result.exit_code == 0, result.output
-    assert result.output.count("  ok   ") == len(yaml.safe_load(CHARACTERISATION_BENCH_PATH.read_text())["instruments"])
+    assert result.output.count("  ok   ") == len(yaml.safe_load(SYSTEM_BENCH_PATH.read_text())["instruments"])
     assert "FAIL" not in result.output
 
 

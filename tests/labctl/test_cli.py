@@ -10,7 +10,7 @@ from labctl import cli
 from labctl.cli import main
 from labctl.config import load_bench
 from labctl.runner import Experiment
-from sim_backends import CHARACTERISATION_BENCH_PATH
+from sim_backends import SYSTEM_BENCH_PATH
 
 
 def invoke(*args):
@@ -25,16 +25,16 @@ def test_help_lists_the_commands():
 
 
 def test_bench_list_shows_every_instrument():
-    result = invoke("bench", "list", "--sim")
+    result = invoke("bench", "list", "--sim")          # the system: three cores, their lasers and meters
     assert result.exit_code == 0
-    for name in ("laser", "powermeter", "awg", "scope", "bias", "heaters", "switch"):
-        assert name in result.output
+    for name in load_bench(SYSTEM_BENCH_PATH).instruments:
+        assert f"  {name} " in result.output
 
 
 def test_bench_check_sim_identifies_and_reads_every_instrument():
     result = invoke("bench", "check", "--sim")
     assert result.exit_code == 0, result.output
-    assert result.output.count("  ok   ") == len(load_bench(CHARACTERISATION_BENCH_PATH).instruments)
+    assert result.output.count("  ok   ") == len(load_bench(SYSTEM_BENCH_PATH).instruments)
     assert "FAIL" not in result.output
     assert "N7714A" in result.output and "dBm" in result.output
 
@@ -43,7 +43,7 @@ def test_bench_snapshot_is_json():
     import json
 
     result = invoke("bench", "snapshot", "--sim")
-    assert json.loads(result.output)["bench"] == "characterisation-sim-bench"
+    assert json.loads(result.output)["bench"] == "ring-core-sim-bench"
 
 
 def test_real_mode_without_a_bench_file_is_a_usage_error():

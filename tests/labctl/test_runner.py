@@ -70,9 +70,9 @@ def test_a_bench_that_cannot_open_leaves_a_failed_file_not_a_running_one(tmp_pat
 
 @pytest.mark.parametrize("bench_path, changes, match", [
     ("missing.yaml", None, "not found"),
-    (None, {"edge_fibre.lenght_km": 50.0}, "unknown parameter 'lenght_km'"),
-    (None, {"edge_fibre.length_km": float("nan")}, "not a finite number"),
-    (None, {"edge_fibre.length_km": -5.0}, "outside the physical range"),
+    (None, {"edge_fibre1.lenght_km": 50.0}, "unknown parameter 'lenght_km'"),
+    (None, {"edge_fibre1.length_km": float("nan")}, "not a finite number"),
+    (None, {"edge_fibre1.length_km": -5.0}, "outside the physical range"),
 ])
 def test_a_broken_bench_file_or_change_is_an_error_before_any_results_file(tmp_path, bench_path, changes, match):
     with pytest.raises(ConfigError, match=match):

@@ -322,6 +322,7 @@ class LoseTheAwg(Experiment):
 
     name = "lose_the_awg"
     Parameters = LoseAwgParams
+    default_bench = "characterisation"
 
     def run(self, ctx):
         turn_sources_on(ctx.bench)
