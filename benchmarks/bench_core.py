@@ -17,12 +17,18 @@ Per round (medians over the rounds): the floor; ``torch.matmul`` of the same sha
 ``steady``: the same weights with new activations (the controller's gain cache holds: a layer's weights at
 every diffusion step); ``first``: weights the core has not seen (the ring physics runs for every heater
 row). For both the wall time of ``matmul`` and the part of it inside the simulated controller's program
-run (``SimLabctlOCC._run``, wrapped with a timer here: the core's program path) are kept. Peak memory
+run (``SimLabctlOCC._run``, wrapped with a timer here: the core's program path) are kept; ``first_gains``, the
+first call's program run less the steady one's in the same round, is what new weights add (the static network
+evaluation, the ring physics for every new heater row). cProfile's top entries of a steady and of a first call
+are published with their share of the call. Peak memory
 (tracemalloc, from one extra untimed call of each: tracing slows allocation) is reported next to every
 time. The effective bits, log2(range of the exact product / rms error), come from fixed operands on a
 bench's three cores, on benches opened with two fixed seeds (``BITS_SEEDS``), averaged. Threads: the three
 cores, one steady product each, in three threads against one after another, next to the same on pure
-NumPy work (what the machine gives threads at the time: busy neighbours on these shared cores cut it).
+NumPy work (what the machine gives threads at the time: busy neighbours on these shared cores cut it), with the
+CPUs the process kept busy in each run (its CPU time over the wall time: one busy CPU in threads means something
+serialises them, the NumPy pair's figure is what the machine allowed) and the time the World lock was held and
+waited for (``World.lock`` wrapped with a timer for that part).
 """
 
 from __future__ import annotations
@@ -45,9 +51,9 @@ from pathlib import Path
 
 import numpy as np
 from benchmarks.child import measure_in_child
+from labctl.bench import SYSTEM_BENCH_PATH
 
 HERE = Path(__file__).parent
-RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
 M, K, N = 256, 256, 1024
 ROUNDS = 5
 THREAD_ROUNDS = 3
@@ -96,6 +102,57 @@ class _ProgramTimer:
         return seconds
 
 
+class _LockTimer:
+    """Stands in for ``World.lock`` (an RLock) while installed, adding up the seconds it was held (outermost
+    acquire to last release, per thread) and the seconds threads waited for it."""
+
+    def __init__(self):
+        self._lock = threading.RLock()
+        self._local = threading.local()
+        self._sums = threading.Lock()
+        self.held = self.waited = 0.0
+
+    def acquire(self, blocking: bool = True, timeout: float = -1) -> bool:
+        start = time.perf_counter()
+        got = self._lock.acquire(blocking, timeout)
+        if got:
+            now = time.perf_counter()
+            depth = getattr(self._local, "depth", 0)
+            if depth == 0:
+                self._local.since = now
+            self._local.depth = depth + 1
+            with self._sums:
+                self.waited += now - start
+        return got
+
+    def release(self) -> None:
+        self._local.depth -= 1
+        if self._local.depth == 0:
+            with self._sums:
+                self.held += time.perf_counter() - self._local.since
+        self._lock.release()
+
+    def __enter__(self) -> bool:
+        return self.acquire()
+
+    def __exit__(self, *exc) -> None:
+        self.release()
+
+    @contextlib.contextmanager
+    def installed(self, world):
+        lock, world.lock = world.lock, self
+        try:
+            yield self
+        finally:
+            world.lock = lock
+
+    def take(self) -> tuple[float, float]:
+        """(held, waited) seconds since the last take."""
+        with self._sums:
+            out, self.held, self.waited = (self.held, self.waited), 0.0, 0.0
+        return out
+
+
 def _peak_mb(fn) -> float:
     """Peak traced memory (MB) above what was held before ``fn()``."""
     tracemalloc.start()
@@ -112,6 +169,13 @@ def _timed(fn) -> float:
     start = time.perf_counter()
     fn()
     return time.perf_counter() - start
+
+
+def _timed_cpu(fn) -> tuple[float, float]:
+    """(wall s, CPU s of the whole process) of ``fn()``: their ratio is how many CPUs it kept busy."""
+    start, cpu = time.perf_counter(), time.process_time()
+    fn()
+    return time.perf_counter() - start, time.process_time() - cpu
 
 
 def _bits(y: np.ndarray, ref: np.ndarray) -> float:
@@ -151,7 +215,7 @@ def measure() -> dict:
                              "cores": os.cpu_count(), "numpy": np.__version__, "torch": torch.__version__},
                  "commit": _commit(), "blas_threads": os.environ.get("OPENBLAS_NUM_THREADS", "default"),
                  "shape": f"({M}x{K})@({K}x{N})", "rounds": ROUNDS, "targets": TARGETS}
-    with labctl.open_bench(RING_BENCH, mode="sim", seed=BITS_SEEDS[0]) as bench:
+    with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=BITS_SEEDS[0]) as bench:
         start = time.perf_counter()
         opus = [calibrate(StationaryOPU(bench, core=c), None).opu for c in range(3)]
         out["calibration_seconds"] = time.perf_counter() - start
@@ -194,20 +258,21 @@ def measure() -> dict:
                       "first": _peak_mb(lambda: opu.matmul(rng.random((M, K)) - 0.5, rng.random((K, N)) - 0.5))}
             out["profile_steady"] = _profile(lambda: opu.matmul(rng.random((M, K)) - 0.5, b))
             out["profile_first"] = _profile(lambda: opu.matmul(rng.random((M, K)) - 0.5, rng.random((K, N)) - 0.5))
+        samples["first_gains"] = [f - s for f, s in zip(samples["first_program"], samples["steady_program"])]
         med = {k: statistics.median(v) for k, v in samples.items()}
         out["seconds"] = med
         out["samples"] = samples
         out["peak_mb"] = memory
         floor = med["floor"]
         out["over_floor"] = {k: med[k] / floor for k in ("steady", "steady_program", "first", "first_program",
-                                                         "torch", "floor_pieces")}
+                                                         "first_gains", "torch", "floor_pieces")}
         out["over_torch"] = {k: med[k] / med["torch"] for k in ("steady", "first", "floor")}
         out["met"] = {"steady": med["steady"] <= TARGETS["steady"] * floor,
                       "steady_program": med["steady_program"] <= TARGETS["steady"] * floor,
                       "first": med["first"] <= TARGETS["first"] * floor,
                       "first_program": med["first_program"] <= TARGETS["first"] * floor}
-        out["threads"] = _threads(opus, rng)
-    with labctl.open_bench(RING_BENCH, mode="sim", seed=BITS_SEEDS[1]) as bench:
+        out["threads"] = _threads(opus, rng, bench.sim.world)
+    with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=BITS_SEEDS[1]) as bench:
         per_core += _effective_bits([calibrate(StationaryOPU(bench, core=c), None).opu for c in range(3)])
     out["effective_bits"] = {k: statistics.mean(c[k] for c in per_core) for k in ("first", "steady")}
     out["effective_bits_spread"] = {k: statistics.stdev(c[k] for c in per_core) for k in ("first", "steady")}
@@ -223,31 +288,55 @@ def _effective_bits(opus) -> list[dict]:
     return [{"first": _bits(opu.matmul(a, b), a @ b), "steady": _bits(opu.matmul(a2, b), a2 @ b)} for opu in opus]
 
 
-def _threads(opus, rng) -> dict:
-    """One steady product on each core: in one thread each against one after another (interleaved rounds)."""
+def _threads(opus, rng, world) -> dict:
+    """One steady product on each core: in one thread each against one after another (interleaved rounds), next
+    to the same pair on pure NumPy work, with the World lock's held and waited seconds of both runs."""
     weights = [rng.random((K, N)) - 0.5 for _ in opus]
     for opu, b in zip(opus, weights):
         opu.matmul(rng.random((M, K)) - 0.5, b)  # the weights on the rings: steady from here on
-    serial, parallel, ufunc_serial, ufunc_parallel = [], [], [], []
+    runs = ("serial", "threads", "numpy_serial", "numpy_threads")
+    samples: dict[str, list[float]] = {k: [] for k in runs + tuple(f"cpus_{r}" for r in runs) + (
+        "lock_held_serial", "lock_held_threads", "lock_waited_threads")}
     x = np.random.default_rng(1).random(1 << 17).astype(np.float32)
 
     def ufunc_work():  # what the machine gives threads now: pure GIL-free NumPy work (busy neighbours cut it)
         for _ in range(300):
             np.cos(x)
 
-    for _ in range(THREAD_ROUNDS):
-        ufunc_serial.append(_timed(lambda: [ufunc_work() for _ in opus]))
-        ufunc_parallel.append(_timed(lambda: _in_threads([ufunc_work] * len(opus))))
-        acts = [rng.random((M, K)) - 0.5 for _ in opus]
-        serial.append(_timed(lambda: [opu.matmul(a, b) for opu, a, b in zip(opus, acts, weights)]))
-        parallel.append(_timed(lambda: _in_threads([lambda o=o, a=a, b=b: o.matmul(a, b)
-                                                    for o, a, b in zip(opus, acts, weights)])))
-    s, p = statistics.median(serial), statistics.median(parallel)
-    memory = {"serial": _peak_mb(lambda: [opu.matmul(rng.random((M, K)) - 0.5, b) for opu, b in zip(opus, weights)])}
-    ufunc = statistics.median(ufunc_serial) / statistics.median(ufunc_parallel)
-    return {"cores": len(opus), "serial_s": s, "threads_s": p, "speedup": s / p, "samples_serial": serial,
-            "samples_threads": parallel, "met": s / p >= TARGETS["threads_speedup"], "peak_mb": memory,
-            "numpy_ufunc_speedup": ufunc}
+    def products(acts):
+        return [lambda o=o, a=a, b=b: o.matmul(a, b) for o, a, b in zip(opus, acts, weights)]
+
+    def run(name, fn):
+        wall, cpu = _timed_cpu(fn)
+        samples[name].append(wall)
+        samples["cpus_" + name].append(cpu / wall)
+
+    lock = _LockTimer()
+    with lock.installed(world):
+        for _ in range(THREAD_ROUNDS):
+            run("numpy_serial", lambda: [ufunc_work() for _ in opus])
+            run("numpy_threads", lambda: _in_threads([ufunc_work] * len(opus)))
+            acts = [rng.random((M, K)) - 0.5 for _ in opus]
+            lock.take()
+            run("serial", lambda: [job() for job in products(acts)])
+            samples["lock_held_serial"].append(lock.take()[0])
+            run("threads", lambda: _in_threads(products(acts)))
+            held, waited = lock.take()
+            samples["lock_held_threads"].append(held)
+            samples["lock_waited_threads"].append(waited)
+    med = {k: statistics.median(v) for k, v in samples.items()}
+    memory = {"serial": _peak_mb(lambda: [job() for job in products([rng.random((M, K)) - 0.5 for _ in opus])]),
+              "threads": _peak_mb(lambda: _in_threads(products([rng.random((M, K)) - 0.5 for _ in opus]))),
+              "numpy_serial": _peak_mb(lambda: [ufunc_work() for _ in opus]),
+              "numpy_threads": _peak_mb(lambda: _in_threads([ufunc_work] * len(opus)))}
+    speedup = med["serial"] / med["threads"]
+    return {"cores": len(opus), "serial_s": med["serial"], "threads_s": med["threads"], "speedup": speedup,
+            "met": speedup >= TARGETS["threads_speedup"], "peak_mb": memory,
+            "numpy_serial_s": med["numpy_serial"], "numpy_threads_s": med["numpy_threads"],
+            "numpy_ufunc_speedup": med["numpy_serial"] / med["numpy_threads"],
+            "lock_held_serial_s": med["lock_held_serial"], "lock_held_threads_s": med["lock_held_threads"],
+            "lock_waited_threads_s": med["lock_waited_threads"], "cpus_busy": {r: med["cpus_" + r] for r in runs},
+            "samples": samples}
 
 
 def _in_threads(jobs) -> None:
@@ -309,6 +398,9 @@ def report(results: dict) -> str:
              "torch)"]
     for phase in ("steady", "first"):
         verdict = {k: "met" if met[k] else "not met" for k in (phase, phase + "_program")}
+        if phase == "first":
+            lines.append(f"  new weights add {s['first_gains'] * 1e3:.1f} ms = {x['first_gains']:.2f} x floor to the "
+                         "program run (static network evaluation: the rings at every new heater row)")
         lines.append(f"  {phase:<6} matmul {s[phase] * 1e3:7.1f} ms = {x[phase]:5.2f} x floor ({verdict[phase]}: "
                      f"<= {TARGETS[phase]:g}x), program run {s[phase + '_program'] * 1e3:6.1f} ms = "
                      f"{x[phase + '_program']:5.2f} x floor ({verdict[phase + '_program']}); "
@@ -316,10 +408,19 @@ def report(results: dict) -> str:
                      f"{results['effective_bits'][phase]:.2f} bits (sd over realisations "
                      f"{results['effective_bits_spread'][phase]:.2f})")
     th = results["threads"]
-    lines.append(f"  {th['cores']} cores: one after another {th['serial_s']:.3f} s, in {th['cores']} threads "
-                 f"{th['threads_s']:.3f} s: {th['speedup']:.2f}x ({'met' if th['met'] else 'not met'}: >= "
-                 f"{TARGETS['threads_speedup']}x; peak {th['peak_mb']['serial']:.0f} MB); the same on pure NumPy "
-                 f"work now: {th['numpy_ufunc_speedup']:.2f}x")
+    tm = th["peak_mb"]
+    lines.append(f"  {th['cores']} cores: one after another {th['serial_s']:.3f} s (peak {tm['serial']:.0f} MB), in "
+                 f"{th['cores']} threads {th['threads_s']:.3f} s (peak {tm['threads']:.0f} MB): {th['speedup']:.2f}x "
+                 f"({'met' if th['met'] else 'not met'}: >= {TARGETS['threads_speedup']}x)")
+    lines.append(f"    pure NumPy the same way now: {th['numpy_serial_s']:.3f} s (peak {tm['numpy_serial']:.0f} MB) vs "
+                 f"{th['numpy_threads_s']:.3f} s (peak {tm['numpy_threads']:.0f} MB): {th['numpy_ufunc_speedup']:.2f}x "
+                 "(what the machine gives threads)")
+    busy = th["cpus_busy"]
+    lines.append(f"    CPUs the process kept busy: cores {busy['serial']:.2f} one after another, {busy['threads']:.2f} "
+                 f"in threads; pure NumPy {busy['numpy_serial']:.2f} and {busy['numpy_threads']:.2f}")
+    lines.append(f"    World lock held {th['lock_held_serial_s'] * 1e3:.1f} ms one after another, "
+                 f"{th['lock_held_threads_s'] * 1e3:.1f} ms in threads (waited for "
+                 f"{th['lock_waited_threads_s'] * 1e3:.1f} ms, summed over threads)")
     ref = results.get("reference")
     if ref:
         lines.append(f"  reference run (commit {ref['commit']}): steady {ref['seconds']['steady'] * 1e3:.1f} ms = "
@@ -327,9 +428,11 @@ def report(results: dict) -> str:
                      f"{ref['over_floor']['first']:.2f} x, threads {ref['threads_speedup']:.2f}x; bits change "
                      + ", ".join(f"{k} {v:+.3f}" for k, v in ref["bits_change"].items())
                      + f" ({'within' if ref['bits_agree'] else 'NOT within'} {BITS_AGREEMENT} bit)")
-    lines.append("  profile of a steady product (own time):")
-    for row in results["profile_steady"]:
-        lines.append(f"    {row['own_share']:6.1%} {row['own_s'] * 1e3:7.1f} ms {row['calls']:>6}  {row['function']}")
+    for phase in ("steady", "first"):
+        lines.append(f"  profile of a {phase} product (own time, top {PROFILE_ENTRIES}):")
+        for row in results["profile_" + phase]:
+            lines.append(f"    {row['own_share']:6.1%} {row['own_s'] * 1e3:7.1f} ms {row['calls']:>6}  "
+                         f"{row['function']}")
     return "\n".join(lines)
 
 
