@@ -8,7 +8,7 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_campaign, bench_core, bench_genai, bench_io, bench_opu, bench_physics
+from benchmarks import bench_campaign, bench_core, bench_genai, bench_io, bench_opu, bench_physics, bench_waveform
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,7 +22,8 @@ def main(argv: list[str] | None = None) -> int:
         "bulk_transfers": bench_io.bulk_transfers(),
         "hostile_parsing_growth": bench_io.hostile_parsing_growth(),
         "physics": bench_physics.run(),
-        # each also written to its own file (results_opu.json, results_core.json, results_genai.json)
+        "waveform": bench_waveform.run(),
+        # each also written to its own file (results_opu.json, results_core.json, results_genai.json, ...)
         "opu": bench_opu.run(),
         "core": bench_core.run(),
         "genai": bench_genai.run(),
@@ -32,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     bench_core.save(results["core"])
     bench_genai.save(results["genai"])
     bench_campaign.save(results["campaign"])
+    bench_waveform.save(results["waveform"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     rt = results["scpi_round_trip"]
@@ -48,6 +50,7 @@ def main(argv: list[str] | None = None) -> int:
           f"(acquisition incl. physics), {bt['scope_transfer']['MB_per_s']:.0f} MB/s (transfer of the record)")
     ph = results["physics"]
     print(json.dumps(ph, indent=1)[:3000])
+    print(bench_waveform.report(results["waveform"]))
     print(bench_opu.report(results["opu"]))
     print(bench_core.report(results["core"]))
     print(bench_genai.report(results["genai"]))
