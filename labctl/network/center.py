@@ -399,11 +399,13 @@ class Center:
         """After a job: the core's own input chain again; the received power of the job's last program joins
         the engine's statistics (``edge_light_db``: against the center's own reference link)."""
         port = self._light_ports[core]
-        if port is None or port.last_edge_power_ratio is None:
+        if port is None:
             return
         ratio = port.last_edge_power_ratio
         port.set_light_source(None)
         port.last_edge_power_ratio = None
+        if ratio is None:
+            return
         stats = getattr(self.engines[core], "last_stats", None)
         if isinstance(stats, dict) and ratio > 0:
             stats["edge_light_db"] = 10.0 * float(np.log10(ratio))

@@ -526,7 +526,7 @@ class SimLabctlOCC(SimInstrument):
         fans out), and the center's own network, receivers and ADCs from there on read it."""
         self._light_source = source
 
-    def drive(self, path: _Path, bias: list[float]) -> Drive:
+    def _drive(self, path: _Path, bias: list[float]) -> Drive:
         """The settings an edge needs to launch this controller's programs (see :class:`Drive`)."""
         pd0 = path.photodiodes[0]
         dac_noise = self._dac().excess_noise_rms()
@@ -542,7 +542,7 @@ class SimLabctlOCC(SimInstrument):
         """Readings of a program whose light comes from ``source``: the gains from the input port on."""
         tiles, slots = codes.shape[:2]
         try:
-            light, idle = source(codes, self.drive(path, bias))
+            light, idle = source(codes, self._drive(path, bias))
         except Exception as exc:  # the light did not arrive: the program fails as on a dark input port
             raise ScpiError(-240, f"no light from the edge: {type(exc).__name__}: {exc}") from None
         light, idle = np.asarray(light), np.asarray(idle)
