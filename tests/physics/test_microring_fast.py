@@ -73,6 +73,7 @@ def test_leading_heater_axes_and_scalar_wavelength():
     assert np.allclose(bank.drop(lam, powers), drop, rtol=1e-9, atol=0)
     assert np.allclose(bank.through(lam, powers), through, rtol=1e-9, atol=0)
     assert bank.drop(lam).shape == (1,)  # heaters off
+    assert bank.drop([lam, lam], np.zeros((0, 16))).shape == (0, 2)  # an empty batch of settings
 
 
 def test_wavelengths_must_be_one_dimensional():
