@@ -7,7 +7,9 @@ versioned calibration file):
 1. ``dark`` -- lasers off: each photodiode's ADC reading (dark current + ADC offset).
 2. ``delay`` -- a pseudo-random pattern on every input at the start of a long tile; the cross-correlation
    with the summed photodiode readings gives the edge -> center delay in whole symbols; the inputs are
-   then launched that much early (``input_advance``).
+   then launched that much early (``input_advance``), refined to the centre of the symbol (the sampling
+   phase, :func:`refine_delay`) so that every later step reads clean symbols; refined again once the lookup
+   and rings are known.
 3. ``bias`` -- per input, a DAC ramp over the full code range (all inputs in one program, one window
    each, the others idle) read on all photodiodes; fitted with P = b + s cos^2(theta0 + pi v(c) / (2 V_pi))
    (v(c) the nominal driver gain and tanh saturation); the bias DAC then moves the quadrature with rising
@@ -111,26 +113,54 @@ def measure_delay(opu: StationaryOPU, max_delay_s: float = 400e-6, pattern: int 
     return lag / rate
 
 
-def refine_delay(opu: StationaryOPU, coarse_s: float, steps: int = 32, pattern: int = 1024,
-                 seed: int = 6) -> float:
-    """The launch advance within +-1 symbol of ``coarse_s`` (a whole-symbol lag) that best reproduces a random pattern
-    (highest normalised correlation at lag 0, i.e. least ISI): the sampling phase. Needs the input
-    lookup and the rings calibrated (the pattern runs at full weight for a strong signal)."""
+def refine_delay(opu: StationaryOPU, coarse_s: float, *, calibrated: bool = True, steps: int = 32,
+                 pattern: int = 1024, seed: int = 6) -> float:
+    """The launch advance within +-1 symbol of ``coarse_s`` that puts each reading's window at the centre of
+    its symbol: the sampling phase.
+
+    A random pattern is run at ``steps`` advances; at each, the summed readings are regressed on the pattern's
+    symbol and its two neighbours. Readings are equally good anywhere the window stays inside the symbol
+    (the ISI there is below the noise), so the best-scoring advance lands anywhere on that plateau, often at
+    its edge where the tails of the neighbours' transitions still leak in. Its centre is found instead: half
+    way between the advances where a neighbour's weight equals the symbol's own (window centred on a symbol
+    boundary), which the transitions mark sharply. ``calibrated=False`` runs before the input lookup and the
+    rings are known (raw codes, heaters off, as the delay step) so that every later step already reads
+    clean symbols; ``True`` runs the pattern through the calibrated lookup with every ring at full weight."""
     rate = opu.config.symbol_rate_hz
     bits = np.random.default_rng(seed).integers(0, 2, pattern) * 2 - 1
-    codes = opu.input_codes(np.broadcast_to(((1 + bits) / 2)[None, :, None], (1, pattern, opu.n_in)))
-    heaters = opu.heater_volts(np.ones((1, opu.n_out, opu.n_in)))  # every ring at full weight: strong signal
-    best = (-np.inf, coarse_s)
-    for frac in (2.0 * np.arange(steps) / steps - 1.0):
-        advance = max(0.0, coarse_s + frac / rate)
-        opu.controller.input_advance = advance
+    if calibrated:
+        codes = opu.input_codes(np.broadcast_to(((1 + bits) / 2)[None, :, None], (1, pattern, opu.n_in)))
+        heaters = opu.heater_volts(np.ones((1, opu.n_out, opu.n_in)))  # every ring at full weight: strong signal
+    else:
+        codes = np.broadcast_to((bits * (MAX_CODE // 2)).astype(np.int16)[None, :, None], (1, pattern, opu.n_in))
+        heaters = np.zeros((1, opu.n_out, opu.n_in))
+    inner = slice(16, pattern - 16)  # away from the tile's edges
+    design = np.c_[np.ones(pattern - 32), np.roll(bits, 1)[inner], bits[inner], np.roll(bits, -1)[inner]]
+    fracs = 2.0 * np.arange(steps) / steps - 1.0
+    weights = np.empty((steps, 3))  # (earlier symbol, own symbol, later symbol) per advance
+    for i, frac in enumerate(fracs):
+        opu.controller.input_advance = max(0.0, coarse_s + frac / rate)
         v = _run(opu, heaters, codes)[0].sum(axis=1)
-        v = v - v.mean()
-        score = float(np.dot(v[16:-16], bits[16:-16]) / (np.linalg.norm(v[16:-16]) + 1e-30))
-        if score > best[0]:
-            best = (score, advance)
-    opu.controller.input_advance = best[1]
-    return best[1]
+        weights[i] = np.linalg.lstsq(design, v[inner], rcond=None)[0][1:]
+    own = weights[:, 1]
+    best = int(np.argmax(own))
+    margin = own - np.maximum(weights[:, 0], weights[:, 2])  # > 0 while the window is nearer its own symbol
+    edges = []
+    for direction in (-1, 1):
+        i = best
+        while 0 <= i + direction < steps and margin[i + direction] > 0:
+            i += direction
+        j = i + direction
+        if not 0 <= j < steps:
+            break
+        edges.append(fracs[i] + (fracs[j] - fracs[i]) * margin[i] / (margin[i] - margin[j]))
+    centre = 0.5 * (edges[0] + edges[1]) if len(edges) == 2 else fracs[best]
+    if len(edges) < 2:
+        log.warning("%s: the sampling phase scan found no symbol boundary on one side; using the strongest "
+                    "reading's advance", opu.name)
+    advance = max(0.0, coarse_s + centre / rate)
+    opu.controller.input_advance = advance
+    return advance
 
 
 def _nominal_drive(opu: StationaryOPU, codes: np.ndarray) -> np.ndarray:
@@ -399,7 +429,8 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0, ma
     dark = measure_dark(opu)
     say(f"{opu.name}: edge -> center delay")
     delay = measure_delay(opu, max_delay_s=max_delay_s)
-    opu.controller.input_advance = delay
+    say(f"{opu.name}: sampling phase (raw codes)")
+    delay = refine_delay(opu, delay, calibrated=False)
     steps["delay_s"] = delay
     opu.calibration = StationaryCalibration(
         biases_v=np.zeros(opu.n_in), input_advance_s=delay, adc_range_v=2.0, adc_offset_v=0.9, dark_v=dark,
