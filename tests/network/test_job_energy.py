@@ -14,7 +14,7 @@ import pytest
 import labctl
 from experiments.edge_load import meter_each_core
 from labctl.bench import SYSTEM_BENCH_PATH
-from labctl.energy import EnergyLedger
+from labctl.energy import EnergyLedger, EnergyReport
 from labctl.energy.projected import bench_projection
 from labctl.network import ProtocolError, connect, load_secret
 from labctl.network.center import Center, CoreMetering
@@ -92,6 +92,8 @@ def test_each_edge_gets_its_jobs_energy_and_a_ledger_that_adds_up(center, keys, 
         assert bench_view.time_s == pytest.approx(sum(e.end_s - e.start_s for e, _ in results), rel=1e-9)
         assert {t.provenance.__class__.__name__ for t in ledger.terms("bench")} == {"Measured", "Model"}
         assert all(core in t.device for t in ledger.terms("bench"))  # only its own core's instruments
+        report = EnergyReport.from_ledger(ledger).to_text()  # `labctl energy report` reads it like a run's
+        assert f"measured: wt_{core} (yokogawa.WT310E)" in report and "center projection" in report
         ledger.save(tmp_path / f"{name}.energy.json")
         again = EnergyLedger.load(tmp_path / f"{name}.energy.json")
         assert again.summary("bench").energy_j == pytest.approx(bench_view.energy_j, rel=1e-12)
