@@ -394,6 +394,8 @@ class Center:
             return waiting.light
 
         port.set_light_source(from_edge)
+        log.info("job %s on %s: light from edge %s's own transmitter", job.job, self.engines[core].name,
+                 self._edges[ident].fingerprint)
 
     def _detach_light(self, core: int) -> None:
         """After a job: the core's own input chain again; the received power of the job's last program joins

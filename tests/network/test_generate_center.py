@@ -47,6 +47,20 @@ def test_generate_through_the_center_runs_the_products_there(start_center, keys,
     assert "(generate-0): cores occ1" in center.log()
 
 
+def test_generate_with_an_edge_bench_launches_the_edges_own_light(start_center, keys, tmp_path):
+    center = start_center()
+    out = tmp_path / "edge"
+    edge_bench = labctl.bench.SYSTEM_BENCH_PATH.with_name("edge_metro.yaml")
+    r = _generate("--model", "vae-digits", *_center_args(center, keys), "--edge-bench", str(edge_bench),
+                  "--out", str(out))
+    assert r.exit_code == 0, r.output
+    m = json.loads((out / "metrics.json").read_text())
+    assert m["optical"]["optical_macs"] > 0 and m["quality"]["psnr_db_min"] > 20
+    center.wait_for_log(r"job \S+ on occ1: light from edge \w+'s own transmitter")
+    r = _generate("--model", "vae-digits", "--sim", "--edge-bench", str(edge_bench), "--out", str(tmp_path / "x"))
+    assert r.exit_code == 2 and "go with --center" in r.output
+
+
 def test_a_center_without_a_free_core_is_reported_like_too_few_opus(start_center, keys, tmp_path):
     center = start_center()
     out = tmp_path / "refused"
