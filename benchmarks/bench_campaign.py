@@ -12,6 +12,14 @@ one VOA step per point) over ``POINTS`` fibre lengths.
 * **overhead**: the serial (RunEngine) campaign's time per point, start to stop document, against the
   time ``run_experiment`` itself took for the point (its bench opened and closed, its results file written):
   what the RunEngine, the documents and the campaign file add per point.
+* **where a second worker loses time**, measured with each throughput run: the points' wall time
+  (``duration_s``) and the CPU time of the thread that ran them (``cpu_s``; ``cpu_share`` = CPU / wall: 1
+  when a worker had a core to itself), the client process's own CPU time between the start and stop
+  documents (the scheduler, the documents, the campaign file: it competes with the workers for the
+  cores), the workers' BLAS/OpenMP thread settings (one thread each: Dask's ``pre-spawn-environ``), and
+  the **ceiling without Dask**: the same points in one process, then split over two concurrent processes
+  (a spawn pool, warmed up), interleaved with the Dask runs. When the ceiling is below 2, the two
+  processes did not have two free cores (other load, shared memory bandwidth): Dask cannot do better.
 """
 
 from __future__ import annotations
@@ -25,7 +33,9 @@ from pathlib import Path
 HERE = Path(__file__).parent
 POINTS = 8
 #: Runs of each worker count, interleaved; the fastest of each is reported (the machine is shared).
-ATTEMPTS = 2
+ATTEMPTS = 3
+#: The workers' thread settings that matter for numpy/torch work (one thread per single-threaded worker).
+THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 CAMPAIGN = f"""\
 experiment: receiver_snr
 seed: 1
@@ -37,16 +47,20 @@ sweep:
 
 
 class _Clock:
-    """Times a campaign from its start document to its stop document."""
+    """Times a campaign from its start document to its stop document (wall, and this process's CPU)."""
 
     def __init__(self) -> None:
-        self.start = self.stop = 0.0
+        self.start = self.stop = self.cpu_start = self.cpu_stop = 0.0
 
     def __call__(self, name: str, doc: dict) -> None:
         if name == "start":
-            self.start = time.perf_counter()
+            self.start, self.cpu_start = time.perf_counter(), time.process_time()
         elif name == "stop":
-            self.stop = time.perf_counter()
+            self.stop, self.cpu_stop = time.perf_counter(), time.process_time()
+
+    @property
+    def cpu_seconds(self) -> float:
+        return self.cpu_stop - self.cpu_start
 
     @property
     def seconds(self) -> float:
@@ -74,14 +88,54 @@ def throughput(workers: int, folder: Path) -> dict:
     try:
         with Client(cluster) as client:
             client.run(lambda: __import__("experiments.receiver_snr") and None)  # warm up every worker
+            threads = client.run(lambda: {name: os.environ.get(name) for name in THREAD_VARIABLES})
         clock = _Clock()
         result = run_campaign(campaign, folder / f"dask{workers}", scheduler=cluster.scheduler_address,
                               show_progress=False, subscribers=[clock])
     finally:
         cluster.close()
     assert result.status == "complete", result.status
+    wall = sum(r["duration_s"] for r in result.records)
+    cpu = sum(r["cpu_s"] for r in result.records)
     return {"workers": workers, "points": len(result.records), "seconds": clock.seconds,
-            "points_per_s": len(result.records) / clock.seconds}
+            "points_per_s": len(result.records) / clock.seconds, "point_wall_s": wall / len(result.records),
+            "point_cpu_s": cpu / len(result.records), "cpu_share": cpu / wall,
+            "client_cpu_s_per_point": clock.cpu_seconds / len(result.records),
+            "worker_threads": sorted({json.dumps(t, sort_keys=True) for t in threads.values()})}
+
+
+def _warm(_: int) -> int:
+    import experiments.receiver_snr  # noqa: F401 - imported once per pool process, outside the timing
+
+    return os.getpid()
+
+
+def _single_threaded() -> None:
+    """Pool processes get what Dask gives its workers: one BLAS/OpenMP thread (set before numpy loads)."""
+    os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
+
+
+def _points(jobs: list[dict]) -> None:
+    from labctl.campaign.point import run_point
+
+    for job in jobs:
+        run_point(job)
+
+
+def ceiling(pool, folder: Path) -> dict:
+    """The campaign's points run by plain processes: all in one, then half in each of two at once."""
+    from labctl.campaign.point import point_job
+
+    campaign = _campaign(folder)
+    jobs = [point_job(campaign, p, folder / "one") for p in campaign.points]
+    started = time.perf_counter()
+    pool.apply(_points, (jobs,))
+    one = time.perf_counter() - started
+    jobs = [point_job(campaign, p, folder / "two") for p in campaign.points]
+    started = time.perf_counter()
+    pool.map(_points, [jobs[0::2], jobs[1::2]], chunksize=1)
+    two = time.perf_counter() - started
+    return {"one_process_s": one, "two_processes_s": two, "ratio": one / two}
 
 
 def overhead(folder: Path) -> dict:
@@ -98,17 +152,25 @@ def overhead(folder: Path) -> dict:
 
 
 def run() -> dict:
+    from multiprocessing import get_context
+
     load_before = os.getloadavg()
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as tmp, get_context("spawn").Pool(2, initializer=_single_threaded) as pool:
         folder = Path(tmp)
+        pool.map(_warm, [0, 1], chunksize=1)
         serial = overhead(folder)
         runs: dict[int, list[dict]] = {1: [], 2: []}
-        for attempt in range(ATTEMPTS):  # interleaved, so a burst of load elsewhere hits both
+        ceilings = []
+        for attempt in range(ATTEMPTS):  # interleaved, so a burst of load elsewhere hits all of them
             for workers in (1, 2):
                 runs[workers].append(throughput(workers, folder / f"attempt{attempt}"))
+            ceilings.append(ceiling(pool, folder / f"ceiling{attempt}"))
         one, two = (max(runs[w], key=lambda r: r["points_per_s"]) for w in (1, 2))
     return {"points": POINTS, "experiment": "receiver_snr", "overhead": serial, "dask_1_worker": one,
             "dask_2_workers": two, "speedup_2_vs_1": two["points_per_s"] / one["points_per_s"],
+            "speedups_per_attempt": [b["points_per_s"] / a["points_per_s"] for a, b in zip(runs[1], runs[2])],
+            "ceiling_without_dask": max(ceilings, key=lambda c: c["ratio"]),
+            "ceiling_ratios_per_attempt": [c["ratio"] for c in ceilings],
             "cpus": os.cpu_count(), "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}}
 
 
@@ -124,8 +186,10 @@ def report(results: dict) -> str:
             f"{results['dask_1_worker']['points_per_s']:.2f} points/s, 2 workers "
             f"{results['dask_2_workers']['points_per_s']:.2f} points/s -> {results['speedup_2_vs_1']:.2f}x; "
             f"serial overhead {o['overhead_s_per_point'] * 1e3:.0f} ms/point = {o['overhead_percent']:.1f} % of "
-            f"the experiment's {o['experiment_s_per_point']:.2f} s (load average "
-            f"{results['load_average_1min']['before']:.1f} on {results['cpus']} CPUs)")
+            f"the experiment's {o['experiment_s_per_point']:.2f} s; without Dask two processes reach "
+            f"{results['ceiling_without_dask']['ratio']:.2f}x; points' CPU share 1 worker "
+            f"{results['dask_1_worker']['cpu_share']:.2f}, 2 workers {results['dask_2_workers']['cpu_share']:.2f} "
+            f"(load average {results['load_average_1min']['before']:.1f} on {results['cpus']} CPUs)")
 
 
 if __name__ == "__main__":

@@ -5,8 +5,10 @@ and hand it to the same consumers: the campaign file (:class:`~labctl.campaign.s
 the progress bar and any given subscriber (e.g. the ZeroMQ publisher). The start document holds the
 campaign, its hash, the code version, the bench snapshot and the seeds.
 
-Serial: the campaign is a Bluesky plan (per point: checkpoint, move the :class:`PointSelector`, trigger
-and read the :class:`ExperimentPoint`), so a real bench is opened once and used by one point at a time.
+Serial: the campaign is a Bluesky plan (per point: checkpoint, trigger the suspenders' monitors, move the
+:class:`PointSelector`, trigger and read the :class:`ExperimentPoint`), so a real bench is opened once and
+used by one point at a time, and the campaign's suspenders (:mod:`labctl.campaign.suspend`) pause it
+between points while the bench is unfit.
 Parallel: each point is a Dask task that opens its own simulated bench with the point's seed; a task
 whose worker dies is retried on another worker (``distributed.scheduler.allowed-failures``), then
 recorded as failed. A point's seed depends only on the campaign seed and the point, so both paths give
@@ -203,7 +205,7 @@ def _run_dask(campaign: Campaign, todo: list[Point], store: CampaignStore, clien
             except Exception as exc:  # noqa: BLE001 - a worker lost (KilledWorker) or the task failed
                 record = {"index": point.index, "key": point.key, "repeat": point.repeat, "seed": point.seed,
                           "values": point.values, "status": f"failed: {type(exc).__name__}: {exc}",
-                          "results": {}, "results_file": "", "duration_s": 0.0}
+                          "results": {}, "results_file": "", "duration_s": 0.0, "cpu_s": 0.0}
             seq += 1
             now = time.time()
             data = {"point": point.index, "point_key": record["key"], "point_status": record["status"],

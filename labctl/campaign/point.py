@@ -43,12 +43,13 @@ def results_of(path: str | Path) -> dict[str, Any]:
 
 def run_point(job: dict[str, Any], bench: Bench | None = None) -> dict[str, Any]:
     """Run one point; return its record: the job's identity, ``status`` (``complete`` or ``failed: ...``),
-    ``results`` (summary scalars and energy figures), ``results_file`` and ``duration_s``.
+    ``results`` (summary scalars and energy figures), ``results_file``, ``duration_s`` (wall) and ``cpu_s``
+    (the CPU time of the thread that ran it: on a loaded machine much less than ``duration_s``).
 
     ``bench``: an open bench to measure on (a real bench, opened once for the campaign); otherwise a
     simulated bench is opened for the point with the point's seed and changes.
     """
-    started = time.perf_counter()
+    started, cpu_started = time.perf_counter(), time.thread_time()
     found: dict[str, Path] = {}
     record = {name: job[name] for name in ("index", "key", "repeat", "seed", "values")}
     try:
@@ -62,6 +63,7 @@ def run_point(job: dict[str, Any], bench: Bench | None = None) -> dict[str, Any]
         record.update(status=f"failed: {type(exc).__name__}: {exc}", results={},
                       results_file=str(found["path"]) if "path" in found else "")
     record["duration_s"] = time.perf_counter() - started
+    record["cpu_s"] = time.thread_time() - cpu_started   # this thread's CPU: duration_s minus waiting for a CPU
     return record
 
 

@@ -15,6 +15,10 @@ A swept ``name`` is a parameter of the experiment, or ``bench.<component>.<param
 bench's component (``bench.edge_fibre.length_km``), opened as a variant of its file for that point.
 Each point runs ``repeats`` times; each run gets its own seed derived from the campaign ``seed`` and the
 point's content, so a point's result does not depend on the order or the process that runs it.
+
+``suspend`` declares Bluesky suspenders (:mod:`labctl.campaign.suspend`): ``power`` (a received-power
+floor read with the light on) and ``drift`` (a calibrated core's drift check); their instruments,
+channels and calibration file are checked here.
 """
 
 from __future__ import annotations

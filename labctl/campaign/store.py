@@ -33,7 +33,7 @@ from labctl.store import write_json_dataset
 #: Name of the campaign file inside the campaign's output folder.
 CAMPAIGN_FILE = "campaign.h5"
 #: Columns of the index that every point has (then the swept values, then its results).
-BASE_COLUMNS = ("index", "key", "repeat", "seed", "status", "duration_s", "results_file")
+BASE_COLUMNS = ("index", "key", "repeat", "seed", "status", "duration_s", "cpu_s", "results_file")
 
 
 def _read(path: Path) -> tuple[dict[str, Any], dict[str, dict[str, Any]], list[dict[str, Any]]]:
