@@ -1,7 +1,8 @@
 """The end of a campaign: a figure per swept parameter and a Markdown summary table.
 
-Each figure plots the campaign's numeric results (complete points) against one swept parameter, every
-measured point as a marker and the mean over the other parameters and repeats as a line.
+Each figure plots the campaign's numeric results (complete points; those ``report.results`` names, or
+the first few in name order) against one swept parameter, every measured point as a marker and the mean
+over the other parameters and repeats as a line.
 """
 
 from __future__ import annotations
@@ -31,6 +32,17 @@ def numeric_results(records: list[dict[str, Any]]) -> list[str]:
     return [n for n in names if all(_number(r["results"][n]) for r in complete)]
 
 
+def shown_results(campaign: Campaign, records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """The results the figures and the table show: those the campaign file's ``report.results`` names (in its
+    order), else the first :data:`MAX_RESULTS` in name order; and the named ones no complete point has as
+    a number (said in the summary)."""
+    numeric = numeric_results(records)
+    named = campaign.spec.report.results
+    if named is None:
+        return numeric[:MAX_RESULTS], []
+    return [n for n in named if n in numeric], [n for n in named if n not in numeric]
+
+
 def _fmt(value: Any) -> str:
     if isinstance(value, int) and not isinstance(value, bool):
         return str(value)
@@ -41,12 +53,15 @@ def _fmt(value: Any) -> str:
 
 def summary_table(campaign: Campaign, records: list[dict[str, Any]]) -> str:
     """A Markdown table, one row per measured point: swept values, repeat, seed, status, results."""
-    results = numeric_results(records)[:MAX_RESULTS]
+    results, missing = shown_results(campaign, records)
     head = ["point", *campaign.swept, "repeat", "seed", "status", *results]
     lines = [f"# Campaign {campaign.name}: {campaign.spec.experiment}", "",
              f"{sum(r['status'] == 'complete' for r in records)} of {len(records)} points complete, "
-             f"{sum(r['status'] != 'complete' for r in records)} failed.", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+             f"{sum(r['status'] != 'complete' for r in records)} failed.", ""]
+    if missing:
+        lines += [f"report.results names {', '.join(missing)}: no complete point has such a numeric result "
+                  f"(numeric results: {', '.join(numeric_results(records)) or 'none'}).", ""]
+    lines += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for r in records:
         cells = [r["index"], *(r["values"].get(n) for n in campaign.swept), r["repeat"], r["seed"],
                  r["status"], *(r["results"].get(n, "") for n in results)]
@@ -59,10 +74,10 @@ def _safe(name: str) -> str:
 
 
 def plot_parameter(campaign: Campaign, records: list[dict[str, Any]], name: str, path: Path) -> bool:
-    """Figure of every numeric result against swept parameter ``name``; False if there is nothing to draw
+    """Figure of the shown results (:func:`shown_results`) against swept parameter ``name``; False if there is nothing to draw
     (no complete point, or the parameter is not a number)."""
     complete = [r for r in records if r["status"] == "complete" and _number(r["values"].get(name))]
-    results = numeric_results(records)[:MAX_RESULTS]
+    results, _ = shown_results(campaign, records)
     if not complete or not results:
         return False
     import matplotlib
@@ -106,4 +121,4 @@ def write_report(out_dir: Path, campaign: Campaign, records: list[dict[str, Any]
     return written
 
 
-__all__ = ["numeric_results", "plot_parameter", "summary_table", "write_report"]
+__all__ = ["numeric_results", "plot_parameter", "shown_results", "summary_table", "write_report"]

@@ -197,6 +197,13 @@ class Suspend(StrictModel):
         return self.power is not None or self.drift is not None
 
 
+class Report(StrictModel):
+    """What the end-of-campaign figures and summary table show."""
+
+    results: list[str] | None = Field(None, min_length=1, description="results to draw and tabulate, in this "
+                                      "order (default: the first few numeric ones in name order)")
+
+
 class CampaignFile(StrictModel):
     experiment: str
     description: str = ""
@@ -209,6 +216,7 @@ class CampaignFile(StrictModel):
     sweep: Sweep = Field(default_factory=Sweep)
     stop: Stop = Field(default_factory=Stop)
     suspend: Suspend = Field(default_factory=Suspend)
+    report: Report = Field(default_factory=Report)
 
 
 @dataclass(frozen=True)
@@ -253,8 +261,8 @@ class Campaign:
 
 def canonical(spec: CampaignFile, bench_path: Path | None) -> str:
     """The campaign's content that decides its points and their results, as canonical JSON: experiment,
-    mode, bench (its file's content), seed, repeats, parameters and sweeps. Stop conditions and
-    suspenders are left out: a resumed campaign may be given more time, or watched differently."""
+    mode, bench (its file's content), seed, repeats, parameters and sweeps. Stop conditions, suspenders
+    and the report are left out: a resumed campaign may be given more time, or watched differently."""
     bench_text = bench_path.read_text(encoding="utf-8") if bench_path is not None else None
     content = {"experiment": spec.experiment, "mode": spec.mode, "seed": spec.seed, "repeats": spec.repeats,
                "parameters": spec.parameters, "sweep": spec.sweep.model_dump(mode="json", exclude_none=True),

@@ -103,3 +103,20 @@ def test_the_example_campaign_is_valid():
     for point in campaign.points:
         assert dispersion(point.values["bench.edge_fibre1.length_km"], point.values["bench.dcf1.length_km"]) == \
             pytest.approx(dispersion(edge["length_km"], dcf["length_km"]), abs=1.0)  # ps/nm: DCF lengths given to 0.01 km
+
+
+def test_report_results_choose_what_the_summary_and_figures_show(tmp_path):
+    from labctl.campaign.report import shown_results, summary_table
+
+    campaign = load_campaign(write(tmp_path, GOOD + "report:\n  results: [snr_db, nope, ber]\n"))
+    records = [{"index": i, "key": f"k{i}", "repeat": 0, "seed": i, "status": "complete",
+                "values": campaign.points[i].values, "results": {"ber": 1e-3 * i, "snr_db": 20.0 - i, "z": 1.0}}
+               for i in range(2)]
+    assert shown_results(campaign, records) == (["snr_db", "ber"], ["nope"])
+    table = summary_table(campaign, records)
+    assert "| status | snr_db | ber |" in table and "| z |" not in table
+    assert "report.results names nope: no complete point has such a numeric result" in table
+    # the report is not part of what the campaign measures: its hash does not change
+    assert campaign.digest == load_campaign(write(tmp_path, GOOD, "plain.yaml")).digest
+    with pytest.raises(ConfigError, match=r"line 12, field 'report.results': List should have at least 1 item"):
+        load_campaign(write(tmp_path, GOOD + "report:\n  results: []\n", "empty.yaml"))
