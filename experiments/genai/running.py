@@ -316,16 +316,22 @@ def _check_bench(bench: Any, opus: Sequence[Any]) -> None:
 
 
 def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[], None] | None], dict[str, _OpticalRun]],
-                     *, threaded: bool) -> tuple[dict[str, _OpticalRun], dict[str, int]]:
+                     *, threaded: bool, opus: Sequence[Any] = ()) -> tuple[dict[str, _OpticalRun], dict[str, int]]:
     """``run(on_step)`` (the optical set(s)) with the bench metered over it (:class:`BenchMeter`: the bench
     view), its ops recorded on the bench clock and the bench's integrated projection (the projected view).
-    ``bench`` None: the ops only, and notes saying what is missing. Returns the runs and each one's MACs
-    in the ledger."""
+    ``bench`` None: the ops, and what the ``opus`` that keep their own ledger (``energy``: a remote center's
+    figures per job) recorded during the run; else notes saying what is missing. Returns the runs and each
+    one's MACs in the ledger."""
     if bench is None:
+        centers = [o.energy for o in opus if isinstance(getattr(o, "energy", None), EnergyLedger)]
+        marks = [{view: (len(c.terms(view)), len(c.notes(view))) for view in ("bench", "projected")} for c in centers]
         runs = run(None)
         recorded = _record_ops(energy, runs, None, None)
-        energy.add_note("bench", "no bench given (bench=None): its draw was not metered")
-        energy.add_note("projected", "no bench given (bench=None): there is no core to project")
+        for center, mark in zip(centers, marks):
+            _take_center_energy(energy, center, mark)
+        if not centers:
+            energy.add_note("bench", "no bench given (bench=None): its draw was not metered")
+            energy.add_note("projected", "no bench given (bench=None): there is no core to project")
         return runs, recorded
     meter = BenchMeter(bench, energy)
     sample = None
@@ -346,6 +352,28 @@ def _metered_optical(bench: Any, energy: EnergyLedger, run: Callable[[Callable[[
     except EnergyError as exc:
         energy.add_note("projected", f"not projected: {exc}")
     return runs, recorded
+
+
+def _take_center_energy(energy: EnergyLedger, center: EnergyLedger, mark: dict[str, tuple[int, int]]) -> None:
+    """Copy into ``energy`` what a remote center's ledger gained during the run (after ``mark``): its bench terms
+    (each job's window on the center's bench clock, as the center metered it), its projected term and peak rate,
+    and its notes. The ops are the run's own (its offload ledger), so they are not copied."""
+    for view in ("bench", "projected"):
+        terms, notes = mark[view]
+        known = {t.device for t in energy.terms(view)}
+        for term in center.terms(view)[terms:] if view == "bench" else center.terms(view):
+            if view == "projected" and term.device in known:
+                continue
+            try:
+                energy.add(term, view=view)
+            except EnergyError as exc:
+                energy.add_note(view, f"a term of the center's ledger was left out: {exc}")
+        for note in center.notes(view)[notes:]:
+            if note not in energy.notes(view):
+                energy.add_note(view, note)
+    peak = center.peak_rate("projected")
+    if peak is not None and energy.peak_rate("projected") is None:
+        energy.set_peak_rate("projected", *peak)
 
 
 def energy_block(energy: EnergyLedger, images: int, *, optical_macs: int, electronic_macs: int,
@@ -538,7 +566,7 @@ def generate(model_name: str | Generator, *, n: int, steps: int | None = None, s
     else:
         runs, _ = _metered_optical(bench, energy, lambda on_step: {job.name: _run_optical(
             job, opu, attention=attention, min_macs=min_macs, progress=progress, on_step=on_step)},
-            threaded=False)
+            threaded=False, opus=[opu])
         optical = runs[job.name]
     block = energy_block(energy, job.n, optical_macs=energy.macs, electronic_macs=e_macs[job.name],
                          baseline=baseline)
@@ -663,7 +691,7 @@ def generate_parallel(model_names: str | Sequence[str | Generator], opus: Sequen
         t0 = time.perf_counter()
         runs, o_macs = _metered_optical(
             bench, energy, lambda _on_step: _in_threads({name: optical_task(name, opu) for name, opu in zip(order, opus)},
-                                                        cancel), threaded=True)
+                                                        cancel), threaded=True, opus=opus)
         optical.update(runs)
         o_wall = time.perf_counter() - t0
     total_o, total_e = sum(o_macs.values()), sum(e_macs.values())

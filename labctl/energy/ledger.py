@@ -281,6 +281,10 @@ class EnergyLedger:
     def terms(self, view: str = "bench") -> list[PowerTerm]:
         return list(self._terms[_check_view(view)])
 
+    def peak_rate(self, view: str) -> tuple[float, Provenance] | None:
+        """The view's peak op rate and its source (:meth:`set_peak_rate`), or None."""
+        return self._peak_rates.get(_check_view(view))
+
     @property
     def ops_records(self) -> list[OpsRecord]:
         return list(self._ops)
