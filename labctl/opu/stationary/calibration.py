@@ -142,6 +142,9 @@ def refine_delay(opu: StationaryOPU, coarse_s: float, *, calibrated: bool = True
         opu.controller.input_advance = max(0.0, coarse_s + frac / rate)
         v = _run(opu, heaters, codes)[0].sum(axis=1)
         weights[i] = np.linalg.lstsq(design, v[inner], rcond=None)[0][1:]
+    # raw codes on modulators at unknown bias points can sum to less light for a higher code: read the
+    # polarity from the strongest weight before looking for the symbol's own peak
+    weights *= np.sign(weights[np.argmax(np.abs(weights[:, 1])), 1]) or 1.0
     own = weights[:, 1]
     best = int(np.argmax(own))
     margin = own - np.maximum(weights[:, 0], weights[:, 2])  # > 0 while the window is nearer its own symbol
