@@ -51,7 +51,7 @@ from labctl.network.messages import (
 )
 from labctl.network.messages import Drive as DriveMessage
 from labctl.network.messages import job_of
-from sim_backends.instruments.labctl_occ import SimLabctlOCC
+from sim_backends.instruments.labctl_occ import MAX_PORT_BACKGROUND_W, PORT_WAVELENGTHS_M, SimLabctlOCC
 
 __all__ = ["Center", "CoreMetering", "parent_gone", "serve"]
 
@@ -74,7 +74,7 @@ class _Waiting:
     codes: np.ndarray
     drive: Any
     done: threading.Event = field(default_factory=threading.Event)
-    light: tuple[np.ndarray, np.ndarray] | None = None
+    light: tuple[np.ndarray, np.ndarray, np.ndarray] | None = None  # light, idle, ASE (carriers, 2)
     error: str = ""
 
     def fail(self, why: str) -> None:
@@ -380,7 +380,7 @@ class Center:
             return
         programs = iter(range(2**62))
 
-        def from_edge(codes: np.ndarray, drive: Any) -> tuple[np.ndarray, np.ndarray]:
+        def from_edge(codes: np.ndarray, drive: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             """In the core's worker: ask the loop to send the drive, wait for the edge's light."""
             waiting = _Waiting(ident, job.job, next(programs), codes, drive)
             with self._waiting_lock:
@@ -449,19 +449,22 @@ class Center:
             return
         core = cores[0]
         waiting = self._waiting[core]
-        light, idle = arrays
+        light, idle = arrays[:2]
+        ase = arrays[2] if len(arrays) > 2 else np.zeros((0, 2))
         problem = ""
         if light.shape != waiting.codes.shape or idle.shape != waiting.codes.shape[2:]:
             problem = (f"light of shape {light.shape} and idle {idle.shape} for a drive of shape "
                        f"{waiting.codes.shape}")
         elif light.min(initial=0.0) < 0 or idle.min(initial=0.0) < 0:
             problem = "negative optical power"
+        else:
+            problem = _ase_problem(ase)
         if problem:
             log.warning("edge %s job %s: refused its light (%s)", self._edges[ident].fingerprint, header.job, problem)
             self._send(ident, Error(code="light", job=header.job, message=problem))
             waiting.fail(f"its light was refused: {problem}")
             return
-        waiting.light = (np.array(light), np.array(idle))  # copies: the frames are freed after this turn
+        waiting.light = (np.array(light), np.array(idle), np.array(ase))  # copies: the frames are freed after this turn
         waiting.done.set()
 
     def _answer(self, core: int) -> None:
@@ -617,6 +620,19 @@ def _simulated_controller(engine: Any) -> SimLabctlOCC | None:
     sim = getattr(bench, "sim", None) if getattr(bench, "mode", None) == "sim" else None
     node = sim.world.nodes.get(getattr(engine, "name", None)) if sim is not None else None
     return node if isinstance(node, SimLabctlOCC) else None
+
+
+def _ase_problem(ase: np.ndarray) -> str:
+    """Why an edge's ASE (carriers, 2: wavelength m, power W at the input port) is not light ("" if it is)."""
+    wavelength, power = ase[:, 0], ase[:, 1]
+    low, high = PORT_WAVELENGTHS_M
+    if power.min(initial=0.0) < 0:
+        return "negative ASE power"
+    if np.any((wavelength < low) | (wavelength > high)):
+        return f"ASE outside the optical band {low * 1e9:g}-{high * 1e9:g} nm"
+    if power.sum() > MAX_PORT_BACKGROUND_W:
+        return f"ASE above {MAX_PORT_BACKGROUND_W:g} W in total, more than any amplifier of a bench emits"
+    return ""
 
 
 def _stat(value: Any) -> bool | int | float | str | None:

@@ -229,13 +229,15 @@ class RemoteOPU:
                                                      "transmitter of its own (connect without edge_bench)")))
             return
         try:
-            light, idle = self.transmitter.launch(arrays[0], drive)
+            light, idle, ase = self.transmitter.launch(arrays[0], drive)
         except (LabctlError, ValueError, ScpiError) as exc:
             self._socket.send_multipart(encode(Error(code="light", job=drive.job,
                                                      message=f"{type(exc).__name__}: {exc}"[:1000])))
             return
+        extra = [ase] if ase.shape[0] else []  # an amplifier's ASE travels with the light
         self._socket.send_multipart(encode(Light(job=drive.job, program=drive.program, light=ArraySpec.of(light),
-                                                 idle=ArraySpec.of(idle)), [light, idle]))
+                                                 idle=ArraySpec.of(idle), ase=ArraySpec.of(ase) if extra else None),
+                                           [light, idle, *extra]))
         self._heard = self._sent = time.monotonic()  # the silence clock restarts once the edge listens again
 
     # -- connection -------------------------------------------------------------------------------------

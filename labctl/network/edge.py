@@ -9,7 +9,9 @@ built-in center, copied, so it matches the center's calibration of that core.
 
 For each program of a job the center sends a ``drive`` (the DAC codes its controller would send to its
 input DACs, with its converter settings); :meth:`EdgeTransmitter.launch` turns it into the light arriving
-at the center's input port with this edge's transmitter noise and link, and the edge sends it back.
+at the center's input port with this edge's transmitter noise and link, and the edge sends it back. An
+amplifier in the link (``edge_metro_amplified.yaml``) adds its gain to that light and its ASE as light on
+no input's wavelength, which travels with it (the center sees it as its detectors' background).
 """
 
 from __future__ import annotations
@@ -58,10 +60,12 @@ class EdgeTransmitter:
         self._controller = controller
         self._lock = threading.Lock()
 
-    def launch(self, codes: np.ndarray, drive: Any) -> tuple[np.ndarray, np.ndarray]:
-        """``(light, idle)`` float32 W at the center's input port for a ``drive`` message's codes (tiles,
-        slots, inputs; whole numbers in the int16 range) and settings. ValueError if the codes are not
-        DAC codes or the drive is for another number of inputs."""
+    def launch(self, codes: np.ndarray, drive: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """``(light, idle, background)`` at the center's input port for a ``drive`` message's codes (tiles,
+        slots, inputs; whole numbers in the int16 range) and settings: float32 W per input and slot and in
+        the gaps, and float64 (n, 2) wavelength m and power W of the link's light on no input's wavelength
+        (an amplifier's ASE; (0, 2) without). A center's simulated controller takes ``launch`` as its light
+        source. ValueError if the codes are not DAC codes or the drive is for another number of inputs."""
         codes = np.asarray(codes)
         if codes.ndim != 3 or codes.shape[2] != self.n_in:
             raise ValueError(f"a drive for {codes.shape[2:] or '?'} inputs; this transmitter has {self.n_in}")
@@ -73,8 +77,9 @@ class EdgeTransmitter:
         if len(settings.bias_v) != self.n_in:
             raise ValueError(f"the drive has {len(settings.bias_v)} biases; this transmitter has {self.n_in} inputs")
         with self._lock:
-            light, idle = self._controller.launch(codes.astype(np.int16), settings)
-        return np.ascontiguousarray(light, dtype=np.float32), np.ascontiguousarray(idle, dtype=np.float32)
+            light, idle, background = self._controller.launch(codes.astype(np.int16), settings)
+        return (np.ascontiguousarray(light, dtype=np.float32), np.ascontiguousarray(idle, dtype=np.float32),
+                np.ascontiguousarray(background, dtype=np.float64))
 
     def close(self) -> None:
         """Close the edge's bench (its safe shutdown: lasers off)."""

@@ -24,7 +24,7 @@ from labctl.strict import StrictModel
 __all__ = ["DTYPES", "ERROR_CODES", "MAX_ARRAY_BYTES", "MAX_DIMS", "MAX_HEADER_BYTES", "PROTOCOL_VERSION", "Admit",
            "ArraySpec", "Bye", "CoreInfo", "EnergyTerm", "Error", "Header", "Heartbeat", "Hello", "Job", "JobEnergy",
            "ProjectionFigure", "Result", "decode", "encode"]
-__all__ += ["Drive", "Light", "job_of"]
+__all__ += ["Drive", "Light", "MAX_ASE_CARRIERS", "job_of"]
 
 #: Version of this protocol; a header with another ``v`` is refused with the ``version`` error code.
 PROTOCOL_VERSION = 1
@@ -34,6 +34,9 @@ MAX_HEADER_BYTES = 16 * 1024
 MAX_ARRAY_BYTES = 64 * 1024 * 1024
 #: Most dimensions of an array (``np.matmul`` batches plus the two matrix axes).
 MAX_DIMS = 4
+#: Most spectral slices of ASE a ``light`` message carries (an EDFA part emits at most 4096; a link may
+#: hold several amplifiers).
+MAX_ASE_CARRIERS = 65536
 #: Array element types on the wire (little-endian IEEE 754).
 DTYPES = {"float32": np.dtype("<f4"), "float64": np.dtype("<f8")}
 
@@ -52,8 +55,8 @@ ERROR_CODES = {
     "job_failed": "the engine refused or failed the product (the message says why)",
     "no_data_plane": "the job asks to bring its own light, and this center's cores cannot take it (real "
                      "instruments, where light crosses the fibre, or a core that is not a simulated OCC)",
-    "light": "the edge's light does not fit the drive it answers (shape, negative power), or the edge could not "
-             "launch it; the job fails",
+    "light": "the edge's light does not fit the drive it answers (shape, negative power; ASE of negative or "
+             "implausible power or outside the optical band), or the edge could not launch it; the job fails",
     "not_waiting": "a light message for a job and program the center is not waiting on",
     "internal": "the center failed unexpectedly; the job was not done",
 }
@@ -225,13 +228,16 @@ class Drive(_Message):
 class Light(_Message):
     """Edge -> center (data plane in simulation): the light answering drive ``program`` of job ``job``;
     frames ``light`` (tiles, slots, inputs) and ``idle`` (inputs,): float32 W per input at the center's input
-    port, per slot and in the idle gaps."""
+    port, per slot and in the idle gaps; and, if the edge's link delivers light on no input's wavelength (an
+    amplifier's ASE), ``ase`` (carriers, 2): float64 wavelength m and power W (both polarisations) of each
+    spectral slice of it at the port. The center checks the values (``light`` error reply)."""
 
     kind: Literal["light"] = "light"
     job: _JOB_ID
     program: Annotated[int, Field(ge=0)]
     light: ArraySpec
     idle: ArraySpec
+    ase: ArraySpec | None = None
 
     @field_validator("light", "idle")
     @classmethod
@@ -240,8 +246,17 @@ class Light(_Message):
             raise ValueError("light is float32 W")
         return spec
 
+    @field_validator("ase")
+    @classmethod
+    def _carriers(cls, spec: ArraySpec | None) -> ArraySpec | None:
+        if spec is not None and (spec.dtype != "float64" or len(spec.shape) != 2 or spec.shape[1] != 2
+                                 or not 1 <= spec.shape[0] <= MAX_ASE_CARRIERS):
+            raise ValueError(f"ase is float64 (carriers, 2), 1 to {MAX_ASE_CARRIERS} carriers of wavelength m "
+                             "and power W")
+        return spec
+
     def arrays(self) -> list[ArraySpec]:
-        return [self.light, self.idle]
+        return [self.light, self.idle] + ([self.ase] if self.ase is not None else [])
 
 
 class Error(_Message):

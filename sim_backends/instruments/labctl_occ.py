@@ -76,7 +76,7 @@ from sim_backends.physics.stationary_core import (Detector, InputChain, Readout,
                                                   launch, noise_bandwidth, ou_walk, referred_dac_noise)
 from sim_backends.physics.validation import require_int, require_range
 from sim_backends.scpi import MAX_ALLOCATION_BYTES, Call, CommandTree, Param, ScpiError, definite_block, format_number
-from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT
+from sim_backends.world import ELECTRICAL_IN, ELECTRICAL_OUT, OPTICAL_OUT, Lightwave
 
 #: sim.params: name -> (kind, default, low, high)
 PARAMETERS: dict[str, tuple[type, float, float, float]] = {
@@ -152,8 +152,18 @@ class Drive:
 
 
 #: A data-plane light source: (DAC codes (tiles, slots, N_in) int16, the drive) -> (light (tiles, slots, N_in)
-#: W at the center's input port, idle light (N_in,) W), as :func:`sim_backends.physics.stationary_core.launch`.
-LightSource = Callable[[np.ndarray, Drive], tuple[np.ndarray, np.ndarray]]
+#: W at the center's input port, idle light (N_in,) W, as :func:`sim_backends.physics.stationary_core.launch`;
+#: light on no input's wavelength at the port (n, 2): wavelength m and power W of each carrier, e.g. the
+#: spectral slices of an amplifier's ASE in both polarisations, (0, 2) without).
+LightSource = Callable[[np.ndarray, Drive], tuple[np.ndarray, np.ndarray, np.ndarray]]
+#: Most carriers of light on no input's wavelength a light source may deliver (an EDFA part has at most
+#: 4096 ASE slices; several amplifiers in a link add theirs).
+MAX_PORT_BACKGROUND_CARRIERS = 65536
+#: Most light on no input's wavelength at an input port, W: 10 W (+40 dBm) is the highest saturated output
+#: the EDFA model takes; an amplifier's ASE is part of its output.
+MAX_PORT_BACKGROUND_W = 10.0
+#: Wavelengths a carrier at the port may have, m (the optical range of the bench's parts).
+PORT_WAVELENGTHS_M = (200e-9, 3e-6)
 
 
 @dataclass
@@ -217,6 +227,11 @@ class SimLabctlOCC(SimInstrument):
         self._light_source: LightSource | None = None
         #: the last data-plane program's received power against this core's own reference link (1: the same)
         self.last_edge_power_ratio: float | None = None
+        #: the last data-plane program's light on no input's wavelength at each photodiode (W, mean over tiles)
+        self.last_edge_background_w: np.ndarray | None = None
+        #: light at each photodiode per W of each carrier at the input port, per (state upstream, heater row,
+        #: the carriers' wavelengths): an edge sends the same ASE with every program
+        self._port_background_cache: dict[tuple, np.ndarray] = {}
         super().__init__(name, world, params, serial)
         if self.power_params["heater_rail_v"] < self.heater_range_v:
             raise ValueError(f"heater_rail_v={self.power_params['heater_rail_v']!r} is below heater_range_v="
@@ -503,8 +518,8 @@ class SimLabctlOCC(SimInstrument):
                 volts *= np.float32(self.dac_amplitude / 2 / 32767)
                 readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
             else:
-                readings = self._detect_light(source, path, bias, link, codes, gains, background, slope, heater_error,
-                                              rng)
+                readings = self._detect_light(source, path, bias, link, codes, gains, (state, t0, rows), slope,
+                                              heater_error, rng)
         except BaseException:
             with self.world.lock:  # a program that failed did not run
                 self._runs.remove(run)
@@ -538,17 +553,22 @@ class SimLabctlOCC(SimInstrument):
                      rin_band_hz=float(self._band(pd0)), dac_noise_referral=float(referral))
 
     def _detect_light(self, source: LightSource, path: _Path, bias: list[float], link: np.ndarray, codes: np.ndarray,
-                      gains, background, slope, heater_error, rng) -> np.ndarray:
-        """Readings of a program whose light comes from ``source``: the gains from the input port on."""
+                      gains, program: tuple, slope, heater_error, rng) -> np.ndarray:
+        """Readings of a program whose light comes from ``source``: the gains from the input port on, and the
+        light on no input's wavelength that the port's carriers bring to each photodiode as its background.
+        ``program``: (state of the parts upstream, the program's start, its heater rows), which key the
+        network's response."""
         tiles, slots = codes.shape[:2]
         try:
-            light, idle = source(codes, self._drive(path, bias))
+            light, idle, carriers = source(codes, self._drive(path, bias))
         except Exception as exc:  # the light did not arrive: the program fails as on a dark input port
             raise ScpiError(-240, f"no light from the edge: {type(exc).__name__}: {exc}") from None
         light, idle = np.asarray(light), np.asarray(idle)
         if light.shape != (tiles, slots, self.n_in) or idle.shape != (self.n_in,):
             raise ScpiError(-221, f"the edge's light has shape {light.shape} and {idle.shape}; the program needs "
                                   f"({tiles}, {slots}, {self.n_in}) and ({self.n_in},)")
+        background = self._port_background(path, *program, _port_carriers(carriers))
+        self.last_edge_background_w = background.mean(axis=0)
         per_port = np.divide(1.0, link, out=np.zeros_like(link), where=link > 0)[None, :, None]
         core = self._core(path, bias, aligned=True)
         readings = core.detect(light, idle, gains * per_port, background, rng, gain_slope=slope * per_port,
@@ -567,6 +587,64 @@ class SimLabctlOCC(SimInstrument):
             readings *= np.float32(1.0 / ratio)
             readings += zero
         return readings
+
+    def _port_background(self, path: _Path, state: int, t0: float, rows: np.ndarray,
+                         carriers: np.ndarray) -> np.ndarray:
+        """Background (tiles, N_out) W of a program whose input port carries ``carriers`` (n, 2: wavelength m,
+        power W) besides the inputs' light: what reaches each photodiode with the port carrying those alone,
+        heaters at each tile's row. The same static evaluation as the gains' (``_static_gains``), with the
+        port's light replaced; the network is linear in power, so each carrier's transmission is kept per
+        wavelength and reused for any power."""
+        n = rows.shape[0]
+        if not carriers.shape[0]:
+            return np.zeros((n, self.n_out))
+        key_of = [(state, row.tobytes(), carriers[:, 0].tobytes()) for row in rows]
+        missing = [i for i, key in enumerate(key_of) if key not in self._port_background_cache]
+        if missing:
+            unique = {}
+            for i in missing:
+                unique.setdefault(key_of[i], i)
+            new = rows[np.fromiter(unique.values(), dtype=np.int64)]
+            for key, response in zip(unique, self._port_response(path, t0, new, carriers[:, 0])):
+                self._port_background_cache[key] = response
+            while len(self._port_background_cache) > GAIN_CACHE_TILES:
+                self._port_background_cache.pop(next(iter(self._port_background_cache)))
+        response = np.stack([self._port_background_cache[key] for key in key_of])
+        return np.einsum("isq,s->iq", response, carriers[:, 1])
+
+    def _port_response(self, path: _Path, t0: float, rows: np.ndarray, wavelengths: np.ndarray) -> np.ndarray:
+        """(rows, carriers, N_out): W at each photodiode per W of each carrier (distinct ``wavelengths``) at the
+        input port, 1 W each; light reaching the photodiodes on other wavelengths is not the port's."""
+        world = self.world
+        node, port, _ = _broadcast_port(world, path.mzms)
+        n, m = rows.shape[0], wavelengths.size
+        response = np.zeros((n, m, self.n_out))
+        times = t0 + (np.arange(n) + 0.5) * _EVALUATION_SPACING_S
+        column = {float(w): s for s, w in enumerate(wavelengths)}
+
+        def port_light(t, light):
+            """The port carries the listed carriers only, 1 W each (the inputs' light comes from the edge)."""
+            return [Lightwave(float(w), np.ones(np.shape(t), dtype=complex)) for w in wavelengths]
+
+        with world.lock:
+            faults = world.input_faults.setdefault((node, port), [])
+            faults.append(port_light)
+            self._schedule = (t0, _EVALUATION_SPACING_S, rows)
+            try:
+                with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:port")):
+                    for q, pd in enumerate(path.photodiodes):
+                        for c in world.light_into(pd.name, "in", times):
+                            s = column.get(float(c.wavelength))
+                            if s is None:  # light that does not come through the port: not this response's
+                                continue
+                            response[:, s, q] += np.broadcast_to(c.power, times.shape)
+            finally:
+                faults.remove(port_light)
+                if not faults:
+                    del world.input_faults[(node, port)]
+                self._schedule = None
+                self._tile_of = None
+        return response
 
     def _reference_link(self, path: _Path, state: int, t0: float) -> np.ndarray:
         """W per input at the core's broadcast splitter per unit modulator transmission (laser power x the
@@ -592,10 +670,14 @@ class SimLabctlOCC(SimInstrument):
         self._port_link = (state, link)
         return link
 
-    def launch(self, codes: np.ndarray, drive: Drive) -> tuple[np.ndarray, np.ndarray]:
+    def launch(self, codes: np.ndarray, drive: Drive) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The edge's half of the data plane: the light this controller's transmitter launches for a
         program of DAC ``codes`` (tiles, slots, N_in) at the center's ``drive`` settings, as it arrives at
-        the end of this bench's link (the one optical output no part takes): ``(light, idle)`` in W.
+        the end of this bench's link (the one optical output no part takes): ``(light, idle, background)``
+        in W, ``background`` the link's light on no input's wavelength (an amplifier's ASE, as the spectral
+        slices the bench's EDFA parts emit: (n, 2) wavelength m, power W; (0, 2) without an amplifier).
+        The board's bias DACs take the drive's biases and its outputs are on, as while it launches: an
+        amplifier in the link saturates on the mean power the modulators pass at those biases.
 
         Each input is launched on the center's slot grid (its own delay advanced: an edge drives each of
         its DACs, so unlike the center's common input advance it can skew them); the DAC, driver, modulator
@@ -607,8 +689,10 @@ class SimLabctlOCC(SimInstrument):
         if len(drive.bias_v) != self.n_in:
             raise ScpiError(-221, f"the drive has {len(drive.bias_v)} biases; this transmitter has {self.n_in} inputs")
         with self.world.lock:
+            self.bias = np.array(drive.bias_v, dtype=float)
+            self.enabled = True
             amps, mzms = self._transmitter_wiring()
-            link = self._edge_link(mzms)
+            link, background = self._edge_link(mzms)
             rin = [self._rin_of(m) for m in mzms]
         dac = DAC(bits=self.dac_bits, full_scale_v=drive.dac_amplitude_v, enob=self.dac_enob,
                   sample_rate=drive.symbol_rate_hz, bandwidth_hz=None)
@@ -622,7 +706,8 @@ class SimLabctlOCC(SimInstrument):
                 rin=rin[k] * drive.rin_band_hz, **self._driver(mzm, amp)))
         volts = codes.astype(np.float32)
         volts *= np.float32(drive.dac_amplitude_v / 2 / 32767)
-        return launch(chains, volts, link, self.world.rng_for(self.name), gap_slots=drive.gap_slots)
+        light, idle = launch(chains, volts, link, self.world.rng_for(self.name), gap_slots=drive.gap_slots)
+        return light, idle, background
 
     def _transmitter_wiring(self) -> tuple[list, list]:
         """DAC k -> [RF amplifier] -> modulator k, for a board that only transmits (an edge's)."""
@@ -641,11 +726,13 @@ class SimLabctlOCC(SimInstrument):
             mzms.append(world.nodes[node])
         return amps, mzms
 
-    def _edge_link(self, mzms: list[MachZehnderModulator]) -> np.ndarray:
-        """W per input at the end of the link per unit modulator transmission (laser x link transmission)."""
+    def _edge_link(self, mzms: list[MachZehnderModulator]) -> tuple[np.ndarray, np.ndarray]:
+        """W per input at the end of the link per unit modulator transmission (laser x link transmission), and
+        the light on no input's wavelength there (n, 2: wavelength m, power W), from one static evaluation."""
         world = self.world
         times = world.time + (np.arange(1) + 0.5) * _EVALUATION_SPACING_S
         link = np.zeros(len(mzms))
+        background: dict[float, float] = {}
         with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:link")):
             inputs = {c.wavelength for m in mzms for c in world.light_into(m.name, "in", times)}
             for k, mzm in enumerate(mzms):
@@ -658,14 +745,16 @@ class SimLabctlOCC(SimInstrument):
                 out = {c.wavelength: float(np.mean(c.power)) for c in world.evaluate(mzm.name, "out", leaving,
                                                                                       optical=True)}
                 end = world.evaluate(node, port, times, optical=True)
-                if any(c.wavelength not in inputs and np.any(np.asarray(c.power) > 0) for c in end):
-                    raise ScpiError(-241, f"the link from {mzm.name} delivers light on no input's wavelength (an "
-                                          "amplifier's ASE): the data plane carries the inputs' carriers only")
+                if k == 0:  # the inputs share the link after the mux: its other light is counted once
+                    for c in end:
+                        if c.wavelength not in inputs:
+                            background[float(c.wavelength)] = background.get(float(c.wavelength), 0.0) + float(
+                                np.mean(c.power))
                 end_power = {c.wavelength: float(np.mean(c.power)) for c in end}
                 for c in light_in:
                     if out.get(c.wavelength, 0.0) > 0:
                         link[k] += laser * end_power.get(c.wavelength, 0.0) / out[c.wavelength]
-        return link
+        return link, np.array(sorted(background.items()), dtype=np.float64).reshape(-1, 2)
 
     def _rin_of(self, mzm: MachZehnderModulator) -> float:
         """Linear RIN (1/Hz) of the source lighting ``mzm`` (0 if none)."""
@@ -999,6 +1088,26 @@ def _open_end(world, mzm: MachZehnderModulator) -> tuple[str, str, tuple[Fibre, 
                                   "an edge's link is one path to the center")
         node, port = dest[0], outs[0]
     raise ScpiError(-241, f"the light of {mzm.name} runs in a loop")
+
+
+def _port_carriers(carriers) -> np.ndarray:
+    """A light source's carriers on no input's wavelength as (n, 2) float64 [wavelength m, power W], one row
+    per wavelength (powers on one wavelength added); ScpiError -221 for anything that is not such light."""
+    array = np.asarray(carriers, dtype=np.float64)
+    if array.ndim != 2 or array.shape[1] != 2 or array.shape[0] > MAX_PORT_BACKGROUND_CARRIERS:
+        raise ScpiError(-221, f"the edge's light on no input's wavelength has shape {array.shape}; it must be (n, 2) "
+                              f"(wavelength m, power W) with n <= {MAX_PORT_BACKGROUND_CARRIERS}")
+    wavelength, power = array[:, 0], array[:, 1]
+    if not (np.all(np.isfinite(array)) and np.all(power >= 0)):
+        raise ScpiError(-221, "the edge's light on no input's wavelength must be finite powers >= 0 W")
+    low, high = PORT_WAVELENGTHS_M
+    if np.any((wavelength < low) | (wavelength > high)):
+        raise ScpiError(-221, f"the edge's light on no input's wavelength lies outside {low * 1e9:g}-{high * 1e9:g} nm")
+    if power.sum() > MAX_PORT_BACKGROUND_W:
+        raise ScpiError(-221, f"the edge's light on no input's wavelength totals {power.sum():.3g} W, above the "
+                              f"{MAX_PORT_BACKGROUND_W:g} W any amplifier of the bench can emit")
+    unique, index = np.unique(wavelength, return_inverse=True)
+    return np.stack([unique, np.bincount(index, weights=power, minlength=unique.size)], axis=1)
 
 
 def _one(destinations: list[tuple[str, str]]) -> tuple[str | None, str | None]:
