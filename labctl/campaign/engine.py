@@ -103,7 +103,7 @@ def start_metadata(campaign: Campaign, snapshot: dict[str, Any], todo: Iterable[
 
 
 def _campaign_plan(todo: list[Point], selector: PointSelector, detector: ExperimentPoint, stopper: Stopper,
-                   md: dict[str, Any], monitors: list[Monitor] = ()):
+                   md: dict[str, Any], monitors: tuple[Monitor, ...] = ()):
     import bluesky.plan_stubs as bps
 
     yield from bps.open_run(md)
@@ -139,7 +139,7 @@ def _run_serial(campaign: Campaign, points: list[Point], todo: list[Point], stor
         if monitor_bench is not None else []
     for _, suspender in watching:
         engine.install_suspender(suspender)
-    monitors = [monitor for monitor, _ in watching]
+    monitors = tuple(monitor for monitor, _ in watching)
     received: list[int] = []
 
     def pause(signum: int, frame: Any) -> None:  # SIGTERM/SIGHUP: pause after the point in flight, as Ctrl-C

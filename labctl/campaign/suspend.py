@@ -16,8 +16,9 @@ suspenders is tripped, to see the bench recover. Each reading goes to the suspen
 
 When one trips, the RunEngine suspends; the campaign plan does not start the next point while any is
 tripped; on recovery the RunEngine rewinds to the checkpoint, the readings are taken again and the point
-runs. A suspension that lands while a point measures (a reading cannot be taken then, but a user's own
-suspender may trip) rewinds that point too: it is measured again after recovery and stored once.
+runs. A suspension that landed while a point measures (these readings are never taken then) would rewind
+that point too: the replayed trigger waits for the point in flight (the lock) and measures it again, and
+only the replayed measurement is stored, from its event.
 """
 
 from __future__ import annotations
