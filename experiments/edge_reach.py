@@ -26,6 +26,12 @@ also written per point as ``points.changes``), calibrated from scratch there:
   the received power, so what the reach costs is the noise that the weaker light leaves
   (``received dBm``: the reference's measured power plus the monitor's ratio). The calibration columns
   hold the center's one calibration.
+* ``data_plane_amplified`` (not in the default ``modes``): ``data_plane`` with an amplified edge into an amplified
+  center, as ``amplified`` is ``unamplified`` with the pre-amplifier: the center is ``amplified_bench`` (the run's
+  seed and changes) calibrated once, and each reach is the edge ``amplified_edge_bench`` (default
+  ``sim_backends/benches/edge_metro_amplified.yaml``, core 0's transmitter and link of the amplified bench) with
+  its pre-amplifier's gain set to the reach's link loss. The edge's ASE travels with its light and is the center's
+  detectors' background, as its own pre-amplifier's is.
 
 **Dispersion.** 17 ps/nm/km over the 23 nm of the 16 WDM inputs walks them apart by 0.39 ns per km,
 a 4 ns symbol per ~10 km. The calibration measures **one** edge -> center delay (a common input
@@ -91,10 +97,13 @@ class Parameters(BaseModel):
     core: int = Field(0, ge=0, description="core index (bench file opu.cores)")
     reaches_km: list[float] = Field(default_factory=lambda: [0.0, 10.0, 25.0, 50.0, 75.0, 100.0],
                                     description="edge fibre lengths (km); the metro fibre is kept")
-    modes: list[Literal["unamplified", "amplified", "data_plane"]] = Field(default_factory=lambda: list(MODES),
-                                                                          min_length=1)
+    modes: list[Literal["unamplified", "amplified", "data_plane", "data_plane_amplified"]] = Field(
+        default_factory=lambda: list(MODES), min_length=1)
     edge_bench: str | None = Field(None, description="edge bench of mode data_plane (None: the built-in edge of "
                                                      "the core, sim_backends/benches/edge_metro*.yaml)")
+    amplified_edge_bench: str | None = Field(
+        None, description="edge bench of mode data_plane_amplified (None: core 0's built-in amplified edge, "
+                          "sim_backends/benches/edge_metro_amplified.yaml)")
     amplified_bench: str = Field(str(AMPLIFIED_BENCH_PATH), description="the bench with the pre-amplifier")
     edge_fibre: str = Field("edge_fibre{n}", description="the swept fibre ({n} = core number, 1-based)")
     metro_fibre: str | None = Field("metro_fibre{n}", description="other fibre of the link (loss, delay)")
@@ -152,16 +161,22 @@ class EdgeReach(Experiment):
         points = []
         with _threads(p.threads):
             for mode in p.modes:
-                center = self._center(ctx, p) if mode == "data_plane" else None
-                for reach in p.reaches_km:
+                with contextlib.ExitStack() as stack:
+                    center = None
                     if mode == "data_plane":
-                        points.append(self._edge_point(ctx, p, reach, names, operands, gens, center))
-                    else:
-                        points.append(self._point(ctx, p, mode, reach, names, operands, gens))
-                    pt = points[-1]
-                    bar.set_description(f"{mode} {reach:g} km: {pt.bits_range:.2f} bits" if pt.status == "ok"
-                                        else f"{mode} {reach:g} km: failed")
-                    bar.update(1)
+                        center = self._center(ctx.bench, p)
+                    elif mode == "data_plane_amplified":  # the amplified center: another bench, its own calibration
+                        center = self._center(stack.enter_context(open_bench(
+                            p.amplified_bench, mode="sim", seed=ctx.bench.seed, changes=dict(ctx.bench.changes))), p)
+                    for reach in p.reaches_km:
+                        if center is not None:
+                            points.append(self._edge_point(ctx, p, mode, reach, names, operands, gens, center))
+                        else:
+                            points.append(self._point(ctx, p, mode, reach, names, operands, gens))
+                        pt = points[-1]
+                        bar.set_description(f"{mode} {reach:g} km: {pt.bits_range:.2f} bits" if pt.status == "ok"
+                                            else f"{mode} {reach:g} km: failed")
+                        bar.update(1)
         bar.close()
         table = markdown_table(points, p.models)
         ctx.artefact("reach_table.md").write_text(table + "\n")
@@ -198,7 +213,7 @@ class EdgeReach(Experiment):
         for key in ("edge", "metro", "dcf"):
             if names[key] and components.get(names[key], {}).get("type") != "fibre":
                 raise ExperimentError(f"{key}: the bench has no fibre component {names[key]!r}")
-        if "amplified" in p.modes:
+        if "amplified" in p.modes or "data_plane_amplified" in p.modes:
             if not Path(p.amplified_bench).is_file():
                 raise ExperimentError(f"amplified_bench={p.amplified_bench!r}: no such file "
                                       "(python -m sim_backends.benches.make_ring_core writes it)")
@@ -215,6 +230,13 @@ class EdgeReach(Experiment):
                 if names[key] and edge.get(names[key]) != components[names[key]]:
                     raise ExperimentError(f"edge_bench={_edge_bench(p)!r}: its {names[key]!r} differs from the run's "
                                           "bench: the edge's reference reach would not be the center's")
+        if "data_plane_amplified" in p.modes:
+            path = _edge_bench(p, amplified=True)
+            edge = load_bench(path).components
+            for key in ("edge", "metro", "dcf", "amplifier"):
+                if names[key] and edge.get(names[key]) != amplified[names[key]]:
+                    raise ExperimentError(f"amplified_edge_bench={path!r}: its {names[key]!r} differs from "
+                                          f"amplified_bench's: the edge's reference reach would not be the center's")
         return names
 
     # -- one point -----------------------------------------------------------------------------------------
@@ -290,35 +312,39 @@ class EdgeReach(Experiment):
     # -- the data plane: each reach its own edge into one calibrated center --------------------------------
 
     @staticmethod
-    def _center(ctx: RunContext, p: Parameters) -> dict[str, Any]:
-        """The run's core calibrated once with its own reference link, its received power per channel
-        measured, and its simulated controller (which takes each edge's light)."""
+    def _center(bench, p: Parameters) -> dict[str, Any]:
+        """The center ``bench``'s core calibrated once with its own reference link, its received power per
+        channel measured, and its simulated controller (which takes each edge's light)."""
         t0 = time.perf_counter()
-        result = calibrate(StationaryOPU(ctx.bench, core=p.core))
-        opu = StationaryOPU(ctx.bench, result.opu.calibration, core=p.core)
+        result = calibrate(StationaryOPU(bench, core=p.core))
+        opu = StationaryOPU(bench, result.opu.calibration, core=p.core)
         cal = result.opu.calibration
         rate = result.opu.config.symbol_rate_hz
         figures = {"seconds": time.perf_counter() - t0, "delay_us": cal.input_advance_s * 1e6,
                    "phase_symbols": cal.input_advance_s * rate - math.floor(cal.input_advance_s * rate),
                    "floor_eps": float(cal.eps), "adc_range_v": float(cal.adc_range_v),
                    "path_span_v": float(np.mean(cal.g_span_v)), "decoder_rms": float(result.steps["decoder_rms_after"])}
-        return {"opu": opu, "cal": figures, "received_dbm": received_power_dbm(opu),
-                "controller": ctx.bench.sim.world.nodes[opu.name]}
+        return {"opu": opu, "cal": figures, "received_dbm": received_power_dbm(opu), "bench": bench,
+                "controller": bench.sim.world.nodes[opu.name]}
 
-    def _edge_point(self, ctx: RunContext, p: Parameters, reach: float, names: dict, operands, gens: dict[str, Any],
-                    center: dict[str, Any]) -> ReachPoint:
+    def _edge_point(self, ctx: RunContext, p: Parameters, mode: str, reach: float, names: dict, operands,
+                    gens: dict[str, Any], center: dict[str, Any]) -> ReachPoint:
         from labctl.network.edge import EdgeTransmitter
 
-        pt = ReachPoint("data_plane", reach)
-        edge_path = _edge_bench(p)
+        pt = ReachPoint(mode, reach)
+        amplified = mode == "data_plane_amplified"
+        edge_path = _edge_bench(p, amplified=amplified)
         changes, pt.link_loss_db, _ = self._link(load_bench(edge_path).components, names, reach)
+        if amplified:  # as an operator sets a pre-amplifier: the mux's power at the center whatever the reach
+            pt.gain_db = round(pt.link_loss_db, 6)
+            changes[f"{names['amplifier']}.gain_db"] = pt.gain_db
         pt.changes, pt.cal = changes, dict(center["cal"])
         opu, controller = center["opu"], center["controller"]
         try:
             edge = EdgeTransmitter(edge_path, seed=ctx.bench.seed, changes=changes)
         except _POINT_ERRORS as exc:
             pt.status = f"failed: the edge does not open: {type(exc).__name__}: {exc}"
-            warnings.warn(f"data_plane {reach:g} km: {pt.status}", stacklevel=2)
+            warnings.warn(f"{mode} {reach:g} km: {pt.status}", stacklevel=2)
             return pt
         with edge:
             controller.set_light_source(edge.launch)
@@ -329,7 +355,7 @@ class EdgeReach(Experiment):
                 ratio = controller.last_edge_power_ratio
                 pt.received_dbm = center["received_dbm"] + 10 * math.log10(ratio) if ratio else float("nan")
                 for name, gen in gens.items():
-                    pt.models[name] = _generate(gen, p, ctx.bench, opu)
+                    pt.models[name] = _generate(gen, p, center["bench"], opu)
             except _POINT_ERRORS as exc:
                 pt.status = f"failed: products: {type(exc).__name__}: {exc}"
             finally:
@@ -364,7 +390,8 @@ class EdgeReach(Experiment):
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
 
-        style = {"unamplified": ("C0", "o"), "amplified": ("C3", "s"), "data_plane": ("C2", "^")}
+        style = {"unamplified": ("C0", "o"), "amplified": ("C3", "s"), "data_plane": ("C2", "^"),
+                 "data_plane_amplified": ("C1", "v")}
         fig, (ax, axp) = plt.subplots(1, 2, figsize=(12, 4.5))
         for mode in p.modes:
             ok = [pt for pt in points if pt.mode == mode and pt.status == "ok"]
@@ -408,8 +435,15 @@ class EdgeReach(Experiment):
         plt.close(fig)
 
 
-def _edge_bench(p: Parameters) -> str:
-    """The edge bench of mode data_plane: the parameter, or the built-in edge of the core."""
+def _edge_bench(p: Parameters, amplified: bool = False) -> str:
+    """The edge bench of mode data_plane (``amplified``: data_plane_amplified): the parameter, or the built-in
+    edge of the core."""
+    if amplified:
+        if p.amplified_edge_bench is not None:
+            return p.amplified_edge_bench
+        if p.core != 0:
+            raise ExperimentError(f"core={p.core}: the built-in amplified edge is core 0's; give amplified_edge_bench")
+        return str(Path(SYSTEM_BENCH_PATH).with_name("edge_metro_amplified.yaml"))
     if p.edge_bench is not None:
         return p.edge_bench
     return str(Path(SYSTEM_BENCH_PATH).with_name("edge_metro.yaml" if p.core == 0 else
