@@ -162,3 +162,30 @@ def test_ase_is_carried_and_bad_ase_is_refused_while_the_center_serves_on(amplif
                         timeout_s=TIMEOUT_S) as edge:
         assert edge.matmul(np.ones((2, 16)), np.ones((16, 3))).shape == (2, 3)
     assert amplified_center.process.poll() is None
+
+
+def test_edge_reach_runs_amplified_edges_into_one_amplified_center(tmp_path):
+    """edge_reach's data_plane_amplified mode: one calibration of the amplified center, one amplified edge per
+    reach with its gain at the link's loss; the received power stays within a dB of the reference reach's, and at
+    50 km the amplified edge keeps more bits than the unamplified one of mode data_plane."""
+    from experiments.edge_reach import EdgeReach
+    from labctl.runner import run_experiment
+    from labctl.store import read_results
+
+    result = run_experiment(EdgeReach, bench_path=SYSTEM_BENCH_PATH, seed=3, out=tmp_path, show_progress=False,
+                            overrides={"reaches_km": [2, 50], "modes": ["data_plane", "data_plane_amplified"],
+                                       "models": []})
+    res = read_results(result.results_path)
+    assert res["attrs"]["status"] == "complete"
+    assert [m.decode() for m in res["points.mode"]] == ["data_plane"] * 2 + ["data_plane_amplified"] * 2
+    assert [s.decode() for s in res["points.status"]] == ["ok"] * 4
+    changes = [json.loads(c.decode()) for c in res["points.changes"]]
+    loss, gain = res["points.link_loss_db"], res["points.gain_db"]
+    assert "preamp1.gain_db" not in changes[1] and changes[3]["preamp1.gain_db"] == pytest.approx(loss[3])
+    assert list(gain[2:]) == pytest.approx(list(loss[2:]))
+    rx, bits = res["points.received_dbm"], res["points.bits_range"]
+    assert rx[3] == pytest.approx(rx[2], abs=1.0) and rx[3] > rx[1] + 10.0
+    assert bits[3] > bits[1] + 2.0
+    seconds = res["points.calibration_seconds"]
+    assert seconds[2] == seconds[3] and seconds[0] == seconds[1]  # one calibration per center
+    assert (tmp_path / "reach_table.md").read_text().count("\n| data_plane_amplified") == 2
