@@ -120,3 +120,20 @@ def test_report_results_choose_what_the_summary_and_figures_show(tmp_path):
     assert campaign.digest == load_campaign(write(tmp_path, GOOD, "plain.yaml")).digest
     with pytest.raises(ConfigError, match=r"line 12, field 'report.results': List should have at least 1 item"):
         load_campaign(write(tmp_path, GOOD + "report:\n  results: []\n", "empty.yaml"))
+
+
+def test_the_real_bench_example_is_valid_given_a_bench_file_and_a_calibration(tmp_path):
+    from pathlib import Path
+
+    from labctl.bench import SYSTEM_BENCH_PATH
+
+    example = Path(__file__).resolve().parents[2] / "examples" / "campaign_fibre_power_real.yaml"
+    with pytest.raises(ConfigError, match=r"line 11, field 'bench': the bench file cannot be used"):
+        load_campaign(example)  # my_center.yaml is yours to write
+    text = example.read_text().replace("bench: my_center.yaml", f"bench: {SYSTEM_BENCH_PATH}")
+    with pytest.raises(ConfigError, match=r"field 'suspend.drift.calibration': no calibration file"):
+        load_campaign(write(tmp_path, text, "real.yaml"))
+    (tmp_path / "cal").mkdir()
+    (tmp_path / "cal" / "occ1.json").write_text("{}")  # its content is checked against the bench when it runs
+    campaign = load_campaign(write(tmp_path, text, "real.yaml"))
+    assert campaign.spec.mode == "real" and campaign.swept == ("power_offset_db",) and len(campaign.points) == 3
