@@ -21,7 +21,7 @@ FIBRE_DB_PER_KM = 0.2
 
 @pytest.fixture
 def lit_bench():
-    with open_bench(seed=4) as bench:
+    with open_bench("characterisation", seed=4) as bench:
         bench.role("laser", 1).output_enabled = True
         bench.role("switch").route = 1  # the power meter's port
         yield bench
