@@ -23,7 +23,8 @@ under a second, so a campaign of several powers per fibre length calibrates once
 cache is keyed by the bench file's content, its changes, the core, ``calibration_seed`` and the
 calibration code. On a simulated bench the calibration is measured on its own bench, opened with the
 same file and changes and the seed ``calibration_seed``, so it is the same whether it was computed now
-or by an earlier point in another process: a point's result depends on its own seed only. On a real
+or by an earlier point in another process: a point's figures depend on its own seed only (its
+``calibration`` result says which: ``computed`` or ``cached``; with Dask that can differ from a serial run). On a real
 bench it is measured on the bench itself and drift-checked at every reuse (redone when the check fails).
 Loading a cached calibration also checks its operating point against the bench (fibres, lasers,
 controller): a mismatch is refused, never silently used.
