@@ -54,6 +54,10 @@ MAX_CODE = 32767
 #: heater sweep points (in heater V^2, uniformly) and slots averaged per point
 SWEEP_POINTS = 96
 SWEEP_SLOTS = 16
+#: a modulator's fitted phase at code 0 this close to rising quadrature is biased; farther, it is biased again
+#: from that fit (at most BIAS_RETRIES times): a first fit through cold rings at low power can miss the fringe
+QUADRATURE_TOLERANCE_RAD = 0.15
+BIAS_RETRIES = 2
 
 
 @dataclass
@@ -243,6 +247,11 @@ def _quadrature_bias(opu: StationaryOPU, theta0: float, v_pi_rf: float, bias_v: 
     return float(options[np.argmin(np.abs(options - bias_v))])
 
 
+def _from_quadrature(theta0: float) -> float:
+    """How far the phase at code 0 is from the rising quadrature -pi/4, wrapped to (-pi/2, pi/2]."""
+    return float((theta0 + np.pi / 4 + np.pi / 2) % np.pi - np.pi / 2)
+
+
 def calibrate_bias(opu: StationaryOPU) -> dict[str, Any]:
     """Bias each input modulator at rising quadrature at code 0; a provisional lookup u(code) from the
     fitted transfer curve (refined by :func:`calibrate_transfer` once the rings pass strong light)."""
@@ -254,14 +263,22 @@ def calibrate_bias(opu: StationaryOPU) -> dict[str, Any]:
     tables = []
     for k in range(opu.n_in):
         fit = _fit_cos2(opu, codes, y[k])
-        try:
-            tables.append(_branch_table(opu, k, fine, _cos2_model(opu, fine, *fit)))
-        except StationaryOPUError:
-            # the first fit saw only part of a fringe and missed: once more from where the bias is now
+        for _ in range(BIAS_RETRIES + 1):
+            try:
+                table = _branch_table(opu, k, fine, _cos2_model(opu, fine, *fit))
+                if abs(_from_quadrature(fit[0])) <= QUADRATURE_TOLERANCE_RAD:
+                    break
+            except StationaryOPUError:
+                table = None
+            # the first fit saw only part of a fringe (weak light through cold rings) and missed: once more
+            # from where the bias is now, until the fit at the bias says rising quadrature
             biases[k] = _quadrature_bias(opu, *fit, biases[k])
             opu.controller.set_bias(k + 1, biases[k])
             codes_k, y_k = _ramp(opu)
-            tables.append(_branch_table(opu, k, fine, _cos2_model(opu, fine, *_fit_cos2(opu, codes_k, y_k[k]))))
+            fit = _fit_cos2(opu, codes_k, y_k[k])
+        if table is None:
+            table = _branch_table(opu, k, fine, _cos2_model(opu, fine, *fit))
+        tables.append(table)
     return {"biases_v": biases, "code_table": np.array([t[0] for t in tables]),
             "u_table": np.array([t[1] for t in tables])}
 
