@@ -226,7 +226,11 @@ class Center:
                 frames = self._router.recv_multipart(zmq.NOBLOCK, copy=False)
             except zmq.Again:
                 return
-            self._handle(frames[0].bytes, frames[1:])
+            try:
+                self._handle(frames[0].bytes, frames[1:])
+            except Exception:  # a fault of the center's own: it answers and keeps serving the other edges
+                log.error("handling a message failed", exc_info=True)
+                self._send(frames[0].bytes, Error(code="internal", message="the center failed handling this message"))
 
     def _handle(self, ident: bytes, body: list) -> None:
         now = time.monotonic()
@@ -295,6 +299,23 @@ class Center:
             self._release(ident, "said hello again")
         taken = {core for edge in self._edges.values() for core in edge.cores}
         free = [core for core in range(total) if core not in taken]
+        if hello.core_names is not None:
+            names = [engine.name for engine in self.engines]
+            unknown = [name for name in hello.core_names if name not in names]
+            if unknown:
+                log.warning("edge %s asked for cores %s; refused (the center has %s)", who, ", ".join(unknown),
+                            ", ".join(names))
+                self._send(ident, Error(code="no_such_core", message=f"no core {', '.join(unknown)} here; this "
+                                                                     f"center serves {', '.join(names)}"))
+                return
+            wanted = [names.index(name) for name in hello.core_names]
+            busy = [self.engines[core].name for core in wanted if core in taken]
+            if busy:
+                log.info("edge %s asked for cores %s, held by other edges", who, ", ".join(busy))
+                self._send(ident, Error(code="no_free_cores", message=f"cores {', '.join(busy)} are allocated to "
+                                                                      "other edges"))
+                return
+            free = wanted
         if hello.cores > len(free):
             log.info("edge %s asked for %d cores; %d of %d are free", who, hello.cores, len(free), total)
             self._send(ident, Error(code="no_free_cores", message=f"asked for {hello.cores} cores; {len(taken)} of "

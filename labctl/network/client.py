@@ -85,7 +85,6 @@ class RemoteOPU:
         self.endpoint, self.edge, self.timeout_s = endpoint, edge, timeout_s
         self._keys = load_secret(key)
         self._center_key = load_public(center_key)
-        self._hello = Hello(cores=cores, edge=edge)
         self._session = secrets.token_hex(8)
         self._jobs = 0
         self._lock = threading.Lock()  # one socket: one product at a time
@@ -102,7 +101,11 @@ class RemoteOPU:
         if edge_bench is not None:
             from labctl.network.edge import EdgeTransmitter
 
+            if cores != 1:
+                raise NetworkSettingError(f"an edge bench is one transmitter for one core; cores={cores}")
             self.transmitter = EdgeTransmitter(edge_bench, seed=edge_seed, changes=edge_changes)
+        self._hello = Hello(cores=cores, edge=edge,
+                            core_names=None if self.transmitter is None else [self.transmitter.core])
         self._context = zmq.Context()
         self._socket = self._monitor = None
         self._closing = threading.Event()

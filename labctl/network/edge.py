@@ -57,6 +57,9 @@ class EdgeTransmitter:
             self.bench.close()
             raise
         self.n_in = transmitter.n_in
+        #: the center's core this transmitter belongs to (its controller's name): its calibration includes
+        #: these modulators, so the edge asks the center for that core
+        self.core = transmitter.name
         self._controller = controller
         self._lock = threading.Lock()
 

@@ -16,7 +16,7 @@ import re
 from typing import Annotated, Any, Literal, Union
 
 import numpy as np
-from pydantic import Field, TypeAdapter, ValidationError, field_validator
+from pydantic import Field, TypeAdapter, ValidationError, field_validator, model_validator
 
 from labctl.network.errors import ProtocolError
 from labctl.strict import StrictModel
@@ -50,6 +50,7 @@ ERROR_CODES = {
     "not_finite": "an array holds NaN or infinity",
     "not_admitted": "the edge sent a job or heartbeat without being admitted (or its admission expired)",
     "too_many_cores": "the edge asked for more cores than the center has",
+    "no_such_core": "the edge asked for a core by name (its own transmitter's) that this center does not serve",
     "no_free_cores": "every core the edge could have is allocated to other edges",
     "queue_full": "the edge already has the most jobs the center queues per edge",
     "job_failed": "the engine refused or failed the product (the message says why)",
@@ -91,6 +92,16 @@ class Hello(_Message):
     kind: Literal["hello"] = "hello"
     cores: Annotated[int, Field(ge=1, le=1024)] = 1
     edge: _LABEL = ""  #: a label for the center's log (the key's fingerprint identifies the edge)
+    #: the cores by name, when the edge must have those (its own transmitter fits only the core it was
+    #: calibrated with); None: any free ones
+    core_names: list[_LABEL] | None = Field(None, min_length=1, max_length=1024)
+
+    @model_validator(mode="after")
+    def _names_match_count(self) -> "Hello":
+        if self.core_names is not None and (len(self.core_names) != self.cores
+                                            or len(set(self.core_names)) != len(self.core_names)):
+            raise ValueError(f"core_names must name {self.cores} distinct core(s), one per core asked for")
+        return self
 
 
 class CoreInfo(StrictModel):

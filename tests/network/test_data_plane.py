@@ -15,6 +15,7 @@ import yaml
 
 import labctl
 from labctl.bench import SYSTEM_BENCH_PATH
+from labctl.network.errors import AdmissionRefused
 from labctl.network.messages import ArraySpec, Hello, Light, encode
 from labctl.opu.precision import error_stats
 from tests.network.conftest import CenterProcess
@@ -80,6 +81,24 @@ def test_reference_edge_over_the_data_plane_matches_the_local_path(center, keys)
     assert abs(edge.bias - local.bias) < 5 * math.sqrt(2) * local.sigma / math.sqrt(n)
     assert abs(edge.bits_range - local.bits_range) < 5 * math.sqrt(2) * math.log2(math.e) / math.sqrt(2 * n)
     assert local.bits_range > 8  # a working core, not two equally broken paths
+
+
+def test_an_edge_bench_is_admitted_to_its_own_core_whatever_the_order(center, keys):
+    """An edge's transmitter fits only the core calibrated with it: the edge asks for that core by name, so an
+    edge of core 2 connecting first gets occ2, not the first free core; a core the center does not serve is
+    refused before any light is sent."""
+    with labctl.connect(center.endpoint, key=keys["edge2"][1], center_key=keys["center"][0], timeout_s=TIMEOUT_S,
+                        edge_bench=EDGE_BENCHES[2]) as second:
+        assert [c.name for c in second.cores] == ["occ2"]
+        with labctl.connect(center.endpoint, key=keys["edge1"][1], center_key=keys["center"][0],
+                            timeout_s=TIMEOUT_S, edge_bench=EDGE_BENCHES[1]) as first:
+            assert [c.name for c in first.cores] == ["occ1"]
+    with pytest.raises(AdmissionRefused) as refused:   # this center serves two cores
+        labctl.connect(center.endpoint, key=keys["edge1"][1], center_key=keys["center"][0], timeout_s=TIMEOUT_S,
+                       edge_bench=EDGE_BENCHES[3])
+    assert refused.value.code == "no_such_core" and "occ1, occ2" in str(refused.value)
+    with pytest.raises(ValueError, match="distinct"):
+        Hello(cores=2, core_names=["occ1", "occ1"])
 
 
 EDGE_SCRIPT = textwrap.dedent("""
