@@ -58,6 +58,9 @@ SWEEP_SLOTS = 16
 #: from that fit (at most BIAS_RETRIES times): a first fit through cold rings at low power can miss the fringe
 QUADRATURE_TOLERANCE_RAD = 0.15
 BIAS_RETRIES = 2
+#: ISI (neighbours' weight over the symbol's) below which a sampling instant reads clean symbols: far below
+#: the 2^-9 of a 9-bit reading
+ISI_FLOOR = 1e-3
 
 
 @dataclass
@@ -144,8 +147,8 @@ def refine_delay(opu: StationaryOPU, coarse_s: float, *, calibrated: bool = True
     weights = np.empty((steps, 3))  # (earlier symbol, own symbol, later symbol) per advance
     for i, frac in enumerate(fracs):
         opu.controller.input_advance = max(0.0, coarse_s + frac / rate)
-        v = _run(opu, heaters, codes)[0].sum(axis=1)
-        weights[i] = np.linalg.lstsq(design, v[inner], rcond=None)[0][1:]
+        v = _run(opu, heaters, codes)[0].sum(axis=1)[inner]
+        weights[i] = np.linalg.lstsq(design, v, rcond=None)[0][1:]
     # raw codes on modulators at unknown bias points can sum to less light for a higher code: read the
     # polarity from the strongest weight before looking for the symbol's own peak
     weights *= np.sign(weights[np.argmax(np.abs(weights[:, 1])), 1]) or 1.0
@@ -161,10 +164,17 @@ def refine_delay(opu: StationaryOPU, coarse_s: float, *, calibrated: bool = True
         if not 0 <= j < steps:
             break
         edges.append(fracs[i] + (fracs[j] - fracs[i]) * margin[i] / (margin[i] - margin[j]))
-    centre = 0.5 * (edges[0] + edges[1]) if len(edges) == 2 else fracs[best]
-    if len(edges) < 2:
-        log.warning("%s: the sampling phase scan found no symbol boundary on one side; using the strongest "
-                    "reading's advance", opu.name)
+    # ISI relative to the symbol: where it is least is where a strongly filtered symbol is best read
+    isi = (np.abs(weights[:, 0]) + np.abs(weights[:, 2])) / np.maximum(own, 1e-30)
+    least = fracs[int(np.argmin(np.where(own > 0, isi, np.inf)))]
+    if len(edges) == 2:
+        centre = 0.5 * (edges[0] + edges[1])
+        if np.interp(centre, fracs, isi) > 2 * float(np.min(isi[own > 0])) + ISI_FLOOR:
+            centre = least  # the boundaries' midpoint is not where the ISI is least (a causal, slow response)
+    else:  # a neighbour never outweighs the symbol within the scan
+        centre = least
+        log.info("%s: the sampling phase scan found no symbol boundary on one side; using the advance with the "
+                 "least ISI", opu.name)
     advance = max(0.0, coarse_s + centre / rate)
     opu.controller.input_advance = advance
     return advance
