@@ -8,7 +8,16 @@ import platform
 from datetime import datetime, timezone
 from pathlib import Path
 
-from benchmarks import bench_campaign, bench_core, bench_genai, bench_io, bench_opu, bench_physics, bench_waveform
+from benchmarks import (
+    bench_campaign,
+    bench_core,
+    bench_genai,
+    bench_io,
+    bench_network,
+    bench_opu,
+    bench_physics,
+    bench_waveform,
+)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -28,11 +37,13 @@ def main(argv: list[str] | None = None) -> int:
         "core": bench_core.run(),
         "genai": bench_genai.run(),
         "campaign": bench_campaign.run(),
+        "network": bench_network.run(),
     }
     bench_opu.save(results["opu"])
     bench_core.save(results["core"])
     bench_genai.save(results["genai"])
     bench_campaign.save(results["campaign"])
+    bench_network.save(results["network"])
     bench_waveform.save(results["waveform"])
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
@@ -55,6 +66,7 @@ def main(argv: list[str] | None = None) -> int:
     print(bench_core.report(results["core"]))
     print(bench_genai.report(results["genai"]))
     print(bench_campaign.report(results["campaign"]))
+    print(bench_network.report(results["network"]))
     print(f"written to {args.out}")
     return 0
 
