@@ -28,12 +28,8 @@ import json
 import math
 import os
 import platform
-import statistics
 import sys
-import time
-import tracemalloc
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -45,32 +41,12 @@ from sim_backends.physics.receiver import Receiver
 from sim_backends.physics.stationary_core import InputChain, Readout, StationaryCore, chain_taps, detector, noise_bandwidth
 from sim_backends.physics.symbol_level import waveform_link
 from benchmarks.child import measure_in_child
+from benchmarks.timing import interleaved, peak_bytes
 
 HERE = Path(__file__).parent
 SYMBOL_RATE = 16e9
 RECEIVER = dict(bandwidth_hz=20e9, response="butterworth", response_order=4, tia_gain_ohm=1000.0,
                 input_noise_a_per_rthz=20e-12, rin_db_per_hz=-145.0)
-
-
-def _interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, the calls alternating round by round."""
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def _peak_bytes(fn: Callable[[], object]) -> int:
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def waveform_level(samples: int = 2**20, repeats: int = 5) -> dict:
@@ -94,7 +70,7 @@ def waveform_level(samples: int = 2**20, repeats: int = 5) -> dict:
     record = chain()[2]
     assert record.size == samples
     x = (rng.standard_normal(samples) + 1j * rng.standard_normal(samples)).astype(np.complex128)
-    t = _interleaved({"chain": chain, "fft": lambda: np.fft.fft(x)}, repeats)
+    t = interleaved({"chain": chain, "fft": lambda: np.fft.fft(x)}, repeats)
     return {
         "samples": samples,
         "chain": "DAC (8 bit, 64 GSa/s, 25 GHz, ENOB 5.5) -> MZM (30 GHz EO) -> 25 km SSMF -> PIN+TIA "
@@ -103,8 +79,8 @@ def waveform_level(samples: int = 2**20, repeats: int = 5) -> dict:
         "samples_per_s": samples / t["chain"],
         "numpy_fft_seconds": t["fft"],
         "chain_over_fft": t["chain"] / t["fft"],
-        "peak_memory_bytes": _peak_bytes(chain),
-        "numpy_fft_peak_memory_bytes": _peak_bytes(lambda: np.fft.fft(x)),
+        "peak_memory_bytes": peak_bytes(chain),
+        "numpy_fft_peak_memory_bytes": peak_bytes(lambda: np.fft.fft(x)),
     }
 
 
@@ -145,7 +121,7 @@ def symbol_level(slots: int = 100_000, ports: int = 16, repeats: int = 25) -> di
     w = rng.random((ports, ports)).astype(np.float32)
     background = np.zeros((1, ports))
     sim_rng = np.random.default_rng(2)
-    t = _interleaved({
+    t = interleaved({
         "matmul": lambda: x @ w,
         "readings": lambda: core.readings(volts, gains, background, sim_rng),
         "readings_noiseless": lambda: core.readings(volts, gains, background, None),
@@ -157,8 +133,8 @@ def symbol_level(slots: int = 100_000, ports: int = 16, repeats: int = 25) -> di
         "readings_seconds": t["readings"], "optical_macs_per_s": macs / t["readings"],
         "readings_over_matmul": t["readings"] / t["matmul"],
         "noiseless_seconds": t["readings_noiseless"], "noiseless_over_matmul": t["readings_noiseless"] / t["matmul"],
-        "peak_memory_bytes": _peak_bytes(lambda: core.readings(volts, gains, background, sim_rng)),
-        "matmul_peak_memory_bytes": _peak_bytes(lambda: x @ w),
+        "peak_memory_bytes": peak_bytes(lambda: core.readings(volts, gains, background, sim_rng)),
+        "matmul_peak_memory_bytes": peak_bytes(lambda: x @ w),
         "input_bytes": x.nbytes,
     }
 

@@ -29,10 +29,7 @@ import math
 import os
 import platform
 import pstats
-import statistics
 import sys
-import time
-import tracemalloc
 from pathlib import Path
 from typing import Callable
 
@@ -47,6 +44,7 @@ from sim_backends.physics.fibre import FibreSpan
 from sim_backends.physics.modulator import MachZehnderModel
 from sim_backends.physics.receiver import Receiver
 from sim_backends.physics.symbol_level import waveform_link
+from benchmarks.timing import interleaved, peak_bytes
 
 HERE = Path(__file__).parent
 SAMPLES = 2**20
@@ -74,27 +72,6 @@ def _opticommpy():
     except ImportError:
         return None
     return dict(mzm=mzm, channel=linearFiberChannel, photodiode=photodiode, parameters=parameters)
-
-
-def _interleaved(fns: dict[str, Callable[[], object]], repeats: int) -> dict[str, float]:
-    """Median seconds per call of each function, the calls alternating round by round."""
-    times = {k: [] for k in fns}
-    for _ in range(repeats):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {k: statistics.median(v) for k, v in times.items()}
-
-
-def _peak_bytes(fn: Callable[[], object]) -> int:
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    try:
-        fn()
-        return tracemalloc.get_traced_memory()[1]
-    finally:
-        tracemalloc.stop()
 
 
 def _profile(fn: Callable[[], object], top: int = 8) -> list[dict]:
@@ -195,8 +172,8 @@ def speed(repeats: int = REPEATS) -> dict:
         fns["opticommpy_like_for_like"] = lambda: reference(drive)
     for fn in fns.values():  # first calls: caches, numba compilation, FFT plans
         fn()
-    seconds = _interleaved(fns, repeats)
-    peaks = {name: _peak_bytes(fn) for name, fn in fns.items()}
+    seconds = interleaved(fns, repeats)
+    peaks = {name: peak_bytes(fn) for name, fn in fns.items()}
     out = {"samples": SAMPLES, "sample_rate_hz": FS, "repeats": repeats,
            "seconds": seconds, "peak_memory_bytes": peaks,
            "profile": {name: _profile(fns[name]) for name in ("labctl_like_for_like", "labctl_full_chain")}}

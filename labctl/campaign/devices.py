@@ -124,35 +124,32 @@ class LaserPower(Device):
         return {self.name: _number_key(self._source, "dBm")}
 
 
-class ReceivedPower(Device):
-    """A power meter channel (dBm). Subscribers (Bluesky suspenders) get a reading every ``poll_s``."""
+class PolledDevice(Device):
+    """A reading that subscribers (Bluesky suspenders) watch: while anyone is subscribed, a thread calls
+    :meth:`_poll_once` every ``poll_s``; :meth:`_on_subscribe` gives a new subscriber its first reading."""
 
-    def __init__(self, bench: Bench, meter: str = "powermeter", channel: int = 1, name: str = "received_power",
-                 poll_s: float = 1.0, lock: threading.Lock | None = None):
+    def __init__(self, name: str, poll_s: float):
         super().__init__(name)
-        self._role = bench.role(meter, channel)
-        self._source = f"labctl:{meter}:{channel}:power"
         self.poll_s = poll_s
-        #: Held by whoever measures on the bench, so a poll never lands inside a measurement.
-        self.lock = lock or threading.Lock()
         self._subscribers: list[Callable[..., None]] = []
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def get(self) -> float:
-        with self.lock:
-            return float(w_to_dbm(self._role.read_power()))
+    def _notify(self, value: float) -> None:
+        now = time.time()
+        for callback in list(self._subscribers):
+            callback(value=value, timestamp=now, obj=self)
 
-    def read(self) -> dict[str, Any]:
-        return {self.name: _reading(self.get())}
+    def _on_subscribe(self, callback: Callable[..., None]) -> None:
+        raise NotImplementedError
 
-    def describe(self) -> dict[str, Any]:
-        return {self.name: _number_key(self._source, "dBm")}
+    def _poll_once(self) -> None:
+        raise NotImplementedError
 
     def subscribe(self, callback: Callable[..., None], event_type: str | None = None, run: bool = True) -> int:
         self._subscribers.append(callback)
         if run:
-            callback(value=self.get(), timestamp=time.time(), obj=self)
+            self._on_subscribe(callback)
         if self._thread is None:
             self._stop.clear()
             self._thread = threading.Thread(target=self._poll, name=f"labctl-poll-{self.name}", daemon=True)
@@ -169,9 +166,35 @@ class ReceivedPower(Device):
 
     def _poll(self) -> None:
         while not self._stop.wait(self.poll_s):
-            value = self.get()
-            for callback in list(self._subscribers):
-                callback(value=value, timestamp=time.time(), obj=self)
+            self._poll_once()
+
+
+class ReceivedPower(PolledDevice):
+    """A power meter channel (dBm). Subscribers (Bluesky suspenders) get a reading every ``poll_s``."""
+
+    def __init__(self, bench: Bench, meter: str = "powermeter", channel: int = 1, name: str = "received_power",
+                 poll_s: float = 1.0, lock: threading.Lock | None = None):
+        super().__init__(name, poll_s)
+        self._role = bench.role(meter, channel)
+        self._source = f"labctl:{meter}:{channel}:power"
+        #: Held by whoever measures on the bench, so a poll never lands inside a measurement.
+        self.lock = lock or threading.Lock()
+
+    def get(self) -> float:
+        with self.lock:
+            return float(w_to_dbm(self._role.read_power()))
+
+    def read(self) -> dict[str, Any]:
+        return {self.name: _reading(self.get())}
+
+    def describe(self) -> dict[str, Any]:
+        return {self.name: _number_key(self._source, "dBm")}
+
+    def _on_subscribe(self, callback: Callable[..., None]) -> None:
+        callback(value=self.get(), timestamp=time.time(), obj=self)
+
+    def _poll_once(self) -> None:
+        self._notify(self.get())
 
 
 class FibreLength(Device):

@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from labctl.bench import Bench
-from labctl.campaign.devices import Status, Device
+from labctl.campaign.devices import PolledDevice, Status
 from labctl.campaign.errors import CampaignError
 from labctl.campaign.spec import DriftSuspend, PowerSuspend, Suspend
 from labctl.errors import LabctlError
@@ -40,7 +40,7 @@ from labctl.units import w_to_dbm
 log = logging.getLogger(__name__)
 
 
-class Monitor(Device):
+class Monitor(PolledDevice):
     """A reading taken only between points (under ``lock``): Readable, Triggerable and Subscribable.
 
     ``trigger`` (the campaign plan, at each checkpoint) takes a reading and hands it to the subscribers;
@@ -50,22 +50,17 @@ class Monitor(Device):
 
     def __init__(self, name: str, measure: Callable[[], float], *, lock: threading.Lock, poll_s: float,
                  units: str, source: str):
-        super().__init__(name)
-        self._measure, self.lock, self.poll_s = measure, lock, poll_s
+        super().__init__(name, poll_s)
+        self._measure, self.lock = measure, lock
         self._units, self._source = units, source
         self.history: list[tuple[float, float]] = []
-        self._subscribers: list[Callable[..., None]] = []
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
 
     def check(self) -> float:
         """Take a reading now (waiting for the point in flight, if any) and tell the subscribers."""
         with self.lock:
             value = float(self._measure())
-        now = time.time()
-        self.history.append((now, value))
-        for callback in list(self._subscribers):
-            callback(value=value, timestamp=now, obj=self)
+        self.history.append((time.time(), value))
+        self._notify(value)
         return value
 
     def get(self) -> float:
@@ -86,32 +81,16 @@ class Monitor(Device):
     def describe(self) -> dict[str, Any]:
         return {self.name: {"source": self._source, "dtype": "number", "shape": [], "units": self._units}}
 
-    def subscribe(self, callback: Callable[..., None], event_type: str | None = None, run: bool = True) -> int:
-        self._subscribers.append(callback)
-        if run:
-            self.check()
-        if self._thread is None:
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._poll, name=f"labctl-monitor-{self.name}", daemon=True)
-            self._thread.start()
-        return len(self._subscribers) - 1
+    def _on_subscribe(self, callback: Callable[..., None]) -> None:
+        self.check()
 
-    def clear_sub(self, callback: Callable[..., None], event_type: str | None = None) -> None:
-        if callback in self._subscribers:
-            self._subscribers.remove(callback)
-        if not self._subscribers and self._thread is not None:
-            self._stop.set()
-            self._thread.join()
-            self._thread = None
-
-    def _poll(self) -> None:
-        while not self._stop.wait(self.poll_s):
-            if self.tripped:
-                try:
-                    self.check()
-                except Exception as exc:  # noqa: BLE001 - a failed reading keeps the suspension; try again
-                    log.warning("%s: reading failed while suspended (%s); trying again in %g s",
-                                self.name, exc, self.poll_s)
+    def _poll_once(self) -> None:
+        if self.tripped:
+            try:
+                self.check()
+            except Exception as exc:  # noqa: BLE001 - a failed reading keeps the suspension; try again
+                log.warning("%s: reading failed while suspended (%s); trying again in %g s",
+                            self.name, exc, self.poll_s)
 
 
 def power_monitor(bench: Bench, spec: PowerSuspend, lock: threading.Lock) -> Monitor:
