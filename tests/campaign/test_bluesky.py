@@ -72,7 +72,11 @@ def test_suspend_floor_pauses_while_the_received_power_is_low(lit_bench):
                     laser.output_enabled = True
             threading.Thread(target=cycle, daemon=True).start()
 
-    engine(count([meter], num=4, delay=0.3), [keep, blackout])
+    try:
+        engine(count([meter], num=4, delay=0.3), [keep, blackout])
+    finally:
+        engine.clear_suspenders()  # unsubscribes: the meter's poll thread stops with the test
+    assert not any(t.name == f"labctl-poll-{meter.name}" for t in threading.enumerate())
     events = [doc for name, doc in docs if name == "event"]
     assert len(events) >= 4  # a suspension rewinds to the last checkpoint and reads that step again
     assert all(e["data"]["received_power"] > -15.0 for e in events)  # nothing read in the dark
