@@ -196,16 +196,8 @@ class StationaryCore:
         if rng is not None and not isinstance(rng, np.random.Generator):
             raise ValueError("rng must be a numpy.random.Generator (seeded by the caller)")
         tiles, slots = volts.shape[:2]
-        gains = np.asarray(gains, dtype=np.float64)
-        if gains.shape != (tiles, self.n_in, self.n_out):
-            raise ValueError(f"gains must have shape ({tiles}, {self.n_in}, {self.n_out}); got {gains.shape}")
-        if (gain_slope is None) != (heater_error_w is None):
-            raise ValueError("gain_slope and heater_error_w go together")
-        if gain_slope is not None:
-            gains = np.maximum(gains + gain_slope * np.swapaxes(heater_error_w, 1, 2), 0.0)
         # per tile: (N_out, N_in) @ (N_in, slots); every array below holds a block of tiles as (tiles, channel, slot)
-        gains_t = np.ascontiguousarray(np.swapaxes(gains, 1, 2), dtype=np.float32)
-        background = np.broadcast_to(np.asarray(background, dtype=np.float32), (tiles, self.n_out))
+        gains_t, background = self._tile_gains(tiles, gains, background, gain_slope, heater_error_w)
         out = np.empty((tiles, slots, self.n_out), dtype=np.float32)
         step = max(1, _BLOCK_VALUES // (slots * max(self.n_in, self.n_out)))
         memoryless = all(len(c.taps) == 1 and c.shift + int(c.offsets[0]) == 0 for c in self.inputs)
@@ -245,15 +237,7 @@ class StationaryCore:
         if idle.shape != (self.n_in,) or not np.all(np.isfinite(idle)) or idle.min(initial=0.0) < 0:
             raise ValueError(f"idle must be {self.n_in} finite powers >= 0 W")
         tiles, slots = light.shape[:2]
-        gains = np.asarray(gains, dtype=np.float64)
-        if gains.shape != (tiles, self.n_in, self.n_out):
-            raise ValueError(f"gains must have shape ({tiles}, {self.n_in}, {self.n_out}); got {gains.shape}")
-        if (gain_slope is None) != (heater_error_w is None):
-            raise ValueError("gain_slope and heater_error_w go together")
-        if gain_slope is not None:
-            gains = np.maximum(gains + gain_slope * np.swapaxes(heater_error_w, 1, 2), 0.0)
-        gains_t = np.ascontiguousarray(np.swapaxes(gains, 1, 2), dtype=np.float32)
-        background = np.broadcast_to(np.asarray(background, dtype=np.float32), (tiles, self.n_out))
+        gains_t, background = self._tile_gains(tiles, gains, background, gain_slope, heater_error_w)
         powers = np.ascontiguousarray(np.moveaxis(np.asarray(light, dtype=np.float32), -1, 0))  # (n_in, tiles, slots)
         for k, chain in enumerate(self.inputs):
             powers[k] = _filtered(chain, powers[k], self.gap_slots, float(idle[k]))
@@ -271,15 +255,22 @@ class StationaryCore:
         idle = self.modulator_powers(np.zeros((1, self.n_in), dtype=np.float32), None)[:, 0]
         powers = self.modulator_powers(volts, rng)  # (n_in, tiles, slots)
         for k, chain in enumerate(self.inputs):
-            offsets, taps = chain.offsets, chain.taps
-            if len(taps) == 1 and chain.shift + int(offsets[0]) == 0:
-                acc = powers[k] * np.float32(taps[0])
-            else:
-                acc = np.zeros(powers.shape[1:], dtype=np.float32)
-                for off, tap in zip(offsets, taps):
-                    acc += np.float32(tap) * _shifted(powers[k], int(chain.shift + off), self.gap_slots, idle[k])
-            powers[k] = _with_rin(chain, acc, rng)
+            powers[k] = _with_rin(chain, _filtered(chain, powers[k], self.gap_slots, idle[k]), rng)
         return powers
+
+    def _tile_gains(self, tiles: int, gains: np.ndarray, background: np.ndarray, gain_slope: np.ndarray | None,
+                    heater_error_w: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """(gains (tiles, N_out, N_in) float32 with the heater errors' first-order change, background
+        (tiles, N_out) float32), checked against the program's ``tiles``."""
+        gains = np.asarray(gains, dtype=np.float64)
+        if gains.shape != (tiles, self.n_in, self.n_out):
+            raise ValueError(f"gains must have shape ({tiles}, {self.n_in}, {self.n_out}); got {gains.shape}")
+        if (gain_slope is None) != (heater_error_w is None):
+            raise ValueError("gain_slope and heater_error_w go together")
+        if gain_slope is not None:
+            gains = np.maximum(gains + gain_slope * np.swapaxes(heater_error_w, 1, 2), 0.0)
+        gains_t = np.ascontiguousarray(np.swapaxes(gains, 1, 2), dtype=np.float32)
+        return gains_t, np.broadcast_to(np.asarray(background, dtype=np.float32), (tiles, self.n_out))
 
     def _detect(self, effective: np.ndarray, gains_t: np.ndarray, background: np.ndarray, rng,
                 out: np.ndarray) -> None:
