@@ -45,11 +45,11 @@ def center(keys, tmp_path_factory):
     process.kill()
 
 
-@pytest.mark.parametrize("core", [1, 2, 3])
-def test_edge_benches_are_the_centers_reference_transmitters(core):
-    """Every part of an edge bench is core n's part of the built-in center, so the edge fits its calibration."""
-    center = yaml.safe_load(SYSTEM_BENCH_PATH.read_text())
-    edge = yaml.safe_load(EDGE_BENCHES[core].read_text())
+def assert_edge_is_centers_core(center_path, edge_path, core: int) -> tuple[dict, dict]:
+    """Every part of the edge bench is core ``core``'s part of the center bench (the edge's own power
+    analyzer apart), and its link ends at the DCF's output, the center's input port; returns both files."""
+    center = yaml.safe_load(center_path.read_text())
+    edge = yaml.safe_load(edge_path.read_text())
     for section in ("instruments", "components", "safety"):
         assert edge[section], section
         for name, spec in edge[section].items():
@@ -61,6 +61,13 @@ def test_edge_benches_are_the_centers_reference_transmitters(core):
     assert edge["opu"]["cores"] == [center["opu"]["cores"][core - 1]]
     ends = {link.split(" -> ")[0].split(".")[0] for link in edge["connections"]}
     assert f"dcf{core}" not in ends  # the link ends at the DCF's output: the center's input port
+    return center, edge
+
+
+@pytest.mark.parametrize("core", [1, 2, 3])
+def test_edge_benches_are_the_centers_reference_transmitters(core):
+    """Every part of an edge bench is core n's part of the built-in center, so the edge fits its calibration."""
+    assert_edge_is_centers_core(SYSTEM_BENCH_PATH, EDGE_BENCHES[core], core)
 
 
 def test_reference_edge_over_the_data_plane_matches_the_local_path(center, keys):
