@@ -130,7 +130,9 @@ def refine_delay(opu: StationaryOPU, coarse_s: float, *, calibrated: bool = True
     (the ISI there is below the noise), so the best-scoring advance lands anywhere on that plateau, often at
     its edge where the tails of the neighbours' transitions still leak in. Its centre is found instead: half
     way between the advances where a neighbour's weight equals the symbol's own (window centred on a symbol
-    boundary), which the transitions mark sharply. ``calibrated=False`` runs before the input lookup and the
+    boundary), which the transitions mark sharply; where that midpoint has clearly more ISI than the best
+    advance (a slow, causal response), or a boundary lies outside the scan, the least-ISI advance is taken.
+    ``calibrated=False`` runs before the input lookup and the
     rings are known (raw codes, heaters off, as the delay step) so that every later step already reads
     clean symbols; ``True`` runs the pattern through the calibrated lookup with every ring at full weight."""
     rate = opu.config.symbol_rate_hz
@@ -165,11 +167,11 @@ def refine_delay(opu: StationaryOPU, coarse_s: float, *, calibrated: bool = True
             break
         edges.append(fracs[i] + (fracs[j] - fracs[i]) * margin[i] / (margin[i] - margin[j]))
     # ISI relative to the symbol: where it is least is where a strongly filtered symbol is best read
-    isi = (np.abs(weights[:, 0]) + np.abs(weights[:, 2])) / np.maximum(own, 1e-30)
-    least = fracs[int(np.argmin(np.where(own > 0, isi, np.inf)))]
+    isi = np.where(own > 0, (np.abs(weights[:, 0]) + np.abs(weights[:, 2])) / np.maximum(own, 1e-30), np.inf)
+    least = fracs[int(np.argmin(isi))]
     if len(edges) == 2:
         centre = 0.5 * (edges[0] + edges[1])
-        if np.interp(centre, fracs, isi) > 2 * float(np.min(isi[own > 0])) + ISI_FLOOR:
+        if np.interp(centre, fracs, isi) > 2 * float(np.min(isi)) + ISI_FLOOR:
             centre = least  # the boundaries' midpoint is not where the ISI is least (a causal, slow response)
     else:  # a neighbour never outweighs the symbol within the scan
         centre = least
