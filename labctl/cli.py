@@ -11,8 +11,7 @@ from typing import Any
 import click
 
 from labctl import shutdown as shutdown_registry
-from labctl.bench import Bench, bench_path, open_bench
-from labctl.config import load_bench
+from labctl.bench import Bench, bench_config, bench_path, open_bench
 from labctl.errors import LabctlError
 from labctl.resilience import call_with_deadline
 from labctl.runner import SEED_RANGE, available_experiments, load_experiment, parse_overrides, run_experiment
@@ -62,7 +61,7 @@ def bench() -> None:
 @_sim_option
 def bench_list(bench_file: Path | None, sim: bool) -> None:
     """List the instruments of a bench file (opens nothing)."""
-    config = load_bench(bench_path(bench_file))
+    config, _ = bench_config(bench_file)
     click.echo(f"{config.name}: {config.description}".rstrip(": "))
     for name, spec in config.instruments.items():
         channels = f" channels {spec.channels}" if spec.channels else ""
@@ -81,8 +80,8 @@ def bench_check(bench_file: Path | None, sim: bool, seed: int, timeout_s: float,
     """Open every instrument on its own; print `ok` with its identity and one live reading, or
     `FAIL name resource: reason`, for each. Exits with status 1 if any failed."""
     mode, path = _mode_and_path(sim, bench_file)
-    path = bench_path(path)
-    b = Bench(load_bench(path), mode=mode, seed=seed, path=path)
+    config, path = bench_config(path, mode)
+    b = Bench(config, mode=mode, seed=seed, path=path)
     b.retry_policy = replace(b.retry_policy, attempts=attempts)
     shutdown_registry.opened(b)
     failures = 0
