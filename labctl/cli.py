@@ -337,11 +337,14 @@ def center() -> None:
               help="Seconds of silence after which an edge is dropped and its cores freed.")
 @click.option("--max-array-bytes", type=click.IntRange(min=8), default=None,
               help="Largest array accepted in a job (bytes). Default: 64 MiB.")
+@click.option("--one-process", is_flag=True,
+              help="Keep a simulated bench's cores in this process (less memory; they then take turns on the CPU) "
+                   "instead of one process per core.")
 @click.option("--exit-with-parent", is_flag=True,
               help="Also stop when the process that started this one dies (or closes this one's stdin pipe).")
 def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_file: Path, allow_dir: Path,
                  calibration: Path | None, cores: int | None, heartbeat_s: float, timeout_s: float,
-                 max_array_bytes: int | None, exit_with_parent: bool) -> None:
+                 max_array_bytes: int | None, one_process: bool, exit_with_parent: bool) -> None:
     """Serve the bench's optical cores to the edges whose keys are in --allow, until SIGINT/SIGTERM (or, with
     --exit-with-parent, until its parent process is gone)."""
     import logging
@@ -354,7 +357,7 @@ def center_serve(bench_file: Path | None, sim: bool, seed: int, bind: str, key_f
     options = {} if max_array_bytes is None else {"max_array_bytes": max_array_bytes}
     serve(bench_path(path), mode=mode, seed=seed, bind=bind, key_file=key_file, allow_dir=allow_dir,
           calibration=calibration, cores=cores, heartbeat_s=heartbeat_s, timeout_s=timeout_s,
-          exit_with_parent=exit_with_parent, **options)
+          exit_with_parent=exit_with_parent, core_processes=not one_process, **options)
 
 
 # -- campaign ---------------------------------------------------------------------------------------

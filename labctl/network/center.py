@@ -3,9 +3,11 @@
 One thread talks to the network: a ROUTER socket with CURVE encryption receives the edges' messages and
 a ZAP handler on the same poll loop admits only the public keys in the allow folder. Each core has one
 worker thread that runs its jobs one at a time (an engine never has two callers; different cores compute
-in parallel, as they do for parallel models). Jobs wait in per-edge queues and start, round-robin across
-edges, on the edge's next idle core; meanwhile the loop keeps answering heartbeats. Each admitted edge holds whole cores until it says bye or falls
-silent for ``timeout_s``; then its cores are freed and its queued jobs dropped. Inputs and outputs live
+in parallel, as they do for parallel models; a simulated center runs each core in its own process,
+:mod:`labctl.network.cores`, so that they do). Jobs wait in per-edge queues and start, round-robin across
+edges, on the edge's next idle core; meanwhile the loop keeps answering heartbeats. Each admitted edge
+holds whole cores until it says bye or falls silent for ``timeout_s``; then its cores are freed and its
+queued jobs dropped. Inputs and outputs live
 only until the job is answered, and logs name edges by key fingerprint, never carry payloads.
 """
 
@@ -20,18 +22,22 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 import numpy as np
 import zmq
 from zmq.utils import z85
 
-from labctl.energy import OPS_PER_MAC
-from labctl.energy.ledger import provenance_to_dict
-from labctl.energy.metering import BenchMeter
-from labctl.energy.projected import bench_projection
-from labctl.errors import LabctlError
+from labctl.network.cores import (
+    REFUSALS,
+    Computed,
+    CoreRefusedJob,
+    Light,
+    ProcessCore,
+    ThreadCore,
+    process_cores,
+    thread_cores,
+)
 from labctl.network.errors import DataPlaneError, KeyFileError, NetworkError, NetworkSettingError, ProtocolError
 from labctl.network.keys import fingerprint, load_allowed, load_secret
 from labctl.network.messages import (
@@ -40,20 +46,17 @@ from labctl.network.messages import (
     Admit,
     ArraySpec,
     CoreInfo,
-    EnergyTerm,
     Error,
     Heartbeat,
-    JobEnergy,
-    ProjectionFigure,
     Result,
     decode,
     encode,
 )
 from labctl.network.messages import Drive as DriveMessage
 from labctl.network.messages import job_of
-from sim_backends.instruments.labctl_occ import MAX_PORT_BACKGROUND_W, PORT_WAVELENGTHS_M, SimLabctlOCC
+from sim_backends.instruments.labctl_occ import MAX_PORT_BACKGROUND_W, PORT_WAVELENGTHS_M
 
-__all__ = ["Center", "CoreMetering", "parent_gone", "serve"]
+__all__ = ["Center", "parent_gone", "serve"]
 
 log = logging.getLogger("labctl.network.center")
 
@@ -93,7 +96,8 @@ class _Edge:
 
 
 class Center:
-    """Serve ``engines`` (:class:`~labctl.opu.interface.OpticalMatmul`, one per core) on ``bind``.
+    """Serve ``cores`` on ``bind``: engines (:class:`~labctl.opu.interface.OpticalMatmul`, one per core) of benches
+    open in this process, or cores of :mod:`labctl.network.cores` (e.g. each in its own process).
 
     ``keys``: the center's ``(public, secret)`` Z85 CURVE keys; ``allow_dir``: the folder of admitted edges'
     public ``*.key`` files (read at each connection). ``heartbeat_s``: the interval edges are told to keep;
@@ -101,16 +105,19 @@ class Center:
     ``max_queue``: jobs queued per edge at most.
     """
 
-    def __init__(self, engines: Sequence[Any], *, bind: str, keys: tuple[bytes, bytes], allow_dir: str | Path,
+    def __init__(self, cores: Sequence[Any], *, bind: str, keys: tuple[bytes, bytes], allow_dir: str | Path,
                  heartbeat_s: float = 1.0, timeout_s: float = 10.0, max_array_bytes: int = MAX_ARRAY_BYTES,
                  max_queue: int = 16):
-        if not engines:
+        if not cores:
             raise NetworkSettingError("a center needs at least one optical core")
         if not 0 < heartbeat_s < timeout_s:
             raise NetworkSettingError(f"need 0 < heartbeat_s < timeout_s, got {heartbeat_s} and {timeout_s}")
         if max_array_bytes < 8 or max_queue < 1:
             raise NetworkSettingError("max_array_bytes must be >= 8 and max_queue >= 1")
-        self.engines = list(engines)
+        engines = [core for core in cores if not isinstance(core, (ThreadCore, ProcessCore))]
+        as_threads = iter(thread_cores(engines))
+        #: the cores, each computing one job at a time in its worker thread
+        self.cores = [core if isinstance(core, (ThreadCore, ProcessCore)) else next(as_threads) for core in cores]
         self.allow_dir = Path(allow_dir)
         load_allowed(self.allow_dir)  # the folder must exist now, not at the first connection
         self.heartbeat_s, self.timeout_s = heartbeat_s, timeout_s
@@ -119,20 +126,17 @@ class Center:
         self._order: deque[bytes] = deque()  # round-robin turn of the admitted edges
         #: core -> (edge, job, seconds it waited, start time, future) of the product it computes
         self._running: dict[int, tuple[bytes, Any, float, float, Future]] = {}
-        self._metering = _metering(self.engines)
         self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"center-{engine.name}")
-                         for engine in self.engines]
+                         for engine in self.cores]
         self._context = zmq.Context()
         # a core's worker rings the loop with the core's index when a product is done (each ``_wake`` socket
         # is used by its worker thread only)
-        #: per core, its simulated controller if the core can take an edge's light (else None)
-        self._light_ports = [_simulated_controller(engine) for engine in self.engines]
         self._waiting: dict[int, _Waiting] = {}  # core -> its program waiting for light
         self._waiting_lock = threading.Lock()
         self._woken = self._context.socket(zmq.PULL)
         self._woken.bind(f"inproc://center-wake-{id(self)}")
         self._wake = []
-        for _ in self.engines:
+        for _ in self.cores:
             self._wake.append(self._context.socket(zmq.PUSH))
             self._wake[-1].connect(f"inproc://center-wake-{id(self)}")
         self._zap = self._context.socket(zmq.REP)
@@ -161,8 +165,8 @@ class Center:
         poller.register(self._zap, zmq.POLLIN)
         poller.register(self._router, zmq.POLLIN)
         poller.register(self._woken, zmq.POLLIN)
-        log.info("serving %d core(s) (%s) on %s; edges admitted from %s", len(self.engines),
-                 ", ".join(e.name for e in self.engines), self.endpoint, self.allow_dir)
+        log.info("serving %d core(s) (%s) on %s; edges admitted from %s", len(self.cores),
+                 ", ".join(e.name for e in self.cores), self.endpoint, self.allow_dir)
         while not stop():
             events = dict(poller.poll(0 if self._startable() else self.heartbeat_s * 500))
             if self._zap in events:
@@ -175,7 +179,6 @@ class Center:
                     if ring.startswith("drive "):
                         self._send_drive(int(ring[6:]))
                     else:
-                        self._detach_light(int(ring))
                         self._answer(int(ring))
             self._expire()
             self._start_jobs()
@@ -269,7 +272,7 @@ class Center:
                 self._send(ident, Error(code="queue_full", job=header.job,
                                         message=f"{self.max_queue} jobs are already queued for this edge"))
                 return
-            if header.edge_light and any(self._light_ports[core] is None for core in edge.cores):
+            if header.edge_light and any(not self.cores[core].takes_light for core in edge.cores):
                 self._send(ident, Error(code="no_data_plane", job=header.job,
                                         message="this center's cores take no edge light: they are real instruments "
                                                 "(light crosses the fibre) or not simulated OCC cores"))
@@ -289,7 +292,7 @@ class Center:
     # -- admission and cores ----------------------------------------------------------------------------
 
     def _admit(self, ident: bytes, who: str, hello, now: float) -> None:
-        total = len(self.engines)
+        total = len(self.cores)
         if hello.cores > total:
             log.warning("edge %s asked for %d cores; refused (the center has %d)", who, hello.cores, total)
             self._send(ident, Error(code="too_many_cores",
@@ -300,7 +303,7 @@ class Center:
         taken = {core for edge in self._edges.values() for core in edge.cores}
         free = [core for core in range(total) if core not in taken]
         if hello.core_names is not None:
-            names = [engine.name for engine in self.engines]
+            names = [engine.name for engine in self.cores]
             unknown = [name for name in hello.core_names if name not in names]
             if unknown:
                 log.warning("edge %s asked for cores %s; refused (the center has %s)", who, ", ".join(unknown),
@@ -309,7 +312,7 @@ class Center:
                                                                      f"center serves {', '.join(names)}"))
                 return
             wanted = [names.index(name) for name in hello.core_names]
-            busy = [self.engines[core].name for core in wanted if core in taken]
+            busy = [self.cores[core].name for core in wanted if core in taken]
             if busy:
                 log.info("edge %s asked for cores %s, held by other edges", who, ", ".join(busy))
                 self._send(ident, Error(code="no_free_cores", message=f"cores {', '.join(busy)} are allocated to "
@@ -325,8 +328,8 @@ class Center:
         self._edges[ident] = _Edge(fingerprint=who, label=hello.edge, cores=cores, last_seen=now)
         self._order.append(ident)
         log.info("admitted edge %s%s: cores %s", who, f" ({hello.edge})" if hello.edge else "",
-                 ", ".join(self.engines[c].name for c in cores))
-        self._send(ident, Admit(cores=[CoreInfo(name=self.engines[c].name, calibrated=bool(self.engines[c].calibrated))
+                 ", ".join(self.cores[c].name for c in cores))
+        self._send(ident, Admit(cores=[CoreInfo(name=self.cores[c].name, calibrated=bool(self.cores[c].calibrated))
                                        for c in cores],
                                 heartbeat_s=self.heartbeat_s, timeout_s=self.timeout_s,
                                 max_array_bytes=self.max_array_bytes))
@@ -338,7 +341,7 @@ class Center:
         edge = self._edges.pop(ident)
         self._order.remove(ident)
         log.info("edge %s %s: freed cores %s, dropped %d queued job(s)", edge.fingerprint, why,
-                 ", ".join(self.engines[c].name for c in edge.cores), len(edge.queue))
+                 ", ".join(self.cores[c].name for c in edge.cores), len(edge.queue))
 
     def _expire(self) -> None:
         now = time.monotonic()
@@ -374,31 +377,24 @@ class Center:
             self._order.append(ident)
             edge.turn = edge.cores.index(core) + 1
             job, (a, b), received = edge.queue.popleft()
-            self._attach_light(core, ident, job)
-            future = self._workers[core].submit(self._compute, core, job, a, b)
+            light = self._edge_light(core, ident, job) if job.edge_light else None
+            future = self._workers[core].submit(self._compute, core, job, a, b, light)
             self._running[core] = (ident, job, time.monotonic() - received, time.perf_counter(), future)
 
-    def _compute(self, core: int, job: Any, a: np.ndarray, b: np.ndarray) -> tuple[Any, JobEnergy | None]:
-        """The product and its energy (:class:`CoreMetering`), in the core's worker thread; the loop is rung
+    def _compute(self, core: int, job: Any, a: np.ndarray, b: np.ndarray, light: Light | None) -> Computed:
+        """The product, its energy and the engine's statistics, in the core's worker thread; the loop is rung
         when it is done (or failed)."""
         try:
-            engine = self.engines[core]
-            return self._metering[core].run(engine, lambda: engine.matmul(
-                a, b, return_error=job.return_error, scale_a=job.scale_a, scale_b=job.scale_b))
+            return self.cores[core].compute(a, b, {"return_error": job.return_error, "scale_a": job.scale_a,
+                                                   "scale_b": job.scale_b}, light)
         finally:
             self._wake[core].send(str(core).encode())
 
     # -- the data plane in simulation ------------------------------------------------------------------
 
-    def _attach_light(self, core: int, ident: bytes, job: Any) -> None:
-        """Before a job starts on an idle core: its programs take their light from the job's edge if the job
-        brings its own (``edge_light``), else from the center's own input chain."""
-        port = self._light_ports[core]
-        if port is None:
-            return
-        if not job.edge_light:
-            port.set_light_source(None)
-            return
+    def _edge_light(self, core: int, ident: bytes, job: Any) -> Light:
+        """The light source of a job that brings its own light (``edge_light``): each program's drive goes to
+        the job's edge, and the program waits for the light the edge sends back."""
         programs = iter(range(2**62))
 
         def from_edge(codes: np.ndarray, drive: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -414,24 +410,9 @@ class Center:
                 raise DataPlaneError(f"the light of program {waiting.program} of job {job.job}: {waiting.error}")
             return waiting.light
 
-        port.set_light_source(from_edge)
-        log.info("job %s on %s: light from edge %s's own transmitter", job.job, self.engines[core].name,
+        log.info("job %s on %s: light from edge %s's own transmitter", job.job, self.cores[core].name,
                  self._edges[ident].fingerprint)
-
-    def _detach_light(self, core: int) -> None:
-        """After a job: the core's own input chain again; the received power of the job's last program joins
-        the engine's statistics (``edge_light_db``: against the center's own reference link)."""
-        port = self._light_ports[core]
-        if port is None:
-            return
-        ratio = port.last_edge_power_ratio
-        port.set_light_source(None)
-        port.last_edge_power_ratio = None
-        if ratio is None:
-            return
-        stats = getattr(self.engines[core], "last_stats", None)
-        if isinstance(stats, dict) and ratio > 0:
-            stats["edge_light_db"] = 10.0 * float(np.log10(ratio))
+        return from_edge
 
     def _send_drive(self, core: int) -> None:
         """Send a waiting program's drive to its edge (or fail it if the edge is gone)."""
@@ -455,7 +436,7 @@ class Center:
     def _fail_waiting(self, core: int, why: str) -> None:
         waiting = self._waiting.get(core)
         if waiting is not None and not waiting.done.is_set():
-            log.info("job %s program %d on %s: no light (%s)", waiting.job, waiting.program, self.engines[core].name,
+            log.info("job %s program %d on %s: no light (%s)", waiting.job, waiting.program, self.cores[core].name,
                      why)
             waiting.fail(why)
 
@@ -491,14 +472,15 @@ class Center:
     def _answer(self, core: int) -> None:
         """Send the finished job's result (or error) to its edge, then forget its inputs and outputs."""
         ident, job, waited, started, future = self._running.pop(core)
-        engine = self.engines[core]
+        engine = self.cores[core]
         edge = self._edges.get(ident)
         who = edge.fingerprint if edge is not None else "(gone)"
         try:
-            out, energy = future.result()
-        except (LabctlError, ValueError, TypeError) as exc:
-            log.warning("edge %s job %s refused by %s (%s)", who, job.job, engine.name, type(exc).__name__)
-            reply, arrays = Error(code="job_failed", job=job.job, message=f"{type(exc).__name__}: {exc}"[:1000]), []
+            out, energy, engine_stats = future.result()
+        except REFUSALS as exc:
+            kind = exc.kind if isinstance(exc, CoreRefusedJob) else type(exc).__name__
+            log.warning("edge %s job %s refused by %s (%s)", who, job.job, engine.name, kind)
+            reply, arrays = Error(code="job_failed", job=job.job, message=f"{kind}: {exc}"[:1000]), []
         except Exception as exc:  # the center outlives one failed job; the edge is told
             log.error("edge %s job %s failed on %s: %s", who, job.job, engine.name, type(exc).__name__,
                       exc_info=True)
@@ -508,7 +490,7 @@ class Center:
             arrays = [np.asarray(product, dtype=np.float64)]
             if sigma is not None:
                 arrays.append(np.asarray(sigma, dtype=np.float64))
-            stats = {key: _stat(value) for key, value in list(engine.last_stats.items())[:60]}
+            stats = {key: _stat(value) for key, value in list(engine_stats.items())[:60]}
             stats.update(core=engine.name, queue_s=waited, center_s=time.perf_counter() - started)
             reply = Result(job=job.job, product=ArraySpec.of(arrays[0]),
                            error=ArraySpec.of(arrays[1]) if sigma is not None else None, stats=stats,
@@ -517,130 +499,6 @@ class Center:
             log.info("job %s finished after its edge left; dropped", job.job)
             return
         self._send(ident, reply, arrays)
-
-
-class _CoreScope:
-    """A bench seen through some of its instruments: a :class:`BenchMeter` over it reads and counts only those."""
-
-    def __init__(self, bench: Any, names: set[str]):
-        self.config = SimpleNamespace(instruments={name: spec for name, spec in bench.config.instruments.items()
-                                                   if name in names})
-        self.clock, self.role, self.mode = bench.clock, bench.role, getattr(bench, "mode", None)
-
-
-class CoreMetering:
-    """How the center meters the jobs of one core.
-
-    The bench view of a job is a :class:`BenchMeter` over the job's window on the bench clock, on the bench
-    seen through the core's own instruments only: its controller, the lasers that light its inputs, and an
-    analyzer whose feed holds nothing else. A feed shared with other cores is left out (its reading cannot
-    be split between jobs that run at the same time); the controller is then read back by its board's
-    power monitor and the lasers come from the instrument table, as the meter's terms say. Cores run in
-    parallel, each job metered in its core's worker thread, and no source of one core's meter covers
-    another core, so concurrent jobs never count each other's draw. The projected view is the job's ops
-    (2 x ``optical_macs``) at the energy per op of the bench's projection at peak (:func:`bench_projection`).
-    """
-
-    def __init__(self, engine: Any, projection: Any = None, why_not_projected: str = ""):
-        self.scope: _CoreScope | None = None
-        self.attribution = ""
-        self.notes: list[str] = []
-        self.projection = None
-        if projection is not None:
-            self.projection = ProjectionFigure(name=projection.config.name[:200], power_w=projection.total_w,
-                                               peak_ops_per_s=projection.peak_ops_per_s,
-                                               terms={t.device[:64]: t.power_w for t in projection.terms})
-            self.j_per_op = projection.j_per_op
-        elif why_not_projected:
-            self.notes.append(f"projected: {why_not_projected}")
-        bench, core = getattr(engine, "bench", None), getattr(engine, "core_config", None)
-        if bench is None or core is None:
-            self.notes.append(f"bench: {engine.name} names no bench instruments (a controller and its lasers), "
-                              "so its jobs' draw is not metered")
-            return
-        own = {core.controller, *(channel.laser for channel in core.channels)}
-        feeds, shared = [], []
-        for name, spec in bench.config.instruments.items():
-            covered = set(spec.measures or ()) if spec.role == "power_analyzer" else set()
-            if covered and covered <= own:
-                feeds.append(name)
-            elif covered & own:
-                shared.append(f"{name} meters {', '.join(sorted(covered & own))} together with "
-                              f"{', '.join(sorted(covered - own))}")
-        self.scope = _CoreScope(bench, own | set(feeds))
-        items = ", ".join([core.controller, *sorted(own - {core.controller})])
-        self.attribution = (f"the draw of core {engine.name}'s instruments ({items}) over the job's window on the "
-                            f"bench clock, from " + (f"their own analyzer feed(s) {', '.join(feeds)} (with the "
-                                                    "analyzer's own draw, from the instrument table)" if feeds else
-                                                    "their readbacks and the instrument table (no analyzer feed "
-                                                    "holds only them)") + "; other cores' instruments are not in it")
-        for text in shared:
-            self.notes.append(f"bench: {text}: that feed cannot be split between concurrent jobs, so it is left "
-                              "out of each job's figure; readbacks are snapshots at the job's start and end, so "
-                              "a program's draw between them is missed (one analyzer per core measures it all)")
-
-    def run(self, engine: Any, compute: Callable[[], Any]) -> tuple[Any, JobEnergy]:
-        """``compute()`` (the job's product on ``engine``) metered; returns its output and the job's energy.
-        A meter that fails leaves the product alone: the energy then says why it has no bench figure."""
-        notes = list(self.notes)
-        meter = None
-        if self.scope is not None:
-            meter = BenchMeter(self.scope, label=f"job on {engine.name}")
-            try:
-                meter.start()
-            except LabctlError as exc:
-                notes.append(f"bench: not metered: {exc}")
-                meter = None
-        try:
-            out = compute()
-        except BaseException:
-            if meter is not None:
-                meter.abort()
-            raise
-        figures: dict[str, Any] = {}
-        if self.projection is not None:
-            stats = engine.last_stats
-            figures["projected_j"] = OPS_PER_MAC * int(stats.get("optical_macs", stats.get("macs", 0))) * self.j_per_op
-        if meter is not None:
-            try:
-                ledger = meter.stop()
-                bench = {"bench_j": ledger.summary("bench").energy_j, "start_s": meter.start_s, "end_s": meter.end_s,
-                         "terms": [EnergyTerm(device=t.device, power_w=t.power_w, start_s=t.start_s, end_s=t.end_s,
-                                              provenance=provenance_to_dict(t.provenance), note=t.note)
-                                   for t in ledger.terms("bench")]}
-            except (LabctlError, ValueError) as exc:  # a reading refused, or a term the schema cannot carry
-                notes.append(f"bench: not metered: {exc}")
-            else:
-                figures.update(bench)
-                notes += [f"bench: {note}" for note in ledger.notes("bench")]
-        return out, JobEnergy(attribution=self.attribution, projection=self.projection,
-                              notes=[note[:1000] for note in notes[:16]], **figures)
-
-
-def _metering(engines: Sequence[Any]) -> list[CoreMetering]:
-    """One :class:`CoreMetering` per engine; the projection of each bench is made once."""
-    projections: dict[int, tuple[Any, str]] = {}
-    metering = []
-    for engine in engines:
-        bench = getattr(engine, "bench", None)
-        if bench is None:
-            metering.append(CoreMetering(engine, None, "the engine names no bench to project"))
-            continue
-        if id(bench) not in projections:
-            try:
-                projections[id(bench)] = (bench_projection(bench), "")
-            except LabctlError as exc:
-                projections[id(bench)] = (None, f"no projection of this bench: {exc}")
-        metering.append(CoreMetering(engine, *projections[id(bench)]))
-    return metering
-
-
-def _simulated_controller(engine: Any) -> SimLabctlOCC | None:
-    """The simulated OCC controller behind a weight-stationary engine on a simulated bench, else None."""
-    bench = getattr(engine, "bench", None)
-    sim = getattr(bench, "sim", None) if getattr(bench, "mode", None) == "sim" else None
-    node = sim.world.nodes.get(getattr(engine, "name", None)) if sim is not None else None
-    return node if isinstance(node, SimLabctlOCC) else None
 
 
 def _ase_problem(ase: np.ndarray) -> str:
@@ -667,29 +525,47 @@ def _stat(value: Any) -> bool | int | float | str | None:
 
 def serve(bench_path: str | Path, *, mode: str, seed: int, bind: str, key_file: str | Path, allow_dir: str | Path,
           calibration: str | Path | None = None, cores: int | None = None, exit_with_parent: bool = False,
-          **options: Any) -> None:
+          core_processes: bool = True, **options: Any) -> None:
     """Open the bench and its engines (the first ``cores`` only, if given; calibrations from the folder
     ``calibration``, cores without one calibrated now and saved there) and serve them until interrupted;
     the bench's safe shutdown runs on the way out. ``options`` go to :class:`Center`. ``exit_with_parent``: also
     stop when the process that started this one is gone (:func:`parent_gone`), so a center started by a test
-    or an experiment that dies does not live on holding its port and cores."""
+    or an experiment that dies does not live on holding its port and cores.
+
+    ``core_processes``: on a simulated bench with several weight-stationary cores, each core computes in its
+    own process (:class:`~labctl.network.cores.ProcessCore`, calibrated in parallel), so cores compute at
+    once as the hardware does; otherwise (and always on real instruments) the cores are threads of this
+    process."""
     from labctl.bench import open_bench
-    from labctl.opu import open_opu, open_opus
+    from labctl.opu import open_opu, open_opus, opu_config
+    from labctl.opu.interface import architecture
+    from labctl.opu.stationary.config import StationaryOPUError
 
     stop = parent_gone() if exit_with_parent else (lambda: False)
     keys = load_secret(key_file)
     load_allowed(allow_dir)
-    with open_bench(bench_path, mode=mode, seed=seed) as bench:
-        if cores is None:
-            engines = open_opus(bench, calibration)
-        else:
-            engines = [open_opu(bench, calibration, core=index) for index in range(cores)]
-        center = Center(engines, bind=bind, keys=keys, allow_dir=allow_dir, **options)
+
+    def serve_cores(served: Sequence[Any]) -> None:
+        center = Center(served, bind=bind, keys=keys, allow_dir=allow_dir, **options)
         try:
             center.serve(stop)
         finally:
             center.close()
             log.info("center on %s stopped", center.endpoint)
+
+    with open_bench(bench_path, mode=mode, seed=seed) as bench:
+        stationary = architecture(bench) == "weight_stationary"
+        available = len(opu_config(bench).cores) if stationary else 1
+        if cores is not None and cores > available:
+            raise StationaryOPUError(f"cores={cores}: this bench has {available} core(s)")
+        served = available if cores is None else cores
+        if not (core_processes and mode == "sim" and stationary and served > 1):
+            engines = (open_opus(bench, calibration) if cores is None
+                       else [open_opu(bench, calibration, core=index) for index in range(cores)])
+            serve_cores(engines)
+            return
+    with process_cores(bench_path, range(served), mode=mode, seed=seed, calibration=calibration) as handles:
+        serve_cores(handles)
 
 
 def parent_gone() -> Callable[[], bool]:

@@ -13,7 +13,7 @@ import labctl
 from experiments.edge_load import meter_each_core
 from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.energy.projected import bench_projection
-from labctl.network.center import CoreMetering
+from labctl.network.metering import CoreMetering
 from labctl.opu import open_opu
 from tests.shared_files import ring_core_calibration_folder
 

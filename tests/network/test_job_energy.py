@@ -17,7 +17,8 @@ from labctl.bench import SYSTEM_BENCH_PATH
 from labctl.energy import EnergyLedger, EnergyReport
 from labctl.energy.projected import bench_projection
 from labctl.network import ProtocolError, connect, load_secret
-from labctl.network.center import Center, CoreMetering
+from labctl.network.center import Center
+from labctl.network.metering import CoreMetering
 from labctl.network.messages import ArraySpec, EnergyTerm, JobEnergy, Result, decode, encode
 from labctl.opu import open_opu
 from tests.shared_files import ring_core_calibration_folder
