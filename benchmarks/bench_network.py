@@ -8,10 +8,13 @@ Nothing is asserted.
   trip of one small frame (no encryption), the same with CURVE, and labctl's control plane: an admitted edge's
   heartbeat to a :class:`~labctl.network.center.Center` serving the system bench's core 1 and its answer (CURVE,
   ZAP-authenticated key, versioned JSON header encoded and checked at both ends, the center's poll loop).
-* **throughput**: the ``edge_load`` experiment (a center process and 1, 2, 4, 8 concurrent edge processes,
-  each with its own core while there are cores) : jobs/s against one edge alone, with the aim of 1.7x at two
-  edges where the center has a free core for each. The 1-minute load average before and after is recorded:
-  the center's three simulated cores and the edges share this machine's CPUs with whatever else runs.
+* **throughput**: the ``edge_load`` experiment (a center process, its simulated cores each in a process of
+  its own, and 1, 2, 4, 8 concurrent edges, each with its own core while there are cores): jobs/s against one
+  edge alone, with the aim of 1.7x at two edges where the center has a free core for each. The aim is
+  judged on ``THROUGHPUT_ROUNDS`` interleaved runs of one and two edges (``JOBS_PER_EDGE`` products each,
+  one calibration shared; the median of the rounds' ratios), since one run of under a second moves by tens of
+  percent on a shared machine; the 1-8 edge table is one run. The 1-minute load average before and after is
+  recorded: the center's cores and the edges share this machine's two CPUs with whatever else runs.
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ ROUNDS = 5
 TRIPS = 400
 #: the aim at two edges, each with a free core of the center
 AIM_TWO_EDGES = 1.7
+THROUGHPUT_ROUNDS = 3
+JOBS_PER_EDGE = 40
 
 
 def _median_trip(send, receive, trips: int) -> float:
@@ -139,12 +144,20 @@ def round_trips(rounds: int = ROUNDS, trips: int = TRIPS) -> dict:
             "per_round_us": {name: [v * 1e6 for v in values] for name, values in samples.items()}}
 
 
-def throughput() -> dict:
+def throughput(rounds: int = THROUGHPUT_ROUNDS, jobs_per_edge: int = JOBS_PER_EDGE) -> dict:
     from labctl.runner import run_experiment
 
     load_before = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
-        result = run_experiment("edge_load", out=Path(tmp), seed=0, show_progress=False)
+        calibration = Path(tmp) / "calibration"  # made by the first run, loaded by the others
+        result = run_experiment("edge_load", out=Path(tmp) / "levels", seed=0, show_progress=False,
+                                overrides={"calibration": str(calibration)})
+        ratios = []
+        for k in range(rounds):
+            pair = run_experiment("edge_load", out=Path(tmp) / f"round{k}", seed=0, show_progress=False,
+                                  overrides={"edges": [1, 2], "jobs_per_edge": jobs_per_edge,
+                                             "calibration": str(calibration)})
+            ratios.append(pair.summary["speedup_2_edges"])
     summary = result.summary
     levels = {}
     for edges in (1, 2, 4, 8):
@@ -152,8 +165,9 @@ def throughput() -> dict:
                               "vs_one_edge": summary.get(f"speedup_{edges}_edges", 1.0 if edges == 1 else None),
                               "p90_ms": summary.get(f"p90_latency_ms_{edges}_edges"),
                               "jain": summary.get(f"jain_{edges}_edges")}
-    two = levels["2"]["vs_one_edge"]
-    return {"levels": levels, "aim_two_edges": AIM_TWO_EDGES, "two_edges_met": bool(two and two >= AIM_TWO_EDGES),
+    two = statistics.median(ratios)
+    return {"levels": levels, "two_edges_rounds": ratios, "two_edges_median": two, "jobs_per_edge": jobs_per_edge,
+            "aim_two_edges": AIM_TWO_EDGES, "two_edges_met": bool(two >= AIM_TWO_EDGES),
             "load_average_before": load_before, "load_average_after": os.getloadavg()[0]}
 
 
@@ -174,7 +188,9 @@ def report(results: dict) -> str:
     return (f"control plane: labctl heartbeat round trip {r['labctl_heartbeat_us']:.0f} us vs bare ZeroMQ REQ/REP "
             f"{r['bare_zmq_req_rep_us']:.0f} us ({r['labctl_over_bare']:.1f}x; CURVE REQ/REP "
             f"{r['curve_zmq_req_rep_us']:.0f} us, {r['labctl_over_curve']:.1f}x); center throughput: {levels}; "
-            f"two edges vs one: aim {t['aim_two_edges']}x, {'met' if t['two_edges_met'] else 'NOT met'} "
+            f"two edges vs one over {len(t['two_edges_rounds'])} rounds of {t['jobs_per_edge']} jobs per edge: "
+            f"median {t['two_edges_median']:.2f}x (" + ", ".join(f"{x:.2f}" for x in t["two_edges_rounds"]) + "), "
+            f"aim {t['aim_two_edges']}x, {'met' if t['two_edges_met'] else 'NOT met'} "
             f"(load average {t['load_average_before']:.1f} -> {t['load_average_after']:.1f})")
 
 

@@ -4,8 +4,8 @@ key, submitting the same job mix; throughput, latency percentiles, fairness and 
     labctl run edge_load --sim --out results/edge-load
 
 The run starts **one center** (``labctl center serve --sim`` on the built-in optical computing center,
-``center_bench`` with the run's seed, first ``cores`` cores, a subprocess bound to a free loopback port; its log is
-``center.log``) with fresh CURVE keys in ``edge_load_keys/`` of the output folder (one pair per edge, all
+``center_bench`` with the run's seed, first ``cores`` cores, a subprocess bound to a free loopback port, each core
+computing in a process of its own; its log is ``center.log``) with fresh CURVE keys in ``edge_load_keys/`` of the output folder (one pair per edge, all
 allowed). Its cores are calibrated once at start-up (about 8 s each; ``--set calibration=DIR`` keeps and
 reuses them). Then, for each count in ``edges``, that many edge threads start together (a barrier); each
 opens its own :func:`labctl.network.connect` with one core (an edge holds whole cores, so edges beyond the
@@ -32,9 +32,9 @@ Figures per edge count:
   (:func:`meter_each_core`, written as ``center_bench.yaml``), so each job's draw is measured on its own
   feed while other cores compute; otherwise the bench's shared feeds cannot be split and the figure comes
   from the controller's readbacks and the instrument table, as ``energy_note`` says. The window is the
-  job's span of the center's bench clock; in simulation all cores share that clock, so a job's window also
-  holds the programs other cores run meanwhile, while its core rests and draws its resting power: the bench
-  energy per job grows with the edges computing at once. ``edge_energy.json`` holds each edge's ledger of its
+  job's span of the center's bench clock. The simulated center runs each core in its own process with its own
+  copy of the bench (:mod:`labctl.network.cores`), so a job's window holds its own core's programs only and
+  the bench energy per job does not depend on how many edges compute at once. ``edge_energy.json`` holds each edge's ledger of its
   jobs (:attr:`labctl.network.RemoteOPU.energy`) per level;
 * **edges' CPU energy per job**: the edge threads of this process (:func:`labctl.energy.baseline.measure_cpu`:
   RAPL when the machine has it -- then the whole package, the center process included -- else the

@@ -100,3 +100,19 @@ def test_a_dead_core_process_fails_its_jobs_with_a_clear_error(calibration):
                 core.compute(a, b, OPTIONS)
     finally:
         core.close()
+
+
+@pytest.mark.parametrize(("flags", "processes"), [((), True), (("--one-process",), False)])
+def test_center_serve_runs_simulated_cores_in_processes_unless_asked_not_to(monkeypatch, tmp_path, flags, processes):
+    from click.testing import CliRunner
+
+    import labctl.network.center
+    from labctl.cli import main
+
+    seen = {}
+    monkeypatch.setattr(labctl.network.center, "serve", lambda *args, **kwargs: seen.update(kwargs))
+    (tmp_path / "allow").mkdir()
+    result = CliRunner().invoke(main, ["center", "serve", "--sim", "--bind", "tcp://127.0.0.1:*", "--key",
+                                       str(tmp_path / "c.key_secret"), "--allow", str(tmp_path / "allow"), *flags])
+    assert result.exit_code == 0, result.output
+    assert seen["core_processes"] is processes and seen["mode"] == "sim"
