@@ -77,7 +77,7 @@ VAE_CONV_SHAPE = (8, 288, 32)
 
 class Parameters(BaseModel):
     edges: list[int] = Field([1, 2, 4, 8], min_length=1, description="concurrent edge counts, one level each")
-    jobs_per_edge: int = Field(20, ge=1, le=100_000, description="products each edge submits per level")
+    jobs_per_edge: int = Field(40, ge=1, le=100_000, description="products each edge submits per level")
     shapes: list[tuple[int, int, int]] = Field([VAE_CONV_SHAPE], min_length=1,
                                                description="job mix: (rows, inner, cols) of each product, in turn")
     cores: int | None = Field(None, ge=1, description="cores the center serves (default: every core of its bench)")
