@@ -171,7 +171,10 @@ def load_bench_file(path: str | Path) -> dict[str, Any]:
     what would make the simulator read something else than the file says: a parse error or a repeated key)."""
     path = Path(path)
     if not path.is_file():
-        raise BenchFileError(f"bench file {path} does not exist")
+        hint = ""
+        if len(path.parts) == 1 and not path.suffix:  # a bare word: meant as a built-in bench's name
+            hint = f"; built-in benches by name: {', '.join(BUILTIN_BENCHES)}"
+        raise BenchFileError(f"bench file {path} does not exist{hint}")
     text = path.read_text()
     try:
         if path.suffix == ".toml":

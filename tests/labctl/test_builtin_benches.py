@@ -42,6 +42,18 @@ def test_a_misspelt_name_is_refused_with_the_names_there_are():
         assert name in str(caught.value)
 
 
+def test_a_misspelt_name_at_the_visa_library_is_refused_with_the_names_there_are():
+    import pyvisa
+
+    from sim_backends.bench import BenchFileError
+
+    with pytest.raises(BenchFileError, match="built-in benches by name: system, awgr_core, characterisation"):
+        pyvisa.ResourceManager("sytem@labsim")
+    with pytest.raises(BenchFileError) as caught:  # a path is a path: no names offered
+        pyvisa.ResourceManager("benches/sytem.yaml@labsim")
+    assert "built-in" not in str(caught.value)
+
+
 def test_a_real_bench_still_needs_its_file():
     with pytest.raises(ConfigError, match="needs a bench file"):
         bench_config(None, mode="real")
