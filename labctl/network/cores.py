@@ -30,7 +30,7 @@ from labctl.network.messages import JobEnergy
 from labctl.network.metering import CoreMetering, core_metering
 from sim_backends.instruments.labctl_occ import SimLabctlOCC
 
-__all__ = ["CoreProcessFault", "CoreRefusedJob", "ProcessCore", "ThreadCore", "process_cores", "simulated_controller",
+__all__ = ["CoreOpenError", "CoreProcessFault", "CoreRefusedJob", "ProcessCore", "ThreadCore", "process_cores", "simulated_controller",
            "thread_cores"]
 
 log = logging.getLogger("labctl.network.cores")
@@ -54,8 +54,12 @@ class CoreRefusedJob(LabctlError):
         super().__init__(message)
 
 
+class CoreOpenError(LabctlError):
+    """A core process could not open its bench or its core (a bench or calibration file the user can fix)."""
+
+
 class CoreProcessFault(RuntimeError):
-    """A core process failed: it could not open its core, died, or its engine raised an unexpected error."""
+    """A core process failed while serving: it died, or its engine raised an unexpected error."""
 
 
 def simulated_controller(engine: Any) -> SimLabctlOCC | None:
@@ -119,7 +123,7 @@ class ProcessCore:
                  accept_stale: bool = False):
         context = multiprocessing.get_context("spawn")  # no fork: the center has threads and sockets
         self._conn, child = context.Pipe()
-        self.name = f"core {core}"
+        self.name = f"core {core} (counting from 0)"
         self.calibrated = False
         self.takes_light = False
         self._lock = threading.Lock()
@@ -137,10 +141,13 @@ class ProcessCore:
 
     def wait_ready(self) -> None:
         """Wait until the process has its core (opening the bench, loading or making the calibration)."""
-        reply = self._receive("open its core")
+        try:
+            reply = self._receive("open its core")
+        except CoreProcessFault as exc:
+            raise CoreOpenError(str(exc)) from None
         if reply[0] != "ready":
             self._broken = f"{self.name} could not open: {reply[1]}: {reply[2]}"
-            raise CoreProcessFault(self._broken)
+            raise CoreOpenError(self._broken)
         self.name, self.calibrated, self.takes_light = reply[1:]
         log.info("%s computes in process %d%s", self.name, self.pid, "" if self.calibrated else " (uncalibrated)")
 

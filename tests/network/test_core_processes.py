@@ -10,7 +10,15 @@ import numpy as np
 import pytest
 
 from labctl.bench import SYSTEM_BENCH_PATH, open_bench
-from labctl.network.cores import CoreProcessFault, CoreRefusedJob, ProcessCore, process_cores, thread_cores
+from labctl.errors import LabctlError
+from labctl.network.cores import (
+    CoreOpenError,
+    CoreProcessFault,
+    CoreRefusedJob,
+    ProcessCore,
+    process_cores,
+    thread_cores,
+)
 from labctl.opu import open_opu
 from tests.shared_files import ring_core_calibration_folder
 
@@ -84,7 +92,10 @@ def test_light_from_the_center_reaches_the_core_process_and_its_failure_fails_th
 
 
 def test_a_core_that_cannot_open_stops_the_others_and_says_which(calibration):
-    with pytest.raises(CoreProcessFault, match=r"core 7 could not open: StationaryOPUError: core=7 does not exist"):
+    """A typed labctl error (the command prints it as one line), naming the core and what went wrong."""
+    assert issubclass(CoreOpenError, LabctlError)
+    with pytest.raises(CoreOpenError, match=r"core 7 \(counting from 0\) could not open: StationaryOPUError: core=7 "
+                                            r"does not exist"):
         with process_cores(SYSTEM_BENCH_PATH, [0, 7], mode="sim", seed=SEED, calibration=calibration):
             pass
 
