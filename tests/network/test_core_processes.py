@@ -4,6 +4,7 @@ this process, refused jobs and dead processes reported, and cores computing at o
 from __future__ import annotations
 
 import os
+import re
 import signal
 
 import numpy as np
@@ -127,3 +128,19 @@ def test_center_serve_runs_simulated_cores_in_processes_unless_asked_not_to(monk
                                        str(tmp_path / "c.key_secret"), "--allow", str(tmp_path / "allow"), *flags])
     assert result.exit_code == 0, result.output
     assert seen["core_processes"] is processes and seen["mode"] == "sim"
+
+
+def test_core_processes_end_with_their_center_even_when_it_is_killed(keys, calibration, tmp_path):
+    """A center killed outright (no orderly shutdown) leaves no core process behind: each sees its pipe end."""
+    from .conftest import CenterProcess
+    from .test_orphans import _alive, _wait_for
+
+    center = CenterProcess(keys, calibration, tmp_path / "center.log", args=("--cores", "2"))
+    try:
+        pids = [int(pid) for pid in re.findall(r"occ\d computes in process (\d+)", center.log())]
+        assert len(pids) == 2 and all(_alive(pid) for pid in pids)
+        os.kill(center.process.pid, signal.SIGKILL)  # the center only, not its process group
+        center.process.wait(30)
+        _wait_for(lambda: not any(_alive(pid) for pid in pids), "the core processes outlived their center", 60.0)
+    finally:
+        center.kill()
