@@ -210,7 +210,8 @@ class ProcessCore:
 def process_cores(bench_path: str | Path, cores: Sequence[int], *, mode: str, seed: int, calibration: Any = None,
                   accept_stale: bool = False) -> Iterator[list[ProcessCore]]:
     """Cores ``cores`` of the bench, each in its own process, started together (their calibrations run in
-    parallel) and stopped on the way out; one that cannot open stops them all and raises."""
+    parallel) and stopped on the way out; one that cannot open stops them all and raises. The processes are
+    spawned, so a script that calls this needs the usual ``if __name__ == "__main__":`` guard."""
     if calibration is not None and not Path(calibration).exists() and not Path(calibration).suffix:
         Path(calibration).mkdir(parents=True, exist_ok=True)  # one folder that every process saves into
     with ExitStack() as stack:
