@@ -299,6 +299,30 @@ def test_a_less_calibrated_core_is_measurably_worse(opu, degrade):
     assert bad > 1.1 * good
 
 
+def test_weight_encodings_are_reused_only_for_the_same_weights_and_ring_calibration(opu):
+    """The engine keeps the heater volts of weights it has encoded: a hit must be the same weights (not only
+    the same fingerprint) under the same ring calibration, or a product would run on other rings' settings."""
+    cal = copy.deepcopy(opu.calibration)
+    core = StationaryOPU(opu.bench, cal)
+
+    def afresh(weights, calibration):
+        return StationaryOPU(opu.bench, calibration)._encoded_weights(weights, calibration)[0]
+
+    w = np.random.default_rng(3).integers(-8, 9, (1, 32, 48)) / 8.0  # dyadic: every sum is exact
+    w[0, 0, 0], w[0, 1, 0] = 0.5, -0.5
+    first = core._encoded_weights(w, cal)[0]
+    assert core._encoded_weights(w.copy(), cal)[0] is first
+    swapped = w.copy()
+    swapped[0, 0, 0], swapped[0, 1, 0] = -0.5, 0.5  # the same sum, other weights
+    got = core._encoded_weights(swapped, cal)[0]
+    assert not np.array_equal(got, first) and np.array_equal(got, afresh(swapped, cal))
+    held = core._encoded_weights(w, cal)[0]  # w again, in the swapped weights' place
+    assert core._encoded_weights(w, cal)[0] is held
+    cal.g_span_v = cal.g_span_v * 1.05  # the rings recalibrated in place
+    got = core._encoded_weights(w, cal)[0]
+    assert not np.array_equal(got, first) and np.array_equal(got, afresh(w, cal))
+
+
 def test_torch_tensors_in_torch_float32_out(opu):
     torch = pytest.importorskip("torch")
     gen = torch.Generator().manual_seed(0)
