@@ -116,24 +116,41 @@ class ProcessCore:
     The process opens the bench (``mode``, ``seed``) and the core (its calibration from ``calibration`` as
     :func:`labctl.opu.open_opu` takes it, calibrated now when missing), then computes the jobs sent to it;
     call :meth:`wait_ready` before the first. It ignores Ctrl-C (the center stops it with :meth:`close`) and
-    stops by itself when the center's end of the pipe closes.
+    stops by itself when the center's end of the pipe closes. A process that died fails the job it had; the
+    next job starts a new one (a fresh copy of the bench, with the calibration loaded again, or made again
+    when ``calibration`` names no file or folder).
     """
 
     def __init__(self, bench_path: str | Path, *, mode: str, seed: int, core: int, calibration: Any = None,
                  accept_stale: bool = False):
-        context = multiprocessing.get_context("spawn")  # no fork: the center has threads and sockets
-        self._conn, child = context.Pipe()
         self.name = f"core {core} (counting from 0)"
         self.calibrated = False
         self.takes_light = False
         self._lock = threading.Lock()
         self._broken = ""
-        self._process = context.Process(
-            target=_serve_core, name=f"labctl-core-{core}", daemon=True,
-            args=(child, str(bench_path), mode, seed, core, None if calibration is None else str(calibration),
-                  accept_stale, logging.getLogger("labctl").getEffectiveLevel()))
+        self._args = (str(bench_path), mode, seed, core, None if calibration is None else str(calibration),
+                      accept_stale)
+        self._start()
+
+    def _start(self) -> None:
+        context = multiprocessing.get_context("spawn")  # no fork: the center has threads and sockets
+        self._conn, child = context.Pipe()
+        self._process = context.Process(target=_serve_core, name=f"labctl-core-{self._args[3]}", daemon=True,
+                                        args=(child, *self._args, logging.getLogger("labctl").getEffectiveLevel()))
         self._process.start()
         child.close()
+
+    def _restart(self) -> None:
+        """A new process in place of one that died (see the class docstring)."""
+        log.warning("%s: starting a new process (%s)", self.name, self._broken)
+        self._process.join(1.0)
+        if self._process.is_alive():  # broken but running: it answered nonsense; it is replaced all the same
+            self._process.kill()
+            self._process.join(5.0)
+        self._conn.close()
+        self._start()
+        self.wait_ready()
+        self._broken = ""
 
     @property
     def pid(self) -> int | None:
@@ -156,7 +173,7 @@ class ProcessCore:
         thread, whenever a program of the job asks for its edge's light."""
         with self._lock:
             if self._broken:
-                raise CoreProcessFault(self._broken)
+                self._restart()
             self._send(("job", a, b, options, light is not None))
             while True:
                 reply = self._receive("compute a job")
