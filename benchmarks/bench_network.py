@@ -8,19 +8,23 @@ Nothing is asserted.
   trip of one small frame (no encryption), the same with CURVE, and labctl's control plane: an admitted edge's
   heartbeat to a :class:`~labctl.network.center.Center` serving the system bench's core 1 and its answer (CURVE,
   ZAP-authenticated key, versioned JSON header encoded and checked at both ends, the center's poll loop).
+  Peak memory: tracemalloc's peak over one extra, untimed round of each.
 * **throughput**: the ``edge_load`` experiment (a center process, its simulated cores each in a process of
   its own, and 1, 2, 4, 8 concurrent edges, each with its own core while there are cores): jobs/s against one
   edge alone, with the aim of 1.7x at two edges where the center has a free core for each. The aim is
   judged on ``THROUGHPUT_ROUNDS`` interleaved runs of one and two edges (``JOBS_PER_EDGE`` products each,
   one calibration shared; the median of the rounds' ratios), since one run of under a second moves by tens of
   percent on a shared machine; the 1-8 edge table is one run. The 1-minute load average before and after is
-  recorded: the center's cores and the edges share this machine's two CPUs with whatever else runs.
+  recorded: the center's cores and the edges share this machine's two CPUs with whatever else runs. Peak
+  memory: the largest resident set of the center's processes (the center and its core processes) and this
+  process's (the edges' threads).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import resource
 import statistics
 import tempfile
 import threading
@@ -28,6 +32,8 @@ import time
 from pathlib import Path
 
 import zmq
+
+from benchmarks.timing import peak_bytes
 
 HERE = Path(__file__).parent
 ROUNDS = 5
@@ -122,10 +128,13 @@ def round_trips(rounds: int = ROUNDS, trips: int = TRIPS) -> dict:
             clients[name] = req
         samples: dict[str, list[float]] = {"bare": [], "curve": [], "labctl": []}
         try:
+            trip = {name: (lambda r=req: _median_trip(lambda: r.send(b"x" * 64), r.recv, trips))
+                    for name, req in clients.items()}
+            trip["labctl"] = lambda: _median_trip(lambda: edge.send_multipart(heartbeat), labctl_receive, trips)
             for _ in range(rounds):
-                for name, req in clients.items():
-                    samples[name].append(_median_trip(lambda r=req: r.send(b"x" * 64), req.recv, trips))
-                samples["labctl"].append(_median_trip(lambda: edge.send_multipart(heartbeat), labctl_receive, trips))
+                for name, one_round in trip.items():
+                    samples[name].append(one_round())
+            peak_mb = {name: peak_bytes(one_round) / 1e6 for name, one_round in trip.items()}  # untimed
         finally:
             for req in clients.values():
                 req.close()
@@ -137,7 +146,7 @@ def round_trips(rounds: int = ROUNDS, trips: int = TRIPS) -> dict:
             center.close()
     context.term()
     med = {name: statistics.median(values) for name, values in samples.items()}
-    return {"rounds": rounds, "trips_per_round": trips,
+    return {"rounds": rounds, "trips_per_round": trips, "peak_mb": peak_mb,
             "bare_zmq_req_rep_us": med["bare"] * 1e6, "curve_zmq_req_rep_us": med["curve"] * 1e6,
             "labctl_heartbeat_us": med["labctl"] * 1e6,
             "labctl_over_bare": med["labctl"] / med["bare"], "labctl_over_curve": med["labctl"] / med["curve"],
@@ -166,7 +175,13 @@ def throughput(rounds: int = THROUGHPUT_ROUNDS, jobs_per_edge: int = JOBS_PER_ED
                               "p90_ms": summary.get(f"p90_latency_ms_{edges}_edges"),
                               "jain": summary.get(f"jain_{edges}_edges")}
     two = statistics.median(ratios)
-    return {"levels": levels, "two_edges_rounds": ratios, "two_edges_median": two, "jobs_per_edge": jobs_per_edge,
+    # peak resident memory: the largest of the center's processes (the center and its core processes, each
+    # ended and waited for), and this process (the edges' threads, after the round trips above)
+    kib = 1024 / 1e6  # ru_maxrss is in KiB
+    peak = {"center_largest_process_mb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss * kib,
+            "edges_process_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * kib}
+    return {"levels": levels, "peak_rss_mb": peak, "two_edges_rounds": ratios, "two_edges_median": two,
+            "jobs_per_edge": jobs_per_edge,
             "aim_two_edges": AIM_TWO_EDGES, "two_edges_met": bool(two >= AIM_TWO_EDGES),
             "load_average_before": load_before, "load_average_after": os.getloadavg()[0]}
 
@@ -187,11 +202,14 @@ def report(results: dict) -> str:
                        for n, v in t["levels"].items() if v["jobs_per_s"] is not None)
     return (f"control plane: labctl heartbeat round trip {r['labctl_heartbeat_us']:.0f} us vs bare ZeroMQ REQ/REP "
             f"{r['bare_zmq_req_rep_us']:.0f} us ({r['labctl_over_bare']:.1f}x; CURVE REQ/REP "
-            f"{r['curve_zmq_req_rep_us']:.0f} us, {r['labctl_over_curve']:.1f}x); center throughput: {levels}; "
+            f"{r['curve_zmq_req_rep_us']:.0f} us, {r['labctl_over_curve']:.1f}x; traced peak MB per round: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in r["peak_mb"].items()) + f"); center throughput: {levels}; "
             f"two edges vs one over {len(t['two_edges_rounds'])} rounds of {t['jobs_per_edge']} jobs per edge: "
             f"median {t['two_edges_median']:.2f}x (" + ", ".join(f"{x:.2f}" for x in t["two_edges_rounds"]) + "), "
             f"aim {t['aim_two_edges']}x, {'met' if t['two_edges_met'] else 'NOT met'} "
-            f"(load average {t['load_average_before']:.1f} -> {t['load_average_after']:.1f})")
+            f"(load average {t['load_average_before']:.1f} -> {t['load_average_after']:.1f}); peak RSS: largest "
+            f"center process {t['peak_rss_mb']['center_largest_process_mb']:.0f} MB, edges' process "
+            f"{t['peak_rss_mb']['edges_process_mb']:.0f} MB")
 
 
 def main() -> int:

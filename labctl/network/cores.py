@@ -30,8 +30,8 @@ from labctl.network.messages import JobEnergy
 from labctl.network.metering import CoreMetering, core_metering
 from sim_backends.instruments.labctl_occ import SimLabctlOCC
 
-__all__ = ["CoreOpenError", "CoreProcessFault", "CoreRefusedJob", "ProcessCore", "ThreadCore", "process_cores", "simulated_controller",
-           "thread_cores"]
+__all__ = ["CoreOpenError", "CoreProcessFault", "CoreRefusedJob", "ProcessCore", "ThreadCore", "process_cores",
+           "simulated_controller", "thread_cores"]
 
 log = logging.getLogger("labctl.network.cores")
 
