@@ -22,8 +22,6 @@ import zmq
 from pydantic import ValidationError
 from zmq.utils.monitor import recv_monitor_message
 
-from labctl.energy.ledger import EnergyLedger, provenance_from_dict
-from labctl.energy.provenance import EnergyError, Model, PowerTerm
 from labctl.network.errors import (
     AdmissionRefused,
     CenterUnavailable,
@@ -35,6 +33,7 @@ from labctl.network.errors import (
 )
 from labctl.network.keys import load_public, load_secret
 from labctl.errors import LabctlError
+from labctl.network.metering import JobLedger
 from labctl.network.messages import MAX_DIMS, ArraySpec, Bye, Error, Heartbeat, Hello, Job, Light, decode, encode
 from sim_backends.scpi import ScpiError
 
@@ -74,7 +73,7 @@ class RemoteOPU:
 
     ``last_energy``: the center's :class:`~labctl.network.messages.JobEnergy` of the last product (None from
     a center that does not meter); ``energy``: an :class:`~labctl.energy.ledger.EnergyLedger` of every
-    product's energy at the center (:meth:`_record_energy` says how it is laid out).
+    product's energy at the center (:class:`~labctl.network.metering.JobLedger` says how it is laid out).
     """
 
     def __init__(self, endpoint: str, *, key: str | Path, center_key: str | Path, cores: int = 1, edge: str = "",
@@ -92,8 +91,8 @@ class RemoteOPU:
         self.discarded = 0  #: results or errors received for jobs no longer awaited (dropped)
         self.last_stats: dict[str, Any] = {}
         self.last_energy: Any = None
-        self.energy = EnergyLedger(label=f"products of edge {edge or '(unnamed)'} on the center at {endpoint}")
-        self._energy_clock = 0.0  # end of the last job laid on this ledger's bench timeline
+        self._jobs_energy = JobLedger(f"products of edge {edge or '(unnamed)'} on the center at {endpoint}")
+        self.energy = self._jobs_energy.ledger
         self.cores: list = []
         self.heartbeat_s, self.liveness_s, self.max_array_bytes = 1.0, timeout_s, None
         #: this edge's simulated transmitter and link (data plane), or None: the center's own input chain
@@ -172,58 +171,9 @@ class RemoteOPU:
                            "wall_s": time.perf_counter() - started, "resubmits": resubmits}
         self.last_energy = header.energy
         if header.energy is not None:
-            try:
-                self._record_energy(header.energy, header.stats)
-            except EnergyError as exc:  # the product stands; the ledger says what it lacks
-                self._note("bench", f"job {job_id}: its energy at the center was not recorded: {exc}")
+            self._jobs_energy.record(header.energy, header.stats, job_id)
         product = _like(arrays[0], a)
         return (product, _like(arrays[1], a)) if return_error else product
-
-    def _record_energy(self, energy: Any, stats: dict[str, Any]) -> None:
-        """One job's energy at the center into :attr:`energy`, as the center metered it (same terms, same
-        provenance). Bench view: the job's terms and ops on its window of the center's bench clock, moved so
-        that each job follows the previous one (the center's clock restarts with the center, and only the
-        windows' lengths matter), so the view's time is the sum of this edge's jobs' windows. Projected view:
-        the center's projection (one term, its parts in the provenance) at its peak rate, over the ops."""
-        macs = int(stats.get("optical_macs", stats.get("macs", 0)))
-        useful = stats.get("macs") if "optical_macs" in stats else None
-        source = f"the center's statistics of job products on {stats.get('core', '?')}"
-        if energy.start_s is not None and energy.end_s is not None and energy.bench_j is not None:
-            shift = self._energy_clock - energy.start_s
-            terms = [PowerTerm(f"center {term.device}", term.power_w, provenance_from_dict(term.provenance),
-                               start_s=term.start_s + shift, end_s=term.end_s + shift, note=term.note)
-                     for term in energy.terms]  # all checked before any is recorded
-            for term in terms:
-                self.energy.add(term, view="bench")
-            self.energy.add_ops(macs, useful_macs=useful, optical_time_s=stats.get("optical_time_s"),
-                                start_s=energy.start_s + shift, end_s=energy.end_s + shift, source=source)
-            self._energy_clock = energy.end_s + shift
-            self._note("bench", f"per job: {energy.attribution}; each job's window of the center's bench clock "
-                                "follows the previous job's")
-        else:
-            self.energy.add_ops(macs, useful_macs=useful, optical_time_s=stats.get("optical_time_s"), source=source)
-        for note in energy.notes:
-            view, _, text = note.partition(": ")
-            self._note(view if view in ("bench", "projected") else "bench", text if view in ("bench", "projected")
-                       else note)
-        figure = energy.projection
-        if figure is not None:
-            device = f"center projection ({figure.name})"
-            known = [t for t in self.energy.terms("projected") if t.device == device]
-            if not known:
-                self.energy.add(PowerTerm(device, figure.power_w, Model(
-                    "sum of the center's projected terms (labctl.energy.projected.bench_projection), at peak",
-                    {f"{name}_w": power for name, power in figure.terms.items()})), view="projected")
-                self.energy.set_peak_rate("projected", figure.peak_ops_per_s, Model(
-                    "2 x N x M x f_s x cores, the center's projection (1 MAC = 2 ops)",
-                    {"peak_ops_per_s": figure.peak_ops_per_s}))
-            elif known[0].power_w != figure.power_w:
-                self._note("projected", f"a job reported another projection ({figure.power_w:.6g} W) than the "
-                                        f"first ({known[0].power_w:.6g} W): the view keeps the first")
-
-    def _note(self, view: str, text: str) -> None:
-        if text not in self.energy.notes(view):
-            self.energy.add_note(view, text)
 
     def _launch(self, drive: Any, arrays: list[np.ndarray]) -> None:
         """Answer a program's drive with this edge's light (or tell the center it cannot launch it)."""

@@ -6,13 +6,14 @@ from types import SimpleNamespace
 from typing import Any, Callable, Sequence
 
 from labctl.energy import OPS_PER_MAC
-from labctl.energy.ledger import provenance_to_dict
+from labctl.energy.ledger import EnergyLedger, provenance_from_dict, provenance_to_dict
 from labctl.energy.metering import BenchMeter
 from labctl.energy.projected import bench_projection
+from labctl.energy.provenance import EnergyError, Model, PowerTerm
 from labctl.errors import LabctlError
 from labctl.network.messages import EnergyTerm, JobEnergy, ProjectionFigure
 
-__all__ = ["CoreMetering", "core_metering"]
+__all__ = ["CoreMetering", "JobLedger", "core_metering"]
 
 
 class _CoreScope:
@@ -129,3 +130,66 @@ def core_metering(engines: Sequence[Any]) -> list[CoreMetering]:
                 projections[id(bench)] = (None, f"no projection of this bench: {exc}")
         metering.append(CoreMetering(engine, *projections[id(bench)]))
     return metering
+
+
+class JobLedger:
+    """An :class:`EnergyLedger` (``ledger``) of the jobs one user had a center compute, from each job's
+    :class:`JobEnergy` as the center metered it."""
+
+    def __init__(self, label: str):
+        self.ledger = EnergyLedger(label=label)
+        self._clock = 0.0  # end of the last job laid on the ledger's bench timeline
+
+    def record(self, energy: JobEnergy, stats: dict[str, Any], job: str) -> None:
+        """Add job ``job``'s energy and ops (``stats``: its engine statistics); a job whose figures the ledger
+        refuses leaves a note instead (the product stands)."""
+        try:
+            self._add(energy, stats)
+        except EnergyError as exc:
+            self.note("bench", f"job {job}: its energy at the center was not recorded: {exc}")
+
+    def _add(self, energy: JobEnergy, stats: dict[str, Any]) -> None:
+        """One job's energy at the center into :attr:`ledger`, as the center metered it (same terms, same
+        provenance). Bench view: the job's terms and ops on its window of the center's bench clock, moved so
+        that each job follows the previous one (the center's clock restarts with the center, and only the
+        windows' lengths matter), so the view's time is the sum of this edge's jobs' windows. Projected view:
+        the center's projection (one term, its parts in the provenance) at its peak rate, over the ops."""
+        macs = int(stats.get("optical_macs", stats.get("macs", 0)))
+        useful = stats.get("macs") if "optical_macs" in stats else None
+        source = f"the center's statistics of job products on {stats.get('core', '?')}"
+        if energy.start_s is not None and energy.end_s is not None and energy.bench_j is not None:
+            shift = self._clock - energy.start_s
+            terms = [PowerTerm(f"center {term.device}", term.power_w, provenance_from_dict(term.provenance),
+                               start_s=term.start_s + shift, end_s=term.end_s + shift, note=term.note)
+                     for term in energy.terms]  # all checked before any is recorded
+            for term in terms:
+                self.ledger.add(term, view="bench")
+            self.ledger.add_ops(macs, useful_macs=useful, optical_time_s=stats.get("optical_time_s"),
+                                start_s=energy.start_s + shift, end_s=energy.end_s + shift, source=source)
+            self._clock = energy.end_s + shift
+            self.note("bench", f"per job: {energy.attribution}; each job's window of the center's bench clock "
+                                "follows the previous job's")
+        else:
+            self.ledger.add_ops(macs, useful_macs=useful, optical_time_s=stats.get("optical_time_s"), source=source)
+        for note in energy.notes:
+            view, _, text = note.partition(": ")
+            self.note(view if view in ("bench", "projected") else "bench", text if view in ("bench", "projected")
+                       else note)
+        figure = energy.projection
+        if figure is not None:
+            device = f"center projection ({figure.name})"
+            known = [t for t in self.ledger.terms("projected") if t.device == device]
+            if not known:
+                self.ledger.add(PowerTerm(device, figure.power_w, Model(
+                    "sum of the center's projected terms (labctl.energy.projected.bench_projection), at peak",
+                    {f"{name}_w": power for name, power in figure.terms.items()})), view="projected")
+                self.ledger.set_peak_rate("projected", figure.peak_ops_per_s, Model(
+                    "2 x N x M x f_s x cores, the center's projection (1 MAC = 2 ops)",
+                    {"peak_ops_per_s": figure.peak_ops_per_s}))
+            elif known[0].power_w != figure.power_w:
+                self.note("projected", f"a job reported another projection ({figure.power_w:.6g} W) than the "
+                                        f"first ({known[0].power_w:.6g} W): the view keeps the first")
+
+    def note(self, view: str, text: str) -> None:
+        if text not in self.ledger.notes(view):
+            self.ledger.add_note(view, text)
