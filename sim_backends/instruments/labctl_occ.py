@@ -375,7 +375,7 @@ class SimLabctlOCC(SimInstrument):
         call.expect(0)
         if self.result is None:
             raise ScpiError(-230, "no results: run the program (INITiate) after the last change")
-        return definite_block(self.result.astype("<i2").tobytes())
+        return definite_block(memoryview(self.result.astype("<i2", copy=False)).cast("B"))  # no copy before the block
 
     # -- physics: outputs the bench graph pulls ---------------------------------------------------------
 
@@ -514,8 +514,7 @@ class SimLabctlOCC(SimInstrument):
             heater_error = self._heater_errors(path, rows, period, rng)
             if source is None:
                 core = self._core(path, bias)
-                volts = codes.astype(np.float32)
-                volts *= np.float32(self.dac_amplitude / 2 / 32767)
+                volts = np.multiply(codes, np.float32(self.dac_amplitude / 2 / 32767), dtype=np.float32)
                 readings = core.readings(volts, gains, background, rng, gain_slope=slope, heater_error_w=heater_error)
             else:
                 readings = self._detect_light(source, path, bias, link, codes, gains, (state, t0, rows), slope,
