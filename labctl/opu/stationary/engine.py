@@ -392,6 +392,8 @@ class StationaryOPU:
         # tiles (b, kb, nb'): weights W[q, k] = wb[b, kb, k, nb'*kout + q]
         wt = wb.reshape(nb, nk, kin, nn, kout).transpose(0, 1, 3, 4, 2).reshape(nb * nk * nn, kout, kin)
         encoded = (self.heater_volts((1.0 + wt) / 2.0), wt.sum(axis=2), sb_blk)
+        for array in encoded:
+            array.flags.writeable = False  # handed to every later product on the same weights
         self._encodings[key] = (w.copy(), encoded)
         self._encodings.move_to_end(key)
         while sum(e[1][0].shape[0] for e in self._encodings.values()) > ENCODING_CACHE_TILES:
