@@ -48,7 +48,11 @@ sets of all models run together first, then the optical sets together; per-model
 (images/s, optical MACs/s) over those concurrent phases. ``out_dir`` holds one sub-directory per model
 (the first three files above; each model's ``energy`` block is its share of the run's, as its notes say)
 and a ``metrics.json`` with the throughput and energy (``energy``: the whole run's block; ``per_model``:
-each model's ``j_per_image``), next to the run's one ``energy.json``.
+each model's ``j_per_image``), next to the run's one ``energy.json``. With ``--core-processes`` (simulation) each
+model's core computes in a process of its own (:func:`labctl.network.cores.process_opus`): a core's noise is its
+own, so the images are the same to the bit, and the models' products run at once on the host's CPUs instead of
+taking turns on the interpreter; the bench energy is then each job's draw of its core's own instruments, as a
+center meters it, not the whole bench's draw over the run.
 
 **Through a shared center** (``--center tcp://HOST:PORT --key DIR/edge1.key_secret --center-key
 DIR/center.key``): each model gets its own :func:`labctl.network.connect` (a remote OPU runs one product
@@ -68,6 +72,7 @@ import click
 
 from labctl.bench import SYSTEM_BENCH_PATH, open_bench
 from labctl.network import AdmissionRefused, connect
+from labctl.network.cores import process_opus
 
 from .models import MODEL_NAMES, PIPELINE_CLASSES, PromptError, load_model
 from .output import check_out_dir
@@ -137,6 +142,10 @@ __all__ = [
               "sim_backends/benches/edge_metro.yaml), simulated with --seed; the center detects the light it "
               "launches (docs/network.md, 'Data plane in simulation'). Default: the center's own input chain.")
 @click.option("--electronic-only", is_flag=True, help="No bench: generate electronically only.")
+@click.option("--core-processes", is_flag=True,
+              help="With --sim: each model's core computes in a process of its own (the same images to the bit, "
+                   "and the models' products at once on the host's CPUs instead of taking turns); each job's energy is "
+                   "its core's own instruments' draw, as a center meters it (docs/network.md).")
 @click.option("--calibration", type=click.Path(file_okay=False, path_type=Path),
               help="Directory of the optical cores' calibration files.")
 @click.option("--accept-stale-calibration", "accept_stale", is_flag=True,
@@ -149,7 +158,8 @@ __all__ = [
 @click.option("--batch-size", type=int, help="Images per pipeline call (default: all).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file, center, key_file, center_key_file,
-             center_timeout, edge_bench, electronic_only, calibration, accept_stale, out, seed, batch_size, quiet) -> None:
+             center_timeout, edge_bench, electronic_only, core_processes, calibration, accept_stale, out, seed,
+             batch_size, quiet) -> None:
     """Generate images with bundled models electronically and on the optical computing center, same seeds.
 
     \b
@@ -174,6 +184,9 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
             raise click.UsageError("--center needs --key (this edge's NAME.key_secret) and --center-key (center.key)")
     elif key_file is not None or center_key_file is not None or edge_bench is not None:
         raise click.UsageError("--key, --center-key and --edge-bench go with --center tcp://HOST:PORT")
+    if core_processes and not sim:
+        raise click.UsageError("--core-processes runs simulated cores: give --sim (a real bench's instruments have one "
+                               "owner, the center's process)")
     if accept_stale and calibration is None:
         raise click.UsageError("--accept-stale-calibration applies to calibration files: give --calibration DIR")
     if not electronic_only and not sim and bench_file is None and center is None:
@@ -221,6 +234,10 @@ def cli_main(model, parallel, prompt, label, guidance, n, steps, sim, bench_file
         finally:
             for opu in opus:
                 opu.close()
+    elif core_processes:
+        with process_opus(bench_file or SYSTEM_BENCH_PATH, len(models), seed=seed, calibration=calibration,
+                          accept_stale=accept_stale) as opus:
+            result = run(opus)
     else:
         if bench_file is None:
             bench_file = SYSTEM_BENCH_PATH  # the built-in optical computing center (three cores)

@@ -27,11 +27,11 @@ import numpy as np
 from labctl.errors import LabctlError
 from labctl.network.errors import DataPlaneError
 from labctl.network.messages import JobEnergy
-from labctl.network.metering import CoreMetering, core_metering
+from labctl.network.metering import CoreMetering, JobLedger, core_metering
 from sim_backends.instruments.labctl_occ import SimLabctlOCC
 
-__all__ = ["CoreOpenError", "CoreProcessFault", "CoreRefusedJob", "ProcessCore", "ThreadCore", "process_cores",
-           "simulated_controller", "thread_cores"]
+__all__ = ["CoreOpenError", "CoreProcessFault", "CoreRefusedJob", "ProcessCore", "ProcessOPU", "ThreadCore",
+           "process_cores", "process_opus", "simulated_controller", "thread_cores"]
 
 log = logging.getLogger("labctl.network.cores")
 
@@ -240,6 +240,65 @@ def process_cores(bench_path: str | Path, cores: Sequence[int], *, mode: str, se
         for handle in handles:
             handle.wait_ready()
         yield handles
+
+
+class ProcessOPU:
+    """A :class:`ProcessCore` used directly, as a local engine is (``matmul``, ``last_stats``, ``name``,
+    ``calibrated``; NumPy arrays or torch tensors, the result in ``a``'s type), so several models can compute on
+    several simulated cores at once (e.g. ``generate_parallel`` with ``bench=None``). Like a remote OPU it keeps
+    ``last_energy`` and ``energy``, a ledger of its jobs as its process metered them (:class:`JobLedger`)."""
+
+    def __init__(self, core: ProcessCore):
+        self.core = core
+        self.last_stats: dict[str, Any] = {}
+        self.last_energy: JobEnergy | None = None
+        self._jobs = 0
+        self._ledger = JobLedger(f"products on {core.name}, computed in its own process")
+        self.energy = self._ledger.ledger
+
+    @property
+    def name(self) -> str:
+        return self.core.name
+
+    @property
+    def calibrated(self) -> bool:
+        return self.core.calibrated
+
+    def matmul(self, a: Any, b: Any, *, return_error: bool = False, scale_a: float | None = None,
+               scale_b: float | None = None) -> Any:
+        """``a @ b`` on the core (see :meth:`labctl.opu.interface.OpticalMatmul.matmul`)."""
+        options = {"return_error": return_error, "scale_a": scale_a, "scale_b": scale_b}
+        out, energy, stats = self.core.compute(_as_numpy(a), _as_numpy(b), options)
+        self._jobs += 1
+        self.last_stats, self.last_energy = {**stats, "core": self.core.name}, energy
+        self._ledger.record(energy, self.last_stats, str(self._jobs))
+        if return_error:
+            return _kind_of(out[0], a), _kind_of(out[1], a)
+        return _kind_of(out, a)
+
+
+@contextmanager
+def process_opus(bench_path: str | Path, cores: int, *, mode: str = "sim", seed: int = 0, calibration: Any = None,
+                 accept_stale: bool = False) -> Iterator[list[ProcessOPU]]:
+    """The first ``cores`` cores of a simulated bench, each in its own process (:func:`process_cores`), as
+    :class:`ProcessOPU` engines."""
+    with process_cores(bench_path, range(cores), mode=mode, seed=seed, calibration=calibration,
+                       accept_stale=accept_stale) as handles:
+        yield [ProcessOPU(handle) for handle in handles]
+
+
+def _as_numpy(x: Any) -> Any:
+    """A torch tensor as a NumPy array (what crosses the pipe); anything else as it is."""
+    return x.detach().cpu().numpy() if type(x).__module__.split(".")[0] == "torch" else x
+
+
+def _kind_of(result: np.ndarray, a: Any) -> Any:
+    """``result`` as a tensor like ``a`` when ``a`` is one."""
+    if type(a).__module__.split(".")[0] != "torch":
+        return result
+    import torch
+
+    return torch.from_numpy(np.asarray(result)).to(dtype=a.dtype, device=a.device)
 
 
 def _serve_core(conn: Any, bench_path: str, mode: str, seed: int, core: int, calibration: str | None,
