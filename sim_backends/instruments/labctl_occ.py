@@ -363,7 +363,7 @@ class SimLabctlOCC(SimInstrument):
         if len(raw) // 2 > MAX_PROGRAM_VALUES:
             raise ScpiError(-223, f"{len(raw) // 2} input codes; the controller holds at most {MAX_PROGRAM_VALUES}: "
                                   "split the program")
-        self.inputs = np.frombuffer(raw, dtype="<i2").copy()
+        self.inputs = np.frombuffer(raw, dtype="<i2")  # read-only on the block's own bytes: no copy of MBs
         self.result = None
 
     def _set_output(self, call: Call) -> None:
