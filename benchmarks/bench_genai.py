@@ -162,10 +162,10 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
             out["models"][name] = _model_row(r, world.physics_seconds - w0, peak.result(), e_memory)
         torch.set_num_threads(1)
         with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as fresh:  # cores at their first product
+            cores = open_opus(fresh, cal_dir)[:len(MODEL_NAMES)]
             peak = _Peak()
             t0 = time.perf_counter()
-            p = generate_parallel(list(MODEL_NAMES), open_opus(fresh, cal_dir)[:len(MODEL_NAMES)], n=n, steps=steps,
-                                  seed=SEED, progress=False)
+            p = generate_parallel(list(MODEL_NAMES), cores, n=n, steps=steps, seed=SEED, progress=False)
         out["parallel"] = {"wall_s": time.perf_counter() - t0, "per_model": p.metrics["per_model"],
                            "total": p.metrics["total"], "memory": peak.result()}
         with process_opus(SYSTEM_BENCH_PATH, len(MODEL_NAMES), seed=SEED, calibration=cal_dir) as popus:
