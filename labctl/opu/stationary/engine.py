@@ -417,8 +417,7 @@ def _decoded_sums(volts: np.ndarray, gain_a: np.ndarray, tile_const: np.ndarray,
         j = slice(j0, min(nn, j0 + step))
         total = out[:, j]
         for kb in range(nk):
-            xw = volts[:, kb, j].astype(np.float32)
-            xw *= gain_a
+            xw = np.multiply(volts[:, kb, j], gain_a, dtype=np.float32)  # the volts rounded to float32 first
             xw += tile_const[:, kb, j]
             xw += shared[:, kb, None]
             xw *= sb_tiles[:, kb, j]
