@@ -597,18 +597,9 @@ class SimLabctlOCC(SimInstrument):
         n = rows.shape[0]
         if not carriers.shape[0]:
             return np.zeros((n, self.n_out))
-        key_of = [(state, row.tobytes(), carriers[:, 0].tobytes()) for row in rows]
-        missing = [i for i, key in enumerate(key_of) if key not in self._port_background_cache]
-        if missing:
-            unique = {}
-            for i in missing:
-                unique.setdefault(key_of[i], i)
-            new = rows[np.fromiter(unique.values(), dtype=np.int64)]
-            for key, response in zip(unique, self._port_response(path, t0, new, carriers[:, 0])):
-                self._port_background_cache[key] = response
-            while len(self._port_background_cache) > GAIN_CACHE_TILES:
-                self._port_background_cache.pop(next(iter(self._port_background_cache)))
-        response = np.stack([self._port_background_cache[key] for key in key_of])
+        keys = [(state, row.tobytes(), carriers[:, 0].tobytes()) for row in rows]
+        response = np.stack(_rows_cached(self._port_background_cache, keys, rows,
+                                         lambda new: self._port_response(path, t0, new, carriers[:, 0])))
         return np.einsum("isq,s->iq", response, carriers[:, 1])
 
     def _port_response(self, path: _Path, t0: float, rows: np.ndarray, wavelengths: np.ndarray) -> np.ndarray:
@@ -906,23 +897,15 @@ class SimLabctlOCC(SimInstrument):
         whole = (state, sloped, rows.shape, rows.tobytes())
         if self._last_gains is not None and self._last_gains[0] == whole:
             return self._last_gains[1]
-        keys = [(state, sloped, row.tobytes()) for row in rows]
-        missing = [i for i, key in enumerate(keys) if key not in self._gain_cache]
-        if missing:
-            unique = {}
-            for i in missing:
-                unique.setdefault(keys[i], i)
-            new = rows[np.fromiter(unique.values(), dtype=np.int64)]
+        def evaluate(new: np.ndarray) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
             n = new.shape[0]
             if sloped:  # the same rows with every heater's power raised by one step: the gains' slope
                 new = np.concatenate([new, np.sqrt(new**2 + _SLOPE_STEP_W * path.heater_ohm)])
             gains, background = self._static_gains(path, t0, new)
             slope = (gains[n:] - gains[:n]) / _SLOPE_STEP_W if sloped else np.zeros_like(gains)
-            for j, key in enumerate(unique):
-                self._gain_cache[key] = (gains[j], background[j], slope[j])
-            while len(self._gain_cache) > GAIN_CACHE_TILES:
-                self._gain_cache.pop(next(iter(self._gain_cache)))
-        entries = [self._gain_cache[key] for key in keys]
+            return list(zip(gains[:n], background[:n], slope))
+
+        entries = _rows_cached(self._gain_cache, [(state, sloped, row.tobytes()) for row in rows], rows, evaluate)
         stacked = tuple(np.stack([entry[i] for entry in entries]) for i in range(3))
         for array in stacked:
             array.flags.writeable = False  # handed to every later run of the same table
@@ -1032,6 +1015,24 @@ class SimLabctlOCC(SimInstrument):
         if key not in self._cache:
             self._cache[key] = detector(rx, self._band(pd))
         return self._cache[key]
+
+
+def _rows_cached(cache: dict, keys: list, rows: np.ndarray, compute: Callable[[np.ndarray], Any]) -> list:
+    """The value of each of ``rows`` (heater rows; ``keys`` theirs) from ``cache``, the missing ones computed in one
+    call, each distinct row once (``compute(new_rows)``: one value per row); the cache keeps the newest
+    ``GAIN_CACHE_TILES`` entries."""
+    missing: dict = {}
+    for i, key in enumerate(keys):
+        if key not in cache:
+            missing.setdefault(key, i)
+    if missing:
+        new = rows[np.fromiter(missing.values(), dtype=np.int64)]
+        for key, value in zip(missing, compute(new)):
+            cache[key] = value
+    values = [cache[key] for key in keys]
+    while len(cache) > GAIN_CACHE_TILES:
+        cache.pop(next(iter(cache)))
+    return values
 
 
 def _receiver_key(rx) -> tuple:
