@@ -57,9 +57,9 @@ PARALLEL_TARGET = 1.6
 # -- peak memory ----------------------------------------------------------------------------------------------
 
 
-def _status_kb(field: str) -> int | None:
+def _status_kb(field: str, pid: int | str = "self") -> int | None:
     try:
-        for line in Path("/proc/self/status").read_text().splitlines():
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
             if line.startswith(field + ":"):
                 return int(line.split()[1])
     except OSError:
@@ -117,12 +117,7 @@ def _model_row(result, world_physics_s: float, memory: dict, e_memory: dict) -> 
 
 def _child_peak_mb(opus) -> float:
     """The core processes' peak resident memory, summed (their ``VmHWM``, read while they live)."""
-    total = 0.0
-    for opu in opus:
-        for line in Path(f"/proc/{opu.core.pid}/status").read_text().splitlines():
-            if line.startswith("VmHWM:"):
-                total += int(line.split()[1]) / 1024
-    return total
+    return sum(_status_kb("VmHWM", opu.core.pid) or 0 for opu in opus) / 1024
 
 
 def measure(n: int = N, steps: int = STEPS) -> dict:

@@ -106,9 +106,6 @@ class ThreadCore:
             stats["edge_light_db"] = 10.0 * float(np.log10(ratio))
         return out, energy, stats
 
-    def close(self) -> None:
-        """Nothing to release: the bench the engine lives on is its opener's to close."""
-
 
 class ProcessCore:
     """Core ``core`` of the simulated bench ``bench_path`` in a process of its own (see the module's docstring).
@@ -229,8 +226,6 @@ def process_cores(bench_path: str | Path, cores: Sequence[int], *, mode: str, se
     """Cores ``cores`` of the bench, each in its own process, started together (their calibrations run in
     parallel) and stopped on the way out; one that cannot open stops them all and raises. The processes are
     spawned, so a script that calls this needs the usual ``if __name__ == "__main__":`` guard."""
-    if calibration is not None and not Path(calibration).exists() and not Path(calibration).suffix:
-        Path(calibration).mkdir(parents=True, exist_ok=True)  # one folder that every process saves into
     with ExitStack() as stack:
         handles = []
         for core in cores:

@@ -67,7 +67,7 @@ def _folder(calibration: Any) -> Path | None:
     if path.is_dir():
         return path
     if not path.exists() and not path.suffix:
-        path.mkdir(parents=True)
+        path.mkdir(parents=True, exist_ok=True)  # another process (a core of the same center) may make it too
         return path
     return None
 
