@@ -126,8 +126,8 @@ class Center:
         self._order: deque[bytes] = deque()  # round-robin turn of the admitted edges
         #: core -> (edge, job, seconds it waited, start time, future) of the product it computes
         self._running: dict[int, tuple[bytes, Any, float, float, Future]] = {}
-        self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"center-{engine.name}")
-                         for engine in self.cores]
+        self._workers = [ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"center-{served.name}")
+                         for served in self.cores]
         self._context = zmq.Context()
         # a core's worker rings the loop with the core's index when a product is done (each ``_wake`` socket
         # is used by its worker thread only)
@@ -303,7 +303,7 @@ class Center:
         taken = {core for edge in self._edges.values() for core in edge.cores}
         free = [core for core in range(total) if core not in taken]
         if hello.core_names is not None:
-            names = [engine.name for engine in self.cores]
+            names = [served.name for served in self.cores]
             unknown = [name for name in hello.core_names if name not in names]
             if unknown:
                 log.warning("edge %s asked for cores %s; refused (the center has %s)", who, ", ".join(unknown),
