@@ -62,8 +62,9 @@ seed and the name, so cores run from several threads give the same readings in a
 from __future__ import annotations
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -609,7 +610,6 @@ class SimLabctlOCC(SimInstrument):
         node, port, _ = _broadcast_port(world, path.mzms)
         n, m = rows.shape[0], wavelengths.size
         response = np.zeros((n, m, self.n_out))
-        times = t0 + (np.arange(n) + 0.5) * _EVALUATION_SPACING_S
         column = {float(w): s for s, w in enumerate(wavelengths)}
 
         def port_light(t, light):
@@ -619,9 +619,9 @@ class SimLabctlOCC(SimInstrument):
         with world.lock:
             faults = world.input_faults.setdefault((node, port), [])
             faults.append(port_light)
-            self._schedule = (t0, _EVALUATION_SPACING_S, rows)
             try:
-                with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:port")):
+                with self._heaters_per_row(t0, rows) as times, \
+                        world.evaluation(static=True, rng=world.rng_for(f"{self.name}:port")):
                     for q, pd in enumerate(path.photodiodes):
                         for c in world.light_into(pd.name, "in", times):
                             s = column.get(float(c.wavelength))
@@ -632,8 +632,6 @@ class SimLabctlOCC(SimInstrument):
                 faults.remove(port_light)
                 if not faults:
                     del world.input_faults[(node, port)]
-                self._schedule = None
-                self._tile_of = None
         return response
 
     def _reference_link(self, path: _Path, state: int, t0: float) -> np.ndarray:
@@ -912,56 +910,62 @@ class SimLabctlOCC(SimInstrument):
         self._last_gains = (whole, stacked)
         return stacked
 
+    @contextmanager
+    def _heaters_per_row(self, t0: float, rows: np.ndarray) -> Iterator[np.ndarray]:
+        """The instants of a static evaluation, one per heater row from ``t0``, with the heaters at each row's
+        settings at its instant; the heaters hold their settings again afterwards."""
+        self._schedule = (t0, _EVALUATION_SPACING_S, rows)
+        try:
+            yield t0 + (np.arange(rows.shape[0]) + 0.5) * _EVALUATION_SPACING_S
+        finally:
+            self._schedule = None
+            self._tile_of = None
+
     def _static_gains(self, path: _Path, t0: float, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """G[row, k, q] (W into MZM k x network transmission MZM k -> PD q) and background power
         [row, q] (W of light on no input's wavelength) with the heaters at ``rows``, from one static
         evaluation of the bench physics (one instant per row from ``t0``)."""
         world = self.world
         n = rows.shape[0]
-        times = t0 + (np.arange(n) + 0.5) * _EVALUATION_SPACING_S
         gains = np.zeros((n, self.n_in, self.n_out))
         background = np.zeros((n, self.n_out))
-        self._schedule = (t0, _EVALUATION_SPACING_S, rows)
         # the noise the parts draw during this evaluation (the lasers' phase, the drivers' noise: it cancels in
         # the ratios below, but not their float32 rounding) comes from this core's own stream, so the gains do
         # not depend on what other cores drew before; the evaluation holds the world lock meanwhile
-        try:
-            # static: the heaters change per tile (us), nothing per ns
-            with world.evaluation(static=True, rng=world.rng_for(f"{self.name}:network")):
-                out, carrier, laser = [], [], []
-                for mzm, fibres in zip(path.mzms, path.fibres):
-                    light_in = world.light_into(mzm.name, "in", times)
-                    laser.append(sum(float(np.mean(c.power)) for c in light_in))
-                    # the modulator's light at the instants the fibres ask it for (each delays by its group
-                    # delay in a static evaluation): the same drive-noise realisation as the light that
-                    # reaches the photodiodes, so the ratio below is the network's transmission exactly
-                    leaving = times
-                    for fibre in reversed(fibres):
-                        leaving = leaving - fibre.span.group_delay()
-                    light_out = world.evaluate(mzm.name, "out", leaving, optical=True)
-                    out.append({c.wavelength: np.broadcast_to(c.power, times.shape) for c in light_out})
-                    carrier.append([c.wavelength for c in light_in])
-                owner = {}
-                for k, wavelengths in enumerate(carrier):
-                    for w in wavelengths:
-                        if w in owner:
-                            raise NotImplementedError(
-                                f"inputs {owner[w] + 1} and {k + 1} share the wavelength {w * 1e9:.4f} nm: the "
-                                "symbol-level core adds powers per carrier and needs distinct wavelengths")
-                        owner[w] = k
-                for q, pd in enumerate(path.photodiodes):
-                    for c in world.light_into(pd.name, "in", times):
-                        power = np.broadcast_to(c.power, times.shape)
-                        k = owner.get(c.wavelength)
-                        if k is None:
-                            background[:, q] += power
-                            continue
-                        p_out = out[k].get(c.wavelength)
-                        ratio = np.divide(power, p_out, out=np.zeros(n), where=p_out > 0)
-                        gains[:, k, q] += laser[k] * ratio
-        finally:
-            self._schedule = None
-            self._tile_of = None
+        # static: the heaters change per tile (us), nothing per ns
+        with self._heaters_per_row(t0, rows) as times, \
+                world.evaluation(static=True, rng=world.rng_for(f"{self.name}:network")):
+            out, carrier, laser = [], [], []
+            for mzm, fibres in zip(path.mzms, path.fibres):
+                light_in = world.light_into(mzm.name, "in", times)
+                laser.append(sum(float(np.mean(c.power)) for c in light_in))
+                # the modulator's light at the instants the fibres ask it for (each delays by its group
+                # delay in a static evaluation): the same drive-noise realisation as the light that
+                # reaches the photodiodes, so the ratio below is the network's transmission exactly
+                leaving = times
+                for fibre in reversed(fibres):
+                    leaving = leaving - fibre.span.group_delay()
+                light_out = world.evaluate(mzm.name, "out", leaving, optical=True)
+                out.append({c.wavelength: np.broadcast_to(c.power, times.shape) for c in light_out})
+                carrier.append([c.wavelength for c in light_in])
+            owner = {}
+            for k, wavelengths in enumerate(carrier):
+                for w in wavelengths:
+                    if w in owner:
+                        raise NotImplementedError(
+                            f"inputs {owner[w] + 1} and {k + 1} share the wavelength {w * 1e9:.4f} nm: the "
+                            "symbol-level core adds powers per carrier and needs distinct wavelengths")
+                    owner[w] = k
+            for q, pd in enumerate(path.photodiodes):
+                for c in world.light_into(pd.name, "in", times):
+                    power = np.broadcast_to(c.power, times.shape)
+                    k = owner.get(c.wavelength)
+                    if k is None:
+                        background[:, q] += power
+                        continue
+                    p_out = out[k].get(c.wavelength)
+                    ratio = np.divide(power, p_out, out=np.zeros(n), where=p_out > 0)
+                    gains[:, k, q] += laser[k] * ratio
         return gains, background
 
     # -- the chain's filters and noise, cached by what they depend on ------------------------------------
