@@ -821,7 +821,6 @@ class SimLabctlOCC(SimInstrument):
         state = self._state_key(upstream)
         if self._path is not None and self._path[0] == state:
             return self._path
-        world = self.world
         found = [self._delay_to_photodiodes(m, pds) for m in mzms]
         rin = [self._rin_of(m) for m in mzms]
         path = _Path(amps, mzms, pds, np.array([delay for delay, _ in found]), np.array(rin), upstream, heater_ohm,
