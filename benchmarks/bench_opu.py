@@ -33,10 +33,19 @@ product: analyzer feeds measured, readbacks, table figures), the **projected** J
 integrated form at their peak rate, for the same MACs; none for the streaming bench, which says why) and
 the **CPU** J (torch float32 matmul of the same operands, RAPL or the labelled model, mean of
 ``ENERGY_CPU_REPEATS`` passes), with the product's ledger.
+
+**Peak memory** next to every time, in a pass after all timed calls (with operands of its own, so the timed
+calls see the same operands and bench state as without it), each figure with its method in ``memory_method``:
+an OPU product's is the tracemalloc peak of one more call of each kind (NumPy's buffers are traced; tracing slows
+allocation, hence not timed); torch's is the peak of torch's own allocations in one more product, from torch's
+profiler (tracemalloc does not see torch's allocator, and a resident-set rise misses memory the process already
+holds); a calibration's is the process's peak resident set while it runs (VmHWM, which costs nothing to read, so
+the timed run itself).
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import json
 import os
@@ -52,6 +61,7 @@ from experiments.common.energy import ProductEnergy
 from labctl.energy.ledger import VIEWS
 from labctl.energy.metering import BenchMeter
 from benchmarks.child import measure_in_child
+from benchmarks.timing import PeakRSS, peak_bytes
 
 HERE = Path(__file__).parent
 RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
@@ -98,6 +108,26 @@ class _Torch:
 
     def median(self, threads: int) -> float:
         return statistics.median(self.samples[threads])
+
+
+def _torch_peak_mb(m: int, k: int, n: int) -> float:
+    """Peak (MB) of torch's own allocations in one more, untimed torch.matmul, from its profiler's memory events."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    a, b = torch.rand(m, k), torch.rand(k, n)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        torch.matmul(a, b)
+    held = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        held += event.self_cpu_memory_usage
+        peak = max(peak, held)
+    return peak / 1e6
+
+
+def _traced_mb(opu, a: np.ndarray, b: np.ndarray) -> float:
+    """tracemalloc peak (MB) of one untimed ``opu.matmul(a, b)``, the operands made before it."""
+    return peak_bytes(lambda: opu.matmul(a, b)) / 1e6
 
 
 # -- timers around the simulated instrument and run_program (benchmark only) ----------------------------------
@@ -236,9 +266,11 @@ def weight_stationary(default_threads: int) -> dict:
 
     results: dict = {"bench": RING_BENCH.name, "core": 0, "shapes": []}
     with labctl.open_bench(RING_BENCH, mode="sim", seed=1) as bench:
+        peak = PeakRSS()
         start = time.perf_counter()
         opu = calibrate(StationaryOPU(bench, core=0), None).opu
         results["calibration_seconds"] = time.perf_counter() - start
+        results["calibration_memory"] = peak.result()
         results["core_name"] = opu.name
         results["core_size"] = [opu.n_out, opu.n_in]
         rng = np.random.default_rng(0)
@@ -269,6 +301,14 @@ def weight_stationary(default_threads: int) -> dict:
                 for phase in ("first", "steady"):
                     row[phase]["simulated_macs_per_s"] = macs / row[phase]["wall_s"]
                 results["shapes"].append(row)
+        memory_rng = np.random.default_rng(1)
+        for row, (m, k, n) in zip(results["shapes"], RING_SHAPES):
+            b = memory_rng.random((k, n)) - 0.5
+            opu.matmul(memory_rng.random((m, k)) - 0.5, b)  # these weights on the rings, as for the steady calls
+            row["steady"]["peak_mb"] = _traced_mb(opu, memory_rng.random((m, k)) - 0.5, b)
+            b = memory_rng.random((k, n)) - 0.5
+            row["first"]["peak_mb"] = _traced_mb(opu, memory_rng.random((m, k)) - 0.5, b)
+            row["torch_peak_mb"] = _torch_peak_mb(m, k, n)
     return results
 
 
@@ -281,9 +321,11 @@ def streaming(default_threads: int) -> dict:
 
     results: dict = {"bench": STREAM_BENCH.name, "shapes": []}
     with labctl.open_bench(STREAM_BENCH, mode="sim", seed=1) as bench:
+        peak = PeakRSS()
         start = time.perf_counter()
         opu = calibrate(bench, None, lane_slots=1024, decoder_products=1).opu
         results["calibration_seconds"] = time.perf_counter() - start
+        results["calibration_memory"] = peak.result()
         world = bench.sim.world
         rng = np.random.default_rng(0)
         for m, k, n in STREAM_SHAPES:
@@ -312,6 +354,10 @@ def streaming(default_threads: int) -> dict:
                 "capture_points": stats["capture_points"], "optical_time_s": stats["optical_time_s"],
                 "rms_error": sigma, "bits_range": float(np.log2(np.ptp(ref) / sigma)), "energy": energy,
             })
+        memory_rng = np.random.default_rng(1)
+        for row, (m, k, n) in zip(results["shapes"], STREAM_SHAPES):
+            row["peak_mb"] = _traced_mb(opu, memory_rng.random((m, k)) - 0.5, memory_rng.random((k, n)) - 0.5)
+            row["torch_peak_mb"] = _torch_peak_mb(m, k, n)
     return results
 
 
@@ -332,6 +378,12 @@ def measure() -> dict:
         "notes": {"first": f"new weights each call, median of {FIRST_REPEATS}",
                   "steady": f"same weights, new activations each call, median of {STEADY_REPEATS}",
                   "over_torch": "OPU wall time / torch.matmul float32 median, same shape, same run"},
+        "memory_method": {
+            "opu": "peak_mb: tracemalloc peak of one more, untimed product (NumPy buffers included)",
+            "torch": "torch_peak_mb: peak of torch's own allocations in one more, untimed product (torch.profiler "
+                     "memory events; BLAS workspace outside torch's allocator not included)",
+            "calibration": "calibration_memory: the process's peak resident set (VmHWM) during the timed "
+                           "calibration"},
     }
     with contextlib.redirect_stdout(sys.stderr):
         out["weight_stationary"] = weight_stationary(default_threads)
@@ -351,30 +403,40 @@ def save(results: dict) -> Path:
     return out
 
 
+def _calibration_text(bench: dict) -> str:
+    return (f"calibration {bench['calibration_seconds']:.1f} s, peak RSS "
+            f"{bench['calibration_memory']['peak_rss_mb']:.0f} MB, untimed")
+
+
+def _torch_text(r: dict, scale: float, unit: str) -> str:
+    return (f"{r['torch_1_thread_s'] * scale:.3g} / {r['torch_default_threads_s'] * scale:.3g} {unit}, peak "
+            f"{r['torch_peak_mb']:.2g} MB")
+
+
 def report(results: dict) -> str:
     ws = results["weight_stationary"]
     lines = [f"weight-stationary {ws['core_size'][0]}x{ws['core_size'][1]} core ({ws['bench']}, {ws['core_name']}; "
-             f"calibration {ws['calibration_seconds']:.1f} s, untimed); torch float32 with 1 / "
-             f"{results['torch_default_threads']} threads",
-             f"{'shape':<22}{'call':<7}{'OPU s':>8}{'x torch1':>9}{'x torchN':>9}{'physics':>8}{'(world)':>8}"
-             f"{'control':>8}{'electr.':>8}{'ctl %':>6}{'bits':>6}{'tiles':>6}{'slots':>8}  torch 1 / N thr"]
+             f"{_calibration_text(ws)}); torch float32 with 1 / {results['torch_default_threads']} threads; "
+             f"peak MB: tracemalloc of one more call, untimed",
+             f"{'shape':<22}{'call':<7}{'OPU s':>8}{'peak MB':>8}{'x torch1':>9}{'x torchN':>9}{'physics':>8}"
+             f"{'(world)':>8}{'control':>8}{'electr.':>8}{'ctl %':>6}{'bits':>6}{'tiles':>6}{'slots':>8}"
+             f"  torch 1 / N thr"]
     for r in ws["shapes"]:
         for phase in ("first", "steady"):
             p = r[phase]
-            torch_col = (f"  {r['torch_1_thread_s'] * 1e3:.2f} / {r['torch_default_threads_s'] * 1e3:.2f} ms"
-                         if phase == "first" else "")
+            torch_col = f"  {_torch_text(r, 1e3, 'ms')}" if phase == "first" else ""
             lines.append(f"{r['shape'] if phase == 'first' else '':<22}{phase:<7}{p['wall_s']:>8.3f}"
-                         f"{p['over_torch_1_thread']:>9.0f}{p['over_torch_default_threads']:>9.0f}"
-                         f"{p['physics_s']:>8.3f}{p['world_physics_s']:>8.3f}{p['control_s']:>8.3f}"
-                         f"{p['electronic_s']:>8.3f}{p['control_share']:>6.0%}{p['bits_range']:>6.2f}"
-                         f"{p['tiles']:>6}{p['slots']:>8}{torch_col}")
+                         f"{p['peak_mb']:>8.1f}{p['over_torch_1_thread']:>9.0f}"
+                         f"{p['over_torch_default_threads']:>9.0f}{p['physics_s']:>8.3f}{p['world_physics_s']:>8.3f}"
+                         f"{p['control_s']:>8.3f}{p['electronic_s']:>8.3f}{p['control_share']:>6.0%}"
+                         f"{p['bits_range']:>6.2f}{p['tiles']:>6}{p['slots']:>8}{torch_col}")
         lines.append(f"{'':<22}{_energy_text(r['energy'])}")
     st = results["streaming"]
-    lines.append(f"streaming core ({st['bench']}; calibration {st['calibration_seconds']:.1f} s, untimed)")
+    lines.append(f"streaming core ({st['bench']}; {_calibration_text(st)})")
     for r in st["shapes"]:
-        lines.append(f"{r['shape']:<20}OPU {r['opu_seconds']:.2f} s vs torch {r['torch_1_thread_s'] * 1e6:.0f} us "
-                     f"(1 thr, {r['over_torch_1_thread']:.3g}x) / {r['torch_default_threads_s'] * 1e6:.0f} us "
-                     f"({results['torch_default_threads']} thr); physics {r['physics_share']:.0%}, control "
+        lines.append(f"{r['shape']:<20}OPU {r['opu_seconds']:.2f} s, peak {r['peak_mb']:.0f} MB vs torch 1 / "
+                     f"{results['torch_default_threads']} thr {_torch_text(r, 1e6, 'us')} "
+                     f"({r['over_torch_1_thread']:.3g}x 1 thr); physics {r['physics_share']:.0%}, control "
                      f"{r['control_share']:.0%}; {r['uploads']} uploads, {r['captures']} captures; "
                      f"{r['bits_range']:.2f} bits")
         lines.append(f"{'':<20}{_energy_text(r['energy'])}")
@@ -383,7 +445,10 @@ def report(results: dict) -> str:
 
 
 def main() -> int:
-    if "--measure" in sys.argv[1:]:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--measure", action="store_true",
+                        help="measure in this process and print the JSON (what the child started by run() does)")
+    if parser.parse_args().measure:
         print(json.dumps(measure()))
         return 0
     results = run()

@@ -1,11 +1,12 @@
 """Timing and memory helpers shared by the benchmarks: interleaved medians (the machine is shared, so the
-cases alternate round by round) and a call's peak of traced allocations."""
+cases alternate round by round), a call's peak of traced allocations and a process's peak resident set."""
 
 from __future__ import annotations
 
 import statistics
 import time
 import tracemalloc
+from pathlib import Path
 from typing import Callable
 
 
@@ -29,3 +30,38 @@ def peak_bytes(fn: Callable[[], object]) -> int:
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
+
+
+def status_kb(field: str, pid: int | str = "self") -> int | None:
+    """``field`` (``VmRSS``, ``VmHWM``) of ``/proc/<pid>/status`` in KiB; None where there is none."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1])
+    except OSError:
+        pass
+    return None
+
+
+class PeakRSS:
+    """A process's peak resident set from now on: its ``VmHWM``, reset here by writing 5 to its
+    ``/proc/<pid>/clear_refs`` (Linux >= 4.0). Reading it costs the process nothing, so timed work can be
+    measured as it runs, and it sees what tracemalloc does not: other processes, native (torch) buffers. Memory
+    the process's allocator already held is not counted again, so the rise is a lower bound."""
+
+    def __init__(self, pid: int | str = "self"):
+        self.pid = pid
+        try:
+            Path(f"/proc/{pid}/clear_refs").write_text("5")
+            self.method = "VmHWM"
+        except OSError:
+            self.method = "VmHWM not reset: the peak since the process started"
+        self.before_kb = status_kb("VmRSS", pid)
+
+    def result(self) -> dict:
+        """Peak resident MB, its rise over the resident MB at the reset, and the method."""
+        peak = status_kb("VmHWM", self.pid)
+        if peak is None or self.before_kb is None:
+            return {"peak_rss_mb": None, "peak_rise_mb": None, "memory_method": "no /proc status"}
+        return {"peak_rss_mb": peak * 1024 / 1e6, "peak_rise_mb": max(peak - self.before_kb, 0) * 1024 / 1e6,
+                "memory_method": self.method}
