@@ -43,6 +43,7 @@ import numpy as np
 from labctl.errors import ConfigError
 from labctl.opu import calibration_file as calfile
 from labctl.opu.frontend import deliver, product_stats, take_operands, warn_clipped
+from labctl.opu.lookup import ColumnTables
 from labctl.opu.stationary.config import StationaryConfig, StationaryOPUError
 from labctl.opu.stationary.drift import CoreDriftReport, judge_drift, reference_operands
 from labctl.opu.stationary.state import StationaryCalibration
@@ -85,6 +86,7 @@ class StationaryOPU:
         #: weights' encodings, least recently used first, and the calibration fields they were made with
         self._encodings: OrderedDict = OrderedDict()
         self._encodings_for: tuple | None = None
+        self._code_lookup: tuple[bytes, ColumnTables] | None = None
         if calibration is not None:
             self.load_calibration(calibration, accept_stale=accept_stale)
 
@@ -241,10 +243,11 @@ class StationaryOPU:
     def input_codes(self, u: np.ndarray) -> np.ndarray:
         """DAC codes for target fractions u (..., K) in [0, 1] (per-input measured lookup)."""
         cal = self.require_calibration()
-        out = np.empty(u.shape, dtype=np.int16)
-        for k in range(self.n_in):
-            out[..., k] = np.round(np.interp(u[..., k], cal.u_table[k], cal.code_table[k])).astype(np.int16)
-        return out
+        key = np.asarray(cal.u_table).tobytes() + np.asarray(cal.code_table).tobytes()
+        if self._code_lookup is None or self._code_lookup[0] != key:
+            self._code_lookup = (key, ColumnTables(cal.u_table, cal.code_table))
+        codes = self._code_lookup[1](u)
+        return np.rint(codes, out=codes).astype(np.int16)
 
     def heater_volts(self, w_prime: np.ndarray) -> np.ndarray:
         """Heater volts (T, Q, K) that give path gains G_lo + w' dG, thermal crosstalk solved out."""
