@@ -25,15 +25,23 @@ one VOA step per point) over ``POINTS`` fibre lengths.
   client leave idle); ``estimated_speedup_on_free_cores`` combines it with the CPU time per point (which
   grows when two points share the machine's caches and memory): workers x busy fraction / CPU per point, 2
   workers over 1 -- an estimate from these measurements, not a measurement.
+* **peak memory** next to every time, measured on the timed runs themselves: the peak resident set (``VmHWM``,
+  reset just before; reading it costs the processes nothing) of every process that does the work, since the
+  points run in other processes, which tracemalloc cannot see: each Dask worker and this process (the client,
+  the in-process scheduler and nannies, the documents, the campaign file); this process for the serial
+  campaign; each plain process of the ceiling.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import tempfile
 import time
 from pathlib import Path
+
+from benchmarks.timing import PeakRSS
 
 HERE = Path(__file__).parent
 POINTS = 16
@@ -94,9 +102,12 @@ def throughput(workers: int, folder: Path) -> dict:
         with Client(cluster) as client:
             client.run(lambda: __import__("experiments.receiver_snr") and None)  # warm up every worker
             threads = client.run(lambda: {name: os.environ.get(name) for name in THREAD_VARIABLES})
+            pids = list(client.run(os.getpid).values())
+        worker_peaks, client_peak = [PeakRSS(pid) for pid in pids], PeakRSS()
         clock = _Clock()
         result = run_campaign(campaign, folder / f"dask{workers}", scheduler=cluster.scheduler_address,
                               show_progress=False, subscribers=[clock])
+        memory = {"workers": [peak.result() for peak in worker_peaks], "client": client_peak.result()}
     finally:
         cluster.close()
     assert result.status == "complete", result.status
@@ -107,7 +118,7 @@ def throughput(workers: int, folder: Path) -> dict:
             "point_cpu_s": cpu / len(result.records), "cpu_share": cpu / wall,
             "busy_fraction": wall / (workers * clock.seconds),
             "client_cpu_s_per_point": clock.cpu_seconds / len(result.records),
-            "worker_threads": sorted({json.dumps(t, sort_keys=True) for t in threads.values()})}
+            "worker_threads": sorted({json.dumps(t, sort_keys=True) for t in threads.values()}), "memory": memory}
 
 
 def _warm(_: int) -> int:
@@ -121,11 +132,14 @@ def _single_threaded() -> None:
     os.environ.update(dict.fromkeys(THREAD_VARIABLES, "1"))
 
 
-def _points(jobs: list[dict]) -> None:
+def _points(jobs: list[dict]) -> dict:
+    """Runs the points in this pool process; returns its peak resident set while it did."""
     from labctl.campaign.point import run_point
 
+    peak = PeakRSS()
     for job in jobs:
         run_point(job)
+    return peak.result()
 
 
 def ceiling(pool, folder: Path) -> dict:
@@ -135,26 +149,28 @@ def ceiling(pool, folder: Path) -> dict:
     campaign = _campaign(folder)
     jobs = [point_job(campaign, p, folder / "one") for p in campaign.points]
     started = time.perf_counter()
-    pool.apply(_points, (jobs,))
+    one_memory = pool.apply(_points, (jobs,))
     one = time.perf_counter() - started
     jobs = [point_job(campaign, p, folder / "two") for p in campaign.points]
     started = time.perf_counter()
-    pool.map(_points, [jobs[0::2], jobs[1::2]], chunksize=1)
+    two_memory = pool.map(_points, [jobs[0::2], jobs[1::2]], chunksize=1)
     two = time.perf_counter() - started
-    return {"one_process_s": one, "two_processes_s": two, "ratio": one / two}
+    return {"one_process_s": one, "two_processes_s": two, "ratio": one / two,
+            "memory": {"one_process": one_memory, "two_processes": two_memory}}
 
 
 def overhead(folder: Path) -> dict:
     from labctl.campaign import run_campaign
 
     campaign = _campaign(folder)
-    clock = _Clock()
+    clock, peak = _Clock(), PeakRSS()
     result = run_campaign(campaign, folder / "serial", show_progress=False, subscribers=[clock])
+    memory = peak.result()
     experiment_s = sum(r["duration_s"] for r in result.records) / len(result.records)
     per_point = clock.seconds / len(result.records)
     return {"points": len(result.records), "campaign_s_per_point": per_point, "experiment_s_per_point": experiment_s,
             "overhead_s_per_point": per_point - experiment_s,
-            "overhead_percent": 100 * (per_point - experiment_s) / experiment_s}
+            "overhead_percent": 100 * (per_point - experiment_s) / experiment_s, "memory": memory}
 
 
 def run() -> dict:
@@ -182,13 +198,27 @@ def run() -> dict:
             "estimated_speedup_on_free_cores": free[1] / free[0],
             "ceiling_without_dask": max(ceilings, key=lambda c: c["ratio"]),
             "ceiling_ratios_per_attempt": [c["ratio"] for c in ceilings],
-            "cpus": os.cpu_count(), "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]}}
+            "cpus": os.cpu_count(), "load_average_1min": {"before": load_before[0], "after": os.getloadavg()[0]},
+            "memory_method": "memory: peak resident set (VmHWM) of each process during the timed run, reset before it "
+                             "(peak_rise_mb: above its resident set then)"}
 
 
 def save(results: dict) -> Path:
     out = HERE / "results_campaign.json"
     out.write_text(json.dumps(results, indent=2))
     return out
+
+
+def _mb(*memories: dict) -> str:
+    return " + ".join("n/a" if m["peak_rss_mb"] is None else f"{m['peak_rss_mb']:.0f}" for m in memories) + " MB"
+
+
+def _memory_text(results: dict) -> str:
+    one, two, ceiling = results["dask_1_worker"], results["dask_2_workers"], results["ceiling_without_dask"]
+    return (f"peak RSS (VmHWM): Dask 1 worker {_mb(*one['memory']['workers'])} (client {_mb(one['memory']['client'])}),"
+            f" 2 workers {_mb(*two['memory']['workers'])} (client {_mb(two['memory']['client'])}); serial "
+            f"{_mb(results['overhead']['memory'])}; without Dask one process {_mb(ceiling['memory']['one_process'])}, "
+            f"two {_mb(*ceiling['memory']['two_processes'])}")
 
 
 def report(results: dict) -> str:
@@ -202,10 +232,17 @@ def report(results: dict) -> str:
             f"{results['dask_1_worker']['busy_fraction']:.2f}, 2 workers {results['dask_2_workers']['busy_fraction']:.2f}"
             f" (estimate on free cores {results['estimated_speedup_on_free_cores']:.2f}x); points' CPU share 1 worker "
             f"{results['dask_1_worker']['cpu_share']:.2f}, 2 workers {results['dask_2_workers']['cpu_share']:.2f} "
-            f"(load average {results['load_average_1min']['before']:.1f} on {results['cpus']} CPUs)")
+            f"(load average {results['load_average_1min']['before']:.1f} on {results['cpus']} CPUs)\n"
+            + _memory_text(results))
 
 
-if __name__ == "__main__":
+def main() -> int:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     figures = run()
     print(report(figures))
     print(f"written to {save(figures)}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
