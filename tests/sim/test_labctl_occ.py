@@ -718,3 +718,32 @@ def test_a_fibre_changed_on_a_running_bench_moves_the_delay(core):
     fibre.length_km = fibre.length_km + 1e-3
     extra = 1.0 * core.config["components"]["metro_fibre1"]["group_index"] / C_LIGHT
     assert pattern_lag(core.run(table, codes)[0].astype(float).sum(axis=1), bits, 100) == round(extra * rate)
+
+
+def test_settings_changed_between_programs_reach_the_next_program(config):
+    """The ADC's clipping and a modulator's bias act on the next program whatever ran before (the symbol-level
+    model is reused between programs only while everything it is built from is unchanged)."""
+    k, q = 2, 0
+    peak = -config["components"][f"mzm1_{k + 1}"]["phase_offset_v"]  # theta = 0 at DAC code 0
+
+    def reading(core: Core, adc: str, bias: float) -> np.ndarray:
+        table = tiles(1, 0.0)
+        table[0, q, k] = core.resonance_volts(q, k)
+        core.write_ok(f":OUTP ON;{adc};:BIAS:VOLT {bias!r},(@{k + 1})")
+        return core.volts(core.run(table, zero_codes(1, 2048)))[0, :, q]
+
+    wide = ":ADC:RANG 0.5;:ADC:OFFS 0.2"
+    probe = Core(config)  # the level to clip below, from another controller
+    probe.laser(k)
+    first = reading(probe, wide, peak)
+    lit, sigma = float(first.mean()), float(first.std())
+    offset = lit - 0.01 - 10 * sigma  # a 10 mV range whose top is 10 sigma below the reading
+    core = Core(config)
+    core.laser(k)
+    assert np.allclose(reading(core, f":ADC:RANG 0.01;:ADC:OFFS {offset!r}", peak), offset + 0.005, atol=1e-6)
+    again = reading(core, wide, peak)
+    assert again.std() > 0.5 * sigma and abs(again.mean() - lit) < 5 * sigma / math.sqrt(again.size) + 1e-3 * lit
+    # a bias of V_pi more: the modulator's null, where the light falls to the extinction ratio's leak
+    null = reading(core, wide, peak - config["components"][f"mzm1_{k + 1}"]["v_pi"])
+    dark_v = config["components"]["pd1_1"]["dark_current_a"] * 500.0
+    assert null.mean() - dark_v < 0.05 * (lit - dark_v)
