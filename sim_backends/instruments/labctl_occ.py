@@ -785,11 +785,13 @@ class SimLabctlOCC(SimInstrument):
     def _core(self, path: _Path, bias: list[float], aligned: bool = False) -> StationaryCore:
         """The symbol-level model of this core at the current settings (``aligned``: the inputs' light
         arrives on the slot grid, as an edge launches it). Built again only when something it is built from
-        changed: the path (the parts upstream, with their settings), the biases, or any of this controller's
-        scalar settings (all of them, so that a setting added later cannot leave a stale model)."""
+        changed: the path (the parts upstream, with their settings), the biases, the photodiodes' receivers
+        (dark current and noise too), or any of this controller's scalar settings (all of them, so that a
+        setting added later cannot leave a stale model)."""
         settings = tuple((k, v) for k, v in vars(self).items()
                          if not k.startswith("_") and isinstance(v, (bool, int, float, str)))
-        key = (tuple(float(b) for b in bias), aligned, settings)
+        receivers = tuple(_receiver_key(pd.receiver) for pd in path.photodiodes)  # beyond what state() holds
+        key = (tuple(float(b) for b in bias), aligned, settings, receivers)
         held = self._core_model
         if held is None or held[0] is not path or held[1] != key:  # a new path: the parts upstream changed
             held = self._core_model = (path, key, self._build_core(path, bias, aligned))
