@@ -116,6 +116,8 @@ BIAS_RANGE_V = 10.0
 RAILS = ("SYSTEM", "DAC", "ADC", "TIA", "HEATER")
 #: static-gain cache size in tiles (~4 kB each)
 GAIN_CACHE_TILES = 50_000
+#: symbol-level core models kept per path (one per combination of settings that programs alternate between)
+_CORE_MODELS_KEPT = 16
 MAX_SLOTS = 1 << 20
 #: Largest program the simulated controller runs (docs/occ_protocol.md), in values per converter set:
 #: T x S x max(N_in, N_out). A run holds float32 arrays of that size, so 2^25 values keeps each at half
@@ -207,7 +209,7 @@ class SimLabctlOCC(SimInstrument):
         self.ring_thermal_resistance_k_per_w = values["ring_thermal_resistance_k_per_w"]
         self._wired: tuple | None = None
         self._path: tuple[int, _Path] | None = None  # (state of the parts upstream, path)
-        self._core_model: tuple | None = None  # (path, biases and settings it was built from, the model)
+        self._core_models: dict = {}  # "path": the path they were built on; (biases, settings...): model
         #: ISI taps, noise bandwidths and detectors, keyed by every parameter they depend on
         self._cache: dict[tuple, Any] = {}
         self._heater_ports = {f"heater{q}_{k}": (q - 1, k - 1) for q in range(1, self.n_out + 1)
@@ -784,18 +786,22 @@ class SimLabctlOCC(SimInstrument):
 
     def _core(self, path: _Path, bias: list[float], aligned: bool = False) -> StationaryCore:
         """The symbol-level model of this core at the current settings (``aligned``: the inputs' light
-        arrives on the slot grid, as an edge launches it). Built again only when something it is built from
-        changed: the path (the parts upstream, with their settings), the biases, the photodiodes' receivers
-        (dark current and noise too), or any of this controller's scalar settings (all of them, so that a
-        setting added later cannot leave a stale model)."""
+        arrives on the slot grid, as an edge launches it). Kept for the path it was built on (the parts
+        upstream, with their settings), by the biases, the photodiodes' receivers (dark current and noise too)
+        and all of this controller's scalar settings (all of them, so that a setting added later cannot leave
+        a stale model; the few that programs change, such as the slots per tile, get a model each)."""
+        if self._core_models.get("path") is not path:  # the parts upstream changed: every kept model is stale
+            self._core_models = {"path": path}
         settings = tuple((k, v) for k, v in vars(self).items()
                          if not k.startswith("_") and isinstance(v, (bool, int, float, str)))
         receivers = tuple(_receiver_key(pd.receiver) for pd in path.photodiodes)  # beyond what state() holds
         key = (tuple(float(b) for b in bias), aligned, settings, receivers)
-        held = self._core_model
-        if held is None or held[0] is not path or held[1] != key:  # a new path: the parts upstream changed
-            held = self._core_model = (path, key, self._build_core(path, bias, aligned))
-        return held[2]
+        model = self._core_models.get(key)
+        if model is None:
+            if len(self._core_models) > _CORE_MODELS_KEPT:
+                self._core_models = {"path": path}
+            model = self._core_models[key] = self._build_core(path, bias, aligned)
+        return model
 
     def _build_core(self, path: _Path, bias: list[float], aligned: bool) -> StationaryCore:
         rate = self.symbol_rate
