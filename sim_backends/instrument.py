@@ -161,8 +161,12 @@ class SimInstrument(Component):
                     self.push_error(ScpiError(-225, f"responses above {MAX_RESPONSE_BYTES} bytes; "
                                                     "query less per message"))
                     return
-        if responses:
-            self.output += b";".join(responses) + self.TERMINATION
+        if responses:  # appended in place: a block reply can be megabytes, each copy of it counts
+            for i, reply in enumerate(responses):
+                if i:
+                    self.output += b";"
+                self.output += reply
+            self.output += self.TERMINATION
 
     def execute(self, header: str, params, is_query: bool):
         """Run one command; an unexpected exception in its handler becomes a -300 ``ScpiError``."""
@@ -186,7 +190,8 @@ class SimInstrument(Component):
 
     def read_output(self, count: int) -> tuple[bytes, bool]:
         """Take up to ``count`` bytes of the output queue; the flag says whether it is now empty."""
-        chunk = bytes(self.output[:count])
+        with memoryview(self.output) as queued:  # one copy of what is taken, not two
+            chunk = bytes(queued[:count])
         del self.output[:count]
         return chunk, not self.output
 
