@@ -11,7 +11,10 @@ reading (every tile's every output in every slot is its own reading): for (256x2
 values. The floor is timed here with the
 generator the core draws with (``standard_normal_f32`` on a PCG64 ``numpy.random.Generator``), in the same
 process and interleaved with the other measurements (absolute times on these shared machines move by tens
-of percent; the ratios are what is compared).
+of percent; the ratios are what is compared). The model draws more than that: each input's DAC and driver
+noise and its laser's RIN are independent per slot and shared by every photodiode the input reaches, so they
+cannot merge into the readings' draws. ``draws`` times drawing as many values as a steady product draws
+(counted, not assumed), as the core draws them: the cost of the model's noise alone.
 
 Per round (medians over the rounds): the floor; ``torch.matmul`` of the same shape (float32, 1 thread);
 ``steady``: the same weights with new activations (the controller's gain cache holds: a layer's weights at
@@ -153,6 +156,31 @@ class _LockTimer:
         return out
 
 
+class _DrawCounter:
+    """Counts the Gaussian deviates the core model draws (``standard_normal_f32`` as the symbol-level core calls
+    it) while installed: what a product must draw, beyond the floor's one value per reading."""
+
+    def __init__(self):
+        self.values = 0
+
+    @contextlib.contextmanager
+    def installed(self):
+        from sim_backends.physics import stationary_core
+
+        draw = stationary_core.standard_normal_f32
+
+        def counted(rng, size, out=None):
+            result = draw(rng, size, out=out)
+            self.values += result.size
+            return result
+
+        stationary_core.standard_normal_f32 = counted
+        try:
+            yield self
+        finally:
+            stationary_core.standard_normal_f32 = draw
+
+
 def _peak_mb(fn) -> float:
     """Peak traced memory (MB) above what was held before ``fn()``."""
     tracemalloc.start()
@@ -233,16 +261,22 @@ def measure() -> dict:
         floor_rng = np.random.Generator(np.random.PCG64(7))
         noise = np.empty(readings, dtype=np.float32)
         ta, tb = torch.rand(M, K), torch.rand(K, N)
-        samples: dict[str, list[float]] = {k: [] for k in ("floor", "floor_pieces", "torch", "steady",
+        samples: dict[str, list[float]] = {k: [] for k in ("floor", "floor_pieces", "draws", "torch", "steady",
                                                            "steady_program", "first", "first_program")}
         timer = _ProgramTimer()
         with timer.installed():
             b = rng.random((K, N)) - 0.5
             opu.matmul(rng.random((M, K)) - 0.5, b)
+            with _DrawCounter().installed() as counter:  # untimed: how many deviates a steady product draws
+                opu.matmul(rng.random((M, K)) - 0.5, b)
+            out["draw_values"] = counter.values
+            drawn = np.empty(counter.values, dtype=np.float32)
             for _ in range(ROUNDS):
                 samples["floor"].append(_timed(lambda: standard_normal_f32(floor_rng, noise.shape, out=noise)))
                 samples["floor_pieces"].append(_timed(lambda: [
                     standard_normal_f32(floor_rng, None, out=noise[i:i + PIECE]) for i in range(0, noise.size, PIECE)]))
+                samples["draws"].append(_timed(lambda: [
+                    standard_normal_f32(floor_rng, None, out=drawn[i:i + PIECE]) for i in range(0, drawn.size, PIECE)]))
                 samples["torch"].append(min(_timed(lambda: torch.matmul(ta, tb)) for _ in range(5)))
                 a = rng.random((M, K)) - 0.5
                 timer.take()
@@ -265,7 +299,8 @@ def measure() -> dict:
         out["peak_mb"] = memory
         floor = med["floor"]
         out["over_floor"] = {k: med[k] / floor for k in ("steady", "steady_program", "first", "first_program",
-                                                         "first_gains", "torch", "floor_pieces")}
+                                                         "first_gains", "torch", "floor_pieces", "draws")}
+        out["over_draws"] = {k: med[k] / med["draws"] for k in ("steady", "steady_program", "first")}
         out["over_torch"] = {k: med[k] / med["torch"] for k in ("steady", "first", "floor")}
         out["met"] = {"steady": med["steady"] <= TARGETS["steady"] * floor,
                       "steady_program": med["steady_program"] <= TARGETS["steady"] * floor,
@@ -394,6 +429,10 @@ def report(results: dict) -> str:
              f"  noise floor  {floor * 1e3:7.1f} ms  ({results['floor_values'] / 1e6:.1f} M standard_normal_f32 "
              f"values in one draw; peak {mb['floor']:.0f} MB); in pieces of {PIECE} as the core draws: "
              f"{s['floor_pieces'] * 1e3:.1f} ms",
+             f"  the model's own draws: {results['draw_values'] / 1e6:.1f} M values "
+             f"({results['draw_values'] / results['floor_values']:.2f} per reading: each input's drive noise and RIN "
+             f"per slot as well as each reading's noise) take {s['draws'] * 1e3:.1f} ms = {x['draws']:.2f} x floor; "
+             f"steady = {results['over_draws']['steady']:.2f} x them, first = {results['over_draws']['first']:.2f} x",
              f"  torch.matmul {s['torch'] * 1e3:7.2f} ms  (1 thread; floor = {results['over_torch']['floor']:.0f} x "
              "torch)"]
     for phase in ("steady", "first"):
