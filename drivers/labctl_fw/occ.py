@@ -131,6 +131,7 @@ class OCC16(LabInstrument):
         # heater tables are checked when loaded; the DAC swing and the biases are what turning on emits
         "output_enabled": Enables((("dac_amplitude", "dac_amplitude", "Vpp"), ("get_biases", "bias_voltage", "V"))),
         "n_inputs": READ, "n_outputs": READ, "get_bias": READ, "get_biases": READ, "fetch": READ, "to_volts": READ,
+        "code_scale": READ,
         "table_tile_count": READ, "input_code_count": READ, "result_code_count": READ,
         "rail_names": READ, "rail_powers": READ, "board_power": READ,
     }
@@ -592,11 +593,19 @@ class OCC16(LabInstrument):
             )
         return np.frombuffer(payload, dtype="<i2").astype(np.int16).reshape(tiles, slots, n_out)
 
+    def code_scale(self) -> tuple[float, float]:
+        """Get ``(adc_offset, volts per code)`` at the present ADC span and centre: code c reads
+        ``adc_offset + c x volts per code`` V. For callers that fold the conversion into their own arithmetic
+        instead of holding a float64 copy of every reading (:meth:`to_volts`)."""
+        with self.lock:
+            offset = float(self.adc_offset)
+            return offset, float(self.adc_range) / ADC_CODE_SPAN
+
     def to_volts(self, codes: np.ndarray) -> np.ndarray:
         """Convert ADC codes (from :meth:`fetch` or :meth:`execute`) to volts at the present ADC span and
         centre: ``adc_offset + code / 65536 x adc_range`` (float64 array, same shape)."""
-        offset = self.adc_offset
-        volts = np.multiply(codes, self.adc_range / ADC_CODE_SPAN, dtype=np.float64)
+        offset, per_code = self.code_scale()
+        volts = np.multiply(codes, per_code, dtype=np.float64)
         volts += offset  # in place: a program's readings are millions of values
         return volts
 

@@ -463,3 +463,12 @@ def test_execute_loads_runs_and_fetches():
                       (":FETC:DATA?", block(int16_le(result)) + b"\n")],
     ) as inst:
         np.testing.assert_array_equal(inst.execute(heater, codes), result)
+
+
+def test_codes_convert_to_volts_at_the_present_adc_span_and_centre():
+    span = [(":ADC:OFFS?", "0.05"), (":ADC:RANG?", "0.2")]
+    with expected_protocol(OCC16, span * 2) as inst:
+        assert inst.code_scale() == (0.05, 0.2 / 65536)
+        volts = inst.to_volts(np.array([[-32767, 0, 16384]], dtype=np.int16))
+    assert volts.dtype == np.float64
+    np.testing.assert_array_equal(volts, 0.05 + np.array([[-32767, 0, 16384]]) * (0.2 / 65536))

@@ -229,14 +229,17 @@ class StationaryOPU:
 
     def run_program(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Run tiles (heater volts (T, Q, K), input codes (T, S, K) int16) -> ADC volts (T, S, Q)."""
+        return self.controller.to_volts(self._run_codes(heater_volts, codes))
+
+    def _run_codes(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """:meth:`run_program`'s ADC codes (T, S, Q) int16, before their conversion to volts."""
         ctl = self.controller
         slots = codes.shape[1]
         if int(ctl.slots_per_tile) != slots:
             ctl.slots_per_tile = slots
         # float32 rounding must not lift a value at the limit above it (the table would be refused)
         heaters = np.minimum(np.asarray(heater_volts, dtype=np.float64), self.config.heater_max_v * (1 - 1e-6))
-        raw = ctl.execute(np.ascontiguousarray(heaters, dtype=np.float32), np.ascontiguousarray(codes, dtype=np.int16))
-        return ctl.to_volts(raw)
+        return ctl.execute(np.ascontiguousarray(heaters, dtype=np.float32), np.ascontiguousarray(codes, dtype=np.int16))
 
     # -- encoding --------------------------------------------------------------------------------
 
@@ -339,8 +342,9 @@ class StationaryOPU:
         dec_gain = cal.decoder_gain if cal.decoder_gain is not None else np.ones(kout)
         dec_offset = cal.decoder_offset if cal.decoder_offset is not None else np.zeros(kout)
         # the decode, folded into one affine map per output (float32 over the (T, S, Q) readings, _decoded_sums):
-        # 4 [y - dark - eps (K G_lo + dG sum w') - G_lo sum x'] / dG - K - sum x - sum w, then the decoder
-        gain_a = (dec_gain * 4.0 / cal.g_span_v).astype(np.float32)
+        # 4 [y - dark - eps (K G_lo + dG sum w') - G_lo sum x'] / dG - K - sum x - sum w, then the decoder; the
+        # readings y enter as ADC codes, their conversion to volts folded into the map's gain and constant
+        gain_a = dec_gain * 4.0 / cal.g_span_v
         coef_w = dec_gain * (-2.0 * cal.eps - 1.0)
         coef_x = (dec_gain * (-2.0 * cal.g_lo_v / cal.g_span_v - 1.0)).astype(np.float32)
         const = dec_gain * (-4.0 * (cal.dark_v + cal.eps * kin * cal.g_lo_v + cal.eps * cal.g_span_v * kin / 2.0
@@ -352,7 +356,8 @@ class StationaryOPU:
             s = r1 - r0
             tile_codes = np.broadcast_to(codes_all[:, :, None, r0:r1, :], (nb, nk, nn, s, kin)).reshape(tiles, s, kin)
             t0 = time.perf_counter()
-            volts = self.run_program(heaters, tile_codes)  # (T, S, Q)
+            codes = self._run_codes(heaters, tile_codes)  # (T, S, Q) ADC codes
+            offset, per_code = self.controller.code_scale()  # volts = offset + code x per_code, folded in below
             stats["hardware_s"] += time.perf_counter() - t0
             stats["programs"] += 1
             stats["tiles"] += tiles
@@ -360,7 +365,8 @@ class StationaryOPU:
             stats["upload_bytes"] += tile_codes.nbytes + heaters.nbytes
             shared = sum_x[:, :, r0:r1, None].astype(np.float32) * coef_x  # (B, nk, S, Q): one per input block
             sa_rows = sa_blk[:, :, r0:r1, None].astype(np.float32)  # (B, nk, S, 1)
-            part = _decoded_sums(volts.reshape(nb, nk, nn, s, kout), gain_a, tile_const, shared, sb_tiles, sa_rows)
+            part = _decoded_sums(codes.reshape(nb, nk, nn, s, kout), (gain_a * per_code).astype(np.float32),
+                                 tile_const + (gain_a * offset).astype(np.float32), shared, sb_tiles, sa_rows)
             acc[:, r0:r1] = part.transpose(0, 2, 1, 3).reshape(nb, s, nn * kout)
             tile_var = np.einsum("bks,bknq->bnsq", sa_blk[:, :, r0:r1] ** 2,
                                  sb_blk.reshape(nb, nk, nn, kout) ** 2) * slot_var  # (B, nn, S, Q)
@@ -404,23 +410,23 @@ class StationaryOPU:
         return encoded
 
 
-def _decoded_sums(volts: np.ndarray, gain_a: np.ndarray, tile_const: np.ndarray, shared: np.ndarray,
+def _decoded_sums(codes: np.ndarray, gain_a: np.ndarray, tile_const: np.ndarray, shared: np.ndarray,
                   sb_tiles: np.ndarray, sa_rows: np.ndarray) -> np.ndarray:
-    """The decoded readings of every tile (B, nk, nn, S, Q) summed over the nk input blocks: float64 (B, nn, S, Q).
+    """The decoded ADC codes of every tile (B, nk, nn, S, Q) summed over the nk input blocks: float64 (B, nn, S, Q).
 
-    Per tile (float32): volts x gain_a + tile_const (B, nk, nn, 1, Q) + shared (B, nk, S, Q), then x the
+    Per tile (float32): codes x gain_a + tile_const (B, nk, nn, 1, Q) + shared (B, nk, S, Q), then x the
     weight block scales sb_tiles (B, nk, nn, 1, Q) and the input block scales sa_rows (B, nk, S, 1); the nk
     partial products of an output are added in float64 in input-block order. Why in pieces of about
     ``_DECODE_VALUES`` readings: every step then works on a piece in the CPU's cache, not on the whole
     program's readings (tens of MB) once per step."""
-    nb, nk, nn, s, kout = volts.shape
+    nb, nk, nn, s, kout = codes.shape
     out = np.empty((nb, nn, s, kout))
     step = max(1, _DECODE_VALUES // (nb * s * kout))
     for j0 in range(0, nn, step):
         j = slice(j0, min(nn, j0 + step))
         total = out[:, j]
         for kb in range(nk):
-            xw = np.multiply(volts[:, kb, j], gain_a, dtype=np.float32)  # the volts rounded to float32 first
+            xw = np.multiply(codes[:, kb, j], gain_a, dtype=np.float32)  # int16 codes are exact in float32
             xw += tile_const[:, kb, j]
             xw += shared[:, kb, None]
             xw *= sb_tiles[:, kb, j]
