@@ -20,7 +20,7 @@ Cost split of each call (seconds, they add up to the wall time):
   symbol-level slot simulation = the time inside the simulated instrument's INITiate handler
   (``SimLabctlOCC._run``, wrapped with a timer here) plus any world physics outside it;
 * ``control``: instrument control -- drivers, VISA, SCPI, binary block transfers, the simulated instrument's
-  parsing: the rest of ``StationaryOPU.run_program`` (also wrapped with a timer here);
+  parsing: the rest of ``StationaryOPU.run_program_codes`` (also wrapped with a timer here);
 * ``electronic``: encode (scales, DAC-code lookup, heater solve) and decode -- the rest of ``matmul``.
 
 **(b) Streaming core** (``sim_backends/benches/opu_core.yaml``: AWG lanes + scope, weights modulated into light,
@@ -130,12 +130,12 @@ def _traced_mb(opu, a: np.ndarray, b: np.ndarray) -> float:
     return peak_bytes(lambda: opu.matmul(a, b)) / 1e6
 
 
-# -- timers around the simulated instrument and run_program (benchmark only) ----------------------------------
+# -- timers around the simulated instrument and the programs (benchmark only) ---------------------------------
 
 
 class _SplitTimers:
-    """Wraps ``SimLabctlOCC._run`` (the INITiate handler's work) and ``StationaryOPU.run_program`` with timers,
-    recording the world physics seconds inside each; restored on exit."""
+    """Wraps ``SimLabctlOCC._run`` (the INITiate handler's work) and ``StationaryOPU.run_program_codes`` (a
+    product's programs) with timers, recording the world physics seconds inside each; restored on exit."""
 
     def __init__(self, world):
         self.world = world
@@ -150,7 +150,7 @@ class _SplitTimers:
         from labctl.opu.stationary import StationaryOPU
         from sim_backends.instruments.labctl_occ import SimLabctlOCC
 
-        run0, program0 = SimLabctlOCC._run, StationaryOPU.run_program
+        run0, program0 = SimLabctlOCC._run, StationaryOPU.run_program_codes
         timers = self
 
         def run(occ, table, codes):
@@ -169,11 +169,11 @@ class _SplitTimers:
                 timers.program_s += time.perf_counter() - t0
                 timers.program_world_s += timers.world.physics_seconds - w0
 
-        SimLabctlOCC._run, StationaryOPU.run_program = run, run_program
+        SimLabctlOCC._run, StationaryOPU.run_program_codes = run, run_program
         try:
             yield self
         finally:
-            SimLabctlOCC._run, StationaryOPU.run_program = run0, program0
+            SimLabctlOCC._run, StationaryOPU.run_program_codes = run0, program0
 
 
 def _timed_matmul(opu, timers: _SplitTimers, a: np.ndarray, b: np.ndarray) -> dict:

@@ -229,10 +229,11 @@ class StationaryOPU:
 
     def run_program(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """Run tiles (heater volts (T, Q, K), input codes (T, S, K) int16) -> ADC volts (T, S, Q)."""
-        return self.controller.to_volts(self._run_codes(heater_volts, codes))
+        return self.controller.to_volts(self.run_program_codes(heater_volts, codes))
 
-    def _run_codes(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
-        """:meth:`run_program`'s ADC codes (T, S, Q) int16, before their conversion to volts."""
+    def run_program_codes(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
+        """:meth:`run_program`'s ADC codes (T, S, Q) int16, before their conversion to volts (products fold that
+        conversion into their decode)."""
         ctl = self.controller
         slots = codes.shape[1]
         if int(ctl.slots_per_tile) != slots:
@@ -356,7 +357,7 @@ class StationaryOPU:
             s = r1 - r0
             tile_codes = np.broadcast_to(codes_all[:, :, None, r0:r1, :], (nb, nk, nn, s, kin)).reshape(tiles, s, kin)
             t0 = time.perf_counter()
-            codes = self._run_codes(heaters, tile_codes)  # (T, S, Q) ADC codes
+            codes = self.run_program_codes(heaters, tile_codes)  # (T, S, Q) ADC codes
             offset, per_code = self.controller.code_scale()  # volts = offset + code x per_code, folded in below
             stats["hardware_s"] += time.perf_counter() - t0
             stats["programs"] += 1
