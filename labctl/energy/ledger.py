@@ -18,6 +18,7 @@ Ops are shared by the views (the same computation) and come from the MACs sent t
 
 from __future__ import annotations
 
+import bisect
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
@@ -179,6 +180,10 @@ def _merge(intervals: Iterable[tuple[float, float]]) -> list[tuple[float, float]
     return out
 
 
+def _interval(term: PowerTerm) -> tuple[float, float]:
+    return term.start_s, term.end_s
+
+
 def _overlap(a: float, b: float, merged: list[tuple[float, float]]) -> float:
     return sum(max(0.0, min(b, d) - max(a, c)) for c, d in merged)
 
@@ -189,6 +194,9 @@ class EnergyLedger:
     def __init__(self, label: str = ""):
         self.label = label
         self._terms: dict[str, list[PowerTerm]] = {v: [] for v in VIEWS}
+        #: per view and device, its terms ordered by (start, end) (a steady term alone): the overlap check looks at
+        #: the neighbours only, so a run of thousands of jobs does not compare every term with every other
+        self._by_device: dict[str, dict[str, list[PowerTerm]]] = {v: {} for v in VIEWS}
         self._ops: list[OpsRecord] = []
         self._windows: dict[str, tuple[float, float]] = {}
         self._peak_rates: dict[str, tuple[float, Provenance]] = {}
@@ -205,17 +213,25 @@ class EnergyLedger:
         _check_view(view)
         if not isinstance(term, PowerTerm):
             raise EnergyError(f"record a PowerTerm (with provenance), not {type(term).__name__}")
-        for other in self._terms[view]:
-            if other.device != term.device:
-                continue
-            if term.start_s is None or other.start_s is None:
-                raise EnergyError(
-                    f"{view}: {term.device} already has a term; a steady term (no interval) covers the whole run "
-                    "and cannot share a device with another")
+        same = self._by_device[view].setdefault(term.device, [])
+        if same and (term.start_s is None or same[0].start_s is None):
+            raise EnergyError(
+                f"{view}: {term.device} already has a term; a steady term (no interval) covers the whole run "
+                "and cannot share a device with another")
+        at = bisect.bisect_left(same, (term.start_s, term.end_s), key=_interval) if same else 0
+        # the device's terms never overlap, so ordered by (start, end) their ends rise too: of those before this
+        # term only the last can reach into it, and of those after it only the ones starting before its end
+        neighbours = same[max(0, at - 1):at]
+        for other in same[at:]:
+            if other.start_s >= term.end_s:
+                break
+            neighbours.append(other)
+        for other in neighbours:
             if term.start_s < other.end_s and other.start_s < term.end_s:
                 raise EnergyError(
                     f"{view}: {term.device} [{term.start_s}, {term.end_s}] s overlaps its term "
                     f"[{other.start_s}, {other.end_s}] s; one device draws one power at a time")
+        same.insert(at, term)
         self._terms[view].append(term)
         return term
 

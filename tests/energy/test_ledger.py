@@ -6,6 +6,8 @@ import math
 
 import h5py
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from labctl.energy import Datasheet, EnergyError, Measured, Model, PowerTerm
 from labctl.energy.ledger import NO_OPS, OPS_PER_MAC, EnergyLedger, sidecar_path
@@ -295,3 +297,25 @@ def test_energy_per_item_divides_each_views_energy_and_refuses_zero_items():
     assert per == {"bench": pytest.approx(5.0), "baseline": None}
     with pytest.raises(EnergyError, match="no items"):
         ledger.energy_per_item(0)
+
+
+@settings(max_examples=200, deadline=None)
+@example([("core", (3, 0)), ("core", (3, 2)), ("core", (4, 2))])  # a zero-length term sharing a start
+@given(st.lists(st.tuples(st.sampled_from(["laser", "core"]),
+                          st.one_of(st.none(), st.tuples(st.integers(0, 12), st.integers(0, 4)))), max_size=40))
+def test_overlap_refusals_match_comparing_every_pair(spec):
+    """Whatever the order, zero-length and steady terms included, a term is refused exactly when it overlaps (or,
+    steady, shares a device with) a term already recorded: the ledger's neighbour check against every pair."""
+    ledger, kept = EnergyLedger("fuzz"), []
+    for device, interval in spec:
+        term = PowerTerm(device, 1.0, PSU) if interval is None else \
+            PowerTerm(device, 1.0, PSU, float(interval[0]), float(interval[0] + interval[1]))
+        clash = any(o.device == device and (term.start_s is None or o.start_s is None
+                                            or (term.start_s < o.end_s and o.start_s < term.end_s)) for o in kept)
+        if clash:
+            with pytest.raises(EnergyError):
+                ledger.add(term)
+        else:
+            ledger.add(term)
+            kept.append(term)
+    assert ledger.terms() == kept
