@@ -17,9 +17,9 @@ benchmarks/results_genai.json). Nothing is asserted.
   probed; bench_opu reports torch.matmul with both thread counts).
 * Memory: the peak of the whole ``generate`` call (electronic + optical sets, untimed warm-up, offload copies,
   classifier) and, separately, of an electronic-only ``generate`` of the same request just before it.
-* Peak memory: the process's peak resident set (``VmHWM``), reset before each measured call by writing 5 to
-  ``/proc/self/clear_refs`` (Linux >= 4.0); where that is not possible, ``ru_maxrss`` (a high-water mark over
-  the process's life: only its rises are meaningful). tracemalloc is not used (too slow with torch).
+* Peak memory: the process's peak resident set (``VmHWM``, ``benchmarks.timing.PeakRSS``), reset before each
+  measured call by writing 5 to ``/proc/self/clear_refs`` (Linux >= 4.0); where that is not possible, the peak
+  since the process started (only its rises are meaningful). tracemalloc is not used (too slow with torch).
 * Parallel: ``generate_parallel`` of all models, model i on core i, one thread each; total images/s over the
   concurrent electronic and optical phases, on a bench opened afresh (the calibrations loaded again). Then
   the same with each core in its own process
@@ -36,7 +36,6 @@ import contextlib
 import json
 import os
 import platform
-import resource
 import sys
 import tempfile
 import time
@@ -45,6 +44,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.child import measure_in_child
+from benchmarks.timing import PeakRSS, status_kb
 
 HERE = Path(__file__).parent
 N = 8
@@ -52,42 +52,6 @@ STEPS = 10
 SEED = 0
 #: three models on three cores against one after another (the optical phase), on this 2-CPU machine
 PARALLEL_TARGET = 1.6
-
-
-# -- peak memory ----------------------------------------------------------------------------------------------
-
-
-def _status_kb(field: str, pid: int | str = "self") -> int | None:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith(field + ":"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return None
-
-
-class _Peak:
-    """Peak resident memory over a block: VmHWM after resetting it, or the ru_maxrss high-water mark."""
-
-    def __init__(self):
-        self.method = "VmHWM"
-        try:
-            Path("/proc/self/clear_refs").write_text("5")
-        except OSError:
-            self.method = "ru_maxrss"
-        if _status_kb("VmHWM") is None:
-            self.method = "ru_maxrss"
-        self.before_kb = _status_kb("VmRSS") or resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-        self.maxrss_before_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    def result(self) -> dict:
-        if self.method == "VmHWM":
-            peak = _status_kb("VmHWM")
-        else:
-            peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB on Linux
-        return {"peak_rss_mb": peak / 1024, "rss_before_mb": self.before_kb / 1024,
-                "peak_rise_mb": max(peak - self.before_kb, 0) / 1024, "memory_method": self.method}
 
 
 # -- measurements ---------------------------------------------------------------------------------------------
@@ -117,7 +81,7 @@ def _model_row(result, world_physics_s: float, memory: dict, e_memory: dict) -> 
 
 def _child_peak_mb(opus) -> float:
     """The core processes' peak resident memory, summed (their ``VmHWM``, read while they live)."""
-    return sum(_status_kb("VmHWM", opu.core.pid) or 0 for opu in opus) / 1024
+    return sum(status_kb("VmHWM", opu.core.pid) or 0 for opu in opus) * 1024 / 1e6
 
 
 def measure(n: int = N, steps: int = STEPS) -> dict:
@@ -148,23 +112,23 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
         out["cores"] = [o.name for o in opus]
         for name in MODEL_NAMES:
             torch.set_num_threads(1)
-            peak = _Peak()  # electronic only: its peak memory
+            peak = PeakRSS()  # electronic only: its peak memory
             generate(name, n=n, steps=steps, seed=SEED, opu=None, progress=False)
             e_memory = peak.result()
-            peak = _Peak()
+            peak = PeakRSS()
             w0 = world.physics_seconds
             r = generate(name, n=n, steps=steps, seed=SEED, opu=opus[0], progress=False)
             out["models"][name] = _model_row(r, world.physics_seconds - w0, peak.result(), e_memory)
         torch.set_num_threads(1)
         with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as fresh:  # cores at their first product
             cores = open_opus(fresh, cal_dir)[:len(MODEL_NAMES)]
-            peak = _Peak()
+            peak = PeakRSS()
             t0 = time.perf_counter()
             p = generate_parallel(list(MODEL_NAMES), cores, n=n, steps=steps, seed=SEED, progress=False)
         out["parallel"] = {"wall_s": time.perf_counter() - t0, "per_model": p.metrics["per_model"],
                            "total": p.metrics["total"], "memory": peak.result()}
         with process_opus(SYSTEM_BENCH_PATH, len(MODEL_NAMES), seed=SEED, calibration=cal_dir) as popus:
-            peak = _Peak()
+            peak = PeakRSS()
             t0 = time.perf_counter()
             q = generate_parallel(list(MODEL_NAMES), popus, n=n, steps=steps, seed=SEED, progress=False)
             wall = time.perf_counter() - t0
