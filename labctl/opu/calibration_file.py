@@ -28,6 +28,11 @@ the optical path, the bench temperature). It is kept readable, so that :func:`ch
 can say *what* changed; a change is a :class:`CalibrationStale` error unless the caller accepts it
 explicitly (then it is logged at WARNING with the differences).
 
+``format_version`` changes with the file's layout (the fields above), and a file of another version
+is refused. A section's parameters are its engine's: a parameter added later is optional there, its
+absence meaning what files written before it measured (a stationary core's ``drift_reference_shape``),
+so older files keep loading under the same version.
+
 :func:`load` refuses, with a :class:`CalibrationError` subclass, a file of another bench, of another
 format version, or one that is not valid: truncated, edited, binary, larger than
 :data:`MAX_FILE_BYTES`, with duplicate keys, NaN/Infinity literals or numbers that overflow a double,

@@ -25,8 +25,9 @@ versioned calibration file):
 6. ``decoder`` -- random tiles (random weights on the rings, random inputs): per-output affine fit of the
    exact tile sums against the decoded ones, and the slot noise (its residual) for error estimates.
 
-:func:`drift_check` reruns a few random products and says whether to recalibrate. The file also records
-the core's operating point (:meth:`StationaryOPU.operating_point`), which loading checks.
+:func:`drift_check` reruns the reference product measured at the end of calibration (256 deep, so that it
+sees the ring drift as deep products do: :mod:`~labctl.opu.stationary.drift`) and says whether to recalibrate.
+The file also records the core's operating point (:meth:`StationaryOPU.operating_point`), which loading checks.
 """
 
 from __future__ import annotations
@@ -516,5 +517,6 @@ def calibrate(bench_or_opu, path: str | Path | None = None, *, core: int = 0, ma
 
 
 def drift_check(opu: StationaryOPU, threshold: float = 2.0) -> CoreDriftReport:
-    """Whether core ``opu`` needs recalibrating (:meth:`StationaryOPU.drift_check`)."""
+    """Whether core ``opu`` needs recalibrating (:meth:`StationaryOPU.drift_check`): the reference product's
+    error grew more than ``threshold``-fold since calibration."""
     return opu.drift_check(threshold)

@@ -215,8 +215,9 @@ class StationaryOPU:
         return self.calibration
 
     def reference_product_error(self) -> float:
-        """RMS error (in units of full-scale operands) of the drift reference product, run as the core is."""
-        a, b = reference_operands()
+        """RMS error (in units of full-scale operands) of the drift reference product, run as the core is: the
+        product its calibration recorded (``drift_reference_shape``), since only its error there compares."""
+        a, b = reference_operands(self.require_calibration().drift_reference_shape)
         y = self.matmul(a, b, scale_a=1.0, scale_b=1.0)
         return float(np.sqrt(np.mean((y - a @ b) ** 2)))
 

@@ -8,6 +8,7 @@ from typing import Any
 import numpy as np
 
 from labctl.opu.calibration_file import CalibrationCorrupt
+from labctl.opu.stationary.drift import LEGACY_REFERENCE_SHAPE, REFERENCE_SHAPE, REFERENCE_SHAPES
 
 __all__ = ["StationaryCalibration"]
 
@@ -34,6 +35,8 @@ class StationaryCalibration:
     decoder_offset: np.ndarray | None = None
     slot_sigma_v: np.ndarray | None = None    # (Q,) rms noise of one slot reading (ADC volts)
     drift_reference_rms: float = 0.0          # error of the drift-check product at calibration time
+    # (M, K, N) of that product: its error now is only comparable on the same operands
+    drift_reference_shape: tuple[int, int, int] = REFERENCE_SHAPE
     steps: list[str] = field(default_factory=list)
 
     def to_section(self) -> dict:
@@ -42,7 +45,10 @@ class StationaryCalibration:
     @classmethod
     def from_section(cls, section: dict, path: Any = None) -> "StationaryCalibration":
         """The calibration a file's ``core:<controller>`` section holds; anything missing, of the wrong
-        type or shape, or not finite raises :class:`~labctl.opu.calibration_file.CalibrationCorrupt`."""
+        type or shape, or not finite raises :class:`~labctl.opu.calibration_file.CalibrationCorrupt`.
+
+        A section without ``drift_reference_shape`` was written before it was recorded, when the reference
+        was 64 deep: it is judged on that product, which its ``drift_reference_rms`` was measured on."""
         if not isinstance(section, dict):
             raise CalibrationCorrupt(path, "the core section is not a dict of parameters")
         known = {f.name: f for f in fields(cls)}
@@ -59,6 +65,8 @@ class StationaryCalibration:
                     if not isinstance(value, list) or not all(isinstance(step, str) for step in value):
                         raise ValueError("steps must be a list of step names")
                     data[name] = list(value)
+                elif name == "drift_reference_shape":
+                    data[name] = _reference_shape(value)
                 elif value is None and "None" in kind:
                     data[name] = None
                 elif "np.ndarray" in kind:
@@ -89,7 +97,18 @@ class StationaryCalibration:
         if not np.all((data["thermal_crosstalk"] >= 0) & (data["thermal_crosstalk"] < 1)):
             raise CalibrationCorrupt(path, "core section: thermal_crosstalk must be in [0, 1) (a fraction of the "
                                      "neighbour's heat)")
+        data.setdefault("drift_reference_shape", LEGACY_REFERENCE_SHAPE)
         return cls(**data)
+
+
+def _reference_shape(value: Any) -> tuple[int, int, int]:
+    """A recorded drift reference shape, if it is one this labctl can rerun (ValueError if not)."""
+    shape = tuple(value) if isinstance(value, (list, tuple)) else None
+    if shape not in REFERENCE_SHAPES or not all(type(n) is int for n in shape):
+        known = " or ".join(str(list(s)) for s in REFERENCE_SHAPES)
+        raise ValueError(f"drift_reference_shape {str(value)[:60]} is not a drift reference product labctl knows "
+                         f"({known}), so its drift check cannot be judged -- recalibrate to write a new file")
+    return shape
 
 
 #: expected shape of each array field for K inputs, Q outputs and table shape (L,)
