@@ -26,7 +26,10 @@ benchmarks/results_genai.json). Nothing is asserted.
   (:func:`labctl.network.cores.process_opus`, ``labctl generate --core-processes``; the same calibrations):
   whether its images equal the threads' to the bit, and its peak memory, this process's plus each core
   process's ``VmHWM``. Against one after another (the sum of the per-model optical times above), the
-  optical phase's speedup in threads and in processes, target ``PARALLEL_TARGET``.
+  optical phase's speedup in threads and in processes, target ``PARALLEL_TARGET``; the processes' figure is the
+  median of ``PARALLEL_ROUNDS`` interleaved rounds, each the three models one after another on one core of a freshly
+  opened bench and then at once on fresh core processes (the machine's speed moves between a run's first and last
+  minute, so only times taken side by side compare).
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ import contextlib
 import json
 import os
 import platform
+import statistics
 import sys
 import tempfile
 import time
@@ -52,6 +56,9 @@ STEPS = 10
 SEED = 0
 #: three models on three cores against one after another (the optical phase), on this 2-CPU machine
 PARALLEL_TARGET = 1.6
+#: interleaved rounds (one after another, then in core processes) whose median ratio judges that aim: the
+#: machine's speed moves by tens of percent between a run's first and last minute
+PARALLEL_ROUNDS = 3
 
 
 # -- measurements ---------------------------------------------------------------------------------------------
@@ -139,11 +146,32 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
                                           for m in MODEL_NAMES)}
         serial = sum(row["optical_wall_s"] for row in out["models"].values())
         out["one_after_another_optical_s"] = serial
+        rounds = [_process_round(n, steps, cal_dir) for _ in range(PARALLEL_ROUNDS)]
         out["parallel_speedup"] = {"threads": serial / p.metrics["total"]["optical_wall_s"],
-                                   "processes": serial / q.metrics["total"]["optical_wall_s"],
-                                   "target": PARALLEL_TARGET}
+                                   "processes": statistics.median(r["speedup"] for r in rounds),
+                                   "processes_rounds": rounds, "target": PARALLEL_TARGET}
     out["seconds"] = time.perf_counter() - started
     return out
+
+
+def _process_round(n: int, steps: int, cal_dir: str) -> dict:
+    """One round of the process-parallel aim: the models one after another on one core of a freshly opened bench,
+    then at once on fresh core processes (both start with empty gain caches), optical phases timed."""
+    import labctl
+    from experiments.genai.generate import generate, generate_parallel
+    from experiments.genai.models import MODEL_NAMES
+    from labctl.network.cores import process_opus
+    from labctl.opu import open_opus
+    from sim_backends import SYSTEM_BENCH_PATH
+
+    with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as fresh:
+        core = open_opus(fresh, cal_dir)[0]
+        serial = sum(generate(name, n=n, steps=steps, seed=SEED, opu=core, progress=False).metrics["optical"]["wall_s"]
+                     for name in MODEL_NAMES)
+    with process_opus(SYSTEM_BENCH_PATH, len(MODEL_NAMES), seed=SEED, calibration=cal_dir) as popus:
+        q = generate_parallel(list(MODEL_NAMES), popus, n=n, steps=steps, seed=SEED, progress=False)
+    together = q.metrics["total"]["optical_wall_s"]
+    return {"one_after_another_s": serial, "processes_s": together, "speedup": serial / together}
 
 
 def run(n: int = N, steps: int = STEPS) -> dict:
@@ -189,9 +217,12 @@ def report(results: dict) -> str:
                  f"images {'the same as' if proc['same_images_as_threads'] else 'NOT the same as'} in threads; peak "
                  f"{proc['memory']['peak_rss_mb']:.0f} MB + {proc['memory']['core_processes_peak_mb']:.0f} MB in the "
                  "core processes")
-    lines.append(f"optical phase vs one after another ({results['one_after_another_optical_s']:.1f} s): threads "
-                 f"{speed['threads']:.2f}x, core processes {speed['processes']:.2f}x (target {speed['target']}x: "
-                 f"{'met' if speed['processes'] >= speed['target'] else 'NOT met'})")
+    rounds = ", ".join(f"{r['speedup']:.2f}x ({r['one_after_another_s']:.1f} s / {r['processes_s']:.1f} s)"
+                       for r in speed["processes_rounds"])
+    lines.append(f"optical phase vs one after another ({results['one_after_another_optical_s']:.1f} s, the rows "
+                 f"above): threads {speed['threads']:.2f}x; core processes {speed['processes']:.2f}x, the median of "
+                 f"{len(speed['processes_rounds'])} interleaved rounds on fresh cores: {rounds} (target "
+                 f"{speed['target']}x: {'met' if speed['processes'] >= speed['target'] else 'NOT met'})")
     lines.append(f"measured in {results['seconds']:.0f} s (OpenBLAS threads: {results['blas_threads']}; "
                  f"memory: {par['memory']['memory_method']})")
     return "\n".join(lines)
