@@ -24,8 +24,8 @@ run (``SimLabctlOCC._run``, wrapped with a timer here: the core's program path) 
 first call's program run less the steady one's in the same round, is what new weights add (the static network
 evaluation, the ring physics for every new heater row). cProfile's top entries of a steady and of a first call
 are published with their share of the call. Peak memory
-(tracemalloc, from one extra untimed call of each: tracing slows allocation) is reported next to every
-time. The effective bits, log2(range of the exact product / rms error), come from fixed operands on a
+(tracemalloc, from one extra untimed call of each: tracing slows allocation; torch's from its profiler's memory
+events, since tracemalloc does not see torch's allocator) is reported next to every time. The effective bits, log2(range of the exact product / rms error), come from fixed operands on a
 bench's three cores, on benches opened with two fixed seeds (``BITS_SEEDS``), averaged. Threads: the three
 cores, one steady product each, in three threads against one after another, next to the same on pure
 NumPy work (what the machine gives threads at the time: busy neighbours on these shared cores cut it), with the
@@ -54,6 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from benchmarks.child import measure_in_child
+from benchmarks.timing import torch_peak_mb
 from labctl.bench import SYSTEM_BENCH_PATH
 
 HERE = Path(__file__).parent
@@ -287,7 +288,7 @@ def measure() -> dict:
                 samples["first_program"].append(timer.take())
             b = b_new
             memory = {"floor": _peak_mb(lambda: standard_normal_f32(floor_rng, noise.shape)),
-                      "torch": _peak_mb(lambda: torch.matmul(ta, tb)),
+                      "torch": torch_peak_mb(M, K, N),
                       "steady": _peak_mb(lambda: opu.matmul(rng.random((M, K)) - 0.5, b)),
                       "first": _peak_mb(lambda: opu.matmul(rng.random((M, K)) - 0.5, rng.random((K, N)) - 0.5))}
             out["profile_steady"] = _profile(lambda: opu.matmul(rng.random((M, K)) - 0.5, b))

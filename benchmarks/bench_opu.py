@@ -61,7 +61,7 @@ from experiments.common.energy import ProductEnergy
 from labctl.energy.ledger import VIEWS
 from labctl.energy.metering import BenchMeter
 from benchmarks.child import measure_in_child
-from benchmarks.timing import PeakRSS, peak_bytes
+from benchmarks.timing import PeakRSS, peak_bytes, torch_peak_mb
 
 HERE = Path(__file__).parent
 RING_BENCH = HERE.parent / "sim_backends" / "benches" / "ring_core.yaml"
@@ -108,21 +108,6 @@ class _Torch:
 
     def median(self, threads: int) -> float:
         return statistics.median(self.samples[threads])
-
-
-def _torch_peak_mb(m: int, k: int, n: int) -> float:
-    """Peak (MB) of torch's own allocations in one more, untimed torch.matmul, from its profiler's memory events."""
-    import torch
-    from torch.profiler import ProfilerActivity, profile
-
-    a, b = torch.rand(m, k), torch.rand(k, n)
-    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
-        torch.matmul(a, b)
-    held = peak = 0
-    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
-        held += event.self_cpu_memory_usage
-        peak = max(peak, held)
-    return peak / 1e6
 
 
 def _traced_mb(opu, a: np.ndarray, b: np.ndarray) -> float:
@@ -308,7 +293,7 @@ def weight_stationary(default_threads: int) -> dict:
             row["steady"]["peak_mb"] = _traced_mb(opu, memory_rng.random((m, k)) - 0.5, b)
             b = memory_rng.random((k, n)) - 0.5
             row["first"]["peak_mb"] = _traced_mb(opu, memory_rng.random((m, k)) - 0.5, b)
-            row["torch_peak_mb"] = _torch_peak_mb(m, k, n)
+            row["torch_peak_mb"] = torch_peak_mb(m, k, n)
     return results
 
 
@@ -357,7 +342,7 @@ def streaming(default_threads: int) -> dict:
         memory_rng = np.random.default_rng(1)
         for row, (m, k, n) in zip(results["shapes"], STREAM_SHAPES):
             row["peak_mb"] = _traced_mb(opu, memory_rng.random((m, k)) - 0.5, memory_rng.random((k, n)) - 0.5)
-            row["torch_peak_mb"] = _torch_peak_mb(m, k, n)
+            row["torch_peak_mb"] = torch_peak_mb(m, k, n)
     return results
 
 

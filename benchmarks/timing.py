@@ -65,3 +65,19 @@ class PeakRSS:
             return {"peak_rss_mb": None, "peak_rise_mb": None, "memory_method": "no /proc status"}
         return {"peak_rss_mb": peak * 1024 / 1e6, "peak_rise_mb": max(peak - self.before_kb, 0) * 1024 / 1e6,
                 "memory_method": self.method}
+
+
+def torch_peak_mb(m: int, k: int, n: int) -> float:
+    """Peak (MB) of torch's own allocations in one untimed (m x k) @ (k x n) ``torch.matmul``, from its profiler's
+    memory events: tracemalloc does not see torch's allocator."""
+    import torch
+    from torch.profiler import ProfilerActivity, profile
+
+    a, b = torch.rand(m, k), torch.rand(k, n)
+    with profile(activities=[ProfilerActivity.CPU], profile_memory=True) as prof:
+        torch.matmul(a, b)
+    held = peak = 0
+    for event in sorted(prof.events(), key=lambda e: e.time_range.start):
+        held += event.self_cpu_memory_usage
+        peak = max(peak, held)
+    return peak / 1e6
