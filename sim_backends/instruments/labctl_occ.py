@@ -209,7 +209,7 @@ class SimLabctlOCC(SimInstrument):
         self.ring_thermal_resistance_k_per_w = values["ring_thermal_resistance_k_per_w"]
         self._wired: tuple | None = None
         self._path: tuple[int, _Path] | None = None  # (state of the parts upstream, path)
-        self._core_models: dict = {}  # "path": the path they were built on; (biases, settings...): model
+        self._core_models: tuple[_Path, dict] | None = None  # (the path they were built on, models by settings)
         #: ISI taps, noise bandwidths and detectors, keyed by every parameter they depend on
         self._cache: dict[tuple, Any] = {}
         self._heater_ports = {f"heater{q}_{k}": (q - 1, k - 1) for q in range(1, self.n_out + 1)
@@ -790,17 +790,18 @@ class SimLabctlOCC(SimInstrument):
         upstream, with their settings), by the biases, the photodiodes' receivers (dark current and noise too)
         and all of this controller's scalar settings (all of them, so that a setting added later cannot leave
         a stale model; the few that programs change, such as the slots per tile, get a model each)."""
-        if self._core_models.get("path") is not path:  # the parts upstream changed: every kept model is stale
-            self._core_models = {"path": path}
+        if self._core_models is None or self._core_models[0] is not path:  # the parts upstream changed
+            self._core_models = (path, {})
+        models = self._core_models[1]
         settings = tuple((k, v) for k, v in vars(self).items()
                          if not k.startswith("_") and isinstance(v, (bool, int, float, str)))
         receivers = tuple(_receiver_key(pd.receiver) for pd in path.photodiodes)  # beyond what state() holds
         key = (tuple(float(b) for b in bias), aligned, settings, receivers)
-        model = self._core_models.get(key)
+        model = models.get(key)
         if model is None:
-            if len(self._core_models) > _CORE_MODELS_KEPT:
-                self._core_models = {"path": path}
-            model = self._core_models[key] = self._build_core(path, bias, aligned)
+            if len(models) >= _CORE_MODELS_KEPT:
+                models.clear()
+            model = models[key] = self._build_core(path, bias, aligned)
         return model
 
     def _build_core(self, path: _Path, bias: list[float], aligned: bool) -> StationaryCore:

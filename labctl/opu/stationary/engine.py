@@ -59,6 +59,8 @@ ENCODING_CACHE_TILES = 16384
 _DECODE_VALUES = 1 << 16
 #: the calibration's fields that heater_volts reads: a weight encoding is reused only while they are unchanged
 _HEATER_FIELDS = ("g_lo_v", "g_span_v", "ring_peak_v", "ring_center_p", "ring_half_width_p", "thermal_crosstalk")
+#: the calibration's fields that input_codes reads: its lookup tables are rebuilt only when they change
+_CODE_FIELDS = ("u_table", "code_table")
 
 
 class StationaryOPU:
@@ -86,7 +88,7 @@ class StationaryOPU:
         #: weights' encodings, least recently used first, and the calibration fields they were made with
         self._encodings: OrderedDict = OrderedDict()
         self._encodings_for: tuple | None = None
-        self._code_lookup: tuple[bytes, ColumnTables] | None = None
+        self._code_lookup: tuple[tuple, ColumnTables] | None = None  # (the tables' fields, their lookup)
         if calibration is not None:
             self.load_calibration(calibration, accept_stale=accept_stale)
 
@@ -248,7 +250,7 @@ class StationaryOPU:
     def input_codes(self, u: np.ndarray) -> np.ndarray:
         """DAC codes for target fractions u (..., K) in [0, 1] (per-input measured lookup)."""
         cal = self.require_calibration()
-        key = np.asarray(cal.u_table).tobytes() + np.asarray(cal.code_table).tobytes()
+        key = _fields_key(cal, _CODE_FIELDS)
         if self._code_lookup is None or self._code_lookup[0] != key:
             self._code_lookup = (key, ColumnTables(cal.u_table, cal.code_table))
         codes = self._code_lookup[1](u)
@@ -380,7 +382,7 @@ class StationaryOPU:
         (B x K' x N) in [-1, 1]. Kept for the last ``ENCODING_CACHE_TILES`` tiles of weights (while the
         calibration's ring fields are unchanged): a weight-stationary core runs every layer's weights
         again and again (each diffusion step, each batch), and their encoding is the same every time."""
-        cal_key = (self.config.heater_max_v, *(np.asarray(getattr(cal, name)).tobytes() for name in _HEATER_FIELDS))
+        cal_key = (self.config.heater_max_v, *_fields_key(cal, _HEATER_FIELDS))
         if self._encodings_for != cal_key:
             self._encodings.clear()
             self._encodings_for = cal_key
@@ -410,6 +412,11 @@ class StationaryOPU:
         while sum(e[1][0].shape[0] for e in self._encodings.values()) > ENCODING_CACHE_TILES:
             self._encodings.popitem(last=False)
         return encoded
+
+
+def _fields_key(cal: StationaryCalibration, names: tuple[str, ...]) -> tuple[bytes, ...]:
+    """The values of the calibration's ``names`` fields, as bytes: what a derived table was made from."""
+    return tuple(np.asarray(getattr(cal, name)).tobytes() for name in names)
 
 
 def _decoded_sums(codes: np.ndarray, gain_a: np.ndarray, tile_const: np.ndarray, shared: np.ndarray,
