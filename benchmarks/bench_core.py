@@ -54,7 +54,7 @@ from pathlib import Path
 
 import numpy as np
 from benchmarks.child import measure_in_child
-from benchmarks.timing import torch_peak_mb
+from benchmarks.timing import DrawCounter, torch_peak_mb
 from labctl.bench import SYSTEM_BENCH_PATH
 
 HERE = Path(__file__).parent
@@ -157,31 +157,6 @@ class _LockTimer:
         return out
 
 
-class _DrawCounter:
-    """Counts the Gaussian deviates the core model draws (``standard_normal_f32`` as the symbol-level core calls
-    it) while installed: what a product must draw, beyond the floor's one value per reading."""
-
-    def __init__(self):
-        self.values = 0
-
-    @contextlib.contextmanager
-    def installed(self):
-        from sim_backends.physics import stationary_core
-
-        draw = stationary_core.standard_normal_f32
-
-        def counted(rng, size, out=None):
-            result = draw(rng, size, out=out)
-            self.values += result.size
-            return result
-
-        stationary_core.standard_normal_f32 = counted
-        try:
-            yield self
-        finally:
-            stationary_core.standard_normal_f32 = draw
-
-
 def _peak_mb(fn) -> float:
     """Peak traced memory (MB) above what was held before ``fn()``."""
     tracemalloc.start()
@@ -268,7 +243,7 @@ def measure() -> dict:
         with timer.installed():
             b = rng.random((K, N)) - 0.5
             opu.matmul(rng.random((M, K)) - 0.5, b)
-            with _DrawCounter().installed() as counter:  # untimed: how many deviates a steady product draws
+            with DrawCounter().installed() as counter:  # untimed: how many deviates a steady product draws
                 opu.matmul(rng.random((M, K)) - 0.5, b)
             out["draw_values"] = counter.values
             drawn = np.empty(counter.values, dtype=np.float32)

@@ -12,6 +12,11 @@ benchmarks/results_genai.json). Nothing is asserted.
   seeds, each timed on its own by ``generate`` (wall time of the generation only, after an untimed warm-up);
   optical MACs/s; the time ratio optical / electronic (= electronic images/s over optical images/s); the
   classifier agreement, PSNR/SSIM and (conditional model) accuracy of the optical set alongside.
+* Target: each model's optical time at most ``GENERATION_TARGET`` x its electronic time. Next to it, what the
+  optical set's noise alone costs: its ADC readings (one per output per slot, from the core's optical MACs) and
+  the Gaussian deviates the core model drew (counted), each at the time one deviate takes as the core draws
+  them (``benchmarks.timing.seconds_per_draw``, timed after each model in the same process), against the
+  electronic time: the target needs the whole optical set within 10x electronic, its noise included.
 * Threads: measured in a child process with ``OPENBLAS_NUM_THREADS=1`` and torch pinned to 1 thread for both
   sets (on the 2 shared cores torch's default pool ran the electronic sets 6-60x slower than 1 thread when
   probed; bench_opu reports torch.matmul with both thread counts).
@@ -48,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.child import measure_in_child
-from benchmarks.timing import PeakRSS, status_kb
+from benchmarks.timing import DrawCounter, PeakRSS, seconds_per_draw, status_kb
 
 HERE = Path(__file__).parent
 N = 8
@@ -56,6 +61,8 @@ STEPS = 10
 SEED = 0
 #: three models on three cores against one after another (the optical phase), on this 2-CPU machine
 PARALLEL_TARGET = 1.6
+#: each model's optical generation time at most this multiple of its electronic time
+GENERATION_TARGET = 10.0
 #: interleaved rounds (one after another, then in core processes) whose median ratio judges that aim: the
 #: machine's speed moves by tens of percent between a run's first and last minute
 PARALLEL_ROUNDS = 3
@@ -64,7 +71,8 @@ PARALLEL_ROUNDS = 3
 # -- measurements ---------------------------------------------------------------------------------------------
 
 
-def _model_row(result, world_physics_s: float, memory: dict, e_memory: dict) -> dict:
+def _model_row(result, world_physics_s: float, memory: dict, e_memory: dict, draws: int, n_in: int,
+               s_per_draw: float) -> dict:
     m = result.metrics
     e, o, q = m["electronic"], m["optical"], m["quality"]
     stats = o.get("opu_stats") or {}
@@ -83,7 +91,20 @@ def _model_row(result, world_physics_s: float, memory: dict, e_memory: dict) -> 
         "ssim_mean": q.get("ssim_mean"), "electronic_accuracy": e.get("accuracy"),
         "optical_accuracy": o.get("accuracy"),
         "memory": memory, "electronic_only_memory": e_memory,
+        "met": o["wall_s"] <= GENERATION_TARGET * e["wall_s"],
+        # the core's optical MACs are its slots x inputs x outputs: one reading per output per slot
+        "noise": _noise_floor(int(stats.get("optical_macs", 0)) // n_in, draws, s_per_draw, e["wall_s"], o["wall_s"]),
     }
+
+
+def _noise_floor(readings: int, draws: int, s_per_draw: float, electronic_s: float, optical_s: float) -> dict:
+    """What the optical set's noise alone costs: one deviate per ADC reading (the floor bench_core uses) and the
+    deviates the core model drew (counted), each at ``s_per_draw``, against the electronic and optical times."""
+    floor_s, draws_s = readings * s_per_draw, draws * s_per_draw
+    return {"readings": readings, "draws": draws, "draws_per_reading": draws / readings if readings else None,
+            "s_per_draw": s_per_draw, "floor_s": floor_s, "draws_s": draws_s,
+            "floor_over_electronic": floor_s / electronic_s, "draws_over_electronic": draws_s / electronic_s,
+            "optical_over_draws": optical_s / draws_s if draws_s else None}
 
 
 def _child_peak_mb(opus) -> float:
@@ -124,8 +145,10 @@ def measure(n: int = N, steps: int = STEPS) -> dict:
             e_memory = peak.result()
             peak = PeakRSS()
             w0 = world.physics_seconds
-            r = generate(name, n=n, steps=steps, seed=SEED, opu=opus[0], progress=False)
-            out["models"][name] = _model_row(r, world.physics_seconds - w0, peak.result(), e_memory)
+            with DrawCounter().installed() as counter:  # the optical set's draws (the warm-up is electronic)
+                r = generate(name, n=n, steps=steps, seed=SEED, opu=opus[0], progress=False)
+            out["models"][name] = _model_row(r, world.physics_seconds - w0, peak.result(), e_memory, counter.values,
+                                             opus[0].n_in, seconds_per_draw())
         torch.set_num_threads(1)
         with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as fresh:  # cores at their first product
             cores = open_opus(fresh, cal_dir)[:len(MODEL_NAMES)]
@@ -202,6 +225,16 @@ def report(results: dict) -> str:
                      f"{_f(r['classifier_agreement'], '.0%'):>7}{_f(r['psnr_db_mean'], '.1f'):>6}"
                      f"{_f(r['optical_accuracy'], '.0%'):>6}{r['memory']['peak_rss_mb']:>9.0f}"
                      f"{r['electronic_only_memory']['peak_rss_mb']:>8.0f}")
+    lines.append(f"target: optical time <= {GENERATION_TARGET:g} x electronic per model. What the noise alone costs "
+                 "(Gaussian deviates as the core draws them, timed here):")
+    lines.append(f"{'model':<15}{'readings':>10}{'draws':>9}{'/reading':>9}{'ns/draw':>8}{'floor/elec':>11}"
+                 f"{'draws/elec':>11}{'opt/draws':>10}{'opt/elec':>9}  target")
+    for name, r in results["models"].items():
+        z = r["noise"]
+        lines.append(f"{name:<15}{z['readings'] / 1e6:>9.1f}M{z['draws'] / 1e6:>8.1f}M{_f(z['draws_per_reading'], '.2f'):>9}"
+                     f"{z['s_per_draw'] * 1e9:>8.2f}{z['floor_over_electronic']:>11.1f}{z['draws_over_electronic']:>11.1f}"
+                     f"{_f(z['optical_over_draws'], '.1f'):>10}{r['optical_over_electronic_time']:>9.1f}  "
+                     f"{'met' if r['met'] else 'NOT met'}")
     par = results["parallel"]
     t = par["total"]
     lines.append(f"parallel ({len(par['per_model'])} models on {len(par['per_model'])} cores, one thread each): "

@@ -17,13 +17,17 @@ from benchmarks import (
     bench_opu,
     bench_physics,
     bench_waveform,
+    summary,
 )
+
+HERE = Path(__file__).parent
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results.json"))
     args = parser.parse_args(argv)
+    before = summary.peaks(summary.previous_results(HERE))  # read before this run replaces the files
     results = {
         "when_utc": datetime.now(timezone.utc).isoformat(),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine()},
@@ -45,6 +49,8 @@ def main(argv: list[str] | None = None) -> int:
     bench_campaign.save(results["campaign"])
     bench_network.save(results["network"])
     bench_waveform.save(results["waveform"])
+    results["targets"] = summary.targets(results)
+    results["peak_memory"] = summary.peak_changes(summary.peaks(results), before)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
     rt = results["scpi_round_trip"]
@@ -67,6 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     print(bench_genai.report(results["genai"]))
     print(bench_campaign.report(results["campaign"]))
     print(bench_network.report(results["network"]))
+    print(summary.report(results["targets"], results["peak_memory"]))
     print(f"written to {args.out}")
     return 0
 

@@ -1,8 +1,10 @@
 """Timing and memory helpers shared by the benchmarks: interleaved medians (the machine is shared, so the
-cases alternate round by round), a call's peak of traced allocations and a process's peak resident set."""
+cases alternate round by round), a call's peak of traced allocations and a process's peak resident set, and the
+simulated core's noise draws (how many it makes, what one costs): the floor its products are measured against."""
 
 from __future__ import annotations
 
+import contextlib
 import statistics
 import time
 import tracemalloc
@@ -81,3 +83,46 @@ def torch_peak_mb(m: int, k: int, n: int) -> float:
         held += event.self_cpu_memory_usage
         peak = max(peak, held)
     return peak / 1e6
+
+
+class DrawCounter:
+    """Counts the Gaussian deviates the core model draws (``standard_normal_f32`` as the symbol-level core calls
+    it) while installed: what a product must draw, beyond the floor's one value per reading."""
+
+    def __init__(self):
+        self.values = 0
+
+    @contextlib.contextmanager
+    def installed(self):
+        from sim_backends.physics import stationary_core
+
+        draw = stationary_core.standard_normal_f32
+
+        def counted(rng, size, out=None):
+            result = draw(rng, size, out=out)
+            self.values += result.size
+            return result
+
+        stationary_core.standard_normal_f32 = counted
+        try:
+            yield self
+        finally:
+            stationary_core.standard_normal_f32 = draw
+
+
+def seconds_per_draw(values: int = 1 << 22, piece: int = 1 << 15, repeats: int = 5) -> float:
+    """Median seconds per Gaussian deviate, ``values`` drawn as the symbol-level core draws them
+    (``standard_normal_f32`` on a PCG64 generator, into float32 pieces of ``piece`` values)."""
+    import numpy as np
+
+    from sim_backends.physics.symbol_level import standard_normal_f32
+
+    rng = np.random.Generator(np.random.PCG64(7))
+    out = np.empty(values, dtype=np.float32)
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for i in range(0, values, piece):
+            standard_normal_f32(rng, None, out=out[i:i + piece])
+        times.append(time.perf_counter() - start)
+    return statistics.median(times) / values
