@@ -237,13 +237,11 @@ class StationaryOPU:
     def run_program_codes(self, heater_volts: np.ndarray, codes: np.ndarray) -> np.ndarray:
         """:meth:`run_program`'s ADC codes (T, S, Q) int16, before their conversion to volts (products fold that
         conversion into their decode)."""
-        ctl = self.controller
-        slots = codes.shape[1]
-        if int(ctl.slots_per_tile) != slots:
-            ctl.slots_per_tile = slots
         # float32 rounding must not lift a value at the limit above it (the table would be refused)
         heaters = np.minimum(np.asarray(heater_volts, dtype=np.float64), self.config.heater_max_v * (1 - 1e-6))
-        return ctl.execute(np.ascontiguousarray(heaters, dtype=np.float32), np.ascontiguousarray(codes, dtype=np.int16))
+        # the controller's load sets its slots per tile to the codes' (one query when it already holds them)
+        return self.controller.execute(np.ascontiguousarray(heaters, dtype=np.float32),
+                                       np.ascontiguousarray(codes, dtype=np.int16))
 
     # -- encoding --------------------------------------------------------------------------------
 
