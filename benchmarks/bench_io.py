@@ -31,10 +31,11 @@ def _median_time(fn: Callable[[], object], repeats: int, inner: int = 1) -> floa
 
 
 def scpi_round_trip(repeats: int = 7, inner: int = 300) -> dict:
-    """Median time per query for *IDN? and a numeric query, labsim vs pyvisa-sim, same process."""
+    """Median time per query for *IDN? and a numeric query, labsim vs pyvisa-sim, same process, on the
+    characterisation bench's laser (the instrument the pyvisa-sim reference file describes)."""
     from sim_backends.highlevel import LabSimVisaLibrary
 
-    ours = pyvisa.ResourceManager(LabSimVisaLibrary("default")).open_resource(
+    ours = pyvisa.ResourceManager(LabSimVisaLibrary("characterisation")).open_resource(
         RESOURCE, read_termination="\n", write_termination="\n")
     reference = pyvisa.ResourceManager(f"{HERE / 'pyvisa_sim_reference.yaml'}@sim").open_resource(
         RESOURCE, read_termination="\n", write_termination="\n")
