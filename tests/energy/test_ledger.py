@@ -319,3 +319,30 @@ def test_overlap_refusals_match_comparing_every_pair(spec):
             ledger.add(term)
             kept.append(term)
     assert ledger.terms() == kept
+
+
+@settings(max_examples=200, deadline=None)
+@example([(2.0, None), (3.0, (1, 0)), (5.0, (1, 2)), (7.0, (0, 1))], 0)  # zero-length at a start, steady
+@given(st.lists(st.tuples(st.floats(0.0, 100.0), st.one_of(st.none(), st.tuples(st.integers(0, 12), st.integers(0, 4)))),
+                min_size=1, max_size=40),
+       st.integers(0, 3))
+def test_peak_draw_without_compute_intervals_is_the_largest_total_at_any_start(spec, tail):
+    """The peak draw (no compute intervals recorded) is the largest sum, at the window's start or at any term's
+    start before its end, of the steady terms and the timed terms running then ([start, end), a zero-length one at
+    its start): the same sum, to the bit, as adding every term at every such instant."""
+    ledger, terms = EnergyLedger("fuzz"), []
+    for k, (power, interval) in enumerate(spec):
+        term = PowerTerm(f"device{k}", power, PSU) if interval is None else \
+            PowerTerm(f"device{k}", power, PSU, float(interval[0]), float(interval[0] + interval[1]))
+        ledger.add(term)
+        terms.append(term)
+    t0 = 0.0  # the window holds every term (the ledger requires it), and may run on after the last
+    t1 = max([t.end_s for t in terms if t.end_s is not None], default=0.0) + tail + 1.0
+    ledger.set_window("bench", t0, t1)
+    ledger.add_ops(10**9, source="fuzz", optical_time_s=1.0)
+    points = {t0} | {t.start_s for t in terms if t.start_s is not None and t.start_s < t1}
+    expected = max(sum(t.power_w for t in terms
+                       if t.start_s is None or t.start_s <= p < t.end_s or t.start_s == t.end_s == p) for p in points)
+    s = ledger.summary("bench")
+    assert "max total draw" in s.peak_power_basis
+    assert s.peak_power_w == expected
