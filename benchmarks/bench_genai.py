@@ -34,7 +34,9 @@ benchmarks/results_genai.json). Nothing is asserted.
   optical phase's speedup in threads and in processes, target ``PARALLEL_TARGET``; the processes' figure is the
   median of ``PARALLEL_ROUNDS`` interleaved rounds, each the three models one after another on one core of a freshly
   opened bench and then at once on fresh core processes (the machine's speed moves between a run's first and last
-  minute, so only times taken side by side compare).
+  minute, so only times taken side by side compare). Each round also gives the two bounds no parallel run can beat:
+  one after another over the longest model's time (one model runs on one core), and what the machine gives two
+  processes of plain NumPy work in the same minutes (``benchmarks.timing.two_process_ceiling``).
 """
 
 from __future__ import annotations
@@ -53,7 +55,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.child import measure_in_child
-from benchmarks.timing import DrawCounter, PeakRSS, seconds_per_draw, status_kb
+from benchmarks.timing import DrawCounter, PeakRSS, seconds_per_draw, status_kb, two_process_ceiling
 
 HERE = Path(__file__).parent
 N = 8
@@ -189,12 +191,15 @@ def _process_round(n: int, steps: int, cal_dir: str) -> dict:
 
     with labctl.open_bench(SYSTEM_BENCH_PATH, mode="sim", seed=SEED) as fresh:
         core = open_opus(fresh, cal_dir)[0]
-        serial = sum(generate(name, n=n, steps=steps, seed=SEED, opu=core, progress=False).metrics["optical"]["wall_s"]
-                     for name in MODEL_NAMES)
+        each = {name: generate(name, n=n, steps=steps, seed=SEED, opu=core, progress=False).metrics["optical"]["wall_s"]
+                for name in MODEL_NAMES}
     with process_opus(SYSTEM_BENCH_PATH, len(MODEL_NAMES), seed=SEED, calibration=cal_dir) as popus:
         q = generate_parallel(list(MODEL_NAMES), popus, n=n, steps=steps, seed=SEED, progress=False)
     together = q.metrics["total"]["optical_wall_s"]
-    return {"one_after_another_s": serial, "processes_s": together, "speedup": serial / together}
+    serial = sum(each.values())
+    return {"one_after_another_s": serial, "processes_s": together, "speedup": serial / together, "per_model_s": each,
+            # no parallel run beats its longest model, nor what the machine gives two processes in the same minutes
+            "longest_model_bound": serial / max(each.values()), "machine_ceiling": two_process_ceiling(repeats=800)}
 
 
 def run(n: int = N, steps: int = STEPS) -> dict:
@@ -250,7 +255,8 @@ def report(results: dict) -> str:
                  f"images {'the same as' if proc['same_images_as_threads'] else 'NOT the same as'} in threads; peak "
                  f"{proc['memory']['peak_rss_mb']:.0f} MB + {proc['memory']['core_processes_peak_mb']:.0f} MB in the "
                  "core processes")
-    rounds = ", ".join(f"{r['speedup']:.2f}x ({r['one_after_another_s']:.1f} s / {r['processes_s']:.1f} s)"
+    rounds = ", ".join(f"{r['speedup']:.2f}x ({r['one_after_another_s']:.1f} s / {r['processes_s']:.1f} s; bounds "
+                       f"{r['longest_model_bound']:.2f}x longest model, {r['machine_ceiling']['ratio']:.2f}x machine)"
                        for r in speed["processes_rounds"])
     lines.append(f"optical phase vs one after another ({results['one_after_another_optical_s']:.1f} s, the rows "
                  f"above): threads {speed['threads']:.2f}x; core processes {speed['processes']:.2f}x, the median of "
