@@ -88,6 +88,16 @@ def _time_key(t) -> tuple:
     return (arr.shape, float(flat[0]), float(flat[1]), float(flat[-1]), float(flat.sum()))
 
 
+
+def _read_only(values, shape: tuple) -> np.ndarray:
+    """``values`` as a read-only array of ``shape`` (what ``np.broadcast_to`` gives), without broadcasting an
+    array that already has it: a static evaluation pulls hundreds of heater voltages."""
+    if isinstance(values, np.ndarray) and values.shape == shape:
+        view = values.view()
+        view.flags.writeable = False
+        return view
+    return np.broadcast_to(values, shape)
+
 class Component:
     """Something with ports in the bench graph. ``PORTS`` maps port name -> port kind."""
 
@@ -332,7 +342,7 @@ class World:
         source = self._upstream.get((node, port))
         if source is None:
             return np.zeros(np.shape(t))
-        return np.broadcast_to(self.evaluate(*source, t, optical=False), np.shape(t))
+        return _read_only(self.evaluate(*source, t, optical=False), np.shape(t))
 
     def evaluate(self, node: str, port: str, t, *, optical: bool):
         """What output ``node.port`` produces at times ``t`` (light if ``optical``, else volts), with

@@ -476,8 +476,7 @@ class RingBank(Component):
     def heater_powers(self, t) -> np.ndarray:
         """Heater powers V^2 / R in W: shape (n_rings,) when every drive is constant over ``t``,
         else (*shape(t), n_rings)."""
-        shape = np.shape(t)
-        volts = np.stack([np.broadcast_to(self.world.voltage_into(self.name, f"heater{k}", t), shape)
+        volts = np.stack([self.world.voltage_into(self.name, f"heater{k}", t)  # each of t's shape
                           for k in range(1, self.n_rings + 1)], axis=-1)
         flat = volts.reshape(-1, self.n_rings)
         if flat.shape[0] == 0 or np.all(flat == flat[0]):
