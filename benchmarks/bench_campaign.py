@@ -35,15 +35,13 @@ one VOA step per point) over ``POINTS`` fibre lengths.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-from benchmarks.child import measure_in_child
+from benchmarks.child import measure_in_child, print_measured
 from benchmarks.timing import PeakRSS
 
 HERE = Path(__file__).parent
@@ -250,10 +248,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     if parser.parse_args(argv).measure:
-        with contextlib.redirect_stdout(sys.stderr):
-            figures = measure()
-        print(json.dumps(figures))
-        return 0
+        return print_measured(measure)
     figures = run()
     print(report(figures))
     print(f"written to {save(figures)}")

@@ -46,14 +46,13 @@ import platform
 import pstats
 import statistics
 import subprocess
-import sys
 import threading
 import time
 import tracemalloc
 from pathlib import Path
 
 import numpy as np
-from benchmarks.child import measure_in_child
+from benchmarks.child import measure_in_child, print_measured
 from benchmarks.timing import DrawCounter, torch_peak_mb
 from labctl.bench import SYSTEM_BENCH_PATH
 
@@ -457,10 +456,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--reference", type=Path, help="another run's results_core.json to compare with")
     args = parser.parse_args(argv)
     if args.measure:
-        with contextlib.redirect_stdout(sys.stderr):
-            results = measure()
-        print(json.dumps(results))
-        return 0
+        return print_measured(measure)
     results = run()
     if args.reference is not None:
         results["reference"] = compare(results, json.loads(args.reference.read_text()))

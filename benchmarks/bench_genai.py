@@ -42,19 +42,17 @@ benchmarks/results_genai.json). Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
 
-from benchmarks.child import measure_in_child
+from benchmarks.child import measure_in_child, print_measured
 from benchmarks.timing import DrawCounter, PeakRSS, seconds_per_draw, status_kb, two_process_ceiling
 
 HERE = Path(__file__).parent
@@ -274,10 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--steps", type=int, default=STEPS, help="denoising steps (diffusion models)")
     args = parser.parse_args(argv)
     if args.measure:
-        with contextlib.redirect_stdout(sys.stderr):
-            results = measure(args.n, args.steps)
-        print(json.dumps(results, default=str))
-        return 0
+        return print_measured(lambda: measure(args.n, args.steps))
     results = run(args.n, args.steps)
     out = save(results)
     print(report(results))

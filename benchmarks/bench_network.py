@@ -23,12 +23,10 @@ Nothing is asserted.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import resource
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -36,7 +34,7 @@ from pathlib import Path
 
 import zmq
 
-from benchmarks.child import measure_in_child
+from benchmarks.child import measure_in_child, print_measured
 from benchmarks.timing import peak_bytes
 
 HERE = Path(__file__).parent
@@ -227,10 +225,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--measure", action="store_true", help=argparse.SUPPRESS)
     if parser.parse_args(argv).measure:
-        with contextlib.redirect_stdout(sys.stderr):
-            results = measure()
-        print(json.dumps(results))
-        return 0
+        return print_measured(measure)
     results = run()
     print(report(results))
     print(f"wrote {save(results)}")
