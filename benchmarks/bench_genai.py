@@ -234,8 +234,9 @@ def report(results: dict) -> str:
                  f"{'draws/elec':>11}{'opt/draws':>10}{'opt/elec':>9}  target")
     for name, r in results["models"].items():
         z = r["noise"]
-        lines.append(f"{name:<15}{z['readings'] / 1e6:>9.1f}M{z['draws'] / 1e6:>8.1f}M{_f(z['draws_per_reading'], '.2f'):>9}"
-                     f"{z['s_per_draw'] * 1e9:>8.2f}{z['floor_over_electronic']:>11.1f}{z['draws_over_electronic']:>11.1f}"
+        lines.append(f"{name:<15}{z['readings'] / 1e6:>9.1f}M{z['draws'] / 1e6:>8.1f}M"
+                     f"{_f(z['draws_per_reading'], '.2f'):>9}{z['s_per_draw'] * 1e9:>8.2f}"
+                     f"{z['floor_over_electronic']:>11.1f}{z['draws_over_electronic']:>11.1f}"
                      f"{_f(z['optical_over_draws'], '.1f'):>10}{r['optical_over_electronic_time']:>9.1f}  "
                      f"{'met' if r['met'] else 'NOT met'}")
     par = results["parallel"]

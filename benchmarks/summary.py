@@ -36,8 +36,8 @@ def targets(results: dict) -> list[dict]:
             like, full = speed["like_for_like"], speed["full_chain"]
             rows.append(_row("OptiCommPy / labctl, like-for-like chain", like["opticommpy_over_labctl"],
                              like["target"], like["met"]))
-            rows.append(_row("labctl full chain / OptiCommPy like-for-like", full["labctl_full_over_opticommpy_like_for_like"],
-                             full["target"], full["met"]))
+            rows.append(_row("labctl full chain / OptiCommPy like-for-like",
+                             full["labctl_full_over_opticommpy_like_for_like"], full["target"], full["met"]))
     net = results.get("network")
     if net:
         t = net["throughput"]

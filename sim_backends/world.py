@@ -88,7 +88,6 @@ def _time_key(t) -> tuple:
     return (arr.shape, float(flat[0]), float(flat[1]), float(flat[-1]), float(flat.sum()))
 
 
-
 def _read_only(values, shape: tuple) -> np.ndarray:
     """``values`` as a read-only array of ``shape`` (what ``np.broadcast_to`` gives), without broadcasting an
     array that already has it: a static evaluation pulls hundreds of heater voltages."""
@@ -97,6 +96,7 @@ def _read_only(values, shape: tuple) -> np.ndarray:
         view.flags.writeable = False
         return view
     return np.broadcast_to(values, shape)
+
 
 class Component:
     """Something with ports in the bench graph. ``PORTS`` maps port name -> port kind."""

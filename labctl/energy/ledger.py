@@ -186,7 +186,8 @@ def _max_total_draw(terms: list[PowerTerm], t0: float, t1: float) -> float:
             nxt += 1
         while running and running[0][0] < p:  # ended before p: inactive here and at every later point
             heapq.heappop(running)
-        active = [i for _, i in running if terms[i].start_s <= p < terms[i].end_s or terms[i].start_s == terms[i].end_s == p]
+        active = [i for _, i in running
+                  if terms[i].start_s <= p < terms[i].end_s or terms[i].start_s == terms[i].end_s == p]
         total = sum(terms[i].power_w for i in sorted(steady + active))
         best = total if best is None else max(best, total)
     return best

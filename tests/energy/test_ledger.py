@@ -323,8 +323,8 @@ def test_overlap_refusals_match_comparing_every_pair(spec):
 
 @settings(max_examples=200, deadline=None)
 @example([(2.0, None), (3.0, (1, 0)), (5.0, (1, 2)), (7.0, (0, 1))], 0)  # zero-length at a start, steady
-@given(st.lists(st.tuples(st.floats(0.0, 100.0), st.one_of(st.none(), st.tuples(st.integers(0, 12), st.integers(0, 4)))),
-                min_size=1, max_size=40),
+@given(st.lists(st.tuples(st.floats(0.0, 100.0),
+                          st.one_of(st.none(), st.tuples(st.integers(0, 12), st.integers(0, 4)))), min_size=1, max_size=40),
        st.integers(0, 3))
 def test_peak_draw_without_compute_intervals_is_the_largest_total_at_any_start(spec, tail):
     """The peak draw (no compute intervals recorded) is the largest sum, at the window's start or at any term's
