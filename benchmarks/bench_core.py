@@ -25,8 +25,8 @@ first call's program run less the steady one's in the same round, is what new we
 evaluation, the ring physics for every new heater row). cProfile's top entries of a steady and of a first call
 are published with their share of the call. Peak memory
 (tracemalloc, from one extra untimed call of each: tracing slows allocation; torch's from its profiler's memory
-events, since tracemalloc does not see torch's allocator) is reported next to every time. The effective bits, log2(range of the exact product / rms error), come from fixed operands on a
-bench's three cores, on benches opened with two fixed seeds (``BITS_SEEDS``), averaged. Threads: the three
+events, since tracemalloc does not see torch's allocator) is reported next to every time. The effective bits,
+log2(range of the exact product / rms error), come from fixed operands on a bench's three cores, on benches opened with two fixed seeds (``BITS_SEEDS``), averaged. Threads: the three
 cores, one steady product each, in three threads against one after another, next to the same on pure
 NumPy work (what the machine gives threads at the time: busy neighbours on these shared cores cut it), with the
 CPUs the process kept busy in each run (its CPU time over the wall time: one busy CPU in threads means something
@@ -48,12 +48,11 @@ import statistics
 import subprocess
 import threading
 import time
-import tracemalloc
 from pathlib import Path
 
 import numpy as np
 from benchmarks.child import measure_in_child, print_measured
-from benchmarks.timing import DrawCounter, torch_peak_mb
+from benchmarks.timing import DrawCounter, draw_in_pieces, peak_bytes, torch_peak_mb
 from labctl.bench import SYSTEM_BENCH_PATH
 
 HERE = Path(__file__).parent
@@ -157,15 +156,8 @@ class _LockTimer:
 
 
 def _peak_mb(fn) -> float:
-    """Peak traced memory (MB) above what was held before ``fn()``."""
-    tracemalloc.start()
-    tracemalloc.reset_peak()
-    base = tracemalloc.get_traced_memory()[0]
-    try:
-        fn()
-        return (tracemalloc.get_traced_memory()[1] - base) / 1e6
-    finally:
-        tracemalloc.stop()
+    """Peak traced memory (MB) while ``fn()`` runs."""
+    return peak_bytes(fn) / 1e6
 
 
 def _timed(fn) -> float:
@@ -248,10 +240,8 @@ def measure() -> dict:
             drawn = np.empty(counter.values, dtype=np.float32)
             for _ in range(ROUNDS):
                 samples["floor"].append(_timed(lambda: standard_normal_f32(floor_rng, noise.shape, out=noise)))
-                samples["floor_pieces"].append(_timed(lambda: [
-                    standard_normal_f32(floor_rng, None, out=noise[i:i + PIECE]) for i in range(0, noise.size, PIECE)]))
-                samples["draws"].append(_timed(lambda: [
-                    standard_normal_f32(floor_rng, None, out=drawn[i:i + PIECE]) for i in range(0, drawn.size, PIECE)]))
+                samples["floor_pieces"].append(_timed(lambda: draw_in_pieces(floor_rng, noise, PIECE)))
+                samples["draws"].append(_timed(lambda: draw_in_pieces(floor_rng, drawn, PIECE)))
                 samples["torch"].append(min(_timed(lambda: torch.matmul(ta, tb)) for _ in range(5)))
                 a = rng.random((M, K)) - 0.5
                 timer.take()

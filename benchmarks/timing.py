@@ -110,20 +110,26 @@ class DrawCounter:
             stationary_core.standard_normal_f32 = draw
 
 
-def seconds_per_draw(values: int = 1 << 22, piece: int = 1 << 15, repeats: int = 5) -> float:
-    """Median seconds per Gaussian deviate, ``values`` drawn as the symbol-level core draws them
-    (``standard_normal_f32`` on a PCG64 generator, into float32 pieces of ``piece`` values)."""
-    import numpy as np
-
+def draw_in_pieces(rng, out, piece: int = 1 << 15) -> None:
+    """Fill the float32 array ``out`` with Gaussian deviates as the symbol-level core draws them
+    (``standard_normal_f32`` into pieces of ``piece`` values)."""
     from sim_backends.physics.symbol_level import standard_normal_f32
+
+    for i in range(0, out.size, piece):
+        standard_normal_f32(rng, None, out=out[i:i + piece])
+
+
+def seconds_per_draw(values: int = 1 << 22, repeats: int = 5) -> float:
+    """Median seconds per Gaussian deviate, ``values`` drawn on a PCG64 generator as the core draws them
+    (:func:`draw_in_pieces`)."""
+    import numpy as np
 
     rng = np.random.Generator(np.random.PCG64(7))
     out = np.empty(values, dtype=np.float32)
     times = []
     for _ in range(repeats):
         start = time.perf_counter()
-        for i in range(0, values, piece):
-            standard_normal_f32(rng, None, out=out[i:i + piece])
+        draw_in_pieces(rng, out)
         times.append(time.perf_counter() - start)
     return statistics.median(times) / values
 
